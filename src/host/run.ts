@@ -1,0 +1,99 @@
+/**
+ * The one place where netfence starts processes: execa with argv arrays,
+ * optional standard input, optional network namespace. Never a shell.
+ * @module
+ */
+import { execa } from 'execa';
+import { CommandError, ValidationError } from '../errors.js';
+import { Err, Ok, type Result } from '../result.js';
+import { NetnsName } from '../validate.js';
+
+/** Options for {@link run}. */
+export interface RunOptions {
+  /** Run inside this network namespace (a name under /run/netns). */
+  netns?: string | undefined;
+  /** Data for the tool's standard input (for nft: the JSON document). */
+  input?: string | undefined;
+  /** Kill the tool after this many milliseconds (default 60 s). */
+  timeoutMs?: number | undefined;
+  /** Short description of what was asked, used in error messages. */
+  what?: string | undefined;
+}
+
+/** What a tool printed. */
+export interface RunOutput {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** The argv actually executed for `argv` in `netns` (nsenter keeps mounts such as bpffs visible). */
+export function wrapNetns(argv: readonly string[], netns?: string): string[] {
+  if (!netns) return [...argv];
+  return ['nsenter', `--net=/run/netns/${netns}`, '--', ...argv];
+}
+
+/** Check that argv elements are plain strings without NUL bytes. */
+function checkArgv(argv: readonly string[], netns?: string): ValidationError | undefined {
+  const issues: { path: string; message: string }[] = [];
+  if (argv.length === 0) issues.push({ path: 'argv', message: 'must not be empty' });
+  argv.forEach((a, i) => {
+    if (typeof a !== 'string') issues.push({ path: `argv.${i}`, message: 'must be a string' });
+    else if (a.includes('\0')) issues.push({ path: `argv.${i}`, message: 'must not contain NUL bytes' });
+  });
+  if (netns !== undefined) {
+    const r = NetnsName.safeParse(netns);
+    if (!r.success) issues.push({ path: 'netns', message: r.error.issues[0]?.message ?? 'invalid' });
+  }
+  return issues.length ? new ValidationError('command', issues) : undefined;
+}
+
+/**
+ * Run a tool. Resolves to Ok with its output when it exits 0, otherwise to Err
+ * with a {@link CommandError} carrying argv, exit code and what it printed.
+ * Invalid argv or namespace names are thrown as {@link ValidationError}: they are
+ * bugs in the caller, never passed on.
+ */
+export async function run(argv: readonly string[], options: RunOptions = {}): Promise<Result<RunOutput, CommandError>> {
+  const bad = checkArgv(argv, options.netns);
+  if (bad) throw bad;
+  const full = wrapNetns(argv, options.netns);
+  const [file, ...args] = full as [string, ...string[]];
+  const r = await execa(file, args, {
+    input: options.input,
+    stdin: options.input === undefined ? 'ignore' : 'pipe',
+    reject: false,
+    shell: false,
+    timeout: options.timeoutMs ?? 60_000,
+    stripFinalNewline: true,
+    encoding: 'utf8',
+    env: { LC_ALL: 'C' },
+    extendEnv: true,
+  });
+  const stdout = String(r.stdout ?? '');
+  const stderr = String(r.stderr ?? '');
+  if (r.exitCode === 0 && !r.failed) return Ok({ stdout, stderr, exitCode: 0 });
+  const missing = (r as { code?: string }).code === 'ENOENT';
+  return Err(
+    new CommandError(
+      options.what ?? (argv[0] as string),
+      {
+        argv: full,
+        netns: options.netns,
+        exitCode: r.exitCode,
+        stdout: stdout.trim(),
+        stderr: (stderr || (missing ? `${file}: not found` : String(r.shortMessage ?? ''))).trim(),
+        input: options.input,
+        timedOut: r.timedOut,
+      },
+      missing ? { hint: `install ${file === 'nsenter' ? 'util-linux' : argv[0]} (run \`npm run setup\` on Debian)` } : {},
+    ),
+  );
+}
+
+/** Like {@link run} but throws the CommandError; for places where failure is a bug. */
+export async function runOrThrow(argv: readonly string[], options: RunOptions = {}): Promise<RunOutput> {
+  const r = await run(argv, options);
+  if (r.err) throw r.val;
+  return r.val;
+}

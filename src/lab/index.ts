@@ -1,0 +1,189 @@
+/**
+ * Throwaway network labs: namespaces ("hosts"), veth links, bridges and
+ * addresses from 198.18.0.0/15 and fd00::/8, with unique names, torn down
+ * even when the code using them throws. Used by netfence's tests, examples
+ * and demo, and exported as `netfence/lab` for users' own tests.
+ * @module
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { run, runOrThrow, type RunOutput } from '../host/run.js';
+import { IfName } from '../validate.js';
+import type { Result } from '../result.js';
+import type { CommandError } from '../errors.js';
+
+/** Every lab namespace name starts with this prefix, so leftovers can be found. */
+export const LAB_PREFIX = 'nflab-';
+
+const live = new Set<Lab>();
+let hooksInstalled = false;
+function installExitHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  const sync = (): void => {
+    // Last resort on abrupt exit: delete namespaces synchronously (argv, no shell).
+    for (const lab of live) lab.destroySync();
+  };
+  process.once('exit', sync);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      sync();
+      process.exit(130);
+    });
+  }
+}
+
+/** A host in a lab: one network namespace. */
+export interface LabHost {
+  /** Short name given by the test (e.g. `client`). */
+  name: string;
+  /** The namespace name (unique, starts with {@link LAB_PREFIX}). */
+  netns: string;
+}
+
+/** Addresses for one end of a link. */
+export interface LinkEnd {
+  host: LabHost;
+  /** Interface name inside the host (default: `eth<N>`). */
+  iface?: string;
+  /** Addresses with prefix length, e.g. `198.18.0.1/24`, `fd00::1/64`. */
+  addrs?: string[];
+}
+
+/** A lab: create hosts and links, run commands in them, destroy it all. */
+export class Lab {
+  /** Unique id of this lab, part of every namespace name. */
+  readonly id: string;
+  readonly hosts: LabHost[] = [];
+  private ifCounter = new Map<string, number>();
+  private destroyed = false;
+
+  private constructor(tag: string) {
+    const safe = tag.replace(/[^a-z0-9]/gi, '').slice(0, 12) || 'lab';
+    this.id = `${safe}-${process.pid.toString(36)}${randomBytes(3).toString('hex')}`;
+  }
+
+  /** Create an empty lab. Prefer {@link withLab}, which always destroys it. */
+  static async create(tag = 'lab'): Promise<Lab> {
+    installExitHooks();
+    const lab = new Lab(tag);
+    live.add(lab);
+    return lab;
+  }
+
+  /** Add a host (a network namespace with loopback up). */
+  async host(name: string): Promise<LabHost> {
+    const netns = `${LAB_PREFIX}${this.id}-${name}`.slice(0, 60);
+    await runOrThrow(['ip', 'netns', 'add', netns], { what: 'create lab namespace' });
+    const h: LabHost = { name, netns };
+    this.hosts.push(h);
+    await runOrThrow(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
+    return h;
+  }
+
+  private nextIf(h: LabHost): string {
+    const n = this.ifCounter.get(h.netns) ?? 0;
+    this.ifCounter.set(h.netns, n + 1);
+    return `eth${n}`;
+  }
+
+  /** Connect two hosts with a veth pair; returns the interface names at each end. */
+  async link(a: LinkEnd, b: LinkEnd, options: { mtu?: number } = {}): Promise<{ a: string; b: string }> {
+    const ia = IfName.parse(a.iface ?? this.nextIf(a.host));
+    const ib = IfName.parse(b.iface ?? this.nextIf(b.host));
+    await runOrThrow(['ip', '-n', a.host.netns, 'link', 'add', ia, 'type', 'veth', 'peer', 'name', ib, 'netns', b.host.netns], { what: 'create veth pair' });
+    for (const [end, iface] of [[a, ia], [b, ib]] as const) {
+      if (options.mtu) await runOrThrow(['ip', '-n', end.host.netns, 'link', 'set', iface, 'mtu', String(options.mtu)]);
+      for (const addr of end.addrs ?? []) await this.addr(end.host, iface, addr);
+      await runOrThrow(['ip', '-n', end.host.netns, 'link', 'set', iface, 'up']);
+    }
+    return { a: ia, b: ib };
+  }
+
+  /** Add an address (with prefix length) to an interface; IPv6 addresses skip DAD. */
+  async addr(h: LabHost, iface: string, addr: string): Promise<void> {
+    const argv = ['ip', '-n', h.netns, 'addr', 'add', addr, 'dev', iface];
+    if (addr.includes(':')) argv.push('nodad');
+    await runOrThrow(argv);
+  }
+
+  /** Create a bridge in a host and enslave the given interfaces. */
+  async bridge(h: LabHost, name: string, ports: string[], addrs: string[] = []): Promise<string> {
+    IfName.parse(name);
+    await runOrThrow(['ip', '-n', h.netns, 'link', 'add', name, 'type', 'bridge']);
+    for (const p of ports) await runOrThrow(['ip', '-n', h.netns, 'link', 'set', p, 'master', name]);
+    for (const a of addrs) await this.addr(h, name, a);
+    await runOrThrow(['ip', '-n', h.netns, 'link', 'set', name, 'up']);
+    return name;
+  }
+
+  /** Enable IPv4 and IPv6 forwarding in a host (a router). */
+  async forwarding(h: LabHost): Promise<void> {
+    await runOrThrow(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'], { netns: h.netns });
+    await runOrThrow(['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1'], { netns: h.netns });
+  }
+
+  /** Add a route in a host, e.g. `route(h, 'default', '198.18.0.1')`. */
+  async route(h: LabHost, dest: string, via: string): Promise<void> {
+    const fam = via.includes(':') ? '-6' : '-4';
+    await runOrThrow(['ip', fam, '-n', h.netns, 'route', 'add', dest, 'via', via]);
+  }
+
+  /** Run a command in a host; Err when it exits non-zero. */
+  exec(h: LabHost, argv: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<Result<RunOutput, CommandError>> {
+    return run(argv, { netns: h.netns, ...options });
+  }
+
+  /** Run a command in a host; throws when it exits non-zero. */
+  sh(h: LabHost, argv: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<RunOutput> {
+    return runOrThrow(argv, { netns: h.netns, ...options });
+  }
+
+  /** Ping `addr` from `h` `count` times; returns how many replies came back. */
+  async ping(h: LabHost, addr: string, count = 1, timeoutS = 1): Promise<number> {
+    const r = await run(['ping', '-n', '-q', '-c', String(count), '-W', String(timeoutS), '-i', '0.2', addr], { netns: h.netns, timeoutMs: (count * 0.2 + timeoutS + 2) * 1000 });
+    const text = r.ok ? r.val.stdout : r.val.failure.stdout;
+    const m = /(\d+) (?:packets )?received/.exec(text);
+    return m ? Number(m[1]) : 0;
+  }
+
+  /** Delete every namespace of this lab (and with them their links). Safe to call twice. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    live.delete(this);
+    for (const h of this.hosts.reverse()) {
+      await run(['ip', 'netns', 'pids', h.netns]).then(async (r) => {
+        if (r.ok) for (const pid of r.val.stdout.split(/\s+/).filter(Boolean)) await run(['kill', '-9', pid]);
+      });
+      await run(['ip', 'netns', 'del', h.netns]);
+    }
+  }
+
+  /** Synchronous teardown for process exit hooks. */
+  destroySync(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const h of this.hosts) spawnSync('ip', ['netns', 'del', h.netns], { stdio: 'ignore' });
+  }
+}
+
+/** Run `fn` with a fresh lab and always destroy it afterwards. */
+export async function withLab<T>(tag: string, fn: (lab: Lab) => Promise<T>): Promise<T> {
+  const lab = await Lab.create(tag);
+  try {
+    return await fn(lab);
+  } finally {
+    await lab.destroy();
+  }
+}
+
+/** Namespaces left by labs (of this or earlier processes). */
+export async function leftoverLabNamespaces(): Promise<string[]> {
+  const r = await run(['ip', 'netns', 'list']);
+  if (r.err) return [];
+  return r.val.stdout
+    .split('\n')
+    .map((l) => l.split(/\s+/)[0] ?? '')
+    .filter((n) => n.startsWith(LAB_PREFIX));
+}

@@ -1,0 +1,91 @@
+/**
+ * Validation of every string that can reach a tool: object names, interface
+ * names, comments, namespaces, addresses, ports. Names are restricted to a
+ * conservative charset so that quotes, newlines, `;`, `$(...)`, backticks,
+ * NUL and non-ASCII can never pass.
+ * @module
+ */
+import { isIPv4, isIPv6 } from 'node:net';
+import { z } from 'zod';
+import { Err, Ok, type Result } from './result.js';
+import { fromZodIssues, type ValidationError } from './errors.js';
+
+/** nftables object names (tables, chains, sets, maps, stateful objects). Kernel limit is 255 bytes; we keep 64. */
+export const NftName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(64, 'must be at most 64 characters')
+  .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'must start with a letter or _ and contain only letters, digits, _ . -');
+
+/** Linux interface names: at most 15 bytes (IFNAMSIZ-1), no '/', whitespace or quotes. */
+export const IfName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(15, 'must be at most 15 characters (IFNAMSIZ)')
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'must contain only letters, digits, _ . - and not start with . or -');
+
+/** Interface name patterns for `iifname`/`oifname` matches: an interface name optionally ending in `*`. */
+export const IfNamePattern = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(15, 'must be at most 15 characters (IFNAMSIZ)')
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*\*?$/, 'must be an interface name, optionally ending in *');
+
+/** Network namespace names as created by `ip netns add`. */
+export const NetnsName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(64, 'must be at most 64 characters')
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'must contain only letters, digits, _ . - and not start with . or -');
+
+/** Comments attached to nft objects (kernel userdata comment limit is 128 bytes). */
+export const Comment = z
+  .string()
+  .max(128, 'must be at most 128 characters')
+  .regex(/^[A-Za-z0-9 _.,:/@+=#()[\]-]*$/, 'may contain only letters, digits, spaces and _ . , : / @ + = # ( ) [ ] -');
+
+/** A TCP/UDP port. */
+export const Port = z.number().int('must be an integer').min(0, 'must be >= 0').max(65535, 'must be <= 65535');
+
+/** A single IPv4 address in dotted-quad form. */
+export const Ipv4Address = z.string().refine((s) => isIPv4(s), 'must be an IPv4 address');
+/** A single IPv6 address. */
+export const Ipv6Address = z.string().refine((s) => isIPv6(s) && !s.includes('%'), 'must be an IPv6 address (no zone id)');
+/** An IPv4 or IPv6 address. */
+export const IpAddress = z.string().refine((s) => isIPv4(s) || (isIPv6(s) && !s.includes('%')), 'must be an IPv4 or IPv6 address');
+
+/** Parsed form of an address or prefix. */
+export interface ParsedPrefix {
+  family: 4 | 6;
+  address: string;
+  /** Prefix length; 32 or 128 for a single address. */
+  len: number;
+  /** Whether the input carried an explicit `/len`. */
+  explicit: boolean;
+}
+
+/** Parse `a.b.c.d`, `a.b.c.d/n`, `x::y` or `x::y/n`. Returns undefined when invalid. */
+export function parsePrefix(input: string): ParsedPrefix | undefined {
+  if (typeof input !== 'string' || input.length > 64) return undefined;
+  const slash = input.indexOf('/');
+  const addr = slash < 0 ? input : input.slice(0, slash);
+  const lenText = slash < 0 ? undefined : input.slice(slash + 1);
+  const family: 4 | 6 | undefined = isIPv4(addr) ? 4 : isIPv6(addr) && !addr.includes('%') ? 6 : undefined;
+  if (!family) return undefined;
+  const max = family === 4 ? 32 : 128;
+  if (lenText === undefined) return { family, address: addr, len: max, explicit: false };
+  if (!/^\d{1,3}$/.test(lenText)) return undefined;
+  const len = Number(lenText);
+  if (len > max) return undefined;
+  return { family, address: addr, len, explicit: true };
+}
+
+/** An IPv4/IPv6 address or CIDR prefix. */
+export const IpPrefix = z.string().refine((s) => parsePrefix(s) !== undefined, 'must be an IPv4/IPv6 address or CIDR prefix (e.g. 198.18.0.0/15, fd00::/8)');
+
+/** Parse `value` with `schema`; on failure return a ValidationError naming each bad field. */
+export function validate<S extends z.ZodType>(what: string, schema: S, value: unknown): Result<z.output<S>, ValidationError> {
+  const r = schema.safeParse(value);
+  if (r.success) return Ok(r.data);
+  return Err(fromZodIssues(what, r.error.issues));
+}
