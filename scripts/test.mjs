@@ -68,6 +68,7 @@ if (!only || only === 'kernel') {
 }
 if (!only || only === 'package') {
   check('build', ['npm', 'run', '-s', 'build']);
+  check('dist loads as ESM and CJS', ['node', 'scripts/check-dist.mjs']);
   check('publint', [bin('publint'), '--strict']);
   check('attw', [bin('attw'), '--pack', '.', '--profile', 'node16']);
 }

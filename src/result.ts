@@ -1,11 +1,18 @@
 /**
  * Expected failures are returned as values, not thrown: every kernel-touching
  * call returns a {@link Result}. This module re-exports ts-results in a form
- * that works from both ESM and CommonJS (ts-results ships CommonJS only).
+ * that works from both ESM and CommonJS (ts-results ships CommonJS only, and
+ * Node's ESM loader cannot see its named exports).
  * @module
  */
-import tsResults from 'ts-results';
+import * as tsResultsNs from 'ts-results';
 import type { Result as TsResult, Ok as TsOk, Err as TsErr } from 'ts-results';
+
+type TsResults = typeof tsResultsNs;
+// ESM import of a CommonJS module puts module.exports on `default`; a CJS build has the names directly.
+const tsResults: TsResults = (tsResultsNs as { Ok?: unknown }).Ok
+  ? tsResultsNs
+  : (tsResultsNs as unknown as { default: TsResults }).default;
 
 /** A successful value or an error value. */
 export type Result<T, E> = TsResult<T, E>;
@@ -15,6 +22,6 @@ export type OkResult<T> = TsOk<T>;
 export type ErrResult<E> = TsErr<E>;
 
 /** Wrap a success value. */
-export const Ok: typeof tsResults.Ok = tsResults.Ok;
+export const Ok: TsResults['Ok'] = tsResults.Ok;
 /** Wrap an error value. */
-export const Err: typeof tsResults.Err = tsResults.Err;
+export const Err: TsResults['Err'] = tsResults.Err;
