@@ -1,0 +1,169 @@
+/**
+ * Small typed constructors for the most common pieces of nft JSON, so that
+ * builders (Firewall, Throttler, ...) write `rule(t, 'input', [match(payload('tcp', 'dport'), '==', 22), accept()])`
+ * instead of raw object literals. Everything returned is plain data of the
+ * schema types; validate a finished document with `parseDocument(doc, { mode: 'emit' })`.
+ * @module
+ */
+import type { Family, Known } from './schema/common.js';
+import type {
+  ConcatExpr, CtExpr, CtKey, Expression, Immediate, MatchOp, MetaExpr, MetaKey, PayloadExpr, PayloadProtocol, PrefixExpr,
+  RangeExpr, SetExpr, SetItem, MapExpr, VerdictExpr,
+} from './schema/expressions.js';
+import type { CounterStmt, MatchStmt, MangleStmt, Statement, VmapStmt, LogStmt, NatBody } from './schema/statements.js';
+import type { Chain, Element, NamedSet, Rule, SetType, Table, HOOKS, CHAIN_TYPES } from './schema/objects.js';
+import type { Command, Document, DocumentItem, RulesetObject } from './schema/commands.js';
+
+/** Where a table lives. */
+export interface TableId { family: Family; table: string }
+
+/** `{"table": {...}}` */
+export function table(family: Family, name: string, opts: { comment?: string; flags?: Table['flags'] } = {}): { table: Table } {
+  return { table: { family, name, ...opts } };
+}
+
+/** Options of a base chain. */
+export interface BaseChainOptions {
+  type: Known<(typeof CHAIN_TYPES)[number]>;
+  hook: Known<(typeof HOOKS)[number]>;
+  prio: number;
+  policy?: 'accept' | 'drop';
+  dev?: string | string[];
+  comment?: string;
+}
+
+/** `{"chain": {...}}`: a regular chain, or a base chain when `base` is given. */
+export function chain(t: TableId, name: string, base?: BaseChainOptions | { comment?: string }): { chain: Chain } {
+  return { chain: { family: t.family, table: t.table, name, ...(base ?? {}) } };
+}
+
+/** `{"rule": {...}}` */
+export function rule(t: TableId, chainName: string, expr: Statement[], opts: { comment?: string; handle?: number; index?: number } = {}): { rule: Rule } {
+  return { rule: { family: t.family, table: t.table, chain: chainName, expr, ...opts } };
+}
+
+/** Options of a named set or map. */
+export type SetOptions = Omit<NamedSet, 'family' | 'table' | 'name' | 'type'>;
+
+/** `{"set": {...}}` */
+export function set(t: TableId, name: string, type: SetType, opts: SetOptions = {}): { set: NamedSet } {
+  return { set: { family: t.family, table: t.table, name, type, ...opts } };
+}
+
+/** `{"map": {...}}` mapping keys of `type` to values of `map` (a datatype, or `verdict`). */
+export function map(t: TableId, name: string, type: SetType, data: SetType, opts: Omit<SetOptions, 'map'> = {}): { map: NamedSet } {
+  return { map: { family: t.family, table: t.table, name, type, map: data, ...opts } };
+}
+
+/** `{"element": {...}}`: elements for add/delete element commands. */
+export function elements(t: TableId, setName: string, elem: SetItem[]): { element: Element } {
+  return { element: { family: t.family, table: t.table, name: setName, elem } };
+}
+
+/** `{"match": {left, op, right}}` */
+export function match(left: Expression, op: MatchOp, right: Expression): MatchStmt {
+  return { match: { left, op, right } };
+}
+/** `{"mangle": {key, value}}` (`key set value`). */
+export function mangle(key: Expression, value: Expression): MangleStmt {
+  return { mangle: { key, value } };
+}
+/** `{"payload": {protocol, field}}` (`tcp dport`). */
+export function payload(protocol: PayloadProtocol, field: string): PayloadExpr {
+  return { payload: { protocol, field } };
+}
+/** `{"meta": {key}}` (`meta mark`, `iifname`). */
+export function meta(key: MetaKey): MetaExpr {
+  return { meta: { key } };
+}
+/** `{"ct": {key, dir?}}` (`ct state`). */
+export function ct(key: CtKey, dir?: 'original' | 'reply'): CtExpr {
+  return { ct: dir ? { key, dir } : { key } };
+}
+/** `{"prefix": {addr, len}}` */
+export function prefix(addr: string, len: number): PrefixExpr {
+  return { prefix: { addr, len } };
+}
+/** `{"range": [low, high]}` */
+export function range(low: Expression, high: Expression): RangeExpr {
+  return { range: [low, high] };
+}
+/** `{"concat": [...]}` */
+export function concat(...parts: Expression[]): ConcatExpr {
+  return { concat: parts };
+}
+/** An anonymous set `{"set": [...]}`. */
+export function anonSet(items: SetItem[]): SetExpr {
+  return { set: items };
+}
+/** `{"map": {key, data}}` (`key map data`). */
+export function lookup(key: Expression, data: Expression): MapExpr {
+  return { map: { key, data } };
+}
+/** `{"vmap": {key, data}}` (`key vmap { ... }`). */
+export function vmap(key: Expression, data: Expression): VmapStmt {
+  return { vmap: { key, data } };
+}
+/** A reference to a named set, `"@name"`. */
+export function setRef(name: string): Immediate {
+  return `@${name}`;
+}
+
+/** Verdict statements and expressions. */
+export const verdict = {
+  /** `accept` */
+  accept: (): { accept: null } => ({ accept: null }),
+  /** `drop` */
+  drop: (): { drop: null } => ({ drop: null }),
+  /** `continue` */
+  continue: (): { continue: null } => ({ continue: null }),
+  /** `return` */
+  return: (): { return: null } => ({ return: null }),
+  /** `jump <chain>` */
+  jump: (target: string): { jump: { target: string } } => ({ jump: { target } }),
+  /** `goto <chain>` */
+  goto: (target: string): { goto: { target: string } } => ({ goto: { target } }),
+} satisfies Record<string, (...a: string[]) => VerdictExpr>;
+
+/** `accept` statement. */
+export const accept = verdict.accept;
+/** `drop` statement. */
+export const drop = verdict.drop;
+/** `jump <chain>` statement. */
+export const jump = verdict.jump;
+
+/** `counter` (anonymous). */
+export function counter(): CounterStmt {
+  return { counter: null };
+}
+/** `log [prefix ...]`. */
+export function log(opts: NonNullable<LogStmt['log']> = {}): LogStmt {
+  return { log: Object.keys(opts).length ? opts : null };
+}
+/** `snat`/`dnat`/`masquerade`/`redirect`. */
+export function nat(kind: 'snat' | 'dnat' | 'masquerade' | 'redirect', body: NatBody | null = null): Statement {
+  return { [kind]: body } as Statement;
+}
+
+/** Wrap objects in commands. */
+export const cmd = {
+  /** `add` */
+  add: (o: RulesetObject): Command => ({ add: o }),
+  /** `create` */
+  create: (o: Exclude<RulesetObject, { rule: Rule }>): Command => ({ create: o }),
+  /** `insert rule` */
+  insert: (o: { rule: Rule }): Command => ({ insert: o }),
+  /** `replace rule` (the rule needs its handle). */
+  replace: (o: { rule: Rule }): Command => ({ replace: o }),
+  /** `delete table|chain|set|... <name>` or `delete rule ... handle N`. */
+  delete: (o: Extract<Command, { delete: unknown }>['delete']): Command => ({ delete: o }),
+  /** `destroy` (nft ≥ 1.0.8: delete, no error when missing). */
+  destroy: (o: Extract<Command, { destroy: unknown }>['destroy']): Command => ({ destroy: o }),
+  /** `flush table|chain|set|map|ruleset`. */
+  flush: (o: Extract<Command, { flush: unknown }>['flush']): Command => ({ flush: o }),
+};
+
+/** `{"nftables": [...]}` */
+export function document(items: DocumentItem[]): Document {
+  return { nftables: items };
+}
