@@ -1,8 +1,16 @@
 /**
  * The one place where netfence starts processes: execa with argv arrays,
  * optional standard input, optional network namespace. Never a shell.
+ *
+ * Standard input is a real pipe. Node (libuv) gives children a socketpair as
+ * stdin, and tools that implement `-f -` as `open("/dev/stdin")` (nft 1.0.x)
+ * fail on a socket with ENXIO. So when there is input, a pipe is made with
+ * pipe2(2) through koffi, its read end becomes the child's fd 0 and the input
+ * is streamed into the write end: no temp file, no shell, no size limit.
  * @module
  */
+import { closeSync, createWriteStream } from 'node:fs';
+import { createRequire } from 'node:module';
 import { execa } from 'execa';
 import { CommandError, ValidationError } from '../errors.js';
 import { Err, Ok, type Result } from '../result.js';
@@ -36,16 +44,38 @@ export function wrapNetns(argv: readonly string[], netns?: string): string[] {
 /** Check that argv elements are plain strings without NUL bytes. */
 function checkArgv(argv: readonly string[], netns?: string): ValidationError | undefined {
   const issues: { path: string; message: string }[] = [];
-  if (argv.length === 0) issues.push({ path: 'argv', message: 'must not be empty' });
-  argv.forEach((a, i) => {
-    if (typeof a !== 'string') issues.push({ path: `argv.${i}`, message: 'must be a string' });
-    else if (a.includes('\0')) issues.push({ path: `argv.${i}`, message: 'must not contain NUL bytes' });
-  });
+  if (!Array.isArray(argv) || argv.length === 0) issues.push({ path: 'argv', message: 'must be a non-empty array' });
+  else
+    argv.forEach((a, i) => {
+      if (typeof a !== 'string') issues.push({ path: `argv.${i}`, message: 'must be a string' });
+      else if (a.includes('\0')) issues.push({ path: `argv.${i}`, message: 'must not contain NUL bytes' });
+    });
   if (netns !== undefined) {
     const r = NetnsName.safeParse(netns);
     if (!r.success) issues.push({ path: 'netns', message: r.error.issues[0]?.message ?? 'invalid' });
   }
   return issues.length ? new ValidationError('command', issues) : undefined;
+}
+
+type Pipe2 = (fds: number[], flags: number) => number;
+let pipe2: Pipe2 | null | undefined;
+const O_CLOEXEC = 0o2000000;
+
+/** A pipe as [readFd, writeFd], or undefined when pipe2(2) cannot be called. */
+function makePipe(): [number, number] | undefined {
+  if (pipe2 === undefined) {
+    try {
+      const require = createRequire(import.meta.url);
+      const koffi = require('koffi') as { load(name: string): { func(sig: string): Pipe2 } };
+      pipe2 = koffi.load('libc.so.6').func('int pipe2(_Out_ int *fds, int flags)');
+    } catch {
+      pipe2 = null;
+    }
+  }
+  if (!pipe2) return undefined;
+  const fds = [-1, -1];
+  if (pipe2(fds, O_CLOEXEC) !== 0) return undefined;
+  return [fds[0] as number, fds[1] as number];
 }
 
 /**
@@ -59,9 +89,8 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
   if (bad) throw bad;
   const full = wrapNetns(argv, options.netns);
   const [file, ...args] = full as [string, ...string[]];
-  const r = await execa(file, args, {
-    input: options.input,
-    stdin: options.input === undefined ? 'ignore' : 'pipe',
+  const pipe = options.input === undefined ? undefined : makePipe();
+  const common = {
     reject: false,
     shell: false,
     timeout: options.timeoutMs ?? 60_000,
@@ -69,7 +98,28 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     encoding: 'utf8',
     env: { LC_ALL: 'C' },
     extendEnv: true,
-  });
+  } as const;
+  let r;
+  if (pipe) {
+    const [rfd, wfd] = pipe;
+    let child;
+    try {
+      // execa passes any fd number through to spawn(); its types only list 0 and 3-9.
+      child = execa(file, args, { ...common, stdin: rfd as unknown as 0 });
+    } finally {
+      closeSync(rfd); // the child has its own copy now
+    }
+    const ws = createWriteStream('', { fd: wfd, autoClose: true });
+    const written = new Promise<void>((resolve) => {
+      ws.on('error', () => resolve()); // EPIPE when the tool exits without reading: its exit status says why
+      ws.on('close', () => resolve());
+    });
+    ws.end(options.input);
+    r = await child;
+    await written;
+  } else {
+    r = await execa(file, args, { ...common, input: options.input, stdin: options.input === undefined ? 'ignore' : 'pipe' });
+  }
   const stdout = String(r.stdout ?? '');
   const stderr = String(r.stderr ?? '');
   if (r.exitCode === 0 && !r.failed) return Ok({ stdout, stderr, exitCode: 0 });

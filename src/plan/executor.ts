@@ -1,0 +1,496 @@
+/**
+ * The plan executor: `check`, `apply` (one transaction, verified, with
+ * rollback), `AppliedPlan.rollback` / `confirm` (confirm-or-revert, like
+ * iptables-apply) and `destroy`. It touches only the tables a plan owns and
+ * refuses tables created by anybody else.
+ * @module
+ */
+import { mkdir, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { ApplyError, CommandError, NetfenceError, ValidationError } from '../errors.js';
+import { nftApply, nftListMany, type NftRenderer } from '../host/nft.js';
+import { runPiped } from '../host/pipe.js';
+import { run } from '../host/run.js';
+import { renderCommand } from '../nft/render.js';
+import { Err, Ok, type Result } from '../result.js';
+import { NetnsName } from '../validate.js';
+import { commandTarget, foreignOwner, OwnershipError, ownerMarkCommand, ownershipCommands, PlanOwner, probeOwnership, tableKey, type TableOwnership } from './ownership.js';
+import { restoreCommands, type TableSnapshot } from './snapshot.js';
+import type { Action, Plan, Step, TableRef } from './types.js';
+import { TableRefSchema, validatePlan } from './validate-plan.js';
+
+/** Options for {@link apply}. */
+export interface ApplyOptions {
+  /**
+   * Called after the plan is applied and verified; resolve `false` (or throw)
+   * to have everything restored. E.g. "can I still reach the database?".
+   */
+  healthCheck?: () => Promise<boolean>;
+  /**
+   * Revert by itself unless {@link AppliedPlan.confirm} is called within this
+   * many milliseconds (like iptables-apply). The timer keeps the process alive.
+   */
+  confirmWithinMs?: number;
+  /**
+   * When to list the owned tables before applying, so that they can be
+   * restored exactly. `auto` (default): only when the plan has non-nft steps, a
+   * health check or a confirm timer — a pure nft batch is atomic by itself, so
+   * adding one element to a huge set does not list the set. `always`: also for
+   * pure nft plans, so that {@link AppliedPlan.rollback} can restore tables that
+   * existed before. `never`: no listing; a failure can then only delete tables
+   * that did not exist before.
+   */
+  snapshot?: 'auto' | 'always' | 'never';
+  /** Called when the confirm timer expired and the plan was reverted (with how well that went). */
+  onConfirmTimeout?: (error: ApplyError) => void;
+  /** Renderer of nft commands for error messages (default: netfence's `renderCommand`). */
+  render?: NftRenderer;
+}
+
+/** A plan that is in effect; take it back with {@link AppliedPlan.rollback}. */
+export interface AppliedPlan {
+  /** The plan that was applied. */
+  readonly plan: Plan;
+  /** Keep the plan: stops the confirm timer. No effect once rolled back. */
+  confirm(): void;
+  /**
+   * Take back everything it applied: steps undone in reverse, owned tables
+   * restored to their pre-apply snapshot (or deleted when they did not exist).
+   * Calling it again after success is a no-op.
+   */
+  rollback(): Promise<Result<void, ApplyError>>;
+  /** `applied` (awaiting confirm or in effect), `confirmed`, or `rolled-back`. */
+  readonly state: 'applied' | 'confirmed' | 'rolled-back';
+  /** How long each phase took, in ms (nft, steps, verify, health-check, total). */
+  readonly timings: Readonly<Record<string, number>>;
+}
+
+/** Options for {@link destroy}. */
+export interface DestroyOptions {
+  /** Network namespace; the current one if undefined. */
+  netns?: string | undefined;
+  /** Only tables marked with this owner are deleted. */
+  owner: string;
+}
+
+/**
+ * Time limit for snapshot listings and restore batches: nft 1.0.x needs more
+ * than a minute to list a table with a million set elements.
+ */
+const LONG_MS = 600_000;
+
+/** Counters for tests and benchmarks: how many tables were listed in full as snapshots. */
+export const executorStats = { tablesSnapshotted: 0 };
+
+// ---------------------------------------------------------------------------
+// Serialization: one operation at a time per namespace within this process.
+
+const locks = new Map<string, Promise<unknown>>();
+async function withLock<T>(netns: string | undefined, fn: () => Promise<T>): Promise<T> {
+  const key = netns ?? '';
+  const prev = locks.get(key) ?? Promise.resolve();
+  const next = prev.then(fn, fn);
+  const tail = next.catch(() => undefined);
+  locks.set(key, tail);
+  try {
+    return await next;
+  } finally {
+    if (locks.get(key) === tail) locks.delete(key);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Building the batch.
+
+/** The nft batch {@link apply} sends for a plan, and how to read it. */
+export interface PlanBatch {
+  /** Every command, in order: ownership marks, the plan's `nft`, marks again for re-created tables. */
+  commands: unknown[];
+  /** Index in `commands` of `plan.nft[0]`. */
+  offset: number;
+  /** For each owned table (`family name`): whether it must exist after the batch. */
+  expectPresent: Map<string, boolean>;
+}
+
+/**
+ * The exact nft batch that {@link apply} and {@link check} send for `plan`
+ * (pure, no I/O): `add table` and the owner's mark for every table of the
+ * plan, then the plan's commands, then the mark again for every table the
+ * plan deletes and re-creates (a full replacement).
+ */
+export function planBatch(plan: Plan): PlanBatch {
+  return buildBatch(plan);
+}
+
+function buildBatch(plan: Plan): PlanBatch {
+  const prefix = plan.tables.flatMap((t) => ownershipCommands(t, plan.owner));
+  const expectPresent = new Map<string, boolean>(plan.tables.map((t) => [tableKey(t), true]));
+  const deleted = new Set<string>();
+  for (const c of plan.nft) {
+    const t = commandTarget(c);
+    if (!t.ok || t.target.object !== 'table') continue;
+    const k = tableKey(t.target.table);
+    if (t.target.verb === 'delete' || t.target.verb === 'destroy') {
+      expectPresent.set(k, false);
+      deleted.add(k);
+    } else if (t.target.verb === 'add' || t.target.verb === 'create') expectPresent.set(k, true);
+  }
+  // A plan that deletes and re-creates its table (full replacement) must get the mark back.
+  const suffix = plan.tables.filter((t) => deleted.has(tableKey(t)) && expectPresent.get(tableKey(t))).map((t) => ownerMarkCommand(t, plan.owner));
+  return { commands: [...prefix, ...plan.nft, ...suffix], offset: prefix.length, expectPresent };
+}
+
+/** Re-express a batch failure in terms of the plan's own `nft` array. */
+function mapNftError(e: CommandError, offset: number, planLen: number): CommandError {
+  const i = e.failure.failedIndex;
+  if (i === undefined) return e;
+  const inPlan = i >= offset && i < offset + planLen;
+  return new CommandError(
+    'nft',
+    {
+      ...e.failure,
+      failedIndex: inPlan ? i - offset : undefined,
+      failedText: inPlan ? e.failure.failedText : `(netfence ownership command) ${e.failure.failedText ?? ''}`,
+    },
+    e.hint ? { hint: e.hint, cause: e } : { cause: e },
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Reading the current state of the owned tables.
+
+interface Preflight {
+  tables: TableSnapshot[];
+}
+
+/**
+ * Which of `tables` exist and whether they are ours (one cheap `nft -c` probe
+ * per table, see {@link probeOwnership}); with `snapshot`, the listings of
+ * those that exist (one batched `nft -j list`). Tables that are not ours are
+ * never listed, except — on the error path — their counters, to name the owner.
+ */
+async function preflight(tables: readonly TableRef[], owner: string, netns: string | undefined, snapshot: boolean): Promise<Result<Preflight, NetfenceError>> {
+  const probes = await Promise.all(tables.map((t) => probeOwnership(t, owner, netns)));
+  const out: TableSnapshot[] = [];
+  for (let i = 0; i < tables.length; i++) {
+    const t = tables[i] as TableRef;
+    const p = probes[i] as Result<TableOwnership, CommandError>;
+    if (p.err) return Err(p.val);
+    if (p.val === 'not-owned') return Err(new OwnershipError(t, await foreignOwner(t, netns), owner));
+    out.push({ table: t, existed: p.val === 'owned' });
+  }
+  const existing = out.filter((s) => s.existed);
+  if (snapshot && existing.length > 0) {
+    const l = await nftListMany(existing.map((s) => ({ list: { table: { family: s.table.family, name: s.table.name } } })), { netns, timeoutMs: LONG_MS });
+    if (l.err) return Err(l.val);
+    existing.forEach((s, i) => {
+      executorStats.tablesSnapshotted++;
+      s.listing = l.val[i];
+    });
+  }
+  return Ok({ tables: out });
+}
+
+// ---------------------------------------------------------------------------
+// Host actions.
+
+function fsError(what: string, path: string, netns: string | undefined, e: unknown): CommandError {
+  return new CommandError(what, { argv: [what, path], netns, stdout: '', stderr: (e as Error)?.message ?? String(e) });
+}
+
+/** Paths whose content depends on the network namespace of the process that opens them. */
+function netnsScoped(path: string): boolean {
+  return path.startsWith('/proc/sys/net/') || path.startsWith('/proc/net/') || path.startsWith('/proc/self/net/');
+}
+
+async function runAction(a: Action, netns: string | undefined): Promise<Result<void, CommandError>> {
+  switch (a.kind) {
+    case 'exec': {
+      const what = `step \`${a.argv.join(' ')}\``;
+      // stdin on a real pipe when there is input: some tools open /dev/stdin by path (nft -f -)
+      const r = a.input === undefined ? await run(a.argv, { netns, what }) : await runPiped(a.argv, { netns, input: a.input, what });
+      return r.ok ? Ok(undefined) : Err(r.val);
+    }
+    case 'write': {
+      if (netns && netnsScoped(a.path)) {
+        // Must be opened from inside the namespace, or it would change the machine's own.
+        const r = await run(['tee', a.path], { netns, input: a.data, what: `write ${a.path}` });
+        return r.ok ? Ok(undefined) : Err(r.val);
+      }
+      try {
+        await writeFile(a.path, a.data);
+        return Ok(undefined);
+      } catch (e) {
+        return Err(fsError('write', a.path, netns, e));
+      }
+    }
+    case 'mkdir':
+    case 'rmdir':
+    case 'unlink': {
+      try {
+        if (a.kind === 'mkdir') await mkdir(a.path);
+        else if (a.kind === 'rmdir') await rmdir(a.path);
+        else await unlink(a.path);
+        return Ok(undefined);
+      } catch (e) {
+        return Err(fsError(a.kind, a.path, netns, e));
+      }
+    }
+  }
+}
+
+/** Run a step's `do` actions; returns how many succeeded and the error, if any. */
+async function runStep(step: Step, netns: string | undefined): Promise<{ done: number; error?: CommandError }> {
+  let done = 0;
+  for (const a of step.do) {
+    const r = await runAction(a, netns);
+    if (r.err && !a.ignoreFailure) return { done, error: r.val };
+    done++;
+  }
+  return { done };
+}
+
+/** Run a step's `undo` actions in order; failures are tolerated (and reported unless `ignoreFailure`). */
+async function undoStep(step: Step, netns: string | undefined): Promise<NetfenceError[]> {
+  const errs: NetfenceError[] = [];
+  for (const a of step.undo) {
+    const r = await runAction(a, netns);
+    if (r.err && !a.ignoreFailure) errs.push(r.val);
+  }
+  return errs;
+}
+
+// ---------------------------------------------------------------------------
+// Restore.
+
+interface Applied {
+  plan: Plan;
+  tables: TableSnapshot[];
+  nftApplied: boolean;
+  /** Steps whose `do` ran (fully or partly), in order. */
+  steps: Step[];
+}
+
+/** Undo steps in reverse, then put the owned tables back in one nft transaction. */
+async function restore(a: Applied): Promise<{ restored: boolean; errors: NetfenceError[] }> {
+  const errors: NetfenceError[] = [];
+  for (const s of [...a.steps].reverse()) errors.push(...(await undoStep(s, a.plan.netns)));
+  a.steps = []; // never undo a step twice, even if the nft part must be retried
+  if (a.nftApplied) {
+    const { commands, unrestorable } = restoreCommands(a.tables);
+    for (const t of unrestorable) {
+      errors.push(
+        new NetfenceError('NO_SNAPSHOT', `table ${tableKey(t)} existed before the apply but no snapshot was taken, so it was left as the plan made it`, {
+          hint: "apply with { snapshot: 'always' } when the plan changes a table that already exists and you may need to roll it back",
+        }),
+      );
+    }
+    const r = await nftApply(commands, { netns: a.plan.netns, what: 'nft restore', timeoutMs: LONG_MS });
+    if (r.err) errors.push(r.val);
+  }
+  return { restored: errors.length === 0, errors };
+}
+
+// ---------------------------------------------------------------------------
+// Public API.
+
+function needsSnapshot(plan: Plan, options: ApplyOptions): boolean {
+  const mode = options.snapshot ?? 'auto';
+  if (mode === 'always') return true;
+  if (mode === 'never') return false;
+  return plan.steps.length > 0 || options.healthCheck !== undefined || options.confirmWithinMs !== undefined;
+}
+
+/**
+ * Validate a plan and have the kernel check its nft part without committing
+ * anything (`nft -c`). Also refuses plans that would touch a table that
+ * exists but is not owned by `plan.owner`. Steps are validated, not run.
+ */
+export async function check(plan: Plan, options: { render?: NftRenderer } = {}): Promise<Result<void, NetfenceError>> {
+  const v = validatePlan(plan);
+  if (v.err) return Err(v.val);
+  const pf = await preflight(plan.tables, plan.owner, plan.netns, false);
+  if (pf.err) return Err(pf.val);
+  const batch = buildBatch(plan);
+  const r = await nftApply(batch.commands, { netns: plan.netns, check: true, render: options.render ?? renderCommand, what: 'nft check' });
+  if (r.err) return Err(mapNftError(r.val, batch.offset, plan.nft.length));
+  return Ok(undefined);
+}
+
+/**
+ * Apply a plan as one transaction: snapshot the owned tables (when needed,
+ * see {@link ApplyOptions.snapshot}), apply the nft part as a single
+ * `nft -j -f -`, run the steps in order, verify by listing back, run the
+ * health check. If a step, the verification or the health check fails, the
+ * applied steps are undone in reverse and the owned tables are restored in one
+ * nft transaction; the {@link ApplyError} says which phase failed and whether
+ * the restore was complete. Nothing is touched when validation, ownership or
+ * the nft batch fails (the batch is atomic).
+ */
+export async function apply(plan: Plan, options: ApplyOptions = {}): Promise<Result<AppliedPlan, ApplyError>> {
+  const v = validatePlan(plan);
+  if (v.err) return Err(new ApplyError('validate', `plan refused, nothing applied: ${v.val.message}`, { restored: true, cause: v.val }));
+  if (options.confirmWithinMs !== undefined && !(Number.isFinite(options.confirmWithinMs) && options.confirmWithinMs >= 0)) {
+    const e = new ValidationError('apply options', [{ path: 'confirmWithinMs', message: 'must be a finite number >= 0' }]);
+    return Err(new ApplyError('validate', e.message, { restored: true, cause: e }));
+  }
+  return withLock(plan.netns, () => applyLocked(plan, options));
+}
+
+async function applyLocked(plan: Plan, options: ApplyOptions): Promise<Result<AppliedPlan, ApplyError>> {
+  const t0 = performance.now();
+  const timings: Record<string, number> = {};
+  const mark = (k: string, since: number): number => {
+    const now = performance.now();
+    timings[k] = Math.round((now - since) * 100) / 100;
+    return now;
+  };
+  const snap = needsSnapshot(plan, options);
+  const pf = await preflight(plan.tables, plan.owner, plan.netns, snap);
+  if (pf.err) {
+    const phase = pf.val instanceof OwnershipError ? 'ownership' : 'snapshot';
+    return Err(new ApplyError(phase, `nothing applied: ${pf.val.message}`, { restored: true, cause: pf.val }));
+  }
+  let t = mark('snapshot', t0);
+  const applied: Applied = { plan, tables: pf.val.tables, nftApplied: false, steps: [] };
+
+  const fail = async (phase: string, message: string, cause?: unknown): Promise<Result<AppliedPlan, ApplyError>> => {
+    const r = await restore(applied);
+    const how = r.restored ? 'the previous state was restored' : `RESTORE INCOMPLETE (${r.errors.length} problem(s)): ${r.errors.map((e) => e.message.split('\n')[0]).join('; ')}`;
+    return Err(new ApplyError(phase, `${message}; ${how}`, { restored: r.restored, restoreErrors: r.errors, cause }));
+  };
+
+  const batch = buildBatch(plan);
+  if (batch.commands.length > 0) {
+    const r = await nftApply(batch.commands, { netns: plan.netns, render: options.render ?? renderCommand, what: 'nft apply' });
+    if (r.err) {
+      const e = mapNftError(r.val, batch.offset, plan.nft.length);
+      const which = e.failure.failedIndex !== undefined ? ` (plan.nft[${e.failure.failedIndex}]: ${e.failure.failedText ?? ''})` : '';
+      return Err(new ApplyError('nft', `nft rejected the batch${which}; nothing was applied (the batch is atomic)\n${e.message}`, { restored: true, cause: e }));
+    }
+    applied.nftApplied = true;
+  }
+  t = mark('nft', t);
+
+  for (const step of plan.steps) {
+    const r = await runStep(step, plan.netns);
+    // A step that failed on its first action changed nothing: do not undo it (its undo
+    // might remove something that existed before). A partly done step is undone.
+    if (r.done > 0 || !r.error) applied.steps.push(step);
+    if (r.error) return fail(step.id, `step "${step.id}" (${step.description}) failed: ${r.error.message}`, r.error);
+  }
+  t = mark('steps', t);
+
+  // Verify: each owned table is there with our mark (or gone, if the plan deletes it).
+  const found = await Promise.all(plan.tables.map((tb) => probeOwnership(tb, plan.owner, plan.netns)));
+  const wrong: string[] = [];
+  for (let i = 0; i < plan.tables.length; i++) {
+    const tb = plan.tables[i] as TableRef;
+    const f = found[i] as Result<TableOwnership, CommandError>;
+    if (f.err) return fail('verify', `could not verify table ${tableKey(tb)}: ${f.val.message}`, f.val);
+    const want: TableOwnership = (batch.expectPresent.get(tableKey(tb)) ?? true) ? 'owned' : 'absent';
+    if (f.val !== want) wrong.push(`${tableKey(tb)} is ${f.val === 'absent' ? 'missing' : f.val === 'owned' ? 'still there' : 'there without our mark'}`);
+  }
+  if (wrong.length) return fail('verify', `verification failed: ${wrong.join(', ')}`);
+  t = mark('verify', t);
+
+  if (options.healthCheck) {
+    let ok = false;
+    let cause: unknown;
+    try {
+      ok = (await options.healthCheck()) === true;
+    } catch (e) {
+      cause = e;
+    }
+    if (!ok) return fail('health-check', cause ? `health check threw: ${(cause as Error)?.message ?? String(cause)}` : 'health check returned false', cause);
+    mark('health-check', t);
+  }
+  mark('total', t0);
+  return Ok(new AppliedPlanImpl(applied, options, timings));
+}
+
+class AppliedPlanImpl implements AppliedPlan {
+  private st: 'applied' | 'confirmed' | 'rolled-back' = 'applied';
+  private timer: NodeJS.Timeout | undefined;
+  private pending: Promise<Result<void, ApplyError>> | undefined;
+
+  constructor(
+    private readonly applied: Applied,
+    private readonly options: ApplyOptions,
+    readonly timings: Readonly<Record<string, number>>,
+  ) {
+    if (options.confirmWithinMs !== undefined) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.revert('confirm-timeout').then((r) => {
+          if (r.err) options.onConfirmTimeout?.(r.val);
+          else options.onConfirmTimeout?.(new ApplyError('confirm-timeout', `not confirmed within ${options.confirmWithinMs} ms; the plan was reverted`, { restored: true }));
+        });
+      }, options.confirmWithinMs);
+    }
+  }
+
+  get plan(): Plan {
+    return this.applied.plan;
+  }
+
+  get state(): 'applied' | 'confirmed' | 'rolled-back' {
+    return this.st;
+  }
+
+  confirm(): void {
+    if (this.st !== 'applied' || this.pending) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.st = 'confirmed';
+  }
+
+  rollback(): Promise<Result<void, ApplyError>> {
+    return this.revert('rollback');
+  }
+
+  private revert(phase: string): Promise<Result<void, ApplyError>> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.st === 'rolled-back') return Promise.resolve(Ok(undefined));
+    if (this.pending) return this.pending;
+    this.pending = withLock(this.applied.plan.netns, async () => {
+      const r = await restore(this.applied);
+      if (r.restored) {
+        this.st = 'rolled-back';
+        this.pending = undefined;
+        return Ok(undefined);
+      }
+      this.pending = undefined;
+      const msg = `${phase === 'confirm-timeout' ? `not confirmed within ${this.options.confirmWithinMs} ms; ` : ''}rollback incomplete: ${r.errors.map((e) => e.message.split('\n')[0]).join('; ')}`;
+      return Err(new ApplyError(phase, msg, { restored: false, restoreErrors: r.errors }));
+    });
+    return this.pending;
+  }
+}
+
+/**
+ * Delete tables created by `owner` (in one transaction). Tables that do not
+ * exist are skipped; if any existing table is not owned by `owner`, nothing
+ * is deleted and an {@link OwnershipError} is returned.
+ */
+export async function destroy(tables: readonly TableRef[], options: DestroyOptions): Promise<Result<{ deleted: TableRef[] }, NetfenceError>> {
+  const issues: { path: string; message: string }[] = [];
+  tables.forEach((t, i) => {
+    const r = TableRefSchema.safeParse(t);
+    if (!r.success) issues.push({ path: `tables.${i}`, message: r.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ') });
+  });
+  if (options.netns !== undefined && !NetnsName.safeParse(options.netns).success) issues.push({ path: 'netns', message: 'invalid namespace name' });
+  if (!PlanOwner.safeParse(options.owner).success) issues.push({ path: 'owner', message: 'must be a valid owner (the plan owner that created the tables)' });
+  if (issues.length) return Err(new ValidationError('destroy request', issues));
+  return withLock(options.netns, async () => {
+    const pf = await preflight(tables, options.owner, options.netns, false);
+    if (pf.err) return Err(pf.val);
+    const doomed = pf.val.tables.filter((s) => s.existed).map((s) => s.table);
+    const r = await nftApply(
+      doomed.map((t) => ({ delete: { table: { family: t.family, name: t.name } } })),
+      { netns: options.netns, what: 'nft destroy' },
+    );
+    if (r.err) return Err(r.val);
+    return Ok({ deleted: doomed });
+  });
+}
