@@ -1,0 +1,126 @@
+/**
+ * Throwaway network namespaces for probes that must really commit something
+ * (tc qdiscs, nft commits, iptables-nft rules, XDP attach). The machine's own
+ * namespace is never modified: probes only run `nft -c` there. Each probe
+ * namespace is named `nfcap-<random>` and deleted when detection ends, also
+ * on throw and (synchronously) on process exit.
+ * @module
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { run, type RunOutput } from '../host/run.js';
+import { runPiped } from '../host/pipe.js';
+import type { CommandError } from '../errors.js';
+import { Err, Ok, type Result } from '../result.js';
+
+/** Every probe namespace name starts with this prefix. */
+export const PROBE_NS_PREFIX = 'nfcap-';
+
+const live = new Set<string>();
+let hooked = false;
+function hookExit(): void {
+  if (hooked) return;
+  hooked = true;
+  process.once('exit', () => {
+    for (const ns of live) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+  });
+}
+
+/** A throwaway namespace with a few veth pairs and an IFB device ready for probes. */
+export interface ProbeNamespace {
+  name: string;
+  /** Set once {@link destroyProbeNamespace} ran. */
+  destroyed?: boolean;
+  /** What `ip -batch` said when some setup line (a veth pair, ...) failed. */
+  setupError?: string;
+}
+
+/** Create `nfcap-<random>` and run `ip -batch` setup lines inside it. */
+export async function createProbeNamespace(setup: string[]): Promise<Result<ProbeNamespace, CommandError>> {
+  const name = `${PROBE_NS_PREFIX}${process.pid.toString(36)}${randomBytes(4).toString('hex')}`;
+  hookExit();
+  const add = await run(['ip', 'netns', 'add', name], { what: 'create a throwaway probe namespace', timeoutMs: 10_000 });
+  if (add.err) return add;
+  live.add(name);
+  const lines = ['link set lo up', ...setup];
+  const b = await run(['ip', '-n', name, '-force', '-batch', '-'], { input: `${lines.join('\n')}\n`, what: 'set up the probe namespace', timeoutMs: 10_000 });
+  // -force keeps going after a failed line; probes that need a missing device quote this.
+  return Ok(b.ok ? { name } : { name, setupError: reasonOf(b.val) });
+}
+
+/** Delete a probe namespace (killing anything left inside it). */
+export async function destroyProbeNamespace(ns: ProbeNamespace): Promise<void> {
+  if (ns.destroyed) return;
+  ns.destroyed = true;
+  const pids = await run(['ip', 'netns', 'pids', ns.name], { timeoutMs: 5_000 });
+  if (pids.ok) for (const pid of pids.val.stdout.split(/\s+/).filter(Boolean)) await run(['kill', '-9', pid]);
+  const r = await run(['ip', 'netns', 'del', ns.name], { timeoutMs: 10_000 });
+  if (r.ok || !(await namespaceExists(ns.name))) live.delete(ns.name);
+}
+
+/** Whether /run/netns/NAME exists (per `ip netns list`). */
+export async function namespaceExists(name: string): Promise<boolean> {
+  const r = await run(['ip', 'netns', 'list'], { timeoutMs: 5_000 });
+  if (r.err) return false;
+  return r.val.stdout.split('\n').some((l) => l.split(/\s+/)[0] === name);
+}
+
+/** Probe namespaces currently present on the machine (of any process); for leak checks. */
+export async function leftoverProbeNamespaces(): Promise<string[]> {
+  const r = await run(['ip', 'netns', 'list'], { timeoutMs: 5_000 });
+  if (r.err) return [];
+  return r.val.stdout
+    .split('\n')
+    .map((l) => l.split(/\s+/)[0] ?? '')
+    .filter((n) => n.startsWith(PROBE_NS_PREFIX));
+}
+
+/** Run at most `n` async tasks at a time. */
+export function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const queue: (() => void)[] = [];
+  const next = (): void => {
+    if (active >= n) return;
+    const go = queue.shift();
+    if (go) {
+      active++;
+      go();
+    }
+  };
+  return <T>(task: () => Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      queue.push(() => {
+        task().then(resolve, reject).finally(() => {
+          active--;
+          next();
+        });
+      });
+      next();
+    });
+}
+
+/** A short, single-paragraph reason from a failed command: what the tool said, without nft's caret lines. */
+export function reasonOf(e: CommandError): string {
+  const f = e.failure;
+  const text = (f.stderr || f.stdout || (f.timedOut ? 'timed out' : `exit code ${f.exitCode ?? 'unknown'}`))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^\^+$/.test(l) && !/^[\s^~]+$/.test(l));
+  // nft prints "file:line:col: Error: msg" followed by the offending line; keep the errors.
+  const errors = text.filter((l) => /Error:|error:|Cannot|not found|No such|failed|Operation not permitted|Permission denied|unknown|Unknown|Illegal|invalid|Invalid/.test(l));
+  const keep = (errors.length ? errors : text).map((l) => l.replace(/^(?:\/dev\/stdin|internal):\d+:\d+-\d+:\s*/, ''));
+  const uniq = [...new Set(keep)];
+  const joined = uniq.join('; ');
+  return joined.length > 300 ? `${joined.slice(0, 297)}...` : joined || 'failed';
+}
+
+/**
+ * `run` that folds a failure into its reason text. Input goes through a real
+ * pipe ({@link runPiped}): nft 1.0.x opens /dev/stdin by path in JSON mode,
+ * which fails on the socketpair Node gives children as stdin.
+ */
+export async function attempt(argv: string[], options: { netns?: string | undefined; input?: string; timeoutMs?: number } = {}): Promise<Result<RunOutput, string>> {
+  const { input, ...rest } = options;
+  const r = input === undefined ? await run(argv, { timeoutMs: 10_000, ...rest }) : await runPiped(argv, { timeoutMs: 10_000, ...rest, input });
+  return r.ok ? Ok(r.val) : Err(reasonOf(r.val));
+}
