@@ -1,0 +1,242 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DpiEngine } from '../../src/dpi/classifiers/engine.js';
+import { bittorrentClassifier } from '../../src/dpi/classifiers/bittorrent.js';
+import { PeerCache } from '../../src/dpi/classifiers/peer-cache.js';
+import { decodeFrame, LinkType } from '../../src/dpi/packet.js';
+import type { Flow } from '../../src/dpi/flow.js';
+import type { Classifier } from '../../src/dpi/types.js';
+import { btHandshake, ether, ipv4Packet, ipv6Packet, utp, type L4 } from './dpi-fixtures.js';
+
+const A = '198.18.0.10';
+const B = '198.18.1.20';
+
+interface Pkt extends L4 {
+  from?: 'a' | 'b';
+  ts?: number;
+  v6?: boolean;
+}
+
+/** Feed packets between A (client) and B (server); returns the flow of the first packet. */
+function feed(engine: DpiEngine, pkts: Pkt[], a = A, b = B): Flow {
+  let flow: Flow | undefined;
+  let ts = 1700000000;
+  for (const p of pkts) {
+    ts = p.ts ?? ts + 0.01;
+    const [src, dst] = p.from === 'b' ? [b, a] : [a, b];
+    const ip = p.v6 ? ipv6Packet(src.includes(':') ? src : 'fd00::a', dst.includes(':') ? dst : 'fd00::b', p) : ipv4Packet(src, dst, p);
+    const d = decodeFrame(LinkType.ETHERNET, ether(ip));
+    expect(d).toBeDefined();
+    const step = engine.process(d!, ts);
+    flow ??= step?.flow;
+  }
+  return flow!;
+}
+
+const tcp = (payload: Uint8Array | number[] | string, seq: number, from: 'a' | 'b' = 'a', extra: Partial<Pkt> = {}): Pkt => ({
+  proto: 'tcp',
+  sport: from === 'a' ? 40000 : 443,
+  dport: from === 'a' ? 443 : 40000,
+  payload,
+  seq,
+  from,
+  ...extra,
+});
+const udp = (payload: Uint8Array | number[] | string, from: 'a' | 'b' = 'a', extra: Partial<Pkt> = {}): Pkt => ({
+  proto: 'udp',
+  sport: from === 'a' ? 40001 : 6881,
+  dport: from === 'a' ? 6881 : 40001,
+  payload,
+  from,
+  ...extra,
+});
+
+describe('BitTorrent TCP detections', () => {
+  it('finds a handshake on port 443 split over reordered and retransmitted segments', () => {
+    const hs = btHandshake();
+    const e = new DpiEngine();
+    const f = feed(e, [
+      { proto: 'tcp', sport: 40000, dport: 443, flags: 0x02, seq: 999 },
+      tcp(hs.subarray(10, 30), 1010), // out of order
+      tcp(hs.subarray(0, 10), 1000),
+      tcp(hs.subarray(0, 10), 1000), // retransmission
+      tcp(hs.subarray(30), 1030),
+    ]);
+    expect(f.verdict.verdict).toBe('bittorrent');
+    expect(f.verdict.detection).toBe('handshake');
+    expect(f.server.port).toBe(443);
+    // decided once the 20-byte protocol header was complete (3rd data segment)
+    expect(f.decidedAtPacket).toBe(3);
+  });
+
+  it('reports info-hash, peer id and client for a whole handshake, over IPv6', () => {
+    const e = new DpiEngine();
+    const f = feed(e, [tcp(btHandshake(), 1, 'a', { v6: true })], 'fd00::a', 'fd00::b');
+    expect(f.family).toBe(6);
+    expect(f.verdict.infoHash).toBe('dcfcdccfb9e670ccc3dd40c78c161f2bea243126');
+    expect(f.verdict.client).toBe('Transmission 2940');
+    expect(f.verdict.reason).toMatch(/extension protocol/);
+  });
+
+  it('finds an HTTP tracker announce and its info-hash', () => {
+    const req =
+      'GET /announce?info_hash=%aa7i%c4S%0d%de%06%24%18s%da%d4%3a%b5%cc%ec%2c%e6%22&peer_id=-TR2940-chho92c56pul&port=51413 HTTP/1.1\r\nHost: tracker.example\r\nUser-Agent: curl/8\r\n\r\n';
+    const f = feed(new DpiEngine(), [tcp(req, 1)]);
+    expect(f.verdict.detection).toBe('http-tracker');
+    expect(f.verdict.infoHash).toBe('aa3769c4530dde06241873dad43ab5ccec2ce622');
+  });
+
+  it('finds BitTorrent client User-Agents but not browsers', () => {
+    const ua = (agent: string) => `GET /file.iso HTTP/1.1\r\nHost: example.net\r\nUser-Agent: ${agent}\r\nRange: bytes=0-16383\r\n\r\n`;
+    expect(feed(new DpiEngine(), [tcp(ua('qBittorrent/4.6.2'), 1)]).verdict.detection).toBe('http-user-agent');
+    expect(feed(new DpiEngine(), [tcp(ua('Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0'), 1)]).verdict.verdict).toBe('undecided');
+    expect(feed(new DpiEngine(), [tcp(ua('aria2/1.37.0'), 1)]).verdict.verdict).toBe('undecided');
+  });
+
+  it('finds a bencoded tracker response seen from the server side only', () => {
+    const body = 'd8:completei5e10:incompletei2e8:intervali1800e5:peers6:abcdefe';
+    const resp = `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const f = feed(new DpiEngine(), [tcp(resp, 1, 'b')]);
+    expect(f.verdict.detection).toBe('http-tracker');
+  });
+
+  it('finds an extension-protocol handshake at stream start (handshake not captured)', () => {
+    const dict = Buffer.from('d1:md11:ut_metadatai3e6:ut_pexi1ee1:v13:qBittorrent/4e');
+    const msg = [0, 0, 0, dict.length + 2, 20, 0, ...dict];
+    const f = feed(new DpiEngine(), [tcp(msg, 1)]);
+    expect(f.verdict.detection).toBe('extension');
+  });
+
+  it('finds a magnet link in an HTTP response', () => {
+    const html = `HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<a href="magnet:?xt=urn:btih:dcfcdccfb9e670ccc3dd40c78c161f2bea243126&dn=x">get</a>`;
+    const m = feed(new DpiEngine(), [tcp(html, 1, 'b')]);
+    expect(m.verdict.detection).toBe('magnet');
+    expect(m.verdict.infoHash).toBe('dcfcdccfb9e670ccc3dd40c78c161f2bea243126');
+  });
+});
+
+describe('BitTorrent UDP detections', () => {
+  it('finds DHT KRPC queries and replies, and refuses look-alikes', () => {
+    const q = Buffer.concat([Buffer.from('d1:ad2:id20:'), Buffer.alloc(20, 7), Buffer.from('9:info_hash20:'), Buffer.alloc(20, 9), Buffer.from('e1:q9:get_peers1:t2:aa1:y1:qe')]);
+    const f = feed(new DpiEngine(), [udp(q)]);
+    expect(f.verdict.reason).toBe('DHT KRPC get_peers query');
+    expect(f.verdict.infoHash).toBe('09'.repeat(20));
+    // "d1:ad2:id20:" followed by junk is not a KRPC message
+    const junk = Buffer.concat([Buffer.from('d1:ad2:id20:'), Buffer.alloc(40, 0xff)]);
+    expect(feed(new DpiEngine(), [udp(junk)]).verdict.verdict).toBe('undecided');
+    // valid bencode but no KRPC structure
+    expect(feed(new DpiEngine(), [udp('d3:foo3:bar4:spami42ee')]).verdict.verdict).toBe('undecided');
+  });
+
+  it('finds UDP tracker connect, and announce replies matched to transaction ids', () => {
+    const connect = [0, 0, 4, 0x17, 0x27, 0x10, 0x19, 0x80, 0, 0, 0, 0, 1, 2, 3, 4];
+    expect(feed(new DpiEngine(), [udp(connect)]).verdict.detection).toBe('udp-tracker');
+    const announce = [...Array(8).fill(5), 0, 0, 0, 1, 9, 9, 9, 9, ...Array(20).fill(1), ...Array(20).fill(2), ...Array(24).fill(0), 0, 0, 0, 2, ...Array(14).fill(0)];
+    expect(announce.length).toBe(98);
+    const reply = (tx: number[]) => [0, 0, 0, 1, ...tx, 0, 0, 7, 8, 0, 0, 0, 1, 0, 0, 0, 3, 1, 2, 3, 4, 0x1a, 0xe1];
+    const ok = feed(new DpiEngine(), [udp(announce), udp(reply([9, 9, 9, 9]), 'b')]);
+    expect(ok.verdict.reason).toMatch(/announce reply/);
+    expect(ok.verdict.infoHash).toBeUndefined(); // the deciding packet is the reply
+    const bad = feed(new DpiEngine(), [udp(announce), udp(reply([8, 8, 8, 8]), 'b')]);
+    expect(bad.verdict.verdict).toBe('undecided');
+  });
+
+  it('finds uTP by SYN/STATE relation and by a clock that tracks capture time, not by a constant field', () => {
+    const syn = feed(new DpiEngine(), [udp(utp(4, 0x4567, 123456, 0x23c6, 0)), udp(utp(2, 0x4567, 223456, 0x1000, 0x23c6), 'b')]);
+    expect(syn.verdict.detection).toBe('utp');
+    const t0 = 1700000000;
+    const steps = [0, 0.1, 0.25];
+    const good = feed(
+      new DpiEngine(),
+      steps.map((d, i) => udp(utp(2, 0x1234, 5_000_000 + Math.round(d * 1e6), 100, 200 + i), 'a', { ts: t0 + d })),
+    );
+    expect(good.verdict.detection).toBe('utp');
+    const constant = feed(
+      new DpiEngine(),
+      steps.map((d, i) => udp(utp(2, 0x1234, 0x2112a442, 100, 200 + i), 'a', { ts: t0 + d })),
+    );
+    expect(constant.verdict.verdict).toBe('undecided');
+    const handshakeInside = feed(new DpiEngine(), [udp(utp(0, 0x99, 777, 1, 1, [...btHandshake()]))]);
+    expect(handshakeInside.verdict.reason).toMatch(/^uTP peer handshake/);
+  });
+
+  it('finds Local Service Discovery', () => {
+    const lsd = 'BT-SEARCH * HTTP/1.1\r\nHost: 239.192.152.143:6771\r\nPort: 61197\r\nInfohash: ED4F1085E885F98F9A69B70EE89EB988B8FD9115\r\n\r\n\r\n';
+    const f = feed(new DpiEngine(), [{ proto: 'udp', sport: 6771, dport: 6771, payload: lsd }], A, '239.192.152.143');
+    expect(f.verdict.detection).toBe('lsd');
+    expect(f.verdict.infoHash).toBe('ed4f1085e885f98f9a69b70ee89eb988b8fd9115');
+  });
+
+  it('matches DNS questions for BitTorrent domains unless hostnames are off', () => {
+    const q = [0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 6, ...Buffer.from('router'), 8, ...Buffer.from('utorrent'), 3, ...Buffer.from('com'), 0, 0, 1, 0, 1];
+    const dns: Pkt = { proto: 'udp', sport: 53000, dport: 53, payload: q };
+    expect(feed(new DpiEngine(), [dns]).verdict.detection).toBe('hostname');
+    expect(feed(new DpiEngine({ classifiers: [bittorrentClassifier({ hostnames: false })] }), [dns]).verdict.verdict).toBe('undecided');
+  });
+});
+
+describe('engine', () => {
+  it('judges new flows to a known peer endpoint from the cache at once', () => {
+    const e = new DpiEngine();
+    const q = Buffer.concat([Buffer.from('d1:ad2:id20:'), Buffer.alloc(20, 7), Buffer.from('e1:q4:ping1:t2:aa1:y1:qe')]);
+    feed(e, [udp(q)]);
+    const next = feed(e, [{ proto: 'tcp', sport: 50000, dport: 6881, flags: 0x02, seq: 1 }]);
+    expect(next.verdict.detection).toBe('cache');
+    expect(next.verdict.reason).toMatch(/peer endpoint cache: 198\.18\.1\.20:6881/);
+    expect(next.decidedAtPacket).toBe(1);
+  });
+
+  it('bounds the peer cache with LRU eviction and expires entries', () => {
+    const c = new PeerCache({ maxEntries: 2, ttlSeconds: 10 });
+    c.add({ addr: '198.18.0.1', port: 1 }, 'x', 0);
+    c.add({ addr: '198.18.0.2', port: 1 }, 'x', 0);
+    expect(c.get({ addr: '198.18.0.1', port: 1 }, 1)).toBeDefined(); // touch: .2 becomes least recently used
+    c.add({ addr: '198.18.0.3', port: 1 }, 'x', 1);
+    expect(c.size).toBe(2);
+    expect(c.get({ addr: '198.18.0.2', port: 1 }, 1)).toBeUndefined();
+    expect(c.get({ addr: '198.18.0.1', port: 1 }, 20)).toBeUndefined(); // expired
+  });
+
+  it('gives up after N payload packets per direction', () => {
+    const e = new DpiEngine({ maxPacketsPerDirection: 2 });
+    const f = feed(e, [tcp('aaaa', 1), tcp('bbbb', 1, 'b'), tcp('cccc', 5), tcp('dddd', 5, 'b'), tcp(btHandshake(), 9)]);
+    expect(f.verdict.verdict).toBe('benign');
+    expect(f.verdict.reason).toMatch(/no classifier matched in 2\+2/);
+  });
+
+  it('runs user classifiers in order; the first decision wins', () => {
+    const calls: string[] = [];
+    const allow: Classifier = { name: 'allow-443', inspect: (_p, flow) => (calls.push('allow'), flow.server.port === 443 ? { verdict: 'benign', reason: 'allowlisted' } : undefined) };
+    const e = new DpiEngine({ classifiers: [allow, bittorrentClassifier()] });
+    const f = feed(e, [tcp(btHandshake(), 1)]);
+    expect(f.verdict).toMatchObject({ verdict: 'benign', classifier: 'allow-443' });
+    const e2 = new DpiEngine({ classifiers: [bittorrentClassifier(), allow] });
+    expect(feed(e2, [tcp(btHandshake(), 1)]).verdict.classifier).toBe('bittorrent');
+    expect(calls).toEqual(['allow']);
+  });
+
+  it('never calls random payloads BitTorrent (UDP and TCP, 1..12 packets)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ b: fc.uint8Array({ minLength: 1, maxLength: 700 }), back: fc.boolean(), dt: fc.double({ min: 0, max: 0.5, noNaN: true }) }), { minLength: 1, maxLength: 12 }),
+        fc.boolean(),
+        (pkts, isTcp) => {
+          const e = new DpiEngine();
+          let ts = 1700000000;
+          let seqA = 1;
+          let seqB = 1;
+          const list: Pkt[] = pkts.map((p) => {
+            ts += p.dt;
+            if (!isTcp) return udp(p.b, p.back ? 'b' : 'a', { ts });
+            const seq = p.back ? seqB : seqA;
+            if (p.back) seqB += p.b.length;
+            else seqA += p.b.length;
+            return tcp(p.b, seq, p.back ? 'b' : 'a', { ts });
+          });
+          expect(feed(e, list).verdict.verdict).not.toBe('bittorrent');
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+});
