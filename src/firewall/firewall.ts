@@ -1,11 +1,509 @@
-import { NotImplementedError } from '../errors.js';
+/**
+ * The Firewall builder: chains, typed rules, named sets and maps, NAT, and
+ * per-VM bridge firewalls. `compile()` is pure and returns a {@link Plan};
+ * `check()`, `apply()`, `rollback()` and `destroy()` go through the plan
+ * executor; live changes (set elements, single rules, one VM) are one small
+ * nft transaction each.
+ * @module
+ */
+import { NetfenceError, ValidationError, type ValidationIssue, fromZodIssues } from '../errors.js';
+import { emptyPlan, type Plan, type TableRef } from '../plan/types.js';
+import { Err, Ok, type Result } from '../result.js';
+import { NetnsName } from '../validate.js';
+import { chainCommand, compileRuleExprs, elementExpr, idFromComment, mapCommand, ruleComment, setCommand, type CompileContext } from './compile.js';
+import * as x from './expr.js';
+import type { Family } from './expr.js';
+import { checkPlan, destroyTables, listRules, listSets, probeBridge, submit, type AppliedPlan, type ApplyOptions } from './kernel.js';
+import { ChainSpec, FirewallOptions, MapSpec, RuleSpec, SetElement, SetSpec, type ChainInput, type FirewallInit, type MapInput, type Rule, type RuleInput, type SetInput } from './spec.js';
+import {
+  companionTable,
+  DEFAULT_ESTABLISHED_MARK,
+  DEFAULT_REJECT_MARK,
+  parseVm,
+  vmAttachCommands,
+  vmBaseCommands,
+  vmDetachCommands,
+  type ParsedVm,
+  type VmBackends,
+  type VmSpec,
+  VM_NAMES,
+} from './vm.js';
+
+export type { ChainInput, FirewallInit, MapInput, RuleInput, SetInput, VmSpec, VmBackends };
+
+/** Per-rule and per-set counters read back from the kernel, keyed by the ids the caller gave. */
+export interface FirewallStatus {
+  /** By rule id (VM rules: `vm:<vmId>:<ruleId>:<in|out>`). */
+  rules: Record<string, { chain: string; handle: number; packets: number; bytes: number }>;
+  /** Sets declared with `counter: true`: element count and summed element counters. */
+  sets: Record<string, { elements: number; packets: number; bytes: number }>;
+}
+
+/** Options of the VM (bridge) layer. */
+export interface VmOptions {
+  /** How REJECT is implemented; `auto` picks native, else br_netfilter, else drop (see {@link VmBackends}). */
+  reject?: 'auto' | VmBackends['reject'];
+  /** Connection state for VM chains; `auto` picks native, else br_netfilter, else off. */
+  stateful?: 'auto' | VmBackends['stateful'];
+  /** Mark bit for the br_netfilter REJECT backend (default 0x00400000). */
+  rejectMark?: number;
+  /** Mark bit for the br_netfilter stateful backend (default 0x00800000). */
+  establishedMark?: number;
+}
+
+interface ChainEntry {
+  spec: ChainInput;
+  rules: Rule[];
+}
+
+function key(e: unknown): string {
+  return JSON.stringify(e);
+}
 
 /**
- * Firewall — not implemented yet in this version. Constructing it throws
- * {@link NotImplementedError}; nothing touches the host.
+ * A firewall owning one nftables table.
+ *
+ * ```ts
+ * const fw = new Firewall({ table: 'web', family: 'inet' })
+ *   .set('blocked', { type: 'ipv4_addr', interval: true, elements: ['198.18.9.0/24'] })
+ *   .chain('input', { hook: 'input', priority: 0, policy: 'drop' })
+ *   .rule('input', { id: 'est', ctState: ['established', 'related'], action: 'accept' })
+ *   .rule('input', { id: 'blocked', saddr: '@blocked', action: 'drop' })
+ *   .rule('input', { id: 'web', protocol: 'tcp', dport: [80, 443], action: 'accept' });
+ * const r = await fw.apply();
+ * ```
  */
 export class Firewall {
-  constructor(_options?: unknown) {
-    throw new NotImplementedError('Firewall');
+  /** Table name. */
+  readonly table: string;
+  /** Table family. */
+  readonly family: Family;
+  /** Network namespace, if any. */
+  readonly netns: string | undefined;
+  /** Plan owner recorded in the table. */
+  readonly owner: string;
+
+  private readonly chains = new Map<string, ChainEntry>();
+  private readonly sets = new Map<string, SetInput & { elems: Map<string, unknown> }>();
+  private readonly maps = new Map<string, MapInput>();
+  private readonly ruleChain = new Map<string, string>();
+  private readonly issues: ValidationIssue[] = [];
+  private readonly vms = new Map<string, ParsedVm>();
+  private vmOptions: VmOptions = {};
+  private backends: VmBackends | undefined;
+  private lastApplied: AppliedPlan | undefined;
+
+  /** Create a builder. Invalid options throw a {@link ValidationError} (a caller bug). */
+  constructor(options: FirewallInit) {
+    const r = FirewallOptions.safeParse(options);
+    if (!r.success) throw fromZodIssues('Firewall options', r.error.issues);
+    if (r.data.netns !== undefined && !NetnsName.safeParse(r.data.netns).success) throw new ValidationError('Firewall options', [{ path: 'netns', message: 'invalid namespace name' }]);
+    this.table = r.data.table;
+    this.family = r.data.family ?? 'inet';
+    this.netns = r.data.netns;
+    this.owner = r.data.owner ?? `firewall:${this.table}`;
+  }
+
+  private get ctx(): CompileContext {
+    const sets = new Map<string, { type: string | string[]; map?: string | undefined }>();
+    for (const [n, s] of this.sets) sets.set(n, { type: s.type });
+    for (const [n, m] of this.maps) sets.set(n, { type: m.type, map: m.map });
+    return { family: this.family, table: this.table, sets, chains: new Set(this.chains.keys()) };
+  }
+
+  private get tableRef(): TableRef {
+    return { family: this.family, name: this.table };
+  }
+
+  private tables(): TableRef[] {
+    const t: TableRef[] = [this.tableRef];
+    const b = this.backends;
+    if (this.family === 'bridge' && b && (b.reject === 'br_netfilter' || b.stateful === 'br_netfilter')) t.push({ family: 'inet', name: companionTable(this.table) });
+    return t;
+  }
+
+  // -------------------------------------------------------------------------
+  // Building.
+
+  /** Declare a chain: a base chain when `hook` is given, a regular chain (jump/goto target) otherwise. */
+  chain(name: string, spec: ChainInput = {}): this {
+    const r = ChainSpec.safeParse(spec);
+    if (!r.success) this.issues.push(...fromZodIssues('', r.error.issues).issues.map((i) => ({ path: `chain ${name}.${i.path}`, message: i.message })));
+    else if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(name)) this.issues.push({ path: `chain ${name}`, message: 'invalid chain name' });
+    else if (name.startsWith('vm_')) this.issues.push({ path: `chain ${name}`, message: 'names starting with vm_ are reserved for VM firewalls' });
+    else if (this.chains.has(name)) this.issues.push({ path: `chain ${name}`, message: 'declared twice' });
+    else this.chains.set(name, { spec: r.data, rules: [] });
+    return this;
+  }
+
+  /** Append a rule to a chain. Problems are reported by {@link compile}, naming the rule id and field. */
+  rule(chain: string, spec: RuleInput): this {
+    const r = RuleSpec.safeParse(spec);
+    const id = typeof (spec as { id?: unknown })?.id === 'string' ? (spec as { id: string }).id : '?';
+    if (!r.success) {
+      this.issues.push(...r.error.issues.map((i) => ({ path: `rule ${id}.${i.path.map(String).join('.')}`, message: i.message })));
+      return this;
+    }
+    const c = this.chains.get(chain);
+    if (!c) this.issues.push({ path: `rule ${id}.chain`, message: `chain ${chain} is not declared (call .chain() first)` });
+    else if (this.ruleChain.has(r.data.id)) this.issues.push({ path: `rule ${id}.id`, message: 'duplicate rule id' });
+    else {
+      c.rules.push(r.data);
+      this.ruleChain.set(r.data.id, chain);
+    }
+    return this;
+  }
+
+  /** Append several rules to a chain. */
+  rules(chain: string, specs: RuleInput[]): this {
+    for (const s of specs) this.rule(chain, s);
+    return this;
+  }
+
+  /** Declare a named set (addresses, ports, MACs, concatenations; interval, timeout, counters). */
+  set(name: string, spec: SetInput): this {
+    const r = SetSpec.safeParse(spec);
+    if (!r.success) this.issues.push(...r.error.issues.map((i) => ({ path: `set ${name}.${i.path.map(String).join('.')}`, message: i.message })));
+    else if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(name)) this.issues.push({ path: `set ${name}`, message: 'invalid set name' });
+    else if (this.sets.has(name) || this.maps.has(name)) this.issues.push({ path: `set ${name}`, message: 'declared twice' });
+    else {
+      const elems = new Map<string, unknown>();
+      for (const e of r.data.elements ?? []) elems.set(key(e), e);
+      const { elements: _e, ...rest } = r.data;
+      this.sets.set(name, { ...rest, elems });
+    }
+    return this;
+  }
+
+  /** Declare a named map: a verdict map (`map: 'verdict'`) or a data map. */
+  map(name: string, spec: MapInput): this {
+    const r = MapSpec.safeParse(spec);
+    if (!r.success) this.issues.push(...r.error.issues.map((i) => ({ path: `map ${name}.${i.path.map(String).join('.')}`, message: i.message })));
+    else if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(name) || name === VM_NAMES.inMap || name === VM_NAMES.outMap) this.issues.push({ path: `map ${name}`, message: 'invalid or reserved map name' });
+    else if (this.sets.has(name) || this.maps.has(name)) this.issues.push({ path: `map ${name}`, message: 'declared twice' });
+    else this.maps.set(name, r.data);
+    return this;
+  }
+
+  /** Configure the VM layer (bridge tables only). Call before the first `attachVm`. */
+  vmOptionsSet(options: VmOptions): this {
+    this.vmOptions = { ...options };
+    this.backends = undefined;
+    return this;
+  }
+
+  // -------------------------------------------------------------------------
+  // Compiling.
+
+  private setCommandOf(name: string, s: SetInput & { elems: Map<string, unknown> }, issues: ValidationIssue[]): unknown {
+    const { elems, ...rest } = s;
+    return setCommand(this.ctx, name, { ...rest, elements: [...elems.values()] as SetInput['elements'] }, issues);
+  }
+
+  private ruleCommand(chain: string, rule: Rule, issues: ValidationIssue[], verb: 'add' | 'insert' = 'add'): unknown | undefined {
+    const expr = compileRuleExprs(rule, this.ctx, issues);
+    if (!expr) return undefined;
+    return { [verb]: { rule: { family: this.family, table: this.table, chain, comment: ruleComment(rule.id, rule.comment), expr } } };
+  }
+
+  /**
+   * Compile the whole firewall to a plan: the table is deleted and re-created
+   * in the same transaction (so the result is exactly what was declared), then
+   * sets, maps, chains, rules and VM chains are added. Pure: no I/O. VM
+   * firewalls need their backends resolved first (`attachVm` does it, or pass
+   * them via `vmOptionsSet` with explicit choices).
+   */
+  compile(): Result<Plan, ValidationError> {
+    const issues: ValidationIssue[] = [...this.issues];
+    const ctx = this.ctx;
+    const plan = emptyPlan(this.owner, this.netns);
+    plan.tables = this.tables();
+    const t = { family: this.family, name: this.table };
+    plan.nft.push(x.add('table', t), x.del('table', t), x.add('table', t));
+    for (const [n, s] of this.sets) plan.nft.push(this.setCommandOf(n, s, issues));
+    for (const [n, c] of this.chains) plan.nft.push(chainCommand(ctx, n, c.spec));
+    for (const [n, m] of this.maps) plan.nft.push(mapCommand(ctx, n, m, issues));
+    for (const [n, c] of this.chains) {
+      for (const r of c.rules) {
+        const cmd = this.ruleCommand(n, r, issues);
+        if (cmd) plan.nft.push(cmd);
+      }
+    }
+    if (this.family === 'bridge' && (this.vms.size > 0 || this.backends)) {
+      const b = this.backends ?? this.explicitBackends();
+      if (!b) {
+        issues.push({ path: 'vm', message: 'VM backends are not resolved: call attachVm() (which probes the kernel) or vmOptionsSet() with explicit reject/stateful choices' });
+      } else {
+        const comp = plan.tables.find((tb) => tb.family === 'inet');
+        if (comp) plan.nft.push(x.add("table", { ...comp }), x.del("table", { ...comp }));
+        plan.nft.push(...vmBaseCommands(this.table, b));
+        for (const vm of this.vms.values()) plan.nft.push(...vmAttachCommands(this.table, vm, b));
+        plan.decisions.push(...this.decisions(b));
+      }
+    }
+    if (issues.length) return Err(new ValidationError(`firewall ${this.table}`, issues));
+    return Ok(plan);
+  }
+
+  private explicitBackends(): VmBackends | undefined {
+    const o = this.vmOptions;
+    if (!o.reject || o.reject === 'auto' || !o.stateful || o.stateful === 'auto') return undefined;
+    return { reject: o.reject, stateful: o.stateful, rejectMark: o.rejectMark ?? DEFAULT_REJECT_MARK, establishedMark: o.establishedMark ?? DEFAULT_ESTABLISHED_MARK };
+  }
+
+  private decisions(b: VmBackends): Plan['decisions'] {
+    const why = {
+      native: 'the kernel supports it in the bridge family',
+      br_netfilter: 'not available in the bridge family on this kernel; done in an inet companion table through br_netfilter (bridge-nf-call-iptables=1)',
+      drop: 'no bridge reject and no br_netfilter on this kernel: REJECT is compiled as DROP',
+      off: 'no bridge conntrack and no br_netfilter: VM chains are stateless',
+    } as const;
+    return [
+      { subject: 'vm.reject', chosen: b.reject, reason: why[b.reject] },
+      { subject: 'vm.stateful', chosen: b.stateful, reason: why[b.stateful] },
+    ];
+  }
+
+  // -------------------------------------------------------------------------
+  // Whole-table operations.
+
+  /** Compile and have the kernel check the plan without committing anything. */
+  async check(): Promise<Result<void, NetfenceError>> {
+    const p = this.compile();
+    if (p.err) return Err(p.val);
+    return checkPlan(p.val);
+  }
+
+  /**
+   * Compile and apply as one transaction through the executor. The previous
+   * content of the table is replaced atomically. `options` go to the executor
+   * (health check, confirm-or-revert, snapshot).
+   */
+  async apply(options: ApplyOptions = {}): Promise<Result<AppliedPlan, NetfenceError>> {
+    if (this.family === 'bridge' && this.vms.size > 0) {
+      const b = await this.resolveBackends();
+      if (b.err) return Err(b.val);
+    }
+    const p = this.compile();
+    if (p.err) return Err(p.val);
+    const r = await submit(p.val, options);
+    if (r.err) return Err(r.val);
+    this.lastApplied = r.val;
+    return Ok(r.val);
+  }
+
+  /** Take back the last `apply()` (see the executor's rollback: snapshot restore or table deletion). */
+  async rollback(): Promise<Result<void, NetfenceError>> {
+    if (!this.lastApplied) return Err(new NetfenceError('NOTHING_APPLIED', 'rollback: nothing was applied by this Firewall'));
+    const r = await this.lastApplied.rollback();
+    return r.err ? Err(r.val) : Ok(undefined);
+  }
+
+  /** Delete the firewall's table(s) from the kernel (only if netfence created them for this owner). */
+  async destroy(): Promise<Result<void, NetfenceError>> {
+    const tables: TableRef[] = [this.tableRef];
+    if (this.family === 'bridge') tables.push({ family: 'inet', name: companionTable(this.table) });
+    const r = await destroyTables(tables, this.netns, this.owner);
+    return r.err ? Err(r.val) : Ok(undefined);
+  }
+
+  /** Run a small transaction on the live table (no recompilation, no listing of sets). */
+  private async small(nft: unknown[], tables: TableRef[] = [this.tableRef]): Promise<Result<void, NetfenceError>> {
+    const plan = emptyPlan(this.owner, this.netns);
+    plan.tables = tables;
+    plan.nft = nft;
+    const r = await submit(plan, { snapshot: 'never' });
+    return r.err ? Err(r.val) : Ok(undefined);
+  }
+
+  // -------------------------------------------------------------------------
+  // Live changes.
+
+  private elementsOf(set: string, elements: unknown[]): Result<{ exprs: unknown[]; parsed: unknown[] }, ValidationError> {
+    const s = this.sets.get(set);
+    if (!s) return Err(new ValidationError('set elements', [{ path: 'set', message: `set ${set} is not declared in this firewall` }]));
+    const issues: ValidationIssue[] = [];
+    const exprs: unknown[] = [];
+    const parsed: unknown[] = [];
+    elements.forEach((e, i) => {
+      const p = SetElement.safeParse(e);
+      if (!p.success) {
+        issues.push({ path: `${set}.elements.${i}`, message: p.error.issues[0]?.message ?? 'invalid' });
+        return;
+      }
+      const r = elementExpr(s.type, p.data, s.interval === true);
+      if (!r.ok) issues.push({ path: `${set}.elements.${i}`, message: r.message });
+      else {
+        exprs.push(r.value);
+        parsed.push(p.data);
+      }
+    });
+    if (issues.length) return Err(new ValidationError(`elements of set ${set}`, issues));
+    if (exprs.length === 0) return Err(new ValidationError(`elements of set ${set}`, [{ path: 'elements', message: 'must not be empty' }]));
+    return Ok({ exprs, parsed });
+  }
+
+  /** Add elements to a live set: one `add element` transaction; the set is never listed. */
+  async addElements(set: string, elements: unknown[]): Promise<Result<void, NetfenceError>> {
+    const e = this.elementsOf(set, elements);
+    if (e.err) return Err(e.val);
+    const r = await this.small([x.add('element', { family: this.family, table: this.table, name: set, elem: e.val.exprs })]);
+    if (r.ok) {
+      const s = this.sets.get(set);
+      for (const p of e.val.parsed) s?.elems.set(key(p), p);
+    }
+    return r;
+  }
+
+  /** Remove elements from a live set: one `delete element` transaction. */
+  async deleteElements(set: string, elements: unknown[]): Promise<Result<void, NetfenceError>> {
+    const e = this.elementsOf(set, elements);
+    if (e.err) return Err(e.val);
+    const r = await this.small([x.del('element', { family: this.family, table: this.table, name: set, elem: e.val.exprs })]);
+    if (r.ok) {
+      const s = this.sets.get(set);
+      for (const p of e.val.parsed) s?.elems.delete(key(p));
+    }
+    return r;
+  }
+
+  /**
+   * Add one rule to a live chain: one transaction with one `add rule` (or
+   * `insert rule` with `position: 'first'`). The rule is also added to the
+   * builder, so a later `apply()` keeps it.
+   */
+  async addRule(chain: string, spec: RuleInput, options: { position?: 'last' | 'first' } = {}): Promise<Result<void, NetfenceError>> {
+    const r = RuleSpec.safeParse(spec);
+    const id = typeof (spec as { id?: unknown })?.id === 'string' ? (spec as { id: string }).id : '?';
+    if (!r.success) return Err(new ValidationError(`rule ${id}`, r.error.issues.map((i) => ({ path: `rule ${id}.${i.path.map(String).join('.')}`, message: i.message }))));
+    const c = this.chains.get(chain);
+    if (!c) return Err(new ValidationError(`rule ${id}`, [{ path: `rule ${id}.chain`, message: `chain ${chain} is not declared` }]));
+    if (this.ruleChain.has(r.data.id)) return Err(new ValidationError(`rule ${id}`, [{ path: `rule ${id}.id`, message: 'duplicate rule id' }]));
+    const issues: ValidationIssue[] = [];
+    const cmd = this.ruleCommand(chain, r.data, issues, options.position === 'first' ? 'insert' : 'add');
+    if (!cmd) return Err(new ValidationError(`rule ${id}`, issues));
+    const res = await this.small([cmd]);
+    if (res.ok) {
+      if (options.position === 'first') c.rules.unshift(r.data);
+      else c.rules.push(r.data);
+      this.ruleChain.set(r.data.id, chain);
+    }
+    return res;
+  }
+
+  /** Remove one rule by its id: finds its handle (listing only its chain) and deletes it in one transaction. */
+  async removeRule(id: string): Promise<Result<void, NetfenceError>> {
+    const chain = this.ruleChain.get(id);
+    if (!chain) return Err(new ValidationError('removeRule', [{ path: 'id', message: `no rule with id ${id} in this firewall` }]));
+    const l = await listRules(this.netns, this.family, this.table, [chain]);
+    if (l.err) return Err(l.val);
+    const found = l.val.filter((r) => idFromComment(r.comment) === id);
+    if (found.length === 0) return Err(new NetfenceError('NOT_FOUND', `rule ${id} is not in chain ${chain} of table ${this.family} ${this.table} in the kernel`));
+    const res = await this.small(found.map((f) => x.del('rule', { family: this.family, table: this.table, chain, handle: f.handle })));
+    if (res.ok) {
+      const c = this.chains.get(chain);
+      if (c) c.rules = c.rules.filter((r) => r.id !== id);
+      this.ruleChain.delete(id);
+    }
+    return res;
+  }
+
+  /** Per-rule counters (by id) and per-set counters (sets with `counter: true`), read from the kernel. */
+  async status(): Promise<Result<FirewallStatus, NetfenceError>> {
+    const chains = [...this.chains.keys()];
+    for (const vm of this.vms.values()) chains.push(VM_NAMES.chainIn(vm.vmId), VM_NAMES.chainOut(vm.vmId));
+    const l = await listRules(this.netns, this.family, this.table, chains);
+    if (l.err) return Err(l.val);
+    const rules: FirewallStatus['rules'] = {};
+    for (const r of l.val) {
+      const id = idFromComment(r.comment);
+      if (!id) continue;
+      const prev = rules[id];
+      if (prev) {
+        prev.packets += r.packets;
+        prev.bytes += r.bytes;
+      } else rules[id] = { chain: r.chain, handle: r.handle, packets: r.packets, bytes: r.bytes };
+    }
+    const counted = [...this.sets.entries()].filter(([, s]) => s.counter).map(([n]) => n);
+    const s = await listSets(this.netns, this.family, this.table, counted);
+    if (s.err) return Err(s.val);
+    return Ok({ rules, sets: Object.fromEntries(s.val) });
+  }
+
+  // -------------------------------------------------------------------------
+  // VM firewalls.
+
+  private async resolveBackends(): Promise<Result<VmBackends, NetfenceError>> {
+    if (this.backends) return Ok(this.backends);
+    if (this.family !== 'bridge') return Err(new NetfenceError('WRONG_FAMILY', `VM firewalls need a bridge-family table; ${this.table} is ${this.family}`, { hint: "create the Firewall with family: 'bridge'" }));
+    const o = this.vmOptions;
+    let b = this.explicitBackends();
+    if (!b) {
+      const p = await probeBridge(this.netns);
+      const reject = o.reject && o.reject !== 'auto' ? o.reject : p.reject ? 'native' : p.brNetfilter ? 'br_netfilter' : 'drop';
+      const stateful = o.stateful && o.stateful !== 'auto' ? o.stateful : p.ct ? 'native' : p.brNetfilter ? 'br_netfilter' : 'off';
+      b = { reject, stateful, rejectMark: o.rejectMark ?? DEFAULT_REJECT_MARK, establishedMark: o.establishedMark ?? DEFAULT_ESTABLISHED_MARK };
+    }
+    this.backends = b;
+    return Ok(b);
+  }
+
+  /** The backends chosen for VM firewalls (after the first `attachVm`), with reasons. */
+  vmDecisions(): Plan['decisions'] {
+    return this.backends ? this.decisions(this.backends) : [];
+  }
+
+  /** The plan that installs or replaces one VM's chains (pure, given resolved backends). */
+  compileVm(spec: VmSpec, backends: VmBackends): Result<Plan, ValidationError> {
+    const p = parseVm(spec);
+    if (!p.ok) return Err(new ValidationError(`VM firewall`, p.issues));
+    const prev = this.vms.get(p.vm.vmId);
+    const plan = emptyPlan(this.owner, this.netns);
+    plan.tables = [this.tableRef];
+    if (backends.reject === 'br_netfilter' || backends.stateful === 'br_netfilter') plan.tables.push({ family: 'inet', name: companionTable(this.table) });
+    plan.nft = [...vmBaseCommands(this.table, backends), ...vmAttachCommands(this.table, p.vm, backends, prev?.iface)];
+    plan.decisions = this.decisions(backends);
+    return Ok(plan);
+  }
+
+  /**
+   * Install a VM's firewall: its IN and OUT chains and its dispatch entries, in
+   * one transaction. Other VMs' chains are not touched. Calling it for an
+   * attached VM behaves like {@link updateVm}.
+   */
+  async attachVm(spec: VmSpec): Promise<Result<{ decisions: Plan['decisions'] }, NetfenceError>> {
+    const b = await this.resolveBackends();
+    if (b.err) return Err(b.val);
+    const p = this.compileVm(spec, b.val);
+    if (p.err) return Err(p.val);
+    const r = await this.small(p.val.nft, p.val.tables);
+    if (r.err) return Err(r.val);
+    const parsed = parseVm(spec);
+    if (parsed.ok) this.vms.set(parsed.vm.vmId, parsed.vm);
+    return Ok({ decisions: p.val.decisions });
+  }
+
+  /**
+   * Replace a VM's rules atomically: one nft transaction flushes its chains and
+   * adds the new rules, so no packet sees a half-updated or empty rule set.
+   */
+  async updateVm(spec: VmSpec): Promise<Result<{ decisions: Plan['decisions'] }, NetfenceError>> {
+    const id = (spec as { vmId?: unknown })?.vmId;
+    if (typeof id !== 'string' || !this.vms.has(id)) return Err(new ValidationError('updateVm', [{ path: 'vmId', message: `VM ${String(id)} is not attached (use attachVm)` }]));
+    return this.attachVm(spec);
+  }
+
+  /** Remove a VM's chains and dispatch entries in one transaction; other VMs are untouched. */
+  async detachVm(vmId: string): Promise<Result<void, NetfenceError>> {
+    const vm = this.vms.get(vmId);
+    if (!vm) return Err(new ValidationError('detachVm', [{ path: 'vmId', message: `VM ${vmId} is not attached` }]));
+    const r = await this.small(vmDetachCommands(this.table, vm));
+    if (r.ok) this.vms.delete(vmId);
+    return r;
+  }
+
+  /** Ids of attached VMs. */
+  attachedVms(): string[] {
+    return [...this.vms.keys()];
   }
 }

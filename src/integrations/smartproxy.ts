@@ -1,13 +1,402 @@
 /**
- * SmartProxy integration: `NFTablesManager` for routes with
- * `forwardingEngine: 'nftables'`. Not implemented yet in this version.
+ * SmartProxy integration: a drop-in `NFTablesManager` for routes with
+ * `action.forwardingEngine: 'nftables'`, compiled to kernel NAT rules in a
+ * netfence-owned `inet` table. Entry point `netfence/smartproxy`.
+ *
+ * Each route becomes a handful of rules (DNAT, masquerade, allow/block, rate
+ * limit), tagged with the route's stable id in their comments, plus named
+ * sets for its allow/block lists. provision, deprovision and update are one
+ * nft transaction each; update deletes the old route's rules and adds the new
+ * ones in the same transaction, so there is no instant with neither.
  * @module
  */
-import { NotImplementedError } from '../errors.js';
+import { createHash } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
+import { z } from 'zod';
+import { NetfenceError, ValidationError, type ValidationIssue } from '../errors.js';
+import * as x from '../firewall/expr.js';
+import type { Expr, Stmt } from '../firewall/expr.js';
+import { destroyTables, listRules, submit } from '../firewall/kernel.js';
+import { emptyPlan, type TableRef } from '../plan/types.js';
+import { Err, Ok, type Result } from '../result.js';
+import { NftName, NetnsName, parsePrefix } from '../validate.js';
 
-/** Drop-in NFTablesManager for SmartProxy routes — not implemented yet; constructing it throws. */
-export class NFTablesManager {
-  constructor(_options?: unknown) {
-    throw new NotImplementedError('NFTablesManager');
+/** A port, a `{from,to}` range, or a list of both (SmartProxy's `TPortRange`). */
+export type TPortRange = number | { from: number; to: number } | Array<number | { from: number; to: number }>;
+
+/** nftables options of a route (SmartProxy's `action.nftables`). */
+export interface INfTablesOptions {
+  protocol?: 'tcp' | 'udp' | 'all';
+  /** Keep the client's address (no masquerade): the target must route replies back through this host. */
+  preserveSourceIP?: boolean;
+  /** Rate limit for the route's traffic (both directions), e.g. `'10mbps'`, `'500kbps'`, `'1gbps'` (bits per second). */
+  maxRate?: string;
+  /** Accepted for compatibility; routes are kept in provisioning order. */
+  priority?: number;
+  /** Table for this route (default: the manager's). */
+  tableName?: string;
+  /** Named sets for allow/block lists (default true); inline anonymous sets when false. */
+  useIPSets?: boolean;
+  /** Accepted for compatibility (netfence always uses conntrack-based NAT). */
+  useAdvancedNAT?: boolean;
+}
+
+/** A route in SmartProxy's model (the fields the nftables engine uses). */
+export interface IRouteConfig {
+  id?: string;
+  name?: string;
+  match: { ports: TPortRange; domains?: string | string[]; [k: string]: unknown };
+  action: {
+    type: 'forward' | string;
+    target?: { host: string | string[] | ((...a: unknown[]) => unknown); port: number | 'preserve' | ((...a: unknown[]) => unknown) };
+    forwardingEngine?: 'node' | 'nftables';
+    security?: { ipAllowList?: string[]; ipBlockList?: string[]; [k: string]: unknown };
+    nftables?: INfTablesOptions;
+    [k: string]: unknown;
+  };
+  priority?: number;
+  [k: string]: unknown;
+}
+
+/** Options of {@link NFTablesManager}. */
+export interface NFTablesManagerOptions {
+  /** Default table name (default `smartproxy`). */
+  tableName?: string;
+  /** Network namespace; the current one if absent. */
+  netns?: string;
+  /** Plan owner recorded in the tables (default `smartproxy`). */
+  owner?: string;
+}
+
+/** Status of one provisioned route. */
+export interface RouteStatus {
+  routeId: string;
+  name: string | undefined;
+  table: string;
+  /** Packets and bytes that hit the route's DNAT rules (new connections' first packets: NAT rules see one packet per flow). */
+  packets: number;
+  bytes: number;
+  /** Packets and bytes counted on the route's forwarded traffic (all packets of its flows). */
+  forwarded: { packets: number; bytes: number };
+  /** The route's rules in force, as nft JSON statements, by comment. */
+  rules: { comment: string; chain: string; handle: number }[];
+}
+
+/** What `getStatus()` returns: routes by id. */
+export type NFTablesStatus = Record<string, RouteStatus>;
+
+const CHAINS = {
+  filter: { name: 'sp_filter', type: 'filter', hook: 'prerouting', prio: -150 },
+  nat: { name: 'sp_dnat', type: 'nat', hook: 'prerouting', prio: -100 },
+  out: { name: 'sp_dnat_out', type: 'nat', hook: 'output', prio: -100 },
+  post: { name: 'sp_snat', type: 'nat', hook: 'postrouting', prio: 100 },
+  fwd: { name: 'sp_forward', type: 'filter', hook: 'forward', prio: 0 },
+} as const;
+
+const PortSchema = z.number().int().min(1).max(65535);
+const RangeSchema = z.object({ from: PortSchema, to: PortSchema }).refine((r) => r.from <= r.to, { message: 'from must be <= to', path: ['to'] });
+const PortsSchema = z.union([PortSchema, RangeSchema, z.array(z.union([PortSchema, RangeSchema])).min(1)]);
+const RateSchema = z.string().regex(/^\d+(\.\d+)?\s*(bps|kbps|mbps|gbps)$/i, "must be like '10mbps', '500kbps', '1gbps'");
+
+/** A stable route id, derived from the route's name and match (never from time). */
+export function routeId(route: Pick<IRouteConfig, 'name' | 'match' | 'id'>): string {
+  const basis = JSON.stringify({ name: route.name ?? route.id ?? '', ports: route.match?.ports ?? null, domains: route.match?.domains ?? null });
+  return `r${createHash('sha256').update(basis).digest('hex').slice(0, 12)}`;
+}
+
+/** Bytes per second of a rate like `'10mbps'`. */
+export function parseRate(rate: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(bps|kbps|mbps|gbps)$/i.exec(rate.trim());
+  if (!m) return NaN;
+  const mult = { bps: 1, kbps: 1e3, mbps: 1e6, gbps: 1e9 }[(m[2] as string).toLowerCase() as 'bps'];
+  return Math.max(1, Math.round((Number(m[1]) * mult) / 8));
+}
+
+/** A route compiled to nft commands. */
+export interface CompiledRoute {
+  id: string;
+  table: string;
+  family: 4 | 6;
+  /** `add set` + `flush set` + elements, per named set. */
+  sets: { name: string; cmds: unknown[] }[];
+  /** `add rule` commands. */
+  rules: unknown[];
+}
+
+function portList(p: TPortRange): (number | { from: number; to: number })[] {
+  return Array.isArray(p) ? p : [p];
+}
+
+function portExpr(p: TPortRange): Expr {
+  const l = portList(p).map((v) => (typeof v === 'number' ? v : v.from === v.to ? v.from : x.range(v.from, v.to)));
+  return l.length === 1 ? l[0] : x.setOf(l);
+}
+
+/**
+ * Compile a route to nft commands (pure). Refuses, naming the field, what
+ * cannot be kernel rules: targets given as functions, host names (give
+ * addresses), mixed IPv4/IPv6 targets, a 'preserve' port with a port list
+ * mapped to a fixed port, etc.
+ */
+export function compileRoute(route: IRouteConfig, defaults: { tableName: string }): Result<CompiledRoute, ValidationError> {
+  const issues: ValidationIssue[] = [];
+  const rid = routeId(route);
+  const where = `route ${route.name ?? rid}`;
+  const bad = (f: string, m: string) => issues.push({ path: `${where}.${f}`, message: m });
+  const a = route.action ?? ({} as IRouteConfig['action']);
+  const nopt = a.nftables ?? {};
+  const table = nopt.tableName ?? defaults.tableName;
+  if (!NftName.safeParse(table).success) bad('action.nftables.tableName', 'invalid table name');
+  if (a.type !== 'forward') bad('action.type', `only 'forward' routes can run on the nftables engine (got ${JSON.stringify(a.type)})`);
+  if (a.forwardingEngine !== undefined && a.forwardingEngine !== 'nftables') bad('action.forwardingEngine', "must be 'nftables' for NFTablesManager");
+  const ports = PortsSchema.safeParse(route.match?.ports);
+  if (!ports.success) bad('match.ports', ports.error.issues[0]?.message ?? 'invalid');
+  const target = a.target;
+  if (!target) bad('action.target', 'is required');
+  const hostsRaw = target?.host;
+  if (typeof hostsRaw === 'function') bad('action.target.host', 'a function cannot be compiled to kernel rules: give IP addresses, or use forwardingEngine "node" for dynamic targets');
+  if (typeof target?.port === 'function') bad('action.target.port', 'a function cannot be compiled to kernel rules: give a number or "preserve", or use forwardingEngine "node"');
+  const hosts = typeof hostsRaw === 'string' ? [hostsRaw] : Array.isArray(hostsRaw) ? hostsRaw : [];
+  if (typeof hostsRaw !== 'function' && hosts.length === 0 && target) bad('action.target.host', 'needs at least one address');
+  hosts.forEach((h, i) => {
+    if (typeof h !== 'string' || !(isIPv4(h) || isIPv6(h))) bad(`action.target.host${Array.isArray(hostsRaw) ? `.${i}` : ''}`, `${JSON.stringify(h)} is not an IP address (kernel NAT needs addresses; resolve host names first)`);
+  });
+  const fam: 4 | 6 = hosts.length && isIPv6(hosts[0] as string) ? 6 : 4;
+  if (hosts.some((h) => typeof h === 'string' && (fam === 4 ? isIPv6(h) : isIPv4(h)))) bad('action.target.host', 'all targets must be of one address family');
+  const port = target?.port;
+  if (port !== undefined && typeof port !== 'function' && port !== 'preserve' && !PortSchema.safeParse(port).success) bad('action.target.port', "must be a port number or 'preserve'");
+  const proto = nopt.protocol ?? 'tcp';
+  if (!['tcp', 'udp', 'all'].includes(proto)) bad('action.nftables.protocol', "must be 'tcp', 'udp' or 'all'");
+  if (nopt.maxRate !== undefined && !RateSchema.safeParse(nopt.maxRate).success) bad('action.nftables.maxRate', "must be like '10mbps', '500kbps', '1gbps'");
+  const lists: { kind: 'allow' | 'block'; items: string[] }[] = [];
+  for (const kind of ['allow', 'block'] as const) {
+    const l = kind === 'allow' ? a.security?.ipAllowList : a.security?.ipBlockList;
+    if (l === undefined) continue;
+    if (!Array.isArray(l)) {
+      bad(`action.security.ip${kind === 'allow' ? 'Allow' : 'Block'}List`, 'must be an array');
+      continue;
+    }
+    l.forEach((s, i) => {
+      if (typeof s !== 'string' || !parsePrefix(s)) bad(`action.security.ip${kind === 'allow' ? 'Allow' : 'Block'}List.${i}`, `${JSON.stringify(s)} is not an IP address or CIDR (wildcards like 192.168.* are not supported: use 192.168.0.0/16)`);
+    });
+    lists.push({ kind, items: l });
   }
+  if (issues.length) return Err(new ValidationError(where, issues));
+
+  const p = ports.data as TPortRange;
+  const protos = proto === 'all' ? ['tcp', 'udp'] : [proto];
+  const ipP = fam === 4 ? 'ip' : 'ip6';
+  const nf = fam === 4 ? 'ipv4' : 'ipv6';
+  const rule = (chain: string, k: string, expr: Stmt[]) => x.add('rule', { family: 'inet', table, chain, comment: `nf:${rid}:${k}`, expr });
+  const base = (): Stmt[] => [
+    x.match(x.meta('nfproto'), nf),
+    x.match(x.meta('l4proto'), protos.length === 1 ? protos[0] : x.setOf(protos)),
+    x.match(x.payload('th', 'dport'), portExpr(p)),
+    x.match({ fib: { result: 'type', flags: ['daddr'] } }, 'local'),
+  ];
+  const sets: CompiledRoute['sets'] = [];
+  const rules: unknown[] = [];
+  const useSets = nopt.useIPSets !== false;
+  for (const l of lists) {
+    const mine = l.items.filter((s) => parsePrefix(s)?.family === fam);
+    const name = `${rid}_${l.kind}`;
+    const elems = mine.map((s) => x.addrValue(s));
+    let right: Expr;
+    if (useSets) {
+      sets.push({
+        name,
+        cmds: [
+          x.add('set', { family: 'inet', table, name, type: fam === 4 ? 'ipv4_addr' : 'ipv6_addr', flags: ['interval'] }),
+          x.flush('set', { family: 'inet', table, name }),
+          ...(elems.length ? [x.add('element', { family: 'inet', table, name, elem: elems })] : []),
+        ],
+      });
+      right = `@${name}`;
+    } else right = x.setOf(elems);
+    if (l.kind === 'block' && elems.length) rules.push(rule(CHAINS.filter.name, 'block', [...base(), x.match(x.payload(ipP, 'saddr'), right), x.counter(), x.drop()]));
+    if (l.kind === 'allow') {
+      // An allow list of the other family only: nothing of this family is allowed.
+      rules.push(rule(CHAINS.filter.name, 'allow', elems.length ? [...base(), x.match(x.payload(ipP, 'saddr'), right, '!='), x.counter(), x.drop()] : [...base(), x.counter(), x.drop()]));
+    }
+  }
+  const addr: Expr = hosts.length === 1 ? hosts[0] : { map: { key: { numgen: { mode: 'inc', mod: hosts.length, offset: 0 } }, data: x.setOf(hosts.map((h, i) => [i, h])) } };
+  const dnat = { dnat: { family: ipP, addr, ...(typeof port === 'number' ? { port } : {}) } };
+  rules.push(rule(CHAINS.nat.name, 'dnat', [...base(), x.counter(), dnat]));
+  // Connections made from this host to its own address take the output hook.
+  rules.push(rule(CHAINS.out.name, 'dnat-local', [...base(), x.counter(), dnat]));
+  const origPort = (): Stmt[] => [
+    x.match(x.meta('nfproto'), nf),
+    x.match(x.meta('l4proto'), protos.length === 1 ? protos[0] : x.setOf(protos)),
+    x.match(x.ct('status'), 'dnat', 'in'),
+    x.match({ ct: { key: 'proto-dst', dir: 'original' } }, portExpr(p)),
+  ];
+  if (!nopt.preserveSourceIP) rules.push(rule(CHAINS.post.name, 'masq', [...origPort(), x.counter(), { masquerade: null }]));
+  if (nopt.maxRate) rules.push(rule(CHAINS.fwd.name, 'rate', [...origPort(), { limit: { rate: parseRate(nopt.maxRate), rate_unit: 'bytes', per: 'second', inv: true } }, x.counter(), x.drop()]));
+  rules.push(rule(CHAINS.fwd.name, 'count', [...origPort(), x.counter()]));
+  return Ok({ id: rid, table, family: fam, sets, rules });
+}
+
+/** The commands creating a manager table's base chains (idempotent). */
+function structure(table: string): unknown[] {
+  return [
+    x.add('table', { family: 'inet', name: table }),
+    ...Object.values(CHAINS).map((c) => x.add('chain', { family: 'inet', table, name: c.name, type: c.type, hook: c.hook, prio: c.prio, policy: 'accept' })),
+  ];
+}
+
+/**
+ * SmartProxy's NFTablesManager, implemented with netfence: provision,
+ * deprovision and update routes as kernel NAT rules, one transaction each.
+ */
+export class NFTablesManager {
+  private readonly tableName: string;
+  private readonly netns: string | undefined;
+  private readonly owner: string;
+  /** Provisioned routes by id. */
+  private readonly routes = new Map<string, { route: IRouteConfig; compiled: CompiledRoute }>();
+
+  /** Invalid options throw a {@link ValidationError}. */
+  constructor(options: NFTablesManagerOptions = {}) {
+    const issues: ValidationIssue[] = [];
+    if (options.tableName !== undefined && !NftName.safeParse(options.tableName).success) issues.push({ path: 'tableName', message: 'invalid table name' });
+    if (options.netns !== undefined && !NetnsName.safeParse(options.netns).success) issues.push({ path: 'netns', message: 'invalid namespace name' });
+    if (issues.length) throw new ValidationError('NFTablesManager options', issues);
+    this.tableName = options.tableName ?? 'smartproxy';
+    this.netns = options.netns;
+    this.owner = options.owner ?? 'smartproxy';
+  }
+
+  /** Compile a route without touching the kernel (for review, tests). */
+  compile(route: IRouteConfig): Result<CompiledRoute, ValidationError> {
+    return compileRoute(route, { tableName: this.tableName });
+  }
+
+  private async tx(table: string, nft: unknown[]): Promise<Result<void, NetfenceError>> {
+    const plan = emptyPlan(this.owner, this.netns);
+    plan.tables = [{ family: 'inet', name: table }];
+    plan.nft = [...structure(table), ...nft];
+    const r = await submit(plan, { snapshot: 'never' });
+    return r.err ? Err(r.val) : Ok(undefined);
+  }
+
+  /** Commands removing a provisioned route's rules (found by their comments) and, optionally, its sets. */
+  private async removal(id: string, keepSets: Set<string>): Promise<Result<unknown[], NetfenceError>> {
+    const p = this.routes.get(id);
+    if (!p) return Ok([]);
+    const t = p.compiled.table;
+    const l = await listRules(this.netns, 'inet', t, Object.values(CHAINS).map((c) => c.name));
+    if (l.err) return Err(l.val);
+    const cmds: unknown[] = l.val.filter((r) => r.comment?.startsWith(`nf:${id}:`)).map((r) => x.del('rule', { family: 'inet', table: t, chain: r.chain, handle: r.handle }));
+    for (const s of p.compiled.sets) if (!keepSets.has(`${t}/${s.name}`)) cmds.push(x.del('set', { family: 'inet', table: t, name: s.name }));
+    return Ok(cmds);
+  }
+
+  /** Install a route's rules (one transaction). Provisioning an already provisioned route replaces it. */
+  async provisionRoute(route: IRouteConfig): Promise<Result<{ routeId: string }, NetfenceError>> {
+    const c = this.compile(route);
+    if (c.err) return Err(c.val);
+    if (this.routes.has(c.val.id)) return this.updateRoute(route, route);
+    const r = await this.tx(c.val.table, [...c.val.sets.flatMap((s) => s.cmds), ...c.val.rules]);
+    if (r.err) return Err(r.val);
+    this.routes.set(c.val.id, { route, compiled: c.val });
+    return Ok({ routeId: c.val.id });
+  }
+
+  /** Remove a route's rules and sets (one transaction). Unknown routes are a no-op. */
+  async deprovisionRoute(route: IRouteConfig): Promise<Result<void, NetfenceError>> {
+    const id = routeId(route);
+    const p = this.routes.get(id);
+    if (!p) return Ok(undefined);
+    const rm = await this.removal(id, new Set());
+    if (rm.err) return Err(rm.val);
+    const r = await this.tx(p.compiled.table, rm.val);
+    if (r.err) return Err(r.val);
+    this.routes.delete(id);
+    return Ok(undefined);
+  }
+
+  /**
+   * Replace `oldRoute` by `newRoute` atomically: the old rules are deleted and
+   * the new ones added in ONE nft transaction. Established connections keep
+   * their NAT (conntrack), and routes not named here are not touched.
+   */
+  async updateRoute(oldRoute: IRouteConfig, newRoute: IRouteConfig): Promise<Result<{ routeId: string }, NetfenceError>> {
+    const c = this.compile(newRoute);
+    if (c.err) return Err(c.val);
+    const oldId = routeId(oldRoute);
+    const old = this.routes.get(oldId);
+    if (old && old.compiled.table !== c.val.table) {
+      return Err(new ValidationError('updateRoute', [{ path: 'action.nftables.tableName', message: 'cannot move a route to another table atomically: deprovision and provision it' }]));
+    }
+    const keep = new Set(c.val.sets.map((s) => `${c.val.table}/${s.name}`));
+    const rm = await this.removal(oldId, keep);
+    if (rm.err) return Err(rm.val);
+    const r = await this.tx(c.val.table, [...c.val.sets.flatMap((s) => s.cmds), ...rm.val, ...c.val.rules]);
+    if (r.err) return Err(r.val);
+    this.routes.delete(oldId);
+    this.routes.set(c.val.id, { route: newRoute, compiled: c.val });
+    return Ok({ routeId: c.val.id });
+  }
+
+  /** Per-route packets, bytes and the rules in force, read from the kernel. */
+  async getStatus(): Promise<Result<NFTablesStatus, NetfenceError>> {
+    const out: NFTablesStatus = {};
+    const tables = new Set([...this.routes.values()].map((r) => r.compiled.table));
+    for (const t of tables) {
+      const l = await listRules(this.netns, 'inet', t, Object.values(CHAINS).map((c) => c.name));
+      if (l.err) return Err(l.val);
+      for (const [id, p] of this.routes) {
+        if (p.compiled.table !== t) continue;
+        const mine = l.val.filter((r) => r.comment?.startsWith(`nf:${id}:`));
+        const dn = mine.filter((r) => /:dnat(-local)?$/.test(r.comment ?? ''));
+        const fw = mine.filter((r) => (r.comment ?? '').endsWith(':count'));
+        out[id] = {
+          routeId: id,
+          name: p.route.name,
+          table: t,
+          packets: dn.reduce((s, r) => s + r.packets, 0),
+          bytes: dn.reduce((s, r) => s + r.bytes, 0),
+          forwarded: { packets: fw.reduce((s, r) => s + r.packets, 0), bytes: fw.reduce((s, r) => s + r.bytes, 0) },
+          rules: mine.map((r) => ({ comment: r.comment ?? '', chain: r.chain, handle: r.handle })),
+        };
+      }
+    }
+    return Ok(out);
+  }
+
+  /** Remove every table this manager provisioned (one transaction). */
+  async stop(): Promise<Result<void, NetfenceError>> {
+    const tables: TableRef[] = [...new Set([...this.routes.values()].map((r) => r.compiled.table))].map((name) => ({ family: 'inet', name }));
+    if (tables.length === 0) return Ok(undefined);
+    const r = await destroyTables(tables, this.netns, this.owner);
+    if (r.err) return Err(r.val);
+    this.routes.clear();
+    return Ok(undefined);
+  }
+}
+
+/** Options of {@link createNfTablesRoute}. */
+export interface NfTablesRouteOptions extends INfTablesOptions {
+  ipAllowList?: string[];
+  ipBlockList?: string[];
+}
+
+/**
+ * A forward route on the nftables engine: `ports` on this host forwarded to
+ * `target.host` (one address, or several to load-balance) at `target.port`
+ * (a number, or `'preserve'` to keep the port the client used).
+ */
+export function createNfTablesRoute(name: string, ports: TPortRange, target: { host: string | string[]; port: number | 'preserve' }, options: NfTablesRouteOptions = {}): IRouteConfig {
+  const { ipAllowList, ipBlockList, ...nft } = options;
+  const security = ipAllowList || ipBlockList ? { ...(ipAllowList ? { ipAllowList } : {}), ...(ipBlockList ? { ipBlockList } : {}) } : undefined;
+  return {
+    name,
+    match: { ports },
+    action: { type: 'forward', target, forwardingEngine: 'nftables', ...(security ? { security } : {}), nftables: { protocol: 'tcp', ...nft } },
+  };
+}
+
+/** A route forwarding a port range to the same ports on `host` (`'preserve'`). */
+export function createNfTablesRangeRoute(name: string, from: number, to: number, host: string | string[], options: NfTablesRouteOptions = {}): IRouteConfig {
+  return createNfTablesRoute(name, { from, to }, { host, port: 'preserve' }, options);
 }

@@ -5,7 +5,7 @@
  * and demo, and exported as `netfence/lab` for users' own tests.
  * @module
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { run, runOrThrow, type RunOutput } from '../host/run.js';
 import { IfName } from '../validate.js';
@@ -57,6 +57,7 @@ export class Lab {
   readonly hosts: LabHost[] = [];
   private ifCounter = new Map<string, number>();
   private destroyed = false;
+  private children = new Set<ChildProcess>();
 
   private constructor(tag: string) {
     const safe = tag.replace(/[^a-z0-9]/gi, '').slice(0, 12) || 'lab';
@@ -147,11 +148,75 @@ export class Lab {
     return m ? Number(m[1]) : 0;
   }
 
+  /**
+   * Start a tiny TCP or UDP server in `h` (a child `node` process in the host's
+   * namespace) listening on `port` on all IPv4 and IPv6 addresses. TCP answers
+   * each connection with `reply` (default `ok <port>`) and closes; UDP echoes
+   * `reply` to each datagram. Special replies: `%peer` answers the client's
+   * address (as the server sees it), `%bytes:N` sends N bytes (TCP), `%echo`
+   * echoes and keeps the connection open (TCP). Resolves once it listens; `stop()` kills it (the
+   * lab also kills it on destroy).
+   */
+  async serve(h: LabHost, proto: 'tcp' | 'udp', port: number, reply?: string): Promise<{ stop: () => void }> {
+    const text = reply ?? `ok ${port}`;
+    const code =
+      proto === 'tcp'
+        ? `const T=${JSON.stringify(text)};const s=require('net').createServer(c=>{c.on('error',()=>{});if(T==='%echo'){c.pipe(c);return}if(T.startsWith('%bytes:')){c.end(Buffer.alloc(Number(T.slice(7)),120));return}c.end(T==='%peer'?String(c.remoteAddress).replace(/^::ffff:/,''):T)});s.listen({port:${port},host:'::',ipv6Only:false},()=>console.log('ready'))`
+        : `const T=${JSON.stringify(text)};const d=require('dgram');let n=0;for(const [t,a] of [['udp4','0.0.0.0'],['udp6','::']]){const s=d.createSocket(t==='udp6'?{type:t,ipv6Only:true}:{type:t});s.on('message',(m,r)=>s.send(T==='%peer'?r.address:T,r.port,r.address));s.bind(${port},a,()=>{if(++n===2)console.log('ready')})}`;
+    const child = spawn('nsenter', [`--net=/run/netns/${h.netns}`, '--', process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.children.add(child);
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`lab server ${proto}/${port} in ${h.name} did not start`)), 10_000);
+      child.stdout?.on('data', (b: Buffer) => {
+        if (b.toString().includes('ready')) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+      child.on('exit', (c) => {
+        clearTimeout(t);
+        reject(new Error(`lab server ${proto}/${port} in ${h.name} exited with ${c}`));
+      });
+    });
+    return {
+      stop: () => {
+        child.kill('SIGKILL');
+        this.children.delete(child);
+      },
+    };
+  }
+
+  /**
+   * Try one TCP connection or one UDP exchange from `h` to `addr`:`port` and say
+   * what happened: `open` (the server's reply arrived; `reply` holds it),
+   * `refused` (TCP reset or ICMP port unreachable), `unreachable` (ICMP
+   * host/net/admin unreachable), or `timeout` (silence: dropped). Bounded by
+   * `timeoutMs` (default 1500). `sport` binds the client's source port.
+   */
+  async probe(h: LabHost, proto: 'tcp' | 'udp', addr: string, port: number, options: { timeoutMs?: number; sport?: number } = {}): Promise<{ result: 'open' | 'refused' | 'unreachable' | 'timeout'; reply: string; error: string }> {
+    const ms = options.timeoutMs ?? 1500;
+    const lp = options.sport ?? 0;
+    const classify = `const cls=e=>{const c=e&&e.code;if(c==='ECONNREFUSED'||c==='ECONNRESET')return 'refused';if(c==='EHOSTUNREACH'||c==='ENETUNREACH'||c==='EACCES'||c==='EPERM')return 'unreachable';return 'error:'+c};const out=(r,x='',e='')=>{console.log(JSON.stringify({result:r,reply:x,error:e}));process.exit(0)};setTimeout(()=>out('timeout'),${ms});`;
+    const body =
+      proto === 'tcp'
+        ? `const s=require('net').connect({host:${JSON.stringify(addr)},port:${port}${lp ? `,localPort:${lp}` : ''}});let b='';s.on('data',d=>b+=d);s.on('end',()=>out('open',b.trim()));s.on('error',e=>out(cls(e),'',String(e.code)));`
+        : `const s=require('dgram').createSocket(${JSON.stringify(addr.includes(':') ? 'udp6' : 'udp4')});s.on('error',e=>out(cls(e),'',String(e.code)));s.on('message',m=>out('open',String(m).trim()));s.bind(${lp},()=>s.connect(${port},${JSON.stringify(addr)},()=>{s.send('ping');setTimeout(()=>{try{s.send('ping')}catch(e){}},300)}));`;
+    const r = await run([process.execPath, '-e', classify + body], { netns: h.netns, timeoutMs: ms + 5000 });
+    const text = r.ok ? r.val.stdout : r.val.failure.stdout;
+    try {
+      return JSON.parse(text.trim().split('\n').pop() ?? '') as { result: 'open' | 'refused' | 'unreachable' | 'timeout'; reply: string; error: string };
+    } catch {
+      throw new Error(`lab probe failed: ${r.ok ? text : r.val.message}`);
+    }
+  }
+
   /** Delete every namespace of this lab (and with them their links). Safe to call twice. */
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
     live.delete(this);
+    for (const c of this.children) c.kill('SIGKILL');
+    this.children.clear();
     for (const h of this.hosts.reverse()) {
       await run(['ip', 'netns', 'pids', h.netns]).then(async (r) => {
         if (r.ok) for (const pid of r.val.stdout.split(/\s+/).filter(Boolean)) await run(['kill', '-9', pid]);
@@ -164,6 +229,7 @@ export class Lab {
   destroySync(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    for (const c of this.children) c.kill('SIGKILL');
     for (const h of this.hosts) spawnSync('ip', ['netns', 'del', h.netns], { stdio: 'ignore' });
   }
 }

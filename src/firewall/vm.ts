@@ -1,0 +1,341 @@
+/**
+ * Per-VM firewalls on a bridge: the rule model VM managers use, its
+ * validation, and its compilation to chains in a `bridge` family table.
+ *
+ * Layout (all in the Firewall's bridge table, plus an `inet` companion table
+ * when the br_netfilter backends are used):
+ * - maps `vm_in` / `vm_out` (ifname : verdict) dispatch a frame to the chain
+ *   of the VM whose tap it leaves through (IN, towards the VM) or arrives from
+ *   (OUT, from the VM);
+ * - base chains `vm_forward`, `vm_input`, `vm_output` (priority -200) hold only
+ *   the dispatch lookups;
+ * - per VM: chains `vm_<id>_in` and `vm_<id>_out`. An accepted frame `return`s
+ *   from the OUT chain so that the destination VM's IN chain still runs.
+ * @module
+ */
+import { isIPv4 } from 'node:net';
+import { z } from 'zod';
+import type { ValidationIssue } from '../errors.js';
+import { IfName, IpPrefix, parsePrefix, Port } from '../validate.js';
+import * as x from './expr.js';
+import type { Expr, Stmt } from './expr.js';
+import { MacAddress, RuleId } from './spec.js';
+
+/** One rule in the VM managers' model. IN = towards the VM, OUT = from the VM. */
+export const VmFirewallRule = z
+  .object({
+    id: RuleId,
+    name: z.string().max(200),
+    action: z.enum(['ACCEPT', 'DROP', 'REJECT']),
+    direction: z.enum(['IN', 'OUT', 'INOUT']),
+    /** Lower runs first. */
+    priority: z.number().int(),
+    protocol: z.enum(['tcp', 'udp', 'icmp', 'all']),
+    srcPortStart: Port.optional(),
+    srcPortEnd: Port.optional(),
+    dstPortStart: Port.optional(),
+    dstPortEnd: Port.optional(),
+    /** Address or CIDR, IPv4 or IPv6. */
+    srcIpAddr: IpPrefix.optional(),
+    dstIpAddr: IpPrefix.optional(),
+  })
+  .strict();
+/** A VM firewall rule (input type). */
+export type FirewallRule = z.input<typeof VmFirewallRule>;
+
+/** A VM's firewall. */
+export const VmSpecSchema = z
+  .object({
+    /** Stable VM id; becomes part of chain names (letters, digits, `_ -`, at most 32). */
+    vmId: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 letters, digits, _ or -'),
+    /** The VM's tap interface on the bridge. */
+    iface: IfName,
+    /** The VM's MAC address (anti-spoofing). */
+    mac: MacAddress.optional(),
+    /** The VM's addresses or prefixes (anti-spoofing). */
+    ips: z.array(IpPrefix).optional(),
+    rules: z.array(z.unknown()),
+    /** What happens to traffic no rule decides: one policy, or one per direction. Default ACCEPT. */
+    defaultPolicy: z.union([z.enum(['ACCEPT', 'DROP']), z.object({ in: z.enum(['ACCEPT', 'DROP']), out: z.enum(['ACCEPT', 'DROP']) }).strict()]).optional(),
+    /** Only the VM's MAC/IPs may leave its tap (default: on when `mac` or `ips` is given). */
+    antiSpoof: z.boolean().optional(),
+  })
+  .strict();
+/** Input of `attachVm` / `updateVm`. */
+export interface VmSpec {
+  vmId: string;
+  iface: string;
+  mac?: string;
+  ips?: string[];
+  rules: FirewallRule[];
+  defaultPolicy?: 'ACCEPT' | 'DROP' | { in: 'ACCEPT' | 'DROP'; out: 'ACCEPT' | 'DROP' };
+  antiSpoof?: boolean;
+}
+/** A validated VM spec. */
+export interface ParsedVm extends Omit<VmSpec, 'rules'> {
+  rules: z.output<typeof VmFirewallRule>[];
+}
+
+/** How REJECT and connection state are implemented on this kernel. */
+export interface VmBackends {
+  /**
+   * `native`: `reject` in the bridge table (needs CONFIG_NFT_BRIDGE_REJECT);
+   * `br_netfilter`: the bridge rule marks the frame and an inet companion table
+   * rejects it in the IP forward/input hook (needs bridge-nf-call-iptables=1 and a
+   * route from the host back to the sender); `drop`: REJECT is compiled as DROP.
+   */
+  reject: 'native' | 'br_netfilter' | 'drop';
+  /**
+   * `native`: `ct state` in the bridge table (needs nf_conntrack_bridge);
+   * `br_netfilter`: an inet prerouting chain marks established/related packets
+   * and the VM chains accept them; `off`: stateless.
+   */
+  stateful: 'native' | 'br_netfilter' | 'off';
+  /** Mark bit used for REJECT by the br_netfilter backend. */
+  rejectMark: number;
+  /** Mark bit used for established/related by the br_netfilter backend. */
+  establishedMark: number;
+}
+
+/** Names used by the VM layout. */
+export const VM_NAMES = {
+  inMap: 'vm_in',
+  outMap: 'vm_out',
+  forward: 'vm_forward',
+  input: 'vm_input',
+  output: 'vm_output',
+  chainIn: (vmId: string) => `vm_${vmId}_in`,
+  chainOut: (vmId: string) => `vm_${vmId}_out`,
+};
+
+/** The inet companion table of a bridge table (br_netfilter backends). */
+export function companionTable(table: string): string {
+  return `${table}_br`.slice(0, 64);
+}
+
+/** Validate a VM spec; issues name the VM, the rule id and the field. */
+export function parseVm(input: unknown): { ok: true; vm: ParsedVm } | { ok: false; issues: ValidationIssue[] } {
+  const top = VmSpecSchema.safeParse(input);
+  const issues: ValidationIssue[] = [];
+  if (!top.success) {
+    return { ok: false, issues: top.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })) };
+  }
+  const vm = top.data;
+  const rules: z.output<typeof VmFirewallRule>[] = [];
+  const seen = new Set<string>();
+  vm.rules.forEach((raw, i) => {
+    const rid = raw && typeof raw === 'object' && typeof (raw as { id?: unknown }).id === 'string' ? (raw as { id: string }).id : `#${i}`;
+    const base = `vm ${vm.vmId}.rule ${rid}`;
+    const r = VmFirewallRule.safeParse(raw);
+    if (!r.success) {
+      for (const iss of r.error.issues) {
+        const field = iss.path.map(String).join('.');
+        const msg = iss.code === 'invalid_value' && field === 'action' ? `unknown action ${JSON.stringify((raw as { action?: unknown }).action)} (ACCEPT, DROP or REJECT)` : iss.message;
+        issues.push({ path: `${base}.${field}`, message: msg });
+      }
+      return;
+    }
+    const rule = r.data;
+    if (seen.has(rule.id)) issues.push({ path: `${base}.id`, message: 'duplicate rule id' });
+    seen.add(rule.id);
+    for (const side of ['src', 'dst'] as const) {
+      const s = rule[`${side}PortStart`];
+      const e = rule[`${side}PortEnd`];
+      if (e !== undefined && s === undefined) issues.push({ path: `${base}.${side}PortEnd`, message: `needs ${side}PortStart` });
+      if (s !== undefined && e !== undefined && s > e) issues.push({ path: `${base}.${side}PortStart`, message: `start ${s} is greater than end ${e}` });
+      if ((s !== undefined || e !== undefined) && (rule.protocol === 'icmp' || rule.protocol === 'all')) {
+        issues.push({ path: `${base}.${side}PortStart`, message: `ports cannot be used with protocol ${rule.protocol}` });
+      }
+    }
+    const fs = rule.srcIpAddr ? parsePrefix(rule.srcIpAddr)?.family : undefined;
+    const fd = rule.dstIpAddr ? parsePrefix(rule.dstIpAddr)?.family : undefined;
+    if (fs && fd && fs !== fd) issues.push({ path: `${base}.dstIpAddr`, message: `IPv${fd} destination with an IPv${fs} source: one rule matches one address family` });
+    rules.push(rule);
+  });
+  if (issues.length) return { ok: false, issues };
+  const out: ParsedVm = { vmId: vm.vmId, iface: vm.iface, rules };
+  if (vm.mac) out.mac = vm.mac.toLowerCase();
+  if (vm.ips) out.ips = vm.ips;
+  if (vm.defaultPolicy) out.defaultPolicy = vm.defaultPolicy;
+  if (vm.antiSpoof !== undefined) out.antiSpoof = vm.antiSpoof;
+  return { ok: true, vm: out };
+}
+
+type Dir = 'in' | 'out';
+
+function policyOf(vm: ParsedVm, d: Dir): 'ACCEPT' | 'DROP' {
+  const p = vm.defaultPolicy ?? 'ACCEPT';
+  return typeof p === 'string' ? p : p[d];
+}
+
+const ND_TYPES = ['nd-neighbor-solicit', 'nd-neighbor-advert', 'nd-router-solicit', 'nd-router-advert'];
+
+/** Commands creating the shared VM layout (idempotent: re-running it resets only the dispatch rules). */
+export function vmBaseCommands(table: string, b: VmBackends): unknown[] {
+  const fam = 'bridge';
+  const cmds: unknown[] = [x.add('table', { family: fam, name: table })];
+  for (const m of [VM_NAMES.inMap, VM_NAMES.outMap]) cmds.push(x.add('map', { family: fam, table, name: m, type: 'ifname', map: 'verdict' }));
+  const base: [string, string, [string, string][]][] = [
+    [VM_NAMES.forward, 'forward', [['iifname', VM_NAMES.outMap], ['oifname', VM_NAMES.inMap]]],
+    [VM_NAMES.input, 'input', [['iifname', VM_NAMES.outMap]]],
+    [VM_NAMES.output, 'output', [['oifname', VM_NAMES.inMap]]],
+  ];
+  for (const [name, hook, lookups] of base) {
+    cmds.push(x.add('chain', { family: fam, table, name, type: 'filter', hook, prio: -200, policy: 'accept' }));
+    cmds.push(x.flush('chain', { family: fam, table, name }));
+    for (const [key, map] of lookups) cmds.push(x.add('rule', { family: fam, table, chain: name, expr: [x.vmap(x.meta(key), `@${map}`)] }));
+  }
+  if (b.reject === 'br_netfilter' || b.stateful === 'br_netfilter') {
+    const ct = companionTable(table);
+    const inet = 'inet';
+    cmds.push(x.add('table', { family: inet, name: ct }));
+    const chains: [string, string, number, Stmt[][]][] = [];
+    if (b.stateful === 'br_netfilter') {
+      chains.push(['vm_state', 'prerouting', -150, [[x.match(x.ct('state'), ['established', 'related'], 'in'), x.mangle(x.meta('mark'), x.or(x.meta('mark'), b.establishedMark))]]]);
+    }
+    if (b.reject === 'br_netfilter') {
+      const marked = (): Stmt => x.match(x.and(x.meta('mark'), b.rejectMark), b.rejectMark);
+      const rej: Stmt[][] = [
+        [marked(), x.match(x.meta('l4proto'), 'tcp'), x.counter(), { reject: { type: 'tcp reset' } }],
+        [marked(), x.counter(), { reject: { type: 'icmpx', expr: 'port-unreachable' } }],
+      ];
+      chains.push(['vm_reject_fwd', 'forward', 0, rej], ['vm_reject_in', 'input', 0, rej]);
+    }
+    for (const [name, hook, prio, rules] of chains) {
+      cmds.push(x.add('chain', { family: inet, table: ct, name, type: 'filter', hook, prio, policy: 'accept' }));
+      cmds.push(x.flush('chain', { family: inet, table: ct, name }));
+      for (const expr of rules) cmds.push(x.add('rule', { family: inet, table: ct, chain: name, expr }));
+    }
+  }
+  return cmds;
+}
+
+function ruleCmd(table: string, chain: string, comment: string, expr: Stmt[]): unknown {
+  return x.add('rule', { family: 'bridge', table, chain, comment, expr });
+}
+
+function addrSet(items: string[]): Expr {
+  return items.length === 1 ? x.addrValue(items[0] as string) : x.setOf(items.map((i) => x.addrValue(i)));
+}
+
+/** Verdict statements for ACCEPT/DROP/REJECT in direction `d`. */
+function verdicts(action: 'ACCEPT' | 'DROP' | 'REJECT', d: Dir, proto: string, b: VmBackends): Stmt[][] {
+  if (action === 'ACCEPT') return [[d === 'out' ? x.ret() : x.accept()]];
+  if (action === 'DROP' || b.reject === 'drop') return [[x.drop()]];
+  if (b.reject === 'br_netfilter') return [[x.mangle(x.meta('mark'), x.or(x.meta('mark'), b.rejectMark)), x.accept()]];
+  // native bridge reject: TCP gets a reset, everything else an ICMP(v6) port unreachable.
+  if (proto === 'tcp') return [[{ reject: { type: 'tcp reset' } }]];
+  if (proto === 'all') return [[x.match(x.meta('l4proto'), 'tcp'), { reject: { type: 'tcp reset' } }], [{ reject: { type: 'icmpx', expr: 'port-unreachable' } }]];
+  return [[{ reject: { type: 'icmpx', expr: 'port-unreachable' } }]];
+}
+
+function ruleMatches(r: z.output<typeof VmFirewallRule>): Stmt[] {
+  const out: Stmt[] = [];
+  const fam = r.srcIpAddr ? parsePrefix(r.srcIpAddr)?.family : r.dstIpAddr ? parsePrefix(r.dstIpAddr)?.family : undefined;
+  if (fam) out.push(x.match(x.payload('ether', 'type'), fam === 4 ? 'ip' : 'ip6'));
+  const p = fam === 6 ? 'ip6' : 'ip';
+  if (r.srcIpAddr) out.push(x.match(x.payload(p, 'saddr'), x.addrValue(r.srcIpAddr)));
+  if (r.dstIpAddr) out.push(x.match(x.payload(p, 'daddr'), x.addrValue(r.dstIpAddr)));
+  if (r.protocol === 'icmp') {
+    // ICMP for IPv4 addresses, ICMPv6 for IPv6 addresses, both without addresses.
+    out.push(x.match(x.meta('l4proto'), fam === 4 ? 'icmp' : fam === 6 ? 'ipv6-icmp' : x.setOf(['icmp', 'ipv6-icmp'])));
+  } else if (r.protocol === 'tcp' || r.protocol === 'udp') {
+    out.push(x.match(x.meta('l4proto'), r.protocol));
+    if (r.srcPortStart !== undefined) out.push(x.match(x.payload(r.protocol, 'sport'), r.srcPortEnd !== undefined && r.srcPortEnd !== r.srcPortStart ? x.range(r.srcPortStart, r.srcPortEnd) : r.srcPortStart));
+    if (r.dstPortStart !== undefined) out.push(x.match(x.payload(r.protocol, 'dport'), r.dstPortEnd !== undefined && r.dstPortEnd !== r.dstPortStart ? x.range(r.dstPortStart, r.dstPortEnd) : r.dstPortStart));
+  }
+  return out;
+}
+
+/** Comment of a VM rule: `nf:vm:<vmId>:<ruleId>:<in|out>` (ids stay unique per VM and direction). */
+export function vmRuleId(vmId: string, ruleId: string, d: Dir): string {
+  return `vm:${vmId}:${ruleId}:${d}`;
+}
+
+/** The rules of one VM chain (without the `add chain`/`flush`). */
+export function vmChainRules(table: string, vm: ParsedVm, d: Dir, b: VmBackends): unknown[] {
+  const chain = d === 'in' ? VM_NAMES.chainIn(vm.vmId) : VM_NAMES.chainOut(vm.vmId);
+  const pass = (): Stmt => (d === 'out' ? x.ret() : x.accept());
+  const cmds: unknown[] = [];
+  const sys = (name: string, expr: Stmt[]) => cmds.push(ruleCmd(table, chain, `nf:${vmRuleId(vm.vmId, `_${name}`, d)}`, expr));
+  const antiSpoof = vm.antiSpoof ?? (vm.mac !== undefined || vm.ips !== undefined);
+  if (d === 'out' && antiSpoof) {
+    if (vm.mac) {
+      sys('spoof-mac', [x.match(x.payload('ether', 'saddr'), vm.mac, '!='), x.counter(), x.drop()]);
+      sys('spoof-arp-mac', [x.match(x.payload('ether', 'type'), 'arp'), x.match(x.payload('arp', 'saddr ether'), vm.mac, '!='), x.counter(), x.drop()]);
+    }
+    if (vm.ips) {
+      const v4 = vm.ips.filter((i) => isIPv4(parsePrefix(i)?.address ?? ''));
+      const v6 = vm.ips.filter((i) => !isIPv4(parsePrefix(i)?.address ?? ''));
+      // ARP probes use 0.0.0.0 as sender; DHCP discovers come from 0.0.0.0.
+      sys('spoof-arp-ip', [x.match(x.payload('ether', 'type'), 'arp'), x.match(x.payload('arp', 'saddr ip'), addrSet([...v4, '0.0.0.0']), '!='), x.counter(), x.drop()]);
+      sys('dhcp', [x.match(x.payload('ether', 'type'), 'ip'), x.match(x.payload('ip', 'saddr'), '0.0.0.0'), x.match(x.meta('l4proto'), 'udp'), x.match(x.payload('udp', 'sport'), 68), x.match(x.payload('udp', 'dport'), 67), x.counter(), pass()]);
+      if (v4.length) sys('spoof-ip', [x.match(x.payload('ether', 'type'), 'ip'), x.match(x.payload('ip', 'saddr'), addrSet(v4), '!='), x.counter(), x.drop()]);
+      else sys('spoof-ip', [x.match(x.payload('ether', 'type'), 'ip'), x.counter(), x.drop()]);
+      // Link-local (ND, RS) and the unspecified address (DAD) stay allowed.
+      sys('spoof-ip6', [x.match(x.payload('ether', 'type'), 'ip6'), x.match(x.payload('ip6', 'saddr'), addrSet([...v6, 'fe80::/10', '::']), '!='), x.counter(), x.drop()]);
+    }
+  }
+  if (b.stateful === 'native') {
+    sys('established', [x.match(x.ct('state'), ['established', 'related'], 'in'), x.counter(), pass()]);
+  } else if (b.stateful === 'br_netfilter') {
+    sys('established', [x.match(x.and(x.meta('mark'), b.establishedMark), b.establishedMark), x.counter(), pass()]);
+  }
+  // Address resolution must work whatever the policy.
+  sys('arp', [x.match(x.payload('ether', 'type'), 'arp'), x.counter(), pass()]);
+  sys('nd', [x.match(x.payload('ether', 'type'), 'ip6'), x.match(x.meta('l4proto'), 'ipv6-icmp'), x.match(x.payload('icmpv6', 'type'), x.setOf(ND_TYPES)), x.counter(), pass()]);
+
+  const mine = vm.rules
+    .map((r, i) => ({ r, i }))
+    .filter(({ r }) => r.direction === 'INOUT' || r.direction.toLowerCase() === d)
+    .sort((a, b2) => a.r.priority - b2.r.priority || a.i - b2.i);
+  for (const { r } of mine) {
+    const m = ruleMatches(r);
+    const vs = verdicts(r.action, d, r.protocol, b);
+    vs.forEach((v, k) => {
+      const id = vmRuleId(vm.vmId, r.id, d) + (vs.length > 1 && k === 0 ? ':tcp' : '');
+      cmds.push(ruleCmd(table, chain, `nf:${id}`, [...m, x.counter(), ...v]));
+    });
+  }
+  const pol = policyOf(vm, d);
+  sys('policy', [x.counter(), pol === 'ACCEPT' ? pass() : x.drop()]);
+  return cmds;
+}
+
+/** The transaction that installs or replaces one VM's chains (and only them). */
+export function vmAttachCommands(table: string, vm: ParsedVm, b: VmBackends, previousIface?: string): unknown[] {
+  const fam = 'bridge';
+  const cmds: unknown[] = [];
+  for (const d of ['in', 'out'] as const) {
+    const chain = d === 'in' ? VM_NAMES.chainIn(vm.vmId) : VM_NAMES.chainOut(vm.vmId);
+    cmds.push(x.add('chain', { family: fam, table, name: chain }));
+    cmds.push(x.flush('chain', { family: fam, table, name: chain }));
+    cmds.push(...vmChainRules(table, vm, d, b));
+  }
+  if (previousIface !== undefined && previousIface !== vm.iface) {
+    cmds.push(x.del('element', { family: fam, table, name: VM_NAMES.inMap, elem: [previousIface] }));
+    cmds.push(x.del('element', { family: fam, table, name: VM_NAMES.outMap, elem: [previousIface] }));
+  }
+  cmds.push(x.add('element', { family: fam, table, name: VM_NAMES.inMap, elem: [[vm.iface, x.jump(VM_NAMES.chainIn(vm.vmId))]] }));
+  cmds.push(x.add('element', { family: fam, table, name: VM_NAMES.outMap, elem: [[vm.iface, x.jump(VM_NAMES.chainOut(vm.vmId))]] }));
+  return cmds;
+}
+
+/** The transaction that removes one VM's chains and dispatch entries. */
+export function vmDetachCommands(table: string, vm: { vmId: string; iface: string }): unknown[] {
+  const fam = 'bridge';
+  const cmds: unknown[] = [
+    x.del('element', { family: fam, table, name: VM_NAMES.inMap, elem: [vm.iface] }),
+    x.del('element', { family: fam, table, name: VM_NAMES.outMap, elem: [vm.iface] }),
+  ];
+  for (const chain of [VM_NAMES.chainIn(vm.vmId), VM_NAMES.chainOut(vm.vmId)]) {
+    cmds.push(x.flush('chain', { family: fam, table, name: chain }));
+    cmds.push(x.del('chain', { family: fam, table, name: chain }));
+  }
+  return cmds;
+}
+
+/** Default mark bits of the br_netfilter backends. */
+export const DEFAULT_REJECT_MARK = 0x00400000;
+/** Default mark bit for established/related (br_netfilter stateful backend). */
+export const DEFAULT_ESTABLISHED_MARK = 0x00800000;
