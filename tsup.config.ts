@@ -6,6 +6,7 @@ export default defineConfig([
       index: 'src/index.ts',
       smartproxy: 'src/integrations/smartproxy.ts',
       lab: 'src/lab/index.ts',
+      'nfqueue-worker': 'src/dpi/nfqueue/worker.ts',
     },
     format: ['esm', 'cjs'],
     dts: true,

@@ -1,0 +1,241 @@
+/**
+ * Steering rules for DPI: only the first packets of each flow go to the
+ * userspace queue; a flow judged benign (conntrack mark) bypasses the queue
+ * from then on; a flow judged bad is dropped in full — later segments and
+ * retransmissions too — optionally answered with a TCP reset.
+ *
+ * Compiled as plan data (pure, no I/O), in one of two forms:
+ * - `nft`: an owned `inet` table with the nft `queue` statement (kernels with
+ *   CONFIG_NFT_QUEUE);
+ * - `xtables`: the xtables NFQUEUE target through iptables-nft, in a chain of
+ *   its own in the `filter` table, loaded atomically with
+ *   `ip(6)tables-nft-restore --noflush`, each jump and the chain with its undo.
+ *
+ * The verdict side (src/dpi/nfqueue/reader.ts) and these rules agree through
+ * {@link FlowMarks}: the reader marks a judged packet (packet mark + NF_REPEAT,
+ * or the conntrack mark directly where the kernel allows it), and the rules
+ * copy the packet mark into the conntrack mark, then act on the conntrack mark.
+ * @module
+ */
+import { z } from 'zod';
+import { fromZodIssues, type ValidationError } from '../errors.js';
+import { PlanOwner } from '../plan/ownership.js';
+import { emptyPlan, type Action, type Plan, type Step } from '../plan/types.js';
+import { Err, Ok, type Result } from '../result.js';
+import { NetnsName } from '../validate.js';
+import { DEFAULT_FLOW_MARKS, FlowMarksSchema, type FlowMarks } from './nfqueue/marks.js';
+
+/** Netfilter hooks DPI can watch. */
+export type SteeringHook = 'forward' | 'input' | 'output';
+
+/** Options of {@link compileSteering}. */
+export interface SteeringOptions {
+  /** Network namespace the rules go into. */
+  netns?: string | undefined;
+  /** Plan owner (default `dpi`). */
+  owner?: string | undefined;
+  /** Instance name, part of the chain/table name (default `dpi`): letters, digits, `_`, at most 16. */
+  name?: string | undefined;
+  /** Queues `[first, count]`; count > 1 balances flows over the queues (both directions of a flow hash to the same queue). */
+  queues: [number, number];
+  /** Hooks to steer (default `['forward']`). */
+  hooks?: SteeringHook[] | undefined;
+  /** IP families (default both). */
+  families?: ('ipv4' | 'ipv6')[] | undefined;
+  /** Transport protocols to inspect (default tcp and udp). */
+  protocols?: ('tcp' | 'udp')[] | undefined;
+  /**
+   * With no reader bound to the queue: accept the packets (true, `--queue-bypass` / nft `bypass`)
+   * or drop them (false). The reader sets the matching behaviour for a full queue.
+   */
+  failOpen: boolean;
+  /** Packets of a flow (both directions together, handshake included) that go to the queue (default 12). */
+  packets?: number | undefined;
+  /** Answer later TCP packets of a bad flow with a reset (default false: drop silently). */
+  resetBad?: boolean | undefined;
+  /** Spread over the queues by CPU instead of by flow hash (breaks per-flow state across queues; default false). */
+  cpuFanout?: boolean | undefined;
+  /** Marks shared with the queue readers (default {@link DEFAULT_FLOW_MARKS}). */
+  marks?: FlowMarks | undefined;
+  /** Whether the kernel has the nft `queue` statement (capability report `nft.features.queue`). */
+  nftQueue: boolean;
+}
+
+const SteeringSchema = z
+  .object({
+    netns: NetnsName.optional(),
+    owner: PlanOwner.optional(),
+    name: z
+      .string()
+      .min(1)
+      .max(16, 'must be at most 16 characters')
+      .regex(/^[A-Za-z0-9_]+$/, 'must contain only letters, digits and _')
+      .optional(),
+    queues: z
+      .tuple([z.number().int().min(0).max(65535), z.number().int().min(1).max(1024)])
+      .refine(([f, c]) => f + c - 1 <= 65535, 'queue range ends above 65535'),
+    hooks: z.array(z.enum(['forward', 'input', 'output'])).min(1).optional(),
+    families: z.array(z.enum(['ipv4', 'ipv6'])).min(1).optional(),
+    protocols: z.array(z.enum(['tcp', 'udp'])).min(1).optional(),
+    failOpen: z.boolean(),
+    packets: z.number().int().min(1).max(1_000_000).optional(),
+    resetBad: z.boolean().optional(),
+    cpuFanout: z.boolean().optional(),
+    marks: FlowMarksSchema.optional(),
+    nftQueue: z.boolean(),
+  })
+  .strict();
+
+const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
+const uniq = <T>(a: T[]): T[] => [...new Set(a)];
+
+/** Names the rules use, derived from the instance name. */
+export function steeringNames(name = 'dpi'): { chain: string; table: string } {
+  return { chain: `NETFENCE-${name.toUpperCase()}`.slice(0, 28), table: `netfence_${name}` };
+}
+
+/** The iptables-restore text for one family (the chain, its rules, the jumps). */
+export function xtablesRules(o: {
+  chain: string;
+  hooks: SteeringHook[];
+  protocols: ('tcp' | 'udp')[];
+  queues: [number, number];
+  failOpen: boolean;
+  packets: number;
+  resetBad: boolean;
+  cpuFanout: boolean;
+  marks: FlowMarks;
+}): string {
+  const { chain, marks: m } = o;
+  const mm = (v: number): string => `${hex(v)}/${hex(m.mask)}`;
+  const [first, count] = o.queues;
+  const target = ['-j NFQUEUE', count > 1 ? `--queue-balance ${first}:${first + count - 1}` : `--queue-num ${first}`];
+  if (o.failOpen) target.push('--queue-bypass');
+  if (count > 1 && o.cpuFanout) target.push('--queue-cpu-fanout');
+  const lines = [
+    '*filter',
+    `:${chain} - [0:0]`,
+    `-A ${chain} -m comment --comment "netfence dpi: verdict bad -> conntrack" -m mark --mark ${mm(m.bad)} -j CONNMARK --set-xmark ${mm(m.bad)}`,
+    `-A ${chain} -m comment --comment "netfence dpi: verdict benign -> conntrack" -m mark --mark ${mm(m.benign)} -j CONNMARK --set-xmark ${mm(m.benign)}`,
+    `-A ${chain} -m comment --comment "netfence dpi: clear verdict mark" -m mark ! --mark 0x0/${hex(m.mask)} -j MARK --set-xmark 0x0/${hex(m.mask)}`,
+    `-A ${chain} -m comment --comment "netfence dpi: benign flow bypasses the queue" -m connmark --mark ${mm(m.benign)} -j RETURN`,
+  ];
+  if (o.resetBad) lines.push(`-A ${chain} -p tcp -m comment --comment "netfence dpi: bad flow, reset" -m connmark --mark ${mm(m.bad)} -j REJECT --reject-with tcp-reset`);
+  lines.push(`-A ${chain} -m comment --comment "netfence dpi: bad flow, drop" -m connmark --mark ${mm(m.bad)} -j DROP`);
+  for (const p of o.protocols)
+    lines.push(`-A ${chain} -p ${p} -m comment --comment "netfence dpi: first packets to the queue" -m connbytes --connbytes 0:${o.packets} --connbytes-dir both --connbytes-mode packets ${target.join(' ')}`);
+  for (const h of o.hooks) lines.push(`-I ${h.toUpperCase()} 1 -j ${chain}`);
+  lines.push('COMMIT', '');
+  return lines.join('\n');
+}
+
+function nftExpr(o: { chainNames: Map<SteeringHook, string>; table: string; families: ('ipv4' | 'ipv6')[]; protocols: ('tcp' | 'udp')[]; queues: [number, number]; failOpen: boolean; packets: number; resetBad: boolean; cpuFanout: boolean; marks: FlowMarks }): unknown[] {
+  const m = o.marks;
+  const fam = 'inet';
+  const notMask = ~m.mask >>> 0;
+  const metaMark = { meta: { key: 'mark' } };
+  const ctMark = { ct: { key: 'mark' } };
+  const masked = (e: unknown, v: number): unknown => ({ match: { op: '==', left: { '&': [e, m.mask] }, right: v } });
+  const setCt = (v: number): unknown => ({ mangle: { key: ctMark, value: { '|': [{ '&': [ctMark, notMask] }, v] } } });
+  const clearMeta = { mangle: { key: metaMark, value: { '&': [metaMark, notMask] } } };
+  const famMatch: unknown[] = o.families.length === 2 ? [] : [{ match: { op: '==', left: { meta: { key: 'nfproto' } }, right: o.families[0] } }];
+  const [first, count] = o.queues;
+  const flags: string[] = [];
+  if (o.failOpen) flags.push('bypass');
+  if (count > 1 && o.cpuFanout) flags.push('fanout');
+  const queue: Record<string, unknown> = { num: count > 1 ? { range: [first, first + count - 1] } : first };
+  if (flags.length) queue['flags'] = flags.length === 1 ? flags[0] : flags;
+  const protoSet = o.protocols.length === 1 ? o.protocols[0] : { set: o.protocols };
+  const out: unknown[] = [{ add: { table: { family: fam, name: o.table } } }];
+  for (const [hook, chain] of o.chainNames) {
+    out.push({ add: { chain: { family: fam, table: o.table, name: chain, type: 'filter', hook, prio: 0, policy: 'accept' } } });
+    const rule = (comment: string, expr: unknown[]): unknown => ({ add: { rule: { family: fam, table: o.table, chain, expr, comment } } });
+    out.push(rule('netfence dpi: verdict bad -> conntrack', [...famMatch, masked(metaMark, m.bad), setCt(m.bad), clearMeta]));
+    out.push(rule('netfence dpi: verdict benign -> conntrack', [...famMatch, masked(metaMark, m.benign), setCt(m.benign), clearMeta]));
+    out.push(rule('netfence dpi: benign flow bypasses the queue', [...famMatch, masked(ctMark, m.benign), { accept: null }]));
+    if (o.resetBad)
+      out.push(
+        rule('netfence dpi: bad flow, reset', [
+          ...famMatch,
+          { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'tcp' } },
+          masked(ctMark, m.bad),
+          { reject: { type: 'tcp reset' } },
+        ]),
+      );
+    out.push(rule('netfence dpi: bad flow, drop', [...famMatch, masked(ctMark, m.bad), { drop: null }]));
+    out.push(
+      rule('netfence dpi: first packets to the queue', [
+        ...famMatch,
+        { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: protoSet } },
+        { match: { op: '<=', left: { ct: { key: 'packets' } }, right: o.packets } },
+        { queue },
+      ]),
+    );
+  }
+  return out;
+}
+
+/**
+ * Compile the steering rules into a {@link Plan} (nothing is touched).
+ * `nftQueue` chooses the form: the nft `queue` statement where the kernel has
+ * it, else the xtables NFQUEUE target via iptables-nft; the plan's
+ * `decisions` say which and why, `queue` records the binding.
+ */
+export function compileSteering(options: SteeringOptions): Result<Plan, ValidationError> {
+  const v = SteeringSchema.safeParse(options);
+  if (!v.success) return Err(fromZodIssues('steering options', v.error.issues));
+  const o = v.data;
+  const name = o.name ?? 'dpi';
+  const { chain, table } = steeringNames(name);
+  const hooks = uniq<SteeringHook>(o.hooks ?? ['forward']);
+  const families = uniq<'ipv4' | 'ipv6'>(o.families ?? ['ipv4', 'ipv6']);
+  const protocols = uniq<'tcp' | 'udp'>(o.protocols ?? ['tcp', 'udp']);
+  const packets = o.packets ?? 12;
+  const marks = o.marks ?? DEFAULT_FLOW_MARKS;
+  const common = { queues: o.queues, failOpen: o.failOpen, packets, resetBad: o.resetBad ?? false, cpuFanout: o.cpuFanout ?? false, marks, protocols };
+  const plan = emptyPlan(o.owner ?? 'dpi', o.netns);
+  const via = o.nftQueue ? 'nft' : 'xtables';
+  plan.queue.push({ queue: o.queues[0], count: o.queues[1], via, failOpen: o.failOpen });
+  plan.decisions.push({
+    subject: 'dpi steering',
+    chosen: o.nftQueue ? 'nft queue statement' : 'xtables NFQUEUE target via iptables-nft',
+    reason: o.nftQueue ? 'the kernel has the nft queue expression' : 'the kernel lacks the nft queue expression (CONFIG_NFT_QUEUE); the xtables target runs through nft compat',
+  });
+  plan.decisions.push({
+    subject: 'dpi fail mode',
+    chosen: o.failOpen ? 'fail-open' : 'fail-closed',
+    reason: o.failOpen
+      ? 'with no reader bound the steered packets are accepted (queue bypass); the reader accepts when its queue is full'
+      : 'with no reader bound the steered packets are dropped; the reader drops when its queue is full',
+  });
+  if (o.nftQueue) {
+    plan.tables.push({ family: 'inet', name: table });
+    const chainNames = new Map<SteeringHook, string>(hooks.map((h) => [h, `dpi_${h}`]));
+    plan.nft.push(...nftExpr({ ...common, table, chainNames, families }));
+    // `ct packets` needs conntrack accounting (xt connbytes turns it on by itself; nft does not).
+    plan.steps.push({
+      id: `dpi:${name}:ct-acct`,
+      description: 'turn on conntrack accounting (needed by `ct packets`; left on when undone, other users may rely on it)',
+      do: [{ kind: 'write', path: '/proc/sys/net/netfilter/nf_conntrack_acct', data: '1' }],
+      undo: [],
+    });
+    return Ok(plan);
+  }
+  for (const fam of families) {
+    const tool = fam === 'ipv4' ? 'iptables-nft' : 'ip6tables-nft';
+    const text = xtablesRules({ ...common, chain, hooks });
+    const undo: Action[] = [
+      ...hooks.map((h): Action => ({ kind: 'exec', argv: [tool, '-t', 'filter', '-D', h.toUpperCase(), '-j', chain] })),
+      { kind: 'exec', argv: [tool, '-t', 'filter', '-F', chain] },
+      { kind: 'exec', argv: [tool, '-t', 'filter', '-X', chain] },
+    ];
+    const step: Step = {
+      id: `dpi:${name}:xtables:${fam}`,
+      description: `${fam}: chain ${chain} in table filter (iptables-nft) steering the first ${packets} packets of each ${protocols.join('/')} flow to queue ${o.queues[0]}${o.queues[1] > 1 ? `..${o.queues[0] + o.queues[1] - 1}` : ''}, jumped to from ${hooks.join(', ')}`,
+      do: [{ kind: 'exec', argv: [`${tool}-restore`, '--noflush'], input: text }],
+      undo,
+    };
+    plan.steps.push(step);
+  }
+  return Ok(plan);
+}

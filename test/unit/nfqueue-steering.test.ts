@@ -1,0 +1,143 @@
+import { describe, expect, it } from 'vitest';
+import { compileSteering, steeringNames, xtablesRules } from '../../src/dpi/steering.js';
+import { DEFAULT_FLOW_MARKS } from '../../src/dpi/nfqueue/marks.js';
+import { openQueues } from '../../src/dpi/nfqueue/queues.js';
+import { validatePlan } from '../../src/plan/validate-plan.js';
+import type { Action, Plan } from '../../src/plan/types.js';
+
+const ok = <T>(r: { ok: boolean; val: unknown }): T => {
+  if (!r.ok) throw r.val;
+  return r.val as T;
+};
+
+describe('steering: xtables fallback (no nft queue)', () => {
+  const plan = ok<Plan>(
+    compileSteering({ netns: 'nflab-x', queues: [3, 2], failOpen: true, nftQueue: false, resetBad: true, packets: 10 }),
+  );
+
+  it('records the choice, the binding and the fail mode', () => {
+    expect(plan.queue).toEqual([{ queue: 3, count: 2, via: 'xtables', failOpen: true }]);
+    expect(plan.decisions[0]).toMatchObject({ subject: 'dpi steering', chosen: 'xtables NFQUEUE target via iptables-nft' });
+    expect(plan.decisions[1]).toMatchObject({ chosen: 'fail-open' });
+    expect(plan.tables).toEqual([]);
+    expect(plan.nft).toEqual([]);
+    expect(plan.netns).toBe('nflab-x');
+    expect(validatePlan(plan).ok).toBe(true);
+  });
+
+  it('loads one atomic iptables-nft-restore per family, undone rule by rule', () => {
+    expect(plan.steps.map((s) => s.id)).toEqual(['dpi:dpi:xtables:ipv4', 'dpi:dpi:xtables:ipv6']);
+    const [v4, v6] = plan.steps;
+    expect(v4?.do).toEqual([{ kind: 'exec', argv: ['iptables-nft-restore', '--noflush'], input: expect.stringContaining('*filter') }]);
+    expect(v6?.do[0]).toMatchObject({ argv: ['ip6tables-nft-restore', '--noflush'] });
+    expect(v4?.undo).toEqual([
+      { kind: 'exec', argv: ['iptables-nft', '-t', 'filter', '-D', 'FORWARD', '-j', 'NETFENCE-DPI'] },
+      { kind: 'exec', argv: ['iptables-nft', '-t', 'filter', '-F', 'NETFENCE-DPI'] },
+      { kind: 'exec', argv: ['iptables-nft', '-t', 'filter', '-X', 'NETFENCE-DPI'] },
+    ]);
+  });
+
+  it('writes the rules in the order that makes the marks work', () => {
+    const text = (plan.steps[0]?.do[0] as { input: string }).input;
+    const rules = text.split('\n').filter((l) => l.startsWith('-A') || l.startsWith('-I'));
+    const m = '0x20000000/0x30000000';
+    const b = '0x10000000/0x30000000';
+    expect(rules.map((r) => r.replace(/-m comment --comment "[^"]*" /, ''))).toEqual([
+      `-A NETFENCE-DPI -m mark --mark ${m} -j CONNMARK --set-xmark ${m}`,
+      `-A NETFENCE-DPI -m mark --mark ${b} -j CONNMARK --set-xmark ${b}`,
+      '-A NETFENCE-DPI -m mark ! --mark 0x0/0x30000000 -j MARK --set-xmark 0x0/0x30000000',
+      `-A NETFENCE-DPI -m connmark --mark ${b} -j RETURN`,
+      `-A NETFENCE-DPI -p tcp -m connmark --mark ${m} -j REJECT --reject-with tcp-reset`,
+      `-A NETFENCE-DPI -m connmark --mark ${m} -j DROP`,
+      '-A NETFENCE-DPI -p tcp -m connbytes --connbytes 0:10 --connbytes-dir both --connbytes-mode packets -j NFQUEUE --queue-balance 3:4 --queue-bypass',
+      '-A NETFENCE-DPI -p udp -m connbytes --connbytes 0:10 --connbytes-dir both --connbytes-mode packets -j NFQUEUE --queue-balance 3:4 --queue-bypass',
+      '-I FORWARD 1 -j NETFENCE-DPI',
+    ]);
+    expect(text.trimEnd().endsWith('COMMIT')).toBe(true);
+  });
+
+  it('fail-closed has no bypass; one queue uses --queue-num; CPU fanout on request; hooks and names', () => {
+    const text = xtablesRules({ chain: 'C', hooks: ['input', 'output'], protocols: ['udp'], queues: [7, 1], failOpen: false, packets: 4, resetBad: false, cpuFanout: true, marks: DEFAULT_FLOW_MARKS });
+    expect(text).toContain('-j NFQUEUE --queue-num 7\n');
+    expect(text).not.toContain('--queue-bypass');
+    expect(text).not.toContain('cpu-fanout'); // only meaningful with several queues
+    expect(text).not.toContain('REJECT');
+    expect(text).toContain('-I INPUT 1 -j C\n-I OUTPUT 1 -j C\n');
+    const fan = xtablesRules({ chain: 'C', hooks: ['forward'], protocols: ['tcp'], queues: [7, 4], failOpen: false, packets: 4, resetBad: false, cpuFanout: true, marks: DEFAULT_FLOW_MARKS });
+    expect(fan).toContain('--queue-balance 7:10 --queue-cpu-fanout');
+    expect(steeringNames('bt')).toEqual({ chain: 'NETFENCE-BT', table: 'netfence_bt' });
+    const p = ok<{ steps: { undo: Action[] }[] }>(compileSteering({ name: 'bt', queues: [1, 1], failOpen: false, nftQueue: false, families: ['ipv6'], hooks: ['input', 'forward'] }));
+    expect(p.steps).toHaveLength(1);
+    expect(p.steps[0]?.undo.map((a) => (a as { argv: string[] }).argv.join(' '))).toEqual([
+      'ip6tables-nft -t filter -D INPUT -j NETFENCE-BT',
+      'ip6tables-nft -t filter -D FORWARD -j NETFENCE-BT',
+      'ip6tables-nft -t filter -F NETFENCE-BT',
+      'ip6tables-nft -t filter -X NETFENCE-BT',
+    ]);
+  });
+});
+
+describe('steering: nft queue statement', () => {
+  const plan = ok<{ tables: unknown[]; nft: unknown[]; steps: { id: string; do: Action[]; undo: Action[] }[]; queue: unknown[]; decisions: { chosen: string }[] }>(
+    compileSteering({ queues: [3, 2], failOpen: true, nftQueue: true, resetBad: true, packets: 10, marks: { mask: 0x3, benign: 0x1, bad: 0x2 } }),
+  );
+
+  it('owns one inet table with a base chain per hook', () => {
+    expect(plan.tables).toEqual([{ family: 'inet', name: 'netfence_dpi' }]);
+    expect(plan.queue).toEqual([{ queue: 3, count: 2, via: 'nft', failOpen: true }]);
+    expect(plan.decisions[0]?.chosen).toBe('nft queue statement');
+    expect(plan.nft[0]).toEqual({ add: { table: { family: 'inet', name: 'netfence_dpi' } } });
+    expect(plan.nft[1]).toEqual({ add: { chain: { family: 'inet', table: 'netfence_dpi', name: 'dpi_forward', type: 'filter', hook: 'forward', prio: 0, policy: 'accept' } } });
+  });
+
+  it('copies verdict marks to conntrack, bypasses benign, resets and drops bad, queues the first packets', () => {
+    const exprs = plan.nft.slice(2).map((c) => (c as { add: { rule: { expr: unknown[] } } }).add.rule.expr);
+    expect(exprs).toHaveLength(6);
+    const notMask = 0xfffffffc;
+    expect(exprs[0]).toEqual([
+      { match: { op: '==', left: { '&': [{ meta: { key: 'mark' } }, 3] }, right: 2 } },
+      { mangle: { key: { ct: { key: 'mark' } }, value: { '|': [{ '&': [{ ct: { key: 'mark' } }, notMask] }, 2] } } },
+      { mangle: { key: { meta: { key: 'mark' } }, value: { '&': [{ meta: { key: 'mark' } }, notMask] } } },
+    ]);
+    expect(exprs[2]).toEqual([{ match: { op: '==', left: { '&': [{ ct: { key: 'mark' } }, 3] }, right: 1 } }, { accept: null }]);
+    expect(exprs[3]?.at(-1)).toEqual({ reject: { type: 'tcp reset' } });
+    expect(exprs[4]?.at(-1)).toEqual({ drop: null });
+    expect(exprs[5]).toEqual([
+      { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: { set: ['tcp', 'udp'] } } },
+      { match: { op: '<=', left: { ct: { key: 'packets' } }, right: 10 } },
+      { queue: { num: { range: [3, 4] }, flags: 'bypass' } },
+    ]);
+  });
+
+  it('turns on conntrack accounting for `ct packets`', () => {
+    expect(plan.steps).toEqual([
+      expect.objectContaining({ id: 'dpi:dpi:ct-acct', do: [{ kind: 'write', path: '/proc/sys/net/netfilter/nf_conntrack_acct', data: '1' }], undo: [] }),
+    ]);
+  });
+
+  it('a single family adds an nfproto match; fail-closed has no bypass', () => {
+    const p = ok<{ nft: unknown[] }>(compileSteering({ queues: [9, 1], failOpen: false, nftQueue: true, families: ['ipv6'], protocols: ['tcp'] }));
+    const last = (p.nft.at(-1) as { add: { rule: { expr: unknown[] } } }).add.rule.expr;
+    expect(last[0]).toEqual({ match: { op: '==', left: { meta: { key: 'nfproto' } }, right: 'ipv6' } });
+    expect(last.at(-1)).toEqual({ queue: { num: 9 } });
+  });
+});
+
+describe('steering and queue options are validated', () => {
+  it('refuses bad input with every field named', () => {
+    const r = compileSteering({ queues: [65535, 2], failOpen: true, nftQueue: false, name: 'x y', packets: 0, marks: { mask: 1, benign: 1, bad: 2 } } as never);
+    expect(r.err).toBe(true);
+    const paths = (r.val as { issues: { path: string }[] }).issues.map((i) => i.path);
+    expect(paths).toEqual(expect.arrayContaining(['queues', 'name', 'packets', 'marks']));
+    expect(compileSteering({ queues: [1, 1], failOpen: true } as never).err).toBe(true);
+  });
+
+  it('openQueues refuses bad options before starting anything', async () => {
+    const r = await openQueues({ queues: [1, 1], failOpen: true, netns: '../x', handlerModule: 'relative.js', onPacket: () => 'accept' });
+    expect(r.err).toBe(true);
+    const paths = (r.val as { issues: { path: string }[] }).issues.map((i) => i.path);
+    expect(paths).toEqual(expect.arrayContaining(['netns', 'handlerModule']));
+    const both = await openQueues({ queues: [1, 1], failOpen: true, handlerModule: '/abs.js', onPacket: () => 'accept' });
+    expect(String(both.val)).toMatch(/either onPacket or handlerModule/);
+  });
+});
