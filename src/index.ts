@@ -3,12 +3,21 @@
  * @module
  */
 export { Firewall } from './firewall/firewall.js';
+export { type FirewallStatus, type VmOptions, type ChainInput, type FirewallInit, type MapInput, type RuleInput, type SetInput, type VmSpec, type VmBackends, type FirewallRule, VmFirewallRule, RuleSpec } from './firewall/index.js';
 export { Throttler } from './throttle/throttler.js';
-export { XdpBlocklist } from './xdp/xdp-blocklist.js';
+export { XdpBlocklist, XdpBlocklistOptionsSchema, type XdpBlocklistOptions, type XdpBlocklistBackend, type XdpAttachInfo, type XdpAddOptions, type XdpBlocklistEntry, type XdpBlocklistStats, type XdpCounter, type XdpBlocklistEvents, type XdpProgress, type XdpMode } from './xdp/xdp-blocklist.js';
 export { DpiBlocker } from './dpi/dpi-blocker.js';
+export * from './dpi/classifiers/index.js';
+export * as nfqueue from './dpi/nfqueue/index.js';
+export { compileSteering, steeringNames, type SteeringOptions, type SteeringHook } from './dpi/steering.js';
 export * from './errors.js';
 export { Ok, Err, type Result } from './result.js';
 export * as validate from './validate.js';
 export type { Plan, Step, Action, TableRef, XdpAttachment, QueueBinding, PlanDecision } from './plan/types.js';
 export { emptyPlan } from './plan/types.js';
 export { run, type RunOptions, type RunOutput } from './host/run.js';
+export { apply, check, destroy, planBatch, type ApplyOptions, type AppliedPlan, type DestroyOptions, type PlanBatch } from './plan/executor.js';
+export { ownedTable, ownershipCommands, ownerMarkName, isOwned, ownerOf, probeOwnership, OwnershipError, OWNER_MARK, type TableOwnership } from './plan/ownership.js';
+export { nftApply, nftList, setDefaultNftRenderer, type NftApplyOptions, type NftListOptions, type NftListing, type NftRenderer } from './host/nft.js';
+export * as nft from './nft/index.js';
+export { detectCapabilities, clearCapabilityCache, explain, capabilityRows, checkCapability, CapabilityReportSchema, type DetectOptions, type CapabilityReport, type CapabilityEntry, type CapabilityRow, type NftFeatureName, type NftFeatureEntry } from './capabilities/index.js';

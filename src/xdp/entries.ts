@@ -1,0 +1,213 @@
+/**
+ * Blocklist entries: validation, canonical text, and the byte layout of the
+ * BPF map keys and values (pure functions, no I/O).
+ *
+ * An entry is an IPv4/IPv6 address or a CIDR prefix. A prefix whose host bits
+ * are set (`198.18.1.5/24`) is refused with a hint naming the network
+ * (`198.18.1.0/24`): silently widening a typo to a whole network is the worse
+ * surprise for a blocklist. `/32` and `/128` are the same as the bare address.
+ * @module
+ */
+import { ValidationError, type ValidationIssue } from '../errors.js';
+import { Err, Ok, type Result } from '../result.js';
+import { parsePrefix } from '../validate.js';
+
+/** A validated blocklist entry. */
+export interface BlockEntry {
+  family: 4 | 6;
+  /** Network address, 4 or 16 bytes, network byte order. */
+  bytes: Buffer;
+  /** Prefix length (32 / 128 for a single address). */
+  len: number;
+  /** Canonical text: `198.18.0.1`, `198.18.0.0/15`, `fd00::1`, `fd00::/8`. */
+  text: string;
+}
+
+/** Parse an IPv4 dotted quad into 4 bytes. */
+export function ipv4Bytes(s: string): Buffer {
+  return Buffer.from(s.split('.').map((x) => Number(x)));
+}
+
+/** Parse an IPv6 address (any valid textual form, including embedded IPv4) into 16 bytes. */
+export function ipv6Bytes(s: string): Buffer {
+  let text = s;
+  const out = Buffer.alloc(16);
+  // embedded IPv4 tail: rewrite as two hex groups
+  const lastColon = text.lastIndexOf(':');
+  const tail = text.slice(lastColon + 1);
+  if (tail.includes('.')) {
+    const b = ipv4Bytes(tail);
+    text = `${text.slice(0, lastColon + 1)}${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+  }
+  const [head, rest] = text.includes('::') ? (text.split('::') as [string, string]) : [text, undefined];
+  const h = head ? head.split(':').map((x) => parseInt(x, 16)) : [];
+  const r = rest !== undefined && rest !== '' ? rest.split(':').map((x) => parseInt(x, 16)) : [];
+  const groups = rest === undefined ? h : [...h, ...new Array<number>(8 - h.length - r.length).fill(0), ...r];
+  groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+  return out;
+}
+
+/** RFC 5952 text of 16 bytes. */
+export function ipv6Text(b: Uint8Array): string {
+  const g: number[] = [];
+  for (let i = 0; i < 16; i += 2) g.push((b[i]! << 8) | b[i + 1]!);
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = g.map((x) => x.toString(16));
+  if (bestStart < 0) return hex.join(':');
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+}
+
+/** Text of 4 bytes. */
+export function ipv4Text(b: Uint8Array): string {
+  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+}
+
+/** Canonical text for an address/prefix. */
+export function entryText(family: 4 | 6, bytes: Uint8Array, len: number): string {
+  const a = family === 4 ? ipv4Text(bytes) : ipv6Text(bytes);
+  return len === (family === 4 ? 32 : 128) ? a : `${a}/${len}`;
+}
+
+/** Copy of `bytes` with everything after `len` bits cleared. */
+export function maskBytes(bytes: Uint8Array, len: number): Buffer {
+  const out = Buffer.from(bytes);
+  for (let i = 0; i < out.length; i++) {
+    const bits = Math.max(0, Math.min(8, len - i * 8));
+    out[i]! &= bits === 0 ? 0 : (0xff << (8 - bits)) & 0xff;
+  }
+  return out;
+}
+
+/** Parse one entry; Err with the reason when invalid. */
+export function parseEntry(input: unknown): Result<BlockEntry, string> {
+  if (typeof input !== 'string') return Err('must be a string');
+  const p = parsePrefix(input.trim());
+  if (!p) return Err('must be an IPv4/IPv6 address or CIDR prefix (e.g. 198.18.0.1, 198.18.0.0/15, fd00::/8)');
+  if (p.family === 4) {
+    // fast path (bulk loads of a million entries): integer arithmetic, pooled buffers
+    const d = p.address.split('.');
+    const n = ((Number(d[0]) << 24) | (Number(d[1]) << 16) | (Number(d[2]) << 8) | Number(d[3])) >>> 0;
+    const mask = p.len === 0 ? 0 : (0xffffffff << (32 - p.len)) >>> 0;
+    const bytes = Buffer.allocUnsafe(4);
+    if ((n & mask) >>> 0 !== n) {
+      bytes.writeUInt32BE((n & mask) >>> 0, 0);
+      return Err(`prefix has host bits set; did you mean ${entryText(4, bytes, p.len)}?`);
+    }
+    bytes.writeUInt32BE(n, 0);
+    return Ok({ family: 4, bytes, len: p.len, text: p.len === 32 ? p.address : `${p.address}/${p.len}` });
+  }
+  const bytes = ipv6Bytes(p.address);
+  const masked = maskBytes(bytes, p.len);
+  if (!masked.equals(bytes)) {
+    return Err(`prefix has host bits set; did you mean ${entryText(p.family, masked, p.len)}?`);
+  }
+  return Ok({ family: p.family, bytes, len: p.len, text: entryText(p.family, bytes, p.len) });
+}
+
+/**
+ * Validate a list of entries. Every bad entry is reported with its index and
+ * reason; when any is bad, none is returned (the caller applies nothing).
+ * Duplicates are removed (first occurrence kept) unless `dedupe` is false
+ * (the BPF maps absorb duplicates by themselves; skipping the check saves
+ * time on million-entry loads).
+ */
+export function parseEntries(input: unknown, what = 'blocklist entries', options: { dedupe?: boolean } = {}): Result<BlockEntry[], ValidationError> {
+  const dedupe = options.dedupe ?? true;
+  const list = typeof input === 'string' ? [input] : input;
+  if (!Array.isArray(list)) return Err(new ValidationError(what, [{ path: '', message: 'must be an array of addresses or prefixes' }]));
+  const issues: ValidationIssue[] = [];
+  const out: BlockEntry[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < list.length; i++) {
+    const r = parseEntry(list[i]);
+    if (r.err) {
+      if (issues.length < 100) issues.push({ path: String(i), message: `${JSON.stringify(String(list[i])).slice(0, 80)}: ${r.val}` });
+      continue;
+    }
+    if (dedupe) {
+      if (seen.has(r.val.text)) continue;
+      seen.add(r.val.text);
+    }
+    out.push(r.val);
+  }
+  if (issues.length) return Err(new ValidationError(what, issues));
+  return Ok(out);
+}
+
+/** Which of the four lists an entry belongs in. */
+export type ListKind = 'v4' | 'v6' | 'p4' | 'p6';
+
+/** The list for an entry: exact-match hash for single addresses, LPM trie for prefixes. */
+export function listKind(e: BlockEntry): ListKind {
+  if (e.family === 4) return e.len === 32 ? 'v4' : 'p4';
+  return e.len === 128 ? 'v6' : 'p6';
+}
+
+/** Key size in bytes of each list's map. */
+export const KEY_SIZE: Record<ListKind, number> = { v4: 4, v6: 16, p4: 8, p6: 20 };
+/** Value size of every entry (struct nf_val). */
+export const VALUE_SIZE = 24;
+
+/** Write the map key of `e` at `off` in `buf`. */
+export function writeKey(kind: ListKind, e: BlockEntry, buf: Buffer, off: number): void {
+  if (kind === 'v4' || kind === 'v6') {
+    e.bytes.copy(buf, off);
+  } else {
+    buf.writeUInt32LE(e.len, off);
+    e.bytes.copy(buf, off + 4);
+  }
+}
+
+/** Decode a map key back to an entry. */
+export function readKey(kind: ListKind, buf: Buffer, off: number): BlockEntry {
+  const family: 4 | 6 = kind === 'v4' || kind === 'p4' ? 4 : 6;
+  const n = family === 4 ? 4 : 16;
+  if (kind === 'v4' || kind === 'v6') {
+    const bytes = Buffer.from(buf.subarray(off, off + n));
+    return { family, bytes, len: n * 8, text: entryText(family, bytes, n * 8) };
+  }
+  const len = buf.readUInt32LE(off);
+  const bytes = Buffer.from(buf.subarray(off + 4, off + 4 + n));
+  return { family, bytes, len, text: entryText(family, bytes, len) };
+}
+
+/** struct nf_val as written by userspace. */
+export interface EntryValue {
+  /** CLOCK_BOOTTIME deadline in ns, 0n = never. */
+  expiresNs: bigint;
+  hits: bigint;
+  len: number;
+}
+
+/** Write struct nf_val at `off`. */
+export function writeValue(v: EntryValue, buf: Buffer, off: number): void {
+  buf.writeBigUInt64LE(v.expiresNs, off);
+  buf.writeBigUInt64LE(v.hits, off + 8);
+  buf.writeUInt32LE(v.len, off + 16);
+  buf.writeUInt32LE(0, off + 20);
+}
+
+/** Read struct nf_val at `off`. */
+export function readValue(buf: Buffer, off: number): EntryValue {
+  return { expiresNs: buf.readBigUInt64LE(off), hits: buf.readBigUInt64LE(off + 8), len: buf.readUInt32LE(off + 16) };
+}
+
+/** Whether `addr` (an address entry) falls inside prefix entry `p`. */
+export function covers(p: BlockEntry, addr: BlockEntry): boolean {
+  if (p.family !== addr.family) return false;
+  return maskBytes(addr.bytes, p.len).equals(p.bytes);
+}

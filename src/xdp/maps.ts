@@ -1,0 +1,510 @@
+/**
+ * The pinned maps of one XDP blocklist and every operation on them, through
+ * bpf(2) (see bpf-syscall.ts): create-or-open under bpffs, batched loads with
+ * rollback, deletes, listing, the A/B flip for atomic replacement, counters.
+ *
+ * Layout under `<pinDir>/`: nf_v4_a nf_v4_b nf_v6_a nf_v6_b (hash, exact
+ * addresses), nf_p4_a nf_p4_b nf_p6_a nf_p6_b (LPM tries, prefixes), nf_cfg
+ * (array: [0] active side, [1] flags), nf_stats (per-CPU counters), prog.
+ * @module
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  BPF_ANY,
+  BPF_F_NO_PREALLOC,
+  BpfCmd,
+  BpfMapType,
+  BpfSyscallError,
+  CMem,
+  Errno,
+  batchRaw,
+  clockNs,
+  closeFd,
+  deleteElemRaw,
+  lookupElemRaw,
+  mapCreate,
+  mapInfo,
+  nextKeyRaw,
+  objGet,
+  objPin,
+  possibleCpus,
+  updateElemRaw,
+} from './bpf-syscall.js';
+import { KEY_SIZE, VALUE_SIZE, entryText, listKind, maskBytes, readKey, readValue, writeKey, writeValue, type BlockEntry, type ListKind } from './entries.js';
+
+/** The four lists of one side. */
+export const LIST_KINDS: readonly ListKind[] = ['v4', 'v6', 'p4', 'p6'];
+/** Sides: A = 0, B = 1. */
+export type Side = 0 | 1;
+
+/** Map name for a list on a side, as in bpf/xdp_blocklist.c. */
+export function mapName(kind: ListKind, side: Side): string {
+  return `nf_${kind}_${side === 0 ? 'a' : 'b'}`;
+}
+
+/** Every map name of the program (for the loader's `map name X pinned P` arguments). */
+export const ALL_MAPS: readonly string[] = [...LIST_KINDS.flatMap((k) => [mapName(k, 0), mapName(k, 1)]), 'nf_cfg', 'nf_stats'];
+
+/** Counter slots of nf_stats. */
+export const STAT = { pass: 0, drop: 1, expired: 2 } as const;
+const STAT_SLOTS = 4;
+
+/** Progress of a bulk blocklist operation (emitted as `progress` events). */
+export interface XdpProgress {
+  /** Which call is running. */
+  op: 'add' | 'remove' | 'replace' | 'list';
+  /** Entries processed so far. */
+  done: number;
+  /** Entries in the call. */
+  total: number;
+}
+
+/** Why a map operation failed. */
+export class MapOpError extends Error {
+  constructor(
+    message: string,
+    readonly errno: number,
+  ) {
+    super(message);
+    this.name = 'MapOpError';
+  }
+}
+
+/** One listed entry with its state. */
+export interface MapEntry {
+  entry: BlockEntry;
+  hits: bigint;
+  expiresNs: bigint;
+}
+
+const BATCH = 65_536;
+
+/** Open (or create and pin) the maps of one blocklist. */
+export class BlocklistMaps {
+  private fds = new Map<string, number>();
+  /** Whether the maps were created by this call (false: re-opened from pins). */
+  created = false;
+  private cpus = possibleCpus(readFileSync('/sys/devices/system/cpu/possible', 'utf8'));
+
+  private constructor(readonly pinDir: string) {}
+
+  /** Whether the maps of a blocklist are pinned at `pinDir`. */
+  static exists(pinDir: string): boolean {
+    return existsSync(join(pinDir, 'nf_cfg'));
+  }
+
+  /** Open pinned maps at `pinDir`. Throws BpfSyscallError when missing. */
+  static open(pinDir: string): BlocklistMaps {
+    const m = new BlocklistMaps(pinDir);
+    try {
+      for (const name of ALL_MAPS) m.fds.set(name, objGet(join(pinDir, name)));
+    } catch (e) {
+      m.close();
+      throw e;
+    }
+    return m;
+  }
+
+  /** Create and pin all maps with room for `maxEntries` per list and side. */
+  static create(pinDir: string, maxEntries: number, flags: number): BlocklistMaps {
+    mkdirSync(pinDir, { recursive: true });
+    const m = new BlocklistMaps(pinDir);
+    try {
+      for (const side of [0, 1] as const) {
+        for (const kind of LIST_KINDS) {
+          const name = mapName(kind, side);
+          const fd = mapCreate({
+            type: kind === 'v4' || kind === 'v6' ? BpfMapType.HASH : BpfMapType.LPM_TRIE,
+            keySize: KEY_SIZE[kind],
+            valueSize: VALUE_SIZE,
+            maxEntries,
+            flags: BPF_F_NO_PREALLOC,
+            name,
+          });
+          m.fds.set(name, fd);
+        }
+      }
+      m.fds.set('nf_cfg', mapCreate({ type: BpfMapType.ARRAY, keySize: 4, valueSize: 4, maxEntries: 4, name: 'nf_cfg' }));
+      m.fds.set('nf_stats', mapCreate({ type: BpfMapType.PERCPU_ARRAY, keySize: 4, valueSize: 16, maxEntries: STAT_SLOTS, name: 'nf_stats' }));
+      m.setCfg(1, flags);
+      // nf_cfg last: its pin marks a complete set (see exists()).
+      for (const name of ALL_MAPS.filter((n) => n !== 'nf_cfg')) objPin(m.fd(name), join(pinDir, name));
+      objPin(m.fd('nf_cfg'), join(pinDir, 'nf_cfg'));
+    } catch (e) {
+      m.close();
+      throw e;
+    }
+    m.created = true;
+    return m;
+  }
+
+  /** Close every fd (pins stay). */
+  close(): void {
+    for (const fd of this.fds.values()) closeFd(fd);
+    this.fds.clear();
+  }
+
+  private fd(name: string): number {
+    const fd = this.fds.get(name);
+    if (fd === undefined) throw new Error(`map ${name} is not open`);
+    return fd;
+  }
+
+  /** Capacity of each list (max_entries of the maps). */
+  maxEntries(): number {
+    return mapInfo(this.fd('nf_v4_a')).maxEntries;
+  }
+
+  private getCfg(key: number): number {
+    const k = new CMem(8);
+    const v = new CMem(8);
+    try {
+      k.buf.writeUInt32LE(key, 0);
+      const r = lookupElemRaw(this.fd('nf_cfg'), k.addr, v.addr);
+      if (r < 0) throw new BpfSyscallError('MAP_LOOKUP_ELEM nf_cfg', -r);
+      return v.buf.readUInt32LE(0);
+    } finally {
+      k.free();
+      v.free();
+    }
+  }
+
+  private setCfg(key: number, value: number): void {
+    const k = new CMem(8);
+    const v = new CMem(8);
+    try {
+      k.buf.writeUInt32LE(key, 0);
+      v.buf.writeUInt32LE(value, 0);
+      const r = updateElemRaw(this.fd('nf_cfg'), k.addr, v.addr);
+      if (r < 0) throw new BpfSyscallError('MAP_UPDATE_ELEM nf_cfg', -r);
+    } finally {
+      k.free();
+      v.free();
+    }
+  }
+
+  /** The side the program reads now. */
+  activeSide(): Side {
+    return (this.getCfg(0) & 1) as Side;
+  }
+
+  /** Program flags (bit 0: match destination). */
+  flags(): number {
+    return this.getCfg(1);
+  }
+
+  /** Set program flags. */
+  setFlags(flags: number): void {
+    this.setCfg(1, flags);
+  }
+
+  /**
+   * Insert or update `entries` on `side`. All-or-nothing: when the kernel
+   * refuses an element (a map is full), the elements this call created are
+   * deleted and the ones it overwrote get their previous value back.
+   */
+  upsert(side: Side, entries: readonly BlockEntry[], expiresNs: bigint, op: XdpProgress['op'], progress?: (p: XdpProgress) => void): void {
+    const groups = groupByKind(entries);
+    const total = entries.length;
+    let done = 0;
+    const undo: (() => void)[] = [];
+    const mems: CMem[] = [];
+    try {
+      for (const kind of LIST_KINDS) {
+        const list = groups[kind];
+        if (!list.length) continue;
+        const name = mapName(kind, side);
+        const fd = this.fd(name);
+        const ks = KEY_SIZE[kind];
+        const keys = new CMem(list.length * ks);
+        const vals = new CMem(list.length * VALUE_SIZE);
+        mems.push(keys, vals);
+        list.forEach((e, i) => {
+          writeKey(kind, e, keys.buf, i * ks);
+          writeValue({ expiresNs, hits: 0n, len: e.len }, vals.buf, i * VALUE_SIZE);
+        });
+        const key = (i: number): bigint => keys.addr + BigInt(i * ks);
+        const val = (i: number): bigint => vals.addr + BigInt(i * VALUE_SIZE);
+        // For the undo: which elements exist already, and their values. An
+        // empty map (the common bulk case) needs no per-element lookups.
+        const existing = new Map<number, Buffer>();
+        const probe = new CMem(Math.max(ks, 8));
+        const isEmpty = nextKeyRaw(fd, 0n, probe.addr) === -Errno.ENOENT;
+        probe.free();
+        if (!isEmpty) {
+          const old = new CMem(VALUE_SIZE);
+          try {
+            for (let i = 0; i < list.length; i++) {
+              if (lookupElemRaw(fd, key(i), old.addr) === 0) existing.set(i, Buffer.from(old.buf.subarray(0, VALUE_SIZE)));
+            }
+          } finally {
+            old.free();
+          }
+        }
+        let applied = 0;
+        undo.push(() => this.undoUpsert(fd, ks, keys, applied, existing));
+        let batchOk = true;
+        while (applied < list.length) {
+          if (!batchOk) {
+            const c = updateElemRaw(fd, key(applied), val(applied), BPF_ANY);
+            if (c < 0) throw new MapOpError(capacityMessage(kind, c), -c);
+            applied++;
+          } else {
+            const n = Math.min(BATCH, list.length - applied);
+            const r = batchRaw(BpfCmd.MAP_UPDATE_BATCH, fd, { keys: key(applied), values: val(applied), count: n });
+            applied += r.count;
+            if (noBatch(r.ret) && r.count === 0 && applied === 0) batchOk = false; // no batch support: element by element
+            else if (r.ret < 0) throw new MapOpError(capacityMessage(kind, r.ret), -r.ret);
+          }
+          if (progress && (applied === list.length || applied % BATCH === 0)) progress({ op, done: done + applied, total });
+        }
+        done += list.length;
+      }
+    } catch (e) {
+      for (const u of undo.reverse()) {
+        try {
+          u();
+        } catch {
+          // best effort: report the original failure
+        }
+      }
+      throw e;
+    } finally {
+      for (const m of mems) m.free();
+    }
+  }
+
+  private undoUpsert(fd: number, ks: number, keys: CMem, applied: number, existing: Map<number, Buffer>): void {
+    const v = new CMem(VALUE_SIZE);
+    try {
+      for (let i = 0; i < applied; i++) {
+        const old = existing.get(i);
+        if (old) {
+          old.copy(v.buf);
+          updateElemRaw(fd, keys.addr + BigInt(i * ks), v.addr);
+        } else deleteElemRaw(fd, keys.addr + BigInt(i * ks));
+      }
+    } finally {
+      v.free();
+    }
+  }
+
+  /** Delete `entries` from `side`; absent ones are ignored. Returns how many were deleted. */
+  delete(side: Side, entries: readonly BlockEntry[], progress?: (p: XdpProgress) => void): number {
+    const groups = groupByKind(entries);
+    let deleted = 0;
+    let done = 0;
+    for (const kind of LIST_KINDS) {
+      const list = groups[kind];
+      if (!list.length) continue;
+      const ks = KEY_SIZE[kind];
+      const keys = new CMem(list.length * ks);
+      try {
+        list.forEach((e, i) => writeKey(kind, e, keys.buf, i * ks));
+        deleted += this.deleteKeys(this.fd(mapName(kind, side)), keys, ks, list.length, (n) => progress?.({ op: 'remove', done: done + n, total: entries.length }));
+        done += list.length;
+      } finally {
+        keys.free();
+      }
+    }
+    return deleted;
+  }
+
+  private deleteKeys(fd: number, keys: CMem, ks: number, n: number, progress?: (done: number) => void): number {
+    let i = 0;
+    let deleted = 0;
+    while (i < n) {
+      const c = Math.min(BATCH, n - i);
+      const r = batchRaw(BpfCmd.MAP_DELETE_BATCH, fd, { keys: keys.addr + BigInt(i * ks), count: c });
+      deleted += r.count;
+      i += r.count;
+      if (r.ret === 0) {
+        // chunk done
+      } else if (r.ret === -Errno.ENOENT) {
+        i++; // absent: skip it
+      } else if (noBatch(r.ret) && r.count === 0) {
+        for (; i < n; i++) if (deleteElemRaw(fd, keys.addr + BigInt(i * ks)) === 0) deleted++;
+      } else throw new MapOpError(`delete failed: errno ${-r.ret}`, -r.ret);
+      if (progress && n > 4096) progress(i);
+    }
+    return deleted;
+  }
+
+  /** Every key and value of one map (batched lookups; element walk when unsupported). */
+  private dump(kind: ListKind, side: Side): { keys: Buffer; vals: Buffer; count: number } {
+    const fd = this.fd(mapName(kind, side));
+    const ks = KEY_SIZE[kind];
+    const chunk = 16_384;
+    const keyParts: Buffer[] = [];
+    const valParts: Buffer[] = [];
+    let count = 0;
+    const keys = new CMem(chunk * ks);
+    const vals = new CMem(chunk * VALUE_SIZE);
+    const inB = new CMem(Math.max(8, ks));
+    const outB = new CMem(Math.max(8, ks));
+    try {
+      let first = true;
+      let batchOk = true;
+      for (;;) {
+        const r = batchRaw(BpfCmd.MAP_LOOKUP_BATCH, fd, { inBatch: first ? 0n : inB.addr, outBatch: outB.addr, keys: keys.addr, values: vals.addr, count: chunk });
+        if (r.ret < 0 && r.ret !== -Errno.ENOENT) {
+          if (first && noBatch(r.ret)) batchOk = false;
+          else throw new MapOpError(`lookup batch on ${mapName(kind, side)} failed: errno ${-r.ret}`, -r.ret);
+          break;
+        }
+        if (r.count) {
+          keyParts.push(Buffer.from(keys.buf.subarray(0, r.count * ks)));
+          valParts.push(Buffer.from(vals.buf.subarray(0, r.count * VALUE_SIZE)));
+          count += r.count;
+        }
+        if (r.ret === -Errno.ENOENT) break;
+        outB.buf.copy(inB.buf, 0, 0, Math.max(8, ks));
+        first = false;
+      }
+      if (!batchOk) {
+        // element walk
+        const cur = new CMem(ks);
+        const next = new CMem(ks);
+        const v = new CMem(VALUE_SIZE);
+        try {
+          let r = nextKeyRaw(fd, 0n, next.addr);
+          while (r === 0) {
+            if (lookupElemRaw(fd, next.addr, v.addr) === 0) {
+              keyParts.push(Buffer.from(next.buf.subarray(0, ks)));
+              valParts.push(Buffer.from(v.buf.subarray(0, VALUE_SIZE)));
+              count++;
+            }
+            next.buf.copy(cur.buf, 0, 0, ks);
+            r = nextKeyRaw(fd, cur.addr, next.addr);
+          }
+        } finally {
+          cur.free();
+          next.free();
+          v.free();
+        }
+      }
+    } finally {
+      keys.free();
+      vals.free();
+      inB.free();
+      outB.free();
+    }
+    return { keys: Buffer.concat(keyParts), vals: Buffer.concat(valParts), count };
+  }
+
+  /** Every entry of `side` with its hits and expiry (expired ones included; the caller filters). */
+  entries(side: Side): MapEntry[] {
+    const out: MapEntry[] = [];
+    for (const kind of LIST_KINDS) {
+      const d = this.dump(kind, side);
+      const ks = KEY_SIZE[kind];
+      for (let i = 0; i < d.count; i++) {
+        const v = readValue(d.vals, i * VALUE_SIZE);
+        out.push({ entry: readKey(kind, d.keys, i * ks), hits: v.hits, expiresNs: v.expiresNs });
+      }
+    }
+    return out;
+  }
+
+  /** Delete every element of `side`. */
+  clearSide(side: Side): void {
+    for (const kind of LIST_KINDS) {
+      const d = this.dump(kind, side);
+      if (!d.count) continue;
+      const ks = KEY_SIZE[kind];
+      const keys = new CMem(d.count * ks);
+      try {
+        d.keys.copy(keys.buf);
+        this.deleteKeys(this.fd(mapName(kind, side)), keys, ks, d.count);
+      } finally {
+        keys.free();
+      }
+    }
+  }
+
+  /** Make `side` the one the program reads: one 4-byte map update, atomic for every packet. */
+  flip(side: Side): void {
+    this.setCfg(0, side);
+  }
+
+  /** Look `addr` up like the program does (exact, then longest prefix). */
+  lookup(side: Side, e: BlockEntry): MapEntry | undefined {
+    const exactKind: ListKind = e.family === 4 ? 'v4' : 'v6';
+    const lpmKind: ListKind = e.family === 4 ? 'p4' : 'p6';
+    const full = e.family === 4 ? 32 : 128;
+    const v = new CMem(VALUE_SIZE);
+    try {
+      if (e.len === full) {
+        const k = new CMem(KEY_SIZE[exactKind]);
+        writeKey(exactKind, e, k.buf, 0);
+        const r = lookupElemRaw(this.fd(mapName(exactKind, side)), k.addr, v.addr);
+        k.free();
+        if (r === 0) {
+          const val = readValue(v.buf, 0);
+          return { entry: e, hits: val.hits, expiresNs: val.expiresNs };
+        }
+      }
+      const k = new CMem(KEY_SIZE[lpmKind]);
+      writeKey(lpmKind, e, k.buf, 0);
+      const r = lookupElemRaw(this.fd(mapName(lpmKind, side)), k.addr, v.addr);
+      k.free();
+      if (r !== 0) return undefined;
+      const val = readValue(v.buf, 0);
+      if (val.len > e.len) return undefined; // a longer prefix cannot cover a shorter query
+      const bytes = maskBytes(e.bytes, val.len);
+      return { entry: { family: e.family, bytes, len: val.len, text: entryText(e.family, bytes, val.len) }, hits: val.hits, expiresNs: val.expiresNs };
+    } finally {
+      v.free();
+    }
+  }
+
+  /** Global counters summed over CPUs. */
+  counters(): Record<keyof typeof STAT, { packets: bigint; bytes: bigint }> {
+    const k = new CMem(8);
+    const per = 16;
+    const v = new CMem(this.cpus * per);
+    const read = (slot: number): { packets: bigint; bytes: bigint } => {
+      k.buf.writeUInt32LE(slot, 0);
+      const r = lookupElemRaw(this.fd('nf_stats'), k.addr, v.addr);
+      if (r < 0) throw new BpfSyscallError('MAP_LOOKUP_ELEM nf_stats', -r);
+      let packets = 0n;
+      let bytes = 0n;
+      for (let c = 0; c < this.cpus; c++) {
+        packets += v.buf.readBigUInt64LE(c * per);
+        bytes += v.buf.readBigUInt64LE(c * per + 8);
+      }
+      return { packets, bytes };
+    };
+    try {
+      return { pass: read(STAT.pass), drop: read(STAT.drop), expired: read(STAT.expired) };
+    } finally {
+      k.free();
+      v.free();
+    }
+  }
+}
+
+/** Whether a batch call failed because the kernel has no batch operation for this map type. */
+function noBatch(ret: number): boolean {
+  return ret === -Errno.EINVAL || ret === -Errno.ENOTSUPP || ret === -95 /* EOPNOTSUPP */;
+}
+
+function groupByKind(entries: readonly BlockEntry[]): Record<ListKind, BlockEntry[]> {
+  const g: Record<ListKind, BlockEntry[]> = { v4: [], v6: [], p4: [], p6: [] };
+  for (const e of entries) g[listKind(e)].push(e);
+  return g;
+}
+
+function capacityMessage(kind: ListKind, ret: number): string {
+  const e = -ret;
+  if (e === Errno.E2BIG || e === Errno.ENOSPC || e === 12 /* ENOMEM */) {
+    return `the ${kind === 'v4' ? 'IPv4 address' : kind === 'v6' ? 'IPv6 address' : kind === 'p4' ? 'IPv4 prefix' : 'IPv6 prefix'} list is full (errno ${e}); create the blocklist with a larger maxEntries`;
+  }
+  return `map update failed: errno ${e}`;
+}
+
+/** Current CLOCK_BOOTTIME in ns (the clock of bpf_ktime_get_boot_ns). */
+export function bootNowNs(): bigint {
+  return clockNs();
+}
