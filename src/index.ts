@@ -5,6 +5,7 @@
 export { Firewall } from './firewall/firewall.js';
 export { type FirewallStatus, type VmOptions, type ChainInput, type FirewallInit, type MapInput, type RuleInput, type SetInput, type VmSpec, type VmBackends, type FirewallRule, VmFirewallRule, RuleSpec } from './firewall/index.js';
 export { Throttler } from './throttle/throttler.js';
+export { PER_PROCESS_NOTE, type LimitHandle, type LimitRequest, type ThrottleStats, type BackendInfo, type ThrottlerOptions } from './throttle/throttler.js';
 export { XdpBlocklist, XdpBlocklistOptionsSchema, type XdpBlocklistOptions, type XdpBlocklistBackend, type XdpAttachInfo, type XdpAddOptions, type XdpBlocklistEntry, type XdpBlocklistStats, type XdpCounter, type XdpBlocklistEvents, type XdpProgress, type XdpMode } from './xdp/xdp-blocklist.js';
 export { DpiBlocker } from './dpi/dpi-blocker.js';
 export * from './dpi/classifiers/index.js';

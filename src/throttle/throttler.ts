@@ -1,11 +1,374 @@
-import { NotImplementedError } from '../errors.js';
+/**
+ * The Throttler: bandwidth limits by interface, address, port, protocol and
+ * process, compiled to plans and applied through the executor's transaction.
+ *
+ * @example
+ * ```ts
+ * const t = new Throttler({ netns: 'vm1' });
+ * const up = await t.limit({ iface: 'eth0', direction: 'egress', rate: '10mbit', match: { dst: '198.18.0.0/15' } });
+ * if (up.err) throw up.val;
+ * await up.val.update({ rate: '20mbit' });
+ * console.log(await up.val.stats());
+ * await t.clear();
+ * ```
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { ApplyError, fromZodIssues, UnsupportedError, ValidationError, type CommandError } from '../errors.js';
+import { run } from '../host/run.js';
+import { apply } from '../plan/executor.js';
+import type { Plan } from '../plan/types.js';
+import { Err, Ok, type Result } from '../result.js';
+import { backendByName, listBackends, PER_PROCESS_NOTE, selectBackend } from './backends/index.js';
+import type { SiteInfo, ThrottleBackend } from './backends/types.js';
+import { throttleCaps, type ThrottleCaps } from './caps.js';
+import { cgroup2PathOf } from './cgroup.js';
+import { burstFor, compileLimit, compileRemove, compileUpdate, type CompileContext, type LimitRecord } from './compile.js';
+import { nftNames } from './nft.js';
+import { parseNftCounters, parseNftQuotas, parseTcActionStats, parseTcClassStats } from './stats.js';
+import {
+  LimitSchema,
+  ThrottlerOptionsSchema,
+  UpdateSchema,
+  type BackendInfo,
+  type BackendName,
+  type LimitRequest,
+  type LimitSpec,
+  type ThrottleStats,
+  type ThrottlerOptions,
+  type UpdateRequest,
+} from './types.js';
+
+export { PER_PROCESS_NOTE } from './backends/index.js';
+export type { BackendInfo, BackendName, LimitRequest, ThrottleStats, ThrottlerOptions, UpdateRequest } from './types.js';
+
+/** Errors {@link Throttler.limit} can return. */
+export type LimitError = ValidationError | UnsupportedError | ApplyError;
+
+/** Largest number of limits one Throttler can create (fwmark and prio space). */
+export const MAX_LIMITS = 4095;
+
+const SAFE_MOUNT = /^\/[A-Za-z0-9_./@:+=-]*$/;
+
+/** An applied limit. */
+export interface LimitHandle {
+  /** Number of the limit within its Throttler. */
+  readonly id: number;
+  /** The backend that enforces it. */
+  readonly backend: BackendName;
+  /** The validated request (rates in bits/s, sizes in bytes). */
+  readonly spec: LimitSpec;
+  /** Current rate in bits/s as requested (undefined for a quota-only limit). */
+  readonly rateBps: number | undefined;
+  /** Current rate given to the kernel in bits/s (see `accounting`). */
+  readonly kernelRateBps: number | undefined;
+  /** Current burst in bytes. */
+  readonly burst: number | undefined;
+  /** For pid matches: the cgroup v2 directory netfence created. */
+  readonly cgroupDir: string | undefined;
+  /** The plan that created it. */
+  readonly plan: Plan;
+  /** Change the rate in place (`tc class change`, `tc actions change`, or a new nft policer rule): no connection is dropped. */
+  update(u: UpdateRequest): Promise<Result<void, ValidationError | UnsupportedError | ApplyError>>;
+  /** Bytes, packets, drops and backlog of this limit. */
+  stats(): Promise<Result<ThrottleStats, CommandError | UnsupportedError>>;
+  /** Remove the limit (and the shared qdisc/IFB when it was the last on its interface). */
+  remove(): Promise<Result<void, ApplyError>>;
+}
+
+interface SiteState {
+  info: SiteInfo;
+  backend: BackendName;
+  count: number;
+}
+
+interface Entry {
+  record: LimitRecord;
+  plan: Plan;
+}
 
 /**
- * Throttler — not implemented yet in this version. Constructing it throws
- * {@link NotImplementedError}; nothing touches the host.
+ * Bandwidth limits for one network namespace (or the current one).
+ * One Throttler per namespace and name: it owns the HTB root qdiscs, IFB devices
+ * and nft tables (`netfence_throttle_<name>_l<N>`) it creates, and removes them
+ * with {@link Throttler.clear}. State lives in this object: a new process does not
+ * know the limits of an earlier one.
  */
 export class Throttler {
-  constructor(_options?: unknown) {
-    throw new NotImplementedError('Throttler');
+  /** Target network namespace (undefined: the current one). */
+  readonly netns: string | undefined;
+  /** Name of this throttler. */
+  readonly name: string;
+  /** Plan owner recorded in its nft tables. */
+  readonly owner: string;
+  private nextId = 1;
+  private readonly sites = new Map<string, SiteState>();
+  private readonly entries = new Map<number, Entry>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** Throws {@link ValidationError} for invalid options (a programming error). */
+  constructor(options?: ThrottlerOptions) {
+    const r = ThrottlerOptionsSchema.safeParse(options);
+    if (!r.success) throw fromZodIssues('Throttler options', r.error.issues);
+    this.netns = r.data?.netns;
+    this.name = r.data?.name ?? 'default';
+    this.owner = `throttle:${this.name}`;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** The capabilities this Throttler decides with. */
+  capabilities(): Promise<ThrottleCaps> {
+    return throttleCaps(this.netns);
+  }
+
+  /**
+   * Every backend with its priority, availability on this host and the reason,
+   * what it matches and what it cannot do. Note {@link PER_PROCESS_NOTE}: per-process
+   * download cannot be shaped with tc; it is policed by nft-limit.
+   */
+  async listBackends(): Promise<BackendInfo[]> {
+    return listBackends(await this.capabilities());
+  }
+
+  /** Limits currently in effect. */
+  limits(): LimitHandle[] {
+    return [...this.entries.values()].map((e) => this.handle(e.record.id));
+  }
+
+  private siteKey(backend: BackendName, spec: LimitSpec): string {
+    return `${backend}:${spec.direction}:${spec.iface}`;
+  }
+
+  private ifbName(iface: string): string {
+    return `nfb${createHash('sha1').update(`${this.netns ?? ''}/${this.name}/${iface}`).digest('hex').slice(0, 8)}`;
+  }
+
+  /** Validate, select and gather host facts: everything compile needs. */
+  private async prepare(req: LimitRequest, id: number): Promise<Result<{ spec: LimitSpec; ctx: CompileContext }, LimitError>> {
+    const parsed = LimitSchema.safeParse(req);
+    if (!parsed.success) return Err(fromZodIssues('limit', parsed.error.issues));
+    const spec = parsed.data;
+    const caps = await this.capabilities();
+    const sel = selectBackend(spec, caps);
+    if (sel.err) return Err(sel.val);
+    const b = sel.val.backend;
+    const site: SiteInfo = { iface: spec.iface, direction: spec.direction, ...(b.name === 'ifb-tc' ? { ifb: this.ifbName(spec.iface) } : {}) };
+    const link = await run(['ip', '-j', 'link', 'show', 'dev', spec.iface], { netns: this.netns, what: 'read interface' });
+    if (link.err) return Err(new ValidationError('limit', [{ path: 'iface', message: `no interface ${spec.iface}${this.netns ? ` in netns ${this.netns}` : ''}` }]));
+    let mtu: number | undefined;
+    try {
+      mtu = (JSON.parse(link.val.stdout) as { mtu?: number }[])[0]?.mtu;
+    } catch {
+      mtu = undefined;
+    }
+    const existing = this.sites.get(this.siteKey(b.name, spec));
+    const ctx: CompileContext = {
+      owner: this.owner,
+      netns: this.netns,
+      table: `netfence_throttle_${this.name}_l${id}`,
+      id,
+      backend: b,
+      reason: sel.val.reason,
+      site: existing?.info ?? site,
+      siteExists: existing !== undefined && existing.count > 0,
+      mtu,
+    };
+    const m = spec.match;
+    if (m?.pid !== undefined || m?.cgroup !== undefined) {
+      const mount = caps.cgroup2Mount;
+      if (!mount) return Err(new UnsupportedError('cgroup.v2', 'per-process limits need cgroup v2, which is not mounted here'));
+      if (!SAFE_MOUNT.test(mount)) return Err(new UnsupportedError('cgroup.v2', `the cgroup2 mount point ${JSON.stringify(mount)} contains characters netfence will not pass to nft`));
+      if (m.pid !== undefined) {
+        let text: string;
+        try {
+          text = await readFile(`/proc/${m.pid}/cgroup`, 'utf8');
+        } catch {
+          return Err(new ValidationError('limit', [{ path: 'match.pid', message: `no process ${m.pid}` }]));
+        }
+        const from = cgroup2PathOf(text);
+        if (from === undefined) return Err(new UnsupportedError('cgroup.v2', `process ${m.pid} has no cgroup v2 membership (no 0:: line in /proc/${m.pid}/cgroup)`));
+        ctx.cgroup = { mount, rel: `netfence/${this.name}-${process.pid}-${id}`, create: { pid: m.pid, restoreTo: from.replace(/^\/+/, '') } };
+      } else {
+        const rel = m.cgroup!;
+        try {
+          if (!(await stat(posix.join(mount, rel))).isDirectory()) throw new Error('not a directory');
+        } catch {
+          return Err(new ValidationError('limit', [{ path: 'match.cgroup', message: `no cgroup ${rel} under ${mount}` }]));
+        }
+        ctx.cgroup = { mount, rel };
+      }
+    }
+    return Ok({ spec, ctx });
+  }
+
+  /**
+   * The plan {@link limit} would apply for `req`, without applying anything
+   * (for review, printing or storing). The limit number in it is a preview.
+   */
+  async compile(req: LimitRequest): Promise<Result<Plan, LimitError>> {
+    const p = await this.prepare(req, this.nextId);
+    if (p.err) return Err(p.val);
+    return Ok(compileLimit(p.val.spec, p.val.ctx).plan);
+  }
+
+  /**
+   * Add a limit. Validates the request, picks a backend (or uses the named one,
+   * refusing with {@link UnsupportedError} and the reason when it cannot serve),
+   * compiles a plan and applies it as one transaction: if anything fails half-way,
+   * nothing is left behind ({@link ApplyError}).
+   */
+  limit(req: LimitRequest): Promise<Result<LimitHandle, LimitError>> {
+    return this.serial(async () => {
+      if (this.nextId > MAX_LIMITS) return Err(new UnsupportedError('throttle.limits', `a Throttler supports at most ${MAX_LIMITS} limits`));
+      const id = this.nextId;
+      const p = await this.prepare(req, id);
+      if (p.err) return Err(p.val);
+      const { spec, ctx } = p.val;
+      const { plan, record } = compileLimit(spec, ctx);
+      const r = await apply(plan);
+      if (r.err) return Err(r.val);
+      this.nextId++;
+      const key = this.siteKey(ctx.backend.name, spec);
+      const s = this.sites.get(key);
+      if (s) s.count++;
+      else this.sites.set(key, { info: ctx.site, backend: ctx.backend.name, count: 1 });
+      this.entries.set(id, { record, plan });
+      return Ok(this.handle(id));
+    });
+  }
+
+  private handle(id: number): LimitHandle {
+    const self = this;
+    const get = () => this.entries.get(id);
+    const first = get()!;
+    return {
+      id,
+      backend: first.record.backend,
+      spec: first.record.spec,
+      plan: first.plan,
+      get rateBps() {
+        return get()?.record.rateBps ?? first.record.rateBps;
+      },
+      get kernelRateBps() {
+        return get()?.record.kernelRateBps ?? first.record.kernelRateBps;
+      },
+      get burst() {
+        return get()?.record.burst ?? first.record.burst;
+      },
+      cgroupDir: first.record.cgroup?.created ? first.record.cgroup.abs : undefined,
+      update: (u) => self.serial(() => self.updateLimit(id, u)),
+      stats: () => self.statsOf(id),
+      remove: () => self.serial(() => self.removeLimit(id)),
+    };
+  }
+
+  private async updateLimit(id: number, u: UpdateRequest): Promise<Result<void, ValidationError | UnsupportedError | ApplyError>> {
+    const e = this.entries.get(id);
+    if (!e) return Err(new ValidationError('update', [{ path: '', message: `limit ${id} was removed` }]));
+    const parsed = UpdateSchema.safeParse(u);
+    if (!parsed.success) return Err(fromZodIssues('update', parsed.error.issues));
+    const b = backendByName(e.record.backend);
+    if (e.record.kernelRateBps === undefined && !b.policesInNft) return Err(new UnsupportedError(`throttle.${b.name}`, 'this limit has no rate to change'));
+    const plan = compileUpdate(e.record, b, this.owner, this.netns, parsed.data.rate, parsed.data.burst);
+    const r = await apply(plan);
+    if (r.err) return Err(r.val);
+    e.record.rateBps = parsed.data.rate;
+    e.record.kernelRateBps = Math.round(parsed.data.rate * e.record.factor);
+    e.record.burst = burstFor(b, e.record.kernelRateBps, parsed.data.burst);
+    return Ok(undefined);
+  }
+
+  private async removeLimit(id: number): Promise<Result<void, ApplyError>> {
+    const e = this.entries.get(id);
+    if (!e) return Ok(undefined);
+    const rec = e.record;
+    const b = backendByName(rec.backend);
+    const key = `${rec.backend}:${rec.site.direction}:${rec.site.iface}`;
+    const site = this.sites.get(key);
+    const lastOnSite = (site?.count ?? 1) <= 1;
+    let pids: number[] = [];
+    if (rec.cgroup?.created) {
+      const txt = await readFile(posix.join(rec.cgroup.abs, 'cgroup.procs'), 'utf8').catch(() => '');
+      pids = txt.split('\n').filter(Boolean).map(Number).filter((n) => Number.isInteger(n) && n > 0);
+    }
+    const caps = await this.capabilities();
+    const plan = compileRemove(rec, b, { owner: this.owner, netns: this.netns, lastOnSite, cgroupMount: caps.cgroup2Mount, pidsInGroup: pids });
+    const r = await apply(plan);
+    if (r.err) return Err(r.val);
+    this.entries.delete(id);
+    if (site) {
+      site.count--;
+      if (site.count <= 0) this.sites.delete(key);
+    }
+    return Ok(undefined);
+  }
+
+  private async statsOf(id: number): Promise<Result<ThrottleStats, CommandError | UnsupportedError>> {
+    const e = this.entries.get(id);
+    if (!e) return Err(new UnsupportedError('throttle.stats', `limit ${id} was removed`));
+    const rec = e.record;
+    const b: ThrottleBackend = backendByName(rec.backend);
+    const out: ThrottleStats = { bytes: 0, packets: 0, drops: 0, backlog: 0 };
+    const n = nftNames(rec.id);
+    let counters = new Map<string, { packets: number; bytes: number }>();
+    if (rec.usesNft) {
+      const c = await run(['nft', '-j', 'list', 'counters', 'table', 'inet', rec.table], { netns: this.netns, what: 'read nft counters' });
+      if (c.err) return Err(c.val);
+      counters = parseNftCounters(c.val.stdout);
+      if (rec.spec.quota) {
+        const q = await run(['nft', '-j', 'list', 'quotas', 'table', 'inet', rec.table], { netns: this.netns, what: 'read nft quota' });
+        if (q.err) return Err(q.val);
+        const quota = parseNftQuotas(q.val.stdout).get(n.quota);
+        if (quota) {
+          out.quotaUsed = quota.used;
+          out.quotaExceeded = quota.used >= quota.bytes; // the kernel caps `used` at the quota
+        }
+      }
+    }
+    const matched = counters.get(n.matched) ?? { packets: 0, bytes: 0 };
+    const policed = counters.get(n.dropped) ?? { packets: 0, bytes: 0 };
+    const overQuota = counters.get(n.overQuota) ?? { packets: 0, bytes: 0 };
+    const quotaDrops = rec.spec.quota?.action === 'drop' ? overQuota : { packets: 0, bytes: 0 };
+    if (b.policesInNft || rec.rateBps === undefined) {
+      out.bytes = matched.bytes - policed.bytes - quotaDrops.bytes;
+      out.packets = matched.packets - policed.packets - quotaDrops.packets;
+      out.drops = policed.packets + quotaDrops.packets;
+    } else if (b.name === 'tc-police') {
+      const a = await run(['tc', '-s', '-j', 'actions', 'get', 'action', 'police', 'index', String(rec.policeIndex)], { netns: this.netns, what: 'read tc police statistics' });
+      if (a.err) return Err(a.val);
+      const s = parseTcActionStats(a.val.stdout);
+      if (s) Object.assign(out, { bytes: s.bytes, packets: s.packets, drops: s.drops + quotaDrops.packets, overlimits: s.overlimits });
+    } else {
+      const c = await run(['tc', '-s', '-j', 'class', 'show', 'dev', rec.dev], { netns: this.netns, what: 'read tc class statistics' });
+      if (c.err) return Err(c.val);
+      const s = parseTcClassStats(c.val.stdout, rec.classid);
+      if (s) Object.assign(out, { bytes: s.bytes, packets: s.packets, drops: s.drops + quotaDrops.packets, backlog: s.backlog, overlimits: s.overlimits });
+    }
+    return Ok(out);
+  }
+
+  /** Remove every limit this Throttler created (newest first), with their qdiscs, IFB devices, tables and cgroups. */
+  clear(): Promise<Result<void, ApplyError>> {
+    return this.serial(async () => {
+      const errors: ApplyError[] = [];
+      for (const id of [...this.entries.keys()].reverse()) {
+        const r = await this.removeLimit(id);
+        if (r.err) errors.push(r.val);
+      }
+      if (errors.length === 0) return Ok(undefined);
+      return Err(
+        new ApplyError('clear', `could not remove ${errors.length} limit(s): ${errors.map((e) => e.message.split('\n')[0]).join('; ')}`, {
+          restored: errors.every((e) => e.restored),
+          restoreErrors: errors,
+        }),
+      );
+    });
   }
 }

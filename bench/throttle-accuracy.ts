@@ -1,0 +1,68 @@
+/**
+ * Throttler accuracy: achieved/target TCP throughput at 1, 10 and 100 Mbit/s,
+ * egress and ingress, for every backend available on this host, each next to an
+ * unlimited run measured in the same invocation.
+ *
+ *   npx tsx bench/throttle-accuracy.ts [--seconds 3] [--omit 1]
+ *
+ * iperf3 runs between two lab namespaces over a veth pair; the first `--omit`
+ * seconds (slow start, policer buckets) are not counted.
+ */
+import { withLab } from '../src/lab/index.js';
+import { iperf3 } from '../src/throttle/measure.js';
+import { formatRate } from '../src/throttle/rate.js';
+import { Throttler, type BackendName } from '../src/throttle/throttler.js';
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+const seconds = arg('seconds', 3);
+const omit = arg('omit', 1);
+const RATES = [1e6, 10e6, 100e6];
+
+async function main(): Promise<void> {
+  await withLab('thbench', async (lab) => {
+    const a = await lab.host('a');
+    const b = await lab.host('b');
+    const l = await lab.link({ host: a, addrs: ['198.18.20.1/24'] }, { host: b, addrs: ['198.18.20.2/24'] });
+    const t = new Throttler({ netns: a.netns, name: 'bench' });
+    const measure = async (direction: 'egress' | 'ingress'): Promise<number> => {
+      const r = await iperf3({ serverNetns: b.netns, clientNetns: a.netns, addr: '198.18.20.2', seconds, omit, reverse: direction === 'ingress' });
+      if (r.err) throw r.val;
+      return r.val.bps;
+    };
+    const baseline = { egress: await measure('egress'), ingress: await measure('ingress') };
+    const rows: string[][] = [];
+    const backends = (await t.listBackends()).filter((x) => x.available);
+    for (const direction of ['egress', 'ingress'] as const) {
+      for (const be of backends.filter((x) => x.directions.includes(direction))) {
+        for (const rate of RATES) {
+          const h = await t.limit({ iface: l.a, direction, rate, backend: be.name as BackendName });
+          if (h.err) throw h.val;
+          const got = await measure(direction);
+          const burst = h.val.burst;
+          const rm = await h.val.remove();
+          if (rm.err) throw rm.val;
+          rows.push([be.name, direction, formatRate(rate), `${(got / 1e6).toFixed(3)} Mbit/s`, (got / rate).toFixed(3), `${(baseline[direction] / 1e6).toFixed(0)} Mbit/s`, `${burst} B`]);
+          console.error(`  ${rows.at(-1)!.join('  ')}`);
+        }
+      }
+    }
+    for (const u of (await t.listBackends()).filter((x) => !x.available)) rows.push([u.name, '-', '-', 'unavailable', '-', '-', u.reason.slice(0, 60)]);
+    const head = ['backend', 'direction', 'target', 'achieved', 'achieved/target', 'unlimited', 'burst'];
+    const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+    const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(w[i]!)).join(' | ')} |`;
+    console.log(`TCP over veth, iperf3 ${seconds}s measured after ${omit}s omitted; unlimited = same path without a limit, this run`);
+    console.log(line(head));
+    console.log(`|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`);
+    for (const r of rows) console.log(line(r));
+    const c = await t.clear();
+    if (c.err) throw c.val;
+  });
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
