@@ -79,6 +79,12 @@ export class Lab {
     const h: LabHost = { name, netns };
     this.hosts.push(h);
     await runOrThrow(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
+    // No duplicate address detection in a lab: link-local and global IPv6
+    // addresses are usable the moment a link is up (no tentative period that
+    // makes the first packets of a test vanish on a busy machine).
+    for (const key of ['net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']) {
+      await runOrThrow(['sysctl', '-q', '-w', key], { netns });
+    }
     return h;
   }
 
@@ -141,7 +147,7 @@ export class Lab {
   }
 
   /** Ping `addr` from `h` `count` times; returns how many replies came back. */
-  async ping(h: LabHost, addr: string, count = 1, timeoutS = 1): Promise<number> {
+  async ping(h: LabHost, addr: string, count = 1, timeoutS = 2): Promise<number> {
     const r = await run(['ping', '-n', '-q', '-c', String(count), '-W', String(timeoutS), '-i', '0.2', addr], { netns: h.netns, timeoutMs: (count * 0.2 + timeoutS + 2) * 1000 });
     const text = r.ok ? r.val.stdout : r.val.failure.stdout;
     const m = /(\d+) (?:packets )?received/.exec(text);
