@@ -32,9 +32,11 @@ export interface ApplyOptions {
   confirmWithinMs?: number;
   /**
    * When to list the owned tables before applying, so that they can be
-   * restored exactly. `auto` (default): only when the plan has non-nft steps, a
-   * health check or a confirm timer — a pure nft batch is atomic by itself, so
-   * adding one element to a huge set does not list the set. `always`: also for
+   * restored exactly. `auto` (default): when the plan has non-nft steps, a
+   * health check or a confirm timer, or replaces/flushes a whole table (so a
+   * rollback can bring the previous table back) — a small incremental nft
+   * batch is atomic by itself, so adding one element to a huge set does not
+   * list the set. `always`: also for
    * pure nft plans, so that {@link AppliedPlan.rollback} can restore tables that
    * existed before. `never`: no listing; a failure can then only delete tables
    * that did not exist before.
@@ -297,7 +299,23 @@ function needsSnapshot(plan: Plan, options: ApplyOptions): boolean {
   const mode = options.snapshot ?? 'auto';
   if (mode === 'always') return true;
   if (mode === 'never') return false;
-  return plan.steps.length > 0 || options.healthCheck !== undefined || options.confirmWithinMs !== undefined;
+  return plan.steps.length > 0 || options.healthCheck !== undefined || options.confirmWithinMs !== undefined || rebuildsTable(plan);
+}
+
+/**
+ * Whether the plan replaces or empties a whole table (`delete table`, `flush
+ * table`): then the previous content would be lost without a snapshot, so
+ * `auto` takes one and {@link AppliedPlan.rollback} can put it back. Small
+ * incremental plans (elements, single rules) do not, so they never list a
+ * large set.
+ */
+function rebuildsTable(plan: Plan): boolean {
+  return plan.nft.some((c) => {
+    if (typeof c !== 'object' || c === null) return false;
+    const cmd = c as Record<string, unknown>;
+    const body = (cmd.delete ?? cmd.flush ?? cmd.destroy) as Record<string, unknown> | undefined;
+    return typeof body === 'object' && body !== null && 'table' in body;
+  });
 }
 
 /**

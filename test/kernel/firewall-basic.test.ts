@@ -190,3 +190,31 @@ describe('Firewall (inet) with real traffic', () => {
     });
   });
 });
+
+describe('Firewall rollback of a re-apply', () => {
+  it('rollback() after applying a second version brings the first version back (packets decide)', async () => {
+    await withLab('fwrollback', async (lab) => {
+      const { client, server } = await topo(lab);
+      for (const p of [8080, 8081]) await lab.serve(server, 'tcp', p);
+      const version = (port: number): Firewall =>
+        new Firewall({ table: 'nf_versions', family: 'inet', netns: server.netns })
+          .chain('input', { hook: 'input', priority: 0, policy: 'drop' })
+          .rule('input', { id: 'est', ctState: ['established', 'related'], action: 'accept' })
+          .rule('input', { id: 'nd', protocol: 'icmpv6', action: 'accept' })
+          .rule('input', { id: 'open', protocol: 'tcp', dport: port, action: 'accept' });
+      const v1 = version(8080);
+      expect((await v1.apply()).ok).toBe(true);
+      expect((await lab.probe(client, 'tcp', '198.18.2.2', 8080)).result).toBe('open');
+      expect((await lab.probe(client, 'tcp', '198.18.2.2', 8081, { timeoutMs: 1000 })).result).toBe('timeout');
+      const v2 = version(8081);
+      expect((await v2.apply()).ok).toBe(true);
+      expect((await lab.probe(client, 'tcp', '198.18.2.2', 8081)).result).toBe('open');
+      expect((await lab.probe(client, 'tcp', '198.18.2.2', 8080, { timeoutMs: 1000 })).result).toBe('timeout');
+      const rb = await v2.rollback();
+      expect(rb.err ? rb.val.message : 'ok').toBe('ok');
+      expect((await lab.probe(client, 'tcp', '198.18.2.2', 8080)).result).toBe('open');
+      expect((await lab.probe(client, 'tcp', '198.18.2.2', 8081, { timeoutMs: 1000 })).result).toBe('timeout');
+      expect((await v1.destroy()).ok).toBe(true);
+    });
+  });
+});
