@@ -28,6 +28,11 @@ const APT = [
   ['curl', 'curl'],
   ['nc', 'netcat-openbsd'],
   ['socat', 'socat'],
+  ['qbittorrent-nox', 'qbittorrent-nox'],
+  ['mktorrent', 'mktorrent'],
+  ['dig', 'bind9-dnsutils'],
+  ['openssl', 'openssl'],
+  ['/usr/sbin/sshd', 'openssh-server'],
   ['make', 'make'],
 ];
 
@@ -61,5 +66,8 @@ if (missing.length) {
 
 if (!existsSync(join(root, 'node_modules', '.package-lock.json')) && !existsSync(join(root, 'node_modules', 'zod'))) {
   console.log('[netfence] installing node_modules');
-  if (!sh(['npm', existsSync(join(root, 'package-lock.json')) ? 'ci' : 'install', '--no-audit', '--no-fund'])) process.exit(1);
+  // `npm install`, not `npm ci`: with `"os": ["linux"]` npm records only the
+  // Linux builds of optional platform packages (rollup, esbuild) in the lock
+  // file, and `npm ci` then refuses the lock file as out of sync.
+  if (!sh(['npm', 'install', '--no-audit', '--no-fund'])) process.exit(1);
 }
