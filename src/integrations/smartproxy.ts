@@ -8,6 +8,13 @@
  * sets for its allow/block lists. provision, deprovision and update are one
  * nft transaction each; update deletes the old route's rules and adds the new
  * ones in the same transaction, so there is no instant with neither.
+ *
+ * Routes whose ports overlap are ordered by priority (SmartProxy's rule:
+ * the higher number is matched first): a route's rules are inserted before
+ * the rules of every lower-priority route in each chain, and each route
+ * "claims" its packets (accept after its filter rules, after its forward
+ * count, and in postrouting when it keeps the source), so the rules of a
+ * lower-priority route never apply to the winner's traffic.
  * @module
  */
 import { createHash } from 'node:crypto';
@@ -16,7 +23,7 @@ import { z } from 'zod';
 import { NetfenceError, ValidationError, type ValidationIssue } from '../errors.js';
 import * as x from '../firewall/expr.js';
 import type { Expr, Stmt } from '../firewall/expr.js';
-import { destroyTables, listRules, submit } from '../firewall/kernel.js';
+import { destroyTables, listRules, submit, type ListedRule } from '../firewall/kernel.js';
 import { emptyPlan, type TableRef } from '../plan/types.js';
 import { Err, Ok, type Result } from '../result.js';
 import { NftName, NetnsName, parsePrefix } from '../validate.js';
@@ -31,13 +38,21 @@ export interface INfTablesOptions {
   preserveSourceIP?: boolean;
   /** Rate limit for the route's traffic (both directions), e.g. `'10mbps'`, `'500kbps'`, `'1gbps'` (bits per second). */
   maxRate?: string;
-  /** Accepted for compatibility; routes are kept in provisioning order. */
+  /**
+   * Order of routes whose ports overlap: the higher number wins (SmartProxy's
+   * route priority: higher = matched first). Overrides the route's top-level
+   * `priority`; default 0; equal priorities keep provisioning order.
+   */
   priority?: number;
   /** Table for this route (default: the manager's). */
   tableName?: string;
   /** Named sets for allow/block lists (default true); inline anonymous sets when false. */
   useIPSets?: boolean;
-  /** Accepted for compatibility (netfence always uses conntrack-based NAT). */
+  /**
+   * Refused when `true` (a {@link ValidationError} naming the field): SmartProxy
+   * defines no kernel behaviour for it that netfence could reproduce. `false`
+   * (or absent) is the only behaviour there is: conntrack-based DNAT.
+   */
   useAdvancedNAT?: boolean;
 }
 
@@ -54,7 +69,10 @@ export interface IRouteConfig {
     nftables?: INfTablesOptions;
     [k: string]: unknown;
   };
+  /** SmartProxy's route priority (higher = matched first); `action.nftables.priority` overrides it. */
   priority?: number;
+  /** `false` is refused: a disabled route must not be provisioned. */
+  enabled?: boolean;
   [k: string]: unknown;
 }
 
@@ -119,8 +137,44 @@ export interface CompiledRoute {
   family: 4 | 6;
   /** `add set` + `flush set` + elements, per named set. */
   sets: { name: string; cmds: unknown[] }[];
-  /** `add rule` commands. */
+  /** `add rule` commands (appended; {@link placeRules} positions them among other routes' rules). */
   rules: unknown[];
+  /** The route's priority (higher = its rules come first). */
+  priority: number;
+}
+
+/** Fields of `action.nftables` netfence understands (anything else is refused, not ignored). */
+const NFT_KEYS = new Set(['protocol', 'preserveSourceIP', 'maxRate', 'priority', 'tableName', 'useIPSets', 'useAdvancedNAT']);
+/** Fields of `action.security` the kernel rules implement. */
+const SECURITY_KEYS = new Set(['ipAllowList', 'ipBlockList']);
+const isAnyDomain = (d: unknown) => d === undefined || d === '*' || (Array.isArray(d) && d.length > 0 && d.every((v) => v === '*'));
+
+/** The route id in a rule comment `nf:<id>:<kind>`. */
+function commentId(comment: string | undefined): string | undefined {
+  const m = /^nf:([^:]+):/.exec(comment ?? '');
+  return m ? m[1] : undefined;
+}
+
+/**
+ * Position a compiled route's rules among the rules already in the kernel
+ * (pure): each rule goes right before the first rule, in its chain, of a
+ * route with a LOWER priority (`insert` at that handle), or at the end of the
+ * chain if there is none. Equal priorities keep provisioning order. Rules of
+ * `exclude` (the route being replaced in the same transaction) are never
+ * used as anchors.
+ */
+export function placeRules(compiled: CompiledRoute, existing: readonly ListedRule[], priorityOf: (id: string) => number | undefined, exclude?: string): unknown[] {
+  return compiled.rules.map((cmd) => {
+    const r = (cmd as { add: { rule: { chain: string } & Record<string, unknown> } }).add.rule;
+    const anchor = existing.find((e) => {
+      if (e.chain !== r.chain) return false;
+      const id = commentId(e.comment);
+      if (id === undefined || id === exclude || id === compiled.id) return false;
+      const p = priorityOf(id);
+      return p !== undefined && p < compiled.priority;
+    });
+    return anchor ? { insert: { rule: { ...r, handle: anchor.handle } } } : cmd;
+  });
 }
 
 function portList(p: TPortRange): (number | { from: number; to: number })[] {
@@ -149,6 +203,20 @@ export function compileRoute(route: IRouteConfig, defaults: { tableName: string 
   if (!NftName.safeParse(table).success) bad('action.nftables.tableName', 'invalid table name');
   if (a.type !== 'forward') bad('action.type', `only 'forward' routes can run on the nftables engine (got ${JSON.stringify(a.type)})`);
   if (a.forwardingEngine !== undefined && a.forwardingEngine !== 'nftables') bad('action.forwardingEngine', "must be 'nftables' for NFTablesManager");
+  if (route.enabled === false) bad('enabled', 'a disabled route cannot be provisioned (deprovision it instead)');
+  for (const k of Object.keys(nopt)) if (!NFT_KEYS.has(k)) bad(`action.nftables.${k}`, `unknown option (known: ${[...NFT_KEYS].join(', ')})`);
+  if (nopt.useAdvancedNAT !== undefined && typeof nopt.useAdvancedNAT !== 'boolean') bad('action.nftables.useAdvancedNAT', 'must be a boolean');
+  if (nopt.useAdvancedNAT === true) bad('action.nftables.useAdvancedNAT', 'is not supported: SmartProxy gives it no kernel behaviour netfence could reproduce; netfence always uses conntrack-based DNAT (remove the option or set it to false)');
+  const prio = nopt.priority ?? route.priority ?? 0;
+  if (typeof prio !== 'number' || !Number.isFinite(prio)) bad(nopt.priority !== undefined ? 'action.nftables.priority' : 'priority', 'must be a finite number');
+  for (const k of Object.keys(route.match ?? {})) {
+    if (k === 'ports' || (k === 'domains' && isAnyDomain(route.match.domains))) continue;
+    if (route.match[k] === undefined) continue;
+    bad(`match.${k}`, 'kernel NAT matches ports only: this criterion cannot be kernel rules (use forwardingEngine "node" for it)');
+  }
+  for (const k of Object.keys(a.security ?? {})) {
+    if (!SECURITY_KEYS.has(k) && (a.security as Record<string, unknown>)[k] !== undefined) bad(`action.security.${k}`, 'not implemented by the nftables engine (only ipAllowList and ipBlockList are)');
+  }
   const ports = PortsSchema.safeParse(route.match?.ports);
   if (!ports.success) bad('match.ports', ports.error.issues[0]?.message ?? 'invalid');
   const target = a.target;
@@ -219,6 +287,8 @@ export function compileRoute(route: IRouteConfig, defaults: { tableName: string 
       rules.push(rule(CHAINS.filter.name, 'allow', elems.length ? [...base(), x.match(x.payload(ipP, 'saddr'), right, '!='), x.counter(), x.drop()] : [...base(), x.counter(), x.drop()]));
     }
   }
+  // The route claims its packets: lower-priority routes' lists do not apply to them.
+  rules.push(rule(CHAINS.filter.name, 'claim', [...base(), x.accept()]));
   const addr: Expr = hosts.length === 1 ? hosts[0] : { map: { key: { numgen: { mode: 'inc', mod: hosts.length, offset: 0 } }, data: x.setOf(hosts.map((h, i) => [i, h])) } };
   const dnat = { dnat: { family: ipP, addr, ...(typeof port === 'number' ? { port } : {}) } };
   rules.push(rule(CHAINS.nat.name, 'dnat', [...base(), x.counter(), dnat]));
@@ -231,9 +301,11 @@ export function compileRoute(route: IRouteConfig, defaults: { tableName: string 
     x.match({ ct: { key: 'proto-dst', dir: 'original' } }, portExpr(p)),
   ];
   if (!nopt.preserveSourceIP) rules.push(rule(CHAINS.post.name, 'masq', [...origPort(), x.counter(), { masquerade: null }]));
+  // Keeping the source: stop here, so a lower-priority route's masquerade does not apply.
+  else rules.push(rule(CHAINS.post.name, 'nomasq', [...origPort(), x.accept()]));
   if (nopt.maxRate) rules.push(rule(CHAINS.fwd.name, 'rate', [...origPort(), { limit: { rate: parseRate(nopt.maxRate), rate_unit: 'bytes', per: 'second', inv: true } }, x.counter(), x.drop()]));
-  rules.push(rule(CHAINS.fwd.name, 'count', [...origPort(), x.counter()]));
-  return Ok({ id: rid, table, family: fam, sets, rules });
+  rules.push(rule(CHAINS.fwd.name, 'count', [...origPort(), x.counter(), x.accept()]));
+  return Ok({ id: rid, table, family: fam, sets, rules, priority: prio as number });
 }
 
 /** The commands creating a manager table's base chains (idempotent). */
@@ -279,6 +351,15 @@ export class NFTablesManager {
     return r.err ? Err(r.val) : Ok(undefined);
   }
 
+  /** The route's rules positioned by priority among the other routes' rules in its table. */
+  private async placed(c: CompiledRoute, exclude?: string): Promise<Result<unknown[], NetfenceError>> {
+    const others = [...this.routes.entries()].filter(([id, p]) => id !== exclude && id !== c.id && p.compiled.table === c.table);
+    if (others.length === 0) return Ok(c.rules);
+    const l = await listRules(this.netns, 'inet', c.table, Object.values(CHAINS).map((ch) => ch.name));
+    if (l.err) return Err(l.val);
+    return Ok(placeRules(c, l.val, (id) => this.routes.get(id)?.compiled.priority, exclude));
+  }
+
   /** Commands removing a provisioned route's rules (found by their comments) and, optionally, its sets. */
   private async removal(id: string, keepSets: Set<string>): Promise<Result<unknown[], NetfenceError>> {
     const p = this.routes.get(id);
@@ -296,7 +377,9 @@ export class NFTablesManager {
     const c = this.compile(route);
     if (c.err) return Err(c.val);
     if (this.routes.has(c.val.id)) return this.updateRoute(route, route);
-    const r = await this.tx(c.val.table, [...c.val.sets.flatMap((s) => s.cmds), ...c.val.rules]);
+    const pl = await this.placed(c.val);
+    if (pl.err) return Err(pl.val);
+    const r = await this.tx(c.val.table, [...c.val.sets.flatMap((s) => s.cmds), ...pl.val]);
     if (r.err) return Err(r.val);
     this.routes.set(c.val.id, { route, compiled: c.val });
     return Ok({ routeId: c.val.id });
@@ -318,7 +401,9 @@ export class NFTablesManager {
   /**
    * Replace `oldRoute` by `newRoute` atomically: the old rules are deleted and
    * the new ones added in ONE nft transaction. Established connections keep
-   * their NAT (conntrack), and routes not named here are not touched.
+   * their NAT (conntrack), and routes not named here are not touched. A
+   * changed priority moves the route's rules to their new position in the
+   * same transaction.
    */
   async updateRoute(oldRoute: IRouteConfig, newRoute: IRouteConfig): Promise<Result<{ routeId: string }, NetfenceError>> {
     const c = this.compile(newRoute);
@@ -331,7 +416,9 @@ export class NFTablesManager {
     const keep = new Set(c.val.sets.map((s) => `${c.val.table}/${s.name}`));
     const rm = await this.removal(oldId, keep);
     if (rm.err) return Err(rm.val);
-    const r = await this.tx(c.val.table, [...c.val.sets.flatMap((s) => s.cmds), ...rm.val, ...c.val.rules]);
+    const pl = await this.placed(c.val, oldId);
+    if (pl.err) return Err(pl.val);
+    const r = await this.tx(c.val.table, [...c.val.sets.flatMap((s) => s.cmds), ...rm.val, ...pl.val]);
     if (r.err) return Err(r.val);
     this.routes.delete(oldId);
     this.routes.set(c.val.id, { route: newRoute, compiled: c.val });

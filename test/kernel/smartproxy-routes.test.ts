@@ -67,7 +67,7 @@ describe('SmartProxy NFTablesManager with real traffic', () => {
         const web = Object.values(st.val).find((r) => r.name === 'web');
         expect(web?.packets).toBeGreaterThan(0);
         expect(web?.forwarded.bytes).toBeGreaterThan(0);
-        expect(web?.rules.map((r) => r.comment.split(':').pop())).toEqual(['dnat', 'dnat-local', 'masq', 'count']);
+        expect(web?.rules.map((r) => r.comment.split(':').pop())).toEqual(['claim', 'dnat', 'dnat-local', 'masq', 'count']);
       }
       expect((await m.deprovisionRoute(routes[0] as IRouteConfig)).ok).toBe(true);
       expect((await lab.probe(client, 'tcp', '198.18.1.1', 8080)).result).toBe('refused');
@@ -152,6 +152,50 @@ describe('SmartProxy NFTablesManager with real traffic', () => {
       // the last update (i = 5) went b → a
       expect((await lab.probe(client, 'tcp', '198.18.1.1', 8080)).reply).toBe('server1');
       expect((await m.stop()).ok).toBe(true);
+    });
+  });
+
+  it('overlapping routes: the higher priority answers, and its source/security settings apply, not the loser\'s; updateRoute swaps them', async () => {
+    await withLab('spprio', async (lab) => {
+      const { client, proxy, s1, s2 } = await topo(lab);
+      await lab.serve(s1, 'tcp', 80, '%peer');
+      await lab.serve(s2, 'tcp', 80, '%peer');
+      const m = new NFTablesManager({ tableName: 'nf_sp', netns: proxy.netns });
+      // A → server1 (masqueraded: server1 sees 198.18.2.1); B → server2 keeping the source (server2 sees 198.18.1.2)
+      const a1 = createNfTablesRoute('prio-a', 8080, { host: '198.18.2.2', port: 80 }, { priority: 1 });
+      const b10 = createNfTablesRoute('prio-b', 8080, { host: '198.18.3.2', port: 80 }, { priority: 10, preserveSourceIP: true });
+      const ok = (r: { err: boolean; val: unknown }) => (r.err ? (r.val as Error).message : 'ok');
+      expect(ok(await m.provisionRoute(a1))).toBe('ok');
+      expect(ok(await m.provisionRoute(b10))).toBe('ok'); // provisioned last, but inserted first
+      const reply = async () => {
+        const p = await lab.probe(client, 'tcp', '198.18.1.1', 8080, { timeoutMs: 1000 });
+        return p.result === 'open' ? p.reply : p.result;
+      };
+      // B wins, and A's masquerade does not apply to B's connections
+      expect(await reply()).toBe('198.18.1.2');
+      // swap: B down to 0 → A answers
+      const b0 = createNfTablesRoute('prio-b', 8080, { host: '198.18.3.2', port: 80 }, { priority: 0, preserveSourceIP: true, ipBlockList: ['198.18.1.0/24'] });
+      expect(ok(await m.updateRoute(b10, b0))).toBe('ok');
+      expect(await reply()).toBe('198.18.2.1'); // A wins; B's block list does not apply to A's traffic
+      // swap back: A down to -1 → B answers, and now its block list applies
+      const aLow = createNfTablesRoute('prio-a', 8080, { host: '198.18.2.2', port: 80 }, { priority: -1 });
+      expect(ok(await m.updateRoute(a1, aLow))).toBe('ok');
+      expect(await reply()).toBe('timeout');
+      const b5 = createNfTablesRoute('prio-b', 8080, { host: '198.18.3.2', port: 80 }, { priority: 5, preserveSourceIP: true });
+      expect(ok(await m.updateRoute(b0, b5))).toBe('ok');
+      expect(await reply()).toBe('198.18.1.2');
+      expect((await m.stop()).ok).toBe(true);
+    });
+  });
+
+  it('refuses useAdvancedNAT: true with a clear error and changes nothing', async () => {
+    await withLab('spadv', async (lab) => {
+      const { proxy } = await topo(lab);
+      const m = new NFTablesManager({ tableName: 'nf_sp', netns: proxy.netns });
+      const r = await m.provisionRoute(createNfTablesRoute('adv', 8080, { host: '198.18.2.2', port: 80 }, { useAdvancedNAT: true }));
+      expect(r.err && r.val.message).toMatch(/action\.nftables\.useAdvancedNAT: is not supported/);
+      const l = await nftList(['tables'], { netns: proxy.netns });
+      expect(JSON.stringify(l.ok ? l.val : '')).not.toContain('nf_sp');
     });
   });
 
