@@ -7,6 +7,7 @@ export default defineConfig([
       smartproxy: 'src/integrations/smartproxy.ts',
       lab: 'src/lab/index.ts',
       'nfqueue-worker': 'src/dpi/nfqueue/worker.ts',
+      'dpi-handler': 'src/dpi/blocker-handler.ts',
     },
     format: ['esm', 'cjs'],
     dts: true,

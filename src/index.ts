@@ -7,7 +7,8 @@ export { type FirewallStatus, type VmOptions, type ChainInput, type FirewallInit
 export { Throttler } from './throttle/throttler.js';
 export { PER_PROCESS_NOTE, type LimitHandle, type LimitRequest, type ThrottleStats, type BackendInfo, type ThrottlerOptions } from './throttle/throttler.js';
 export { XdpBlocklist, XdpBlocklistOptionsSchema, type XdpBlocklistOptions, type XdpBlocklistBackend, type XdpAttachInfo, type XdpAddOptions, type XdpBlocklistEntry, type XdpBlocklistStats, type XdpCounter, type XdpBlocklistEvents, type XdpProgress, type XdpMode } from './xdp/xdp-blocklist.js';
-export { DpiBlocker } from './dpi/dpi-blocker.js';
+export { DpiBlocker, dpiHandlerPath, type DpiBlockerOptions, type DpiBlockerStats, type DpiBlockerEvents, type DpiBlockerCompiled, type DpiClassifierSpec, type Detection, type DetectionBlocklist } from './dpi/dpi-blocker.js';
+export type { ClassifierModuleSpec, DpiHandlerOptions, DpiHandlerCounters, DpiHandlerDetection } from './dpi/blocker-handler.js';
 export * from './dpi/classifiers/index.js';
 export * as nfqueue from './dpi/nfqueue/index.js';
 export { compileSteering, steeringNames, type SteeringOptions, type SteeringHook } from './dpi/steering.js';

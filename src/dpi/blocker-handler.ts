@@ -1,0 +1,190 @@
+/**
+ * The packet-handler module DpiBlocker hands to its queue workers: it runs
+ * inside each worker process, decodes every queued packet, feeds it to a
+ * {@link DpiEngine} (the built-in BitTorrent classifier and/or classifier
+ * modules loaded by path) and answers:
+ *
+ * - flow judged BitTorrent → `bad` (the steering rules drop the rest of the
+ *   flow), or `benign` in monitor-only mode (counted and reported, let through);
+ * - flow judged benign → `benign` (the flow bypasses the queue from then on);
+ * - not decided yet → `accept` (the next packets are queued too, up to the
+ *   steering rules' packet bound).
+ *
+ * It reports to the main process with `ctx.emit`: a `detection` event per
+ * flow judged BitTorrent and a `counters` event (cumulative) after each
+ * decision and at most every `countersIntervalMs` when something changed.
+ *
+ * Built as its own entry (`dist/dpi-handler.js`); loaded by path.
+ * @module
+ */
+import { pathToFileURL } from 'node:url';
+import { bittorrentClassifier } from './classifiers/bittorrent.js';
+import { DpiEngine } from './classifiers/engine.js';
+import type { PacketHandlerFactory } from './nfqueue/handler.js';
+import type { Decision } from './nfqueue/reader.js';
+import { decodeFrame, LinkType } from './packet.js';
+import type { Classifier, Endpoint, Transport } from './types.js';
+
+/** A classifier module to load in the worker: absolute path or file: URL, with options for its factory. */
+export interface ClassifierModuleSpec {
+  /** Absolute path or file: URL of a module exporting `classifier` / `createClassifier` / default. */
+  module: string;
+  /** Passed to `createClassifier(options)` (structured-cloneable). */
+  options?: unknown;
+}
+
+/** Options of the DPI handler (structured-cloneable; built by DpiBlocker). */
+export interface DpiHandlerOptions {
+  /** Report and count detections, but let every flow through. */
+  monitorOnly: boolean;
+  /** Classifiers in run order: the built-in BitTorrent classifier or a module. */
+  classifiers: ('bittorrent' | ClassifierModuleSpec)[];
+  /** Payload packets inspected per direction before a flow is judged benign (engine default 10). */
+  maxPacketsPerDirection?: number | undefined;
+  /** Seconds a peer endpoint stays in the worker's peer cache. */
+  peerCacheTtl?: number | undefined;
+  /** Minimum interval between `counters` events (default 250 ms). */
+  countersIntervalMs?: number | undefined;
+}
+
+/** Cumulative counters of one worker's engine. */
+export interface DpiHandlerCounters {
+  /** Packets handed to the engine. */
+  packets: number;
+  /** Packets that were not TCP/UDP or could not be decoded (accepted). */
+  undecodable: number;
+  /** Flows seen (created in the flow table). */
+  flows: number;
+  /** Flows judged BitTorrent (or by a custom classifier: "bad"). */
+  detections: number;
+  /** Of those, judged at once from the peer endpoint cache. */
+  cacheHits: number;
+  /** Flows judged benign (marked to bypass the queue). */
+  benign: number;
+  /** Packets answered `bad` (dropped, with every later packet of their flow by the rules). */
+  dropped: number;
+  /** Packets answered `accept` while their flow was still undecided. */
+  accepted: number;
+}
+
+/** A detection as the worker reports it (the main process adds the queue and time). */
+export interface DpiHandlerDetection {
+  kind: 'detection';
+  transport: Transport;
+  family: 4 | 6;
+  client: Endpoint;
+  server: Endpoint;
+  reason: string;
+  detection?: string | undefined;
+  classifier?: string | undefined;
+  infoHash?: string | undefined;
+  peerId?: string | undefined;
+  software?: string | undefined;
+  peers: boolean;
+  /** Packets of the flow (both directions) seen when it was decided. */
+  atPacket: number;
+  /** True when the flow was let through (monitor-only). */
+  monitored: boolean;
+}
+
+/** Load one classifier module: `createClassifier(options)`, a `classifier` object, or a default of either kind. */
+async function loadClassifier(spec: ClassifierModuleSpec): Promise<Classifier<any>> {
+  const url = spec.module.startsWith('file:') ? spec.module : pathToFileURL(spec.module).href;
+  const mod = (await import(url)) as Record<string, unknown>;
+  const cand = mod.createClassifier ?? mod.classifier ?? mod.default;
+  const c = typeof cand === 'function' ? await (cand as (o: unknown) => unknown)(spec.options) : cand;
+  if (!c || typeof c !== 'object' || typeof (c as Classifier).inspect !== 'function' || typeof (c as Classifier).name !== 'string') {
+    throw new Error(`${spec.module}: exports no classifier (expected createClassifier(options), classifier, or a default with name and inspect())`);
+  }
+  return c as Classifier<any>;
+}
+
+/** The handler factory DpiBlocker's workers load. */
+export const createPacketHandler: PacketHandlerFactory = async (ctx) => {
+  const o = (ctx.options ?? { monitorOnly: false, classifiers: ['bittorrent'] }) as DpiHandlerOptions;
+  const classifiers: Classifier<any>[] = [];
+  for (const c of o.classifiers) classifiers.push(c === 'bittorrent' ? bittorrentClassifier() : await loadClassifier(c));
+  const counters: DpiHandlerCounters = { packets: 0, undecodable: 0, flows: 0, detections: 0, cacheHits: 0, benign: 0, dropped: 0, accepted: 0 };
+  const interval = o.countersIntervalMs ?? 250;
+  let dirty = false;
+  let lastSent = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let decided = false;
+  const flush = (): void => {
+    timer = undefined;
+    if (!dirty) return;
+    dirty = false;
+    lastSent = Date.now();
+    ctx.emit({ kind: 'counters', counters: { ...counters } });
+  };
+  const touch = (now: boolean): void => {
+    dirty = true;
+    if (now || Date.now() - lastSent >= interval) {
+      if (timer) clearTimeout(timer);
+      flush();
+    } else if (!timer) {
+      timer = setTimeout(flush, interval);
+      timer.unref();
+    }
+  };
+  const engine = new DpiEngine({
+    classifiers,
+    ...(o.maxPacketsPerDirection ? { maxPacketsPerDirection: o.maxPacketsPerDirection } : {}),
+    ...(o.peerCacheTtl ? { peerCache: { ttlSeconds: o.peerCacheTtl } } : {}),
+    onDecision: (flow) => {
+      const v = flow.verdict;
+      if (v.verdict === 'bittorrent') {
+        counters.detections++;
+        if (v.detection === 'cache') counters.cacheHits++;
+        const d: DpiHandlerDetection = {
+          kind: 'detection',
+          transport: flow.transport,
+          family: flow.family,
+          client: { ...flow.client },
+          server: { ...flow.server },
+          reason: v.reason,
+          detection: v.detection,
+          classifier: v.classifier,
+          infoHash: v.infoHash,
+          peerId: v.peerId,
+          software: v.client,
+          peers: v.peers === true || v.detection === 'cache',
+          atPacket: flow.totalPackets(),
+          monitored: o.monitorOnly,
+        };
+        ctx.emit(d);
+      } else if (v.verdict === 'benign') counters.benign++;
+      decided = true;
+    },
+  });
+  return (packet): Decision => {
+    counters.packets++;
+    const p = decodeFrame(LinkType.RAW, packet.payload);
+    const step = p && !p.fragmented ? engine.process(p, Date.now() / 1000) : undefined;
+    if (!step) {
+      counters.undecodable++;
+      touch(false);
+      return 'accept';
+    }
+    if (step.created) counters.flows++;
+    const v = step.flow.verdict.verdict;
+    let d: Decision;
+    if (v === 'bittorrent') {
+      if (o.monitorOnly) d = 'benign';
+      else {
+        counters.dropped++;
+        d = 'bad';
+      }
+    } else if (v === 'benign') d = 'benign';
+    else {
+      counters.accepted++;
+      d = 'accept';
+    }
+    // Counters go out at once after a decision, otherwise at most every `countersIntervalMs`.
+    touch(decided);
+    decided = false;
+    return d;
+  };
+};
+
+export default createPacketHandler;

@@ -1,0 +1,349 @@
+/**
+ * DpiBlocker end to end with real BitTorrent clients from Debian:
+ * leecher (c, 198.18.1.2) — router (r, running DpiBlocker) — seeder (s, 198.18.2.2).
+ * qBittorrent-nox (libtorrent) forced to TCP or to uTP by its BTProtocol
+ * setting, encryption off; a tracker on each peer's loopback names the other
+ * peer, so no tracker traffic crosses the router and what is stopped is the
+ * peer protocol itself. The downloaded file is compared with the original
+ * piece by piece. Ordinary HTTP, TLS, SSH and DNS cross the same queue.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync, mkdtempSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { DpiBlocker, type Detection } from '../../src/dpi/dpi-blocker.js';
+import { openQueues } from '../../src/dpi/nfqueue/index.js';
+import { run } from '../../src/host/run.js';
+import { withLab, type Lab, type LabHost } from '../../src/lab/index.js';
+import { XdpBlocklist } from '../../src/xdp/xdp-blocklist.js';
+import { topo, type Topo } from './nfqueue-lab.js';
+import { bg, makeTorrent, sleep, swarm, type Bg } from './dpi-lab.js';
+
+const SERVERS = fileURLToPath(new URL('./dpi-servers.mjs', import.meta.url));
+const CUSTOM = fileURLToPath(new URL('./dpi-custom-classifier.ts', import.meta.url));
+const MiB = 1024 * 1024;
+
+/** The info-hash of a single-file torrent made by mktorrent (the `info` dictionary is its last key). */
+function infoHash(torrent: string): string {
+  const b = readFileSync(torrent);
+  const i = b.indexOf('4:info');
+  return createHash('sha1')
+    .update(b.subarray(i + 6, b.length - 1))
+    .digest('hex');
+}
+
+async function chainRules(lab: Lab, r: LabHost): Promise<string> {
+  const a = await lab.exec(r, ['iptables-nft', '-S']);
+  const b = await lab.exec(r, ['ip6tables-nft', '-S']);
+  return (a.ok ? a.val.stdout : '') + (b.ok ? b.val.stdout : '');
+}
+
+async function started(b: DpiBlocker): Promise<void> {
+  const s = await b.start();
+  if (s.err) throw s.val;
+}
+
+/** Ifname of the router's interface that carries `addr`. */
+async function ifaceWith(lab: Lab, h: LabHost, addr: string): Promise<string> {
+  const out = await lab.sh(h, ['ip', '-j', 'addr']);
+  const links = JSON.parse(out.stdout) as { ifname: string; addr_info: { local: string }[] }[];
+  const l = links.find((x) => x.addr_info.some((i) => i.local === addr));
+  if (!l) throw new Error(`no interface with ${addr}`);
+  return l.ifname;
+}
+
+describe('DpiBlocker with real BitTorrent clients', () => {
+  it('TCP: the download does not complete, no piece reaches the leecher; the seeder goes to the XDP blocklist', async () => {
+    await withLab('dpitcp', async (lab) => {
+      const t = await topo(lab);
+      const fx = await makeTorrent(4 * MiB);
+      const seedSide = await ifaceWith(lab, t.r, '198.18.2.1');
+      const bl = new XdpBlocklist({ iface: seedSide, netns: t.r.netns, name: 'dpitest' });
+      const at = await bl.attach();
+      if (at.err) throw at.val;
+      const blocker = new DpiBlocker({ netns: t.r.netns, queues: [70, 2], blocklist: bl, blockTtl: 120 });
+      const seen: Detection[] = [];
+      blocker.on('detection', (d) => seen.push(d));
+      try {
+        await started(blocker);
+        expect(await chainRules(lab, t.r)).toContain('NETFENCE-DPI');
+        const r = await swarm('qbt-tcp', t.c, t.s, fx, 12_000, 'tcp');
+        expect(r.complete).toBe(false);
+        expect(r.pieces).toBe(0);
+        expect(r.bytes).toBe(0);
+        await sleep(300);
+        const st = await blocker.stats();
+        expect(st.detections).toBeGreaterThanOrEqual(1);
+        expect(st.dropped).toBeGreaterThanOrEqual(1);
+        const d = seen.find((x) => x.detection === 'handshake');
+        expect(d, JSON.stringify(seen)).toBeDefined();
+        expect(d!.flow.transport).toBe('tcp');
+        expect([d!.flow.client.addr, d!.flow.server.addr].sort()).toEqual(['198.18.1.2', '198.18.2.2']);
+        expect(d!.infoHash).toBe(infoHash(fx.torrent));
+        expect(d!.action).toBe('dropped');
+        // The responder went to the blocklist, with the TTL.
+        expect(st.blocklisted).toBeGreaterThanOrEqual(1);
+        const has = await bl.has(d!.flow.server.addr);
+        expect(has.ok && has.val).toBe(true);
+        console.log(`[dpi tcp] backend=${bl.backend} pieces ${r.pieces}/${r.total}, detections ${st.detections}, dropped ${st.dropped}: ${d!.reason} info-hash ${d!.infoHash}`);
+      } finally {
+        const s = await blocker.stop();
+        await bl.detach();
+        fx.cleanup();
+        expect(s.ok).toBe(true);
+      }
+      expect(await chainRules(lab, t.r)).not.toContain('NETFENCE-DPI');
+    });
+  }, 90_000);
+
+  it('uTP: the download does not complete, no piece reaches the leecher', async () => {
+    await withLab('dpiutp', async (lab) => {
+      const t = await topo(lab);
+      const fx = await makeTorrent(4 * MiB);
+      const blocker = new DpiBlocker({ netns: t.r.netns, queues: [72, 1] });
+      const it = blocker.detections();
+      const all: Detection[] = [];
+      blocker.on('detection', (d) => all.push(d));
+      try {
+        await started(blocker);
+        const r = await swarm('qbt-utp', t.c, t.s, fx, 12_000, 'utp');
+        expect(r.complete).toBe(false);
+        expect(r.pieces).toBe(0);
+        expect(r.bytes).toBe(0);
+        const first = await Promise.race([it.next(), sleep(2000).then(() => undefined)]);
+        expect(first?.done).toBe(false);
+        const d = first!.value as Detection;
+        expect(d.flow.transport).toBe('udp');
+        expect(d.detection).toBe('utp');
+        const st = await blocker.stats();
+        expect(st.detections).toBeGreaterThanOrEqual(1);
+        // uTP only: every detected flow is UDP.
+        expect(all.every((x) => x.flow.transport === 'udp')).toBe(true);
+        console.log(`[dpi utp] pieces ${r.pieces}/${r.total}, detections ${st.detections}, dropped ${st.dropped}: ${d.reason}`);
+      } finally {
+        await blocker.stop();
+        fx.cleanup();
+      }
+      // The iterator ends with stop().
+      expect((await it.next()).done).toBe(true);
+    });
+  }, 90_000);
+
+  it('monitor-only: the download completes and the detection is reported', async () => {
+    await withLab('dpimon', async (lab) => {
+      const t = await topo(lab);
+      const fx = await makeTorrent(4 * MiB);
+      const blocker = new DpiBlocker({ netns: t.r.netns, queues: [74, 1], monitorOnly: true });
+      const seen: Detection[] = [];
+      blocker.on('detection', (d) => seen.push(d));
+      try {
+        await started(blocker);
+        const r = await swarm('qbt-tcp', t.c, t.s, fx, 20_000, 'mon');
+        expect(r.complete).toBe(true);
+        expect(r.pieces).toBe(r.total);
+        await sleep(300);
+        const st = await blocker.stats();
+        expect(st.detections).toBeGreaterThanOrEqual(1);
+        expect(st.dropped).toBe(0);
+        expect(seen.length).toBeGreaterThanOrEqual(1);
+        expect(seen.every((d) => d.action === 'monitored' && d.blocked.length === 0)).toBe(true);
+        expect(seen.some((d) => d.infoHash === infoHash(fx.torrent))).toBe(true);
+        console.log(`[dpi monitor] complete in ${r.ms} ms, detections ${st.detections}: ${seen[0]!.reason}`);
+      } finally {
+        await blocker.stop();
+        fx.cleanup();
+      }
+    });
+  }, 90_000);
+});
+
+/** Ordinary services on the server side. */
+interface Services {
+  certDir: string;
+  procs: Bg[];
+  sshd: boolean;
+}
+
+async function startServices(lab: Lab, t: Topo): Promise<Services> {
+  const certDir = mkdtempSync(join(tmpdir(), 'netfence-dpi-'));
+  const cert = join(certDir, 'cert.pem');
+  const key = join(certDir, 'key.pem');
+  const gen = await run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=dpi.test'], { timeoutMs: 30_000 });
+  if (gen.err) throw gen.val;
+  const procs = [
+    bg(t.s, [process.execPath, SERVERS, 'http', '8080', '60000', '::']),
+    bg(t.s, [process.execPath, SERVERS, 'https', '8443', '60000', '::', cert, key]),
+    bg(t.s, [process.execPath, SERVERS, 'ssh', '2222', '60000', '::']),
+    bg(t.s, [process.execPath, SERVERS, 'dns', '5353', '60000', '0.0.0.0']),
+  ];
+  // Real OpenSSH when installed: sshd -D with a config of our own on port 2200, key login.
+  let sshd = false;
+  if (existsSync('/usr/sbin/sshd')) {
+    const hostKey = join(certDir, 'host_ed25519');
+    const userKey = join(certDir, 'user_ed25519');
+    await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', hostKey], { timeoutMs: 10_000 });
+    await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', userKey], { timeoutMs: 10_000 });
+    writeFileSync(join(certDir, 'authorized_keys'), readFileSync(`${userKey}.pub`));
+    chmodSync(certDir, 0o700);
+    const cfg = join(certDir, 'sshd_config');
+    writeFileSync(
+      cfg,
+      [`Port 2200`, `ListenAddress 0.0.0.0`, `HostKey ${hostKey}`, `AuthorizedKeysFile ${join(certDir, 'authorized_keys')}`, 'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'UsePAM no', 'StrictModes no', `PidFile ${join(certDir, 'sshd.pid')}`, ''].join('\n'),
+    );
+    await run(['mkdir', '-p', '/run/sshd'], { timeoutMs: 5000 });
+    procs.push(bg(t.s, ['/usr/sbin/sshd', '-D', '-e', '-f', cfg]));
+    sshd = true;
+  }
+  await sleep(1200);
+  void lab;
+  return { certDir, procs, sshd };
+}
+
+async function ordinaryTraffic(t: Topo, svc: Services): Promise<Record<string, boolean | string>> {
+  const curl = async (url: string, v6 = false): Promise<string> => {
+    const r = await run(['curl', '-s', '-k', '--max-time', '4', ...(v6 ? ['-g'] : []), url], { netns: t.c.netns, timeoutMs: 8000 });
+    return r.ok ? r.val.stdout.trim() : `failed: ${r.val.failure.exitCode}`;
+  };
+  const out: Record<string, boolean | string> = {};
+  out.http = await curl('http://198.18.2.2:8080/');
+  out.http6 = await curl('http://[fd00:2::2]:8080/', true);
+  out.tls = await curl('https://198.18.2.2:8443/');
+  const dig = await run(['dig', '@198.18.2.2', '-p', '5353', 'example.test', 'A', '+short', '+tries=1', '+time=3'], { netns: t.c.netns, timeoutMs: 8000 });
+  out.dns = dig.ok ? dig.val.stdout.trim() : 'failed';
+  const ssh = await run([process.execPath, SERVERS, 'ssh-client', '198.18.2.2', '2222'], { netns: t.c.netns, timeoutMs: 8000 });
+  out.sshStandIn = ssh.ok ? (JSON.parse(ssh.val.stdout.trim()) as { ok: boolean }).ok : false;
+  if (svc.sshd) {
+    const r = await run(
+      ['ssh', '-i', join(svc.certDir, 'user_ed25519'), '-p', '2200', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=4', '-o', 'LogLevel=ERROR', 'root@198.18.2.2', 'echo', 'hello-over-ssh'],
+      { netns: t.c.netns, timeoutMs: 10_000 },
+    );
+    out.ssh = r.ok ? r.val.stdout.trim() : `failed: ${r.val.failure.stderr.trim().slice(0, 200)}`;
+  }
+  return out;
+}
+
+describe('DpiBlocker: ordinary traffic and fail-open/fail-closed', () => {
+  it('HTTP, TLS, SSH and DNS through the same queue are unaffected', async () => {
+    await withLab('dpiok', async (lab) => {
+      const t = await topo(lab);
+      const svc = await startServices(lab, t);
+      const blocker = new DpiBlocker({ netns: t.r.netns, queues: [76, 2], failOpen: false });
+      try {
+        await started(blocker);
+        const o = await ordinaryTraffic(t, svc);
+        expect(o.http).toBe('hello over http');
+        expect(o.http6).toBe('hello over http');
+        expect(o.tls).toBe('hello over tls');
+        expect(o.dns).toBe('198.18.9.9');
+        expect(o.sshStandIn).toBe(true);
+        if (svc.sshd) expect(o.ssh).toBe('hello-over-ssh');
+        await sleep(400);
+        const st = await blocker.stats();
+        expect(st.detections).toBe(0);
+        expect(st.dropped).toBe(0);
+        // Everything went through the queue (fail-closed: without a verdict nothing passes).
+        const queued = st.queues.reduce((n, q) => n + (q.reader?.packets ?? 0), 0);
+        expect(queued).toBeGreaterThan(20);
+        expect(st.flowsSeen).toBeGreaterThanOrEqual(svc.sshd ? 6 : 5);
+        console.log(`[dpi ordinary] ${JSON.stringify(o)} flows ${st.flowsSeen}, queued ${queued}, bypassed ${st.bypassed}, ssh: ${svc.sshd ? 'OpenSSH sshd' : 'stand-in only'}`);
+      } finally {
+        await blocker.stop();
+        await Promise.all(svc.procs.map((p) => p.kill()));
+        rmSync(svc.certDir, { recursive: true, force: true });
+      }
+    });
+  }, 90_000);
+
+  for (const failOpen of [true, false]) {
+    it(`after the DPI worker is SIGKILLed, new flows are ${failOpen ? 'accepted (failOpen: true)' : 'dropped (failOpen: false)'}`, async () => {
+      await withLab(failOpen ? 'dpifo' : 'dpifc', async (lab) => {
+        const t = await topo(lab);
+        const svc = await startServices(lab, t);
+        const blocker = new DpiBlocker({ netns: t.r.netns, queues: [78, 1], failOpen });
+        const exits: number[] = [];
+        blocker.on('worker-exit', (e) => exits.push(e.queue));
+        try {
+          await started(blocker);
+          const before = await ordinaryTraffic(t, svc);
+          expect(before.http).toBe('hello over http');
+          for (const pid of blocker.pids().values()) if (pid) process.kill(pid, 'SIGKILL');
+          await sleep(500);
+          expect(exits).toEqual([78]);
+          const after = await ordinaryTraffic(t, svc);
+          if (failOpen) {
+            expect(after.http).toBe('hello over http');
+            expect(after.tls).toBe('hello over tls');
+            expect(after.dns).toBe('198.18.9.9');
+          } else {
+            expect(after.http).toMatch(/^failed/);
+            expect(after.tls).toMatch(/^failed/);
+            expect(after.dns).not.toBe('198.18.9.9');
+          }
+          expect((await blocker.stats()).workerExits).toBe(1);
+          console.log(`[dpi failOpen=${failOpen}] after SIGKILL: ${JSON.stringify(after)}`);
+        } finally {
+          const s = await blocker.stop();
+          expect(s.ok).toBe(true);
+          await Promise.all(svc.procs.map((p) => p.kill()));
+          rmSync(svc.certDir, { recursive: true, force: true });
+        }
+        expect(await chainRules(lab, t.r)).not.toContain('NETFENCE-DPI');
+      });
+    }, 90_000);
+  }
+
+  it('a user classifier module runs in the workers: its flows are dropped, others pass', async () => {
+    await withLab('dpicust', async (lab) => {
+      const t = await topo(lab);
+      const svc = await startServices(lab, t);
+      const blocker = new DpiBlocker({ netns: t.r.netns, queues: [82, 1], classifiers: [{ module: CUSTOM, options: { word: 'FORBIDDEN' } }, 'bittorrent'] });
+      const seen: Detection[] = [];
+      blocker.on('detection', (d) => seen.push(d));
+      const send = async (text: string): Promise<{ reply: string | null }> => {
+        const r = await run([process.execPath, SERVERS, 'send', '198.18.2.2', '8080', text], { netns: t.c.netns, timeoutMs: 8000 });
+        return JSON.parse(r.ok ? r.val.stdout.trim() : '{"reply":null}') as { reply: string | null };
+      };
+      try {
+        await started(blocker);
+        expect((await send('GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')).reply).toMatch(/^HTTP\/1.1 200/);
+        expect((await send('FORBIDDEN / HTTP/1.1\\r\\n\\r\\n')).reply).toBeNull();
+        expect((await send('GET / HTTP/1.1\\r\\nHost: y\\r\\n\\r\\n')).reply).toMatch(/^HTTP\/1.1 200/);
+        expect(seen).toHaveLength(1);
+        expect(seen[0]).toMatchObject({ classifier: 'forbidden-word', detection: 'custom', action: 'dropped' });
+      } finally {
+        await blocker.stop();
+        await Promise.all(svc.procs.map((p) => p.kill()));
+        rmSync(svc.certDir, { recursive: true, force: true });
+      }
+    });
+  }, 60_000);
+
+  it('start() fails cleanly when the queue is held by another reader: typed error, no rule left; starts later, restarts after stop', async () => {
+    await withLab('dpifail', async (lab) => {
+      const t = await topo(lab);
+      const other = await openQueues({ netns: t.r.netns, queues: [80, 1], failOpen: true });
+      if (other.err) throw other.val;
+      try {
+        const blocker = new DpiBlocker({ netns: t.r.netns, queues: [80, 1] });
+        const s = await blocker.start();
+        expect(s.err).toBe(true);
+        expect(s.err && s.val.code).toBe('QUEUE_START');
+        expect(await chainRules(lab, t.r)).not.toContain('NETFENCE-DPI');
+        expect((await blocker.stats()).running).toBe(false);
+        // Once the queue is free, the same blocker starts; and again after stop().
+        await other.val.close();
+        for (let i = 0; i < 2; i++) {
+          await started(blocker);
+          expect(await chainRules(lab, t.r)).toContain('NETFENCE-DPI');
+          expect((await blocker.stats()).running).toBe(true);
+          expect((await blocker.stop()).ok).toBe(true);
+          expect(await chainRules(lab, t.r)).not.toContain('NETFENCE-DPI');
+        }
+      } finally {
+        await other.val.close();
+      }
+    });
+  }, 60_000);
+});
