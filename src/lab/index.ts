@@ -7,6 +7,8 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { run, runOrThrow, type RunOutput } from '../host/run.js';
 import { IfName } from '../validate.js';
 import type { Result } from '../result.js';
@@ -76,6 +78,10 @@ export class Lab {
   async host(name: string): Promise<LabHost> {
     const netns = `${LAB_PREFIX}${this.id}-${name}`.slice(0, 60);
     await runOrThrow(['ip', 'netns', 'add', netns], { what: 'create lab namespace' });
+    // A test suite can ask every lab (also in child processes) to record what it
+    // creates, so its leak check judges only its own namespaces.
+    const registry = process.env.NETFENCE_LAB_REGISTRY;
+    if (registry) appendFileSync(join(registry, `${process.pid}.txt`), `${netns}\n`);
     const h: LabHost = { name, netns };
     this.hosts.push(h);
     await runOrThrow(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
