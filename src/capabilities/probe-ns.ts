@@ -2,7 +2,7 @@
  * Throwaway network namespaces for probes that must really commit something
  * (tc qdiscs, nft commits, iptables-nft rules, XDP attach). The machine's own
  * namespace is never modified: probes only run `nft -c` there. Each probe
- * namespace is named `nfcap-<random>` and deleted when detection ends, also
+ * namespace is named `nfcap-<pid>-<random>` and deleted when detection ends, also
  * on throw and (synchronously) on process exit.
  * @module
  */
@@ -35,9 +35,9 @@ export interface ProbeNamespace {
   setupError?: string;
 }
 
-/** Create `nfcap-<random>` and run `ip -batch` setup lines inside it. */
+/** Create `nfcap-<pid>-<random>` and run `ip -batch` setup lines inside it. */
 export async function createProbeNamespace(setup: string[]): Promise<Result<ProbeNamespace, CommandError>> {
-  const name = `${PROBE_NS_PREFIX}${process.pid.toString(36)}${randomBytes(4).toString('hex')}`;
+  const name = `${PROBE_NS_PREFIX}${process.pid.toString(36)}-${randomBytes(4).toString('hex')}`;
   hookExit();
   const add = await run(['ip', 'netns', 'add', name], { what: 'create a throwaway probe namespace', timeoutMs: 10_000 });
   if (add.err) return add;
@@ -56,6 +56,19 @@ export async function destroyProbeNamespace(ns: ProbeNamespace): Promise<void> {
   if (pids.ok) for (const pid of pids.val.stdout.split(/\s+/).filter(Boolean)) await run(['kill', '-9', pid]);
   const r = await run(['ip', 'netns', 'del', ns.name], { timeoutMs: 10_000 });
   if (r.ok || !(await namespaceExists(ns.name))) live.delete(ns.name);
+}
+
+/**
+ * The pid of the process that created a probe namespace (`nfcap-<pid base 36>-<random>`),
+ * or undefined for names of another form. A process killed with SIGKILL during
+ * detection cannot delete its probe namespace; `reconcile()` removes those of
+ * dead processes.
+ */
+export function probeNamespaceOwner(name: string): number | undefined {
+  const m = /^nfcap-([0-9a-z]{1,8})-[0-9a-f]{8}$/.exec(name);
+  if (!m) return undefined;
+  const pid = parseInt(m[1]!, 36);
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
 }
 
 /** Whether /run/netns/NAME exists (per `ip netns list`). */

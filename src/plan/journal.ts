@@ -1,0 +1,256 @@
+/**
+ * The intent journal: small JSON files under `/run/netfence/journal/` (tmpfs,
+ * directories 0700) that say what a netfence process is in the middle of, so
+ * that {@link reconcile} can repair what a process that died (SIGKILL, OOM,
+ * power cut of a container) left behind.
+ *
+ * - `apply` entries: written by the executor before it touches the host (owner,
+ *   namespace, the owned tables and whether they existed, their snapshots, the
+ *   steps with their undo), updated before each step, removed when the apply
+ *   completes, fails (after restoring) or — with a confirm timer — when it is
+ *   confirmed or rolled back.
+ * - `xdp` entries: an XdpBlocklist attach in progress (and, once attached, the
+ *   attachment, marked `persistent`).
+ * - `dpi` entries: a running DpiBlocker (its steering rules, queues, worker pids).
+ *
+ * Each entry names its process by pid AND start time (field 22 of
+ * `/proc/<pid>/stat`), so a reused pid is never mistaken for the writer.
+ * Files are written atomically (write to a temporary name, then rename).
+ * Journal failures never fail an apply: without a writable /run the journal is
+ * simply off (and {@link journalDisabledReason} says why).
+ * @module
+ */
+import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NftListing } from '../host/nft.js';
+import type { Step, TableRef } from './types.js';
+
+/** Where journal entries live (tmpfs: a reboot clears them, as it clears what they describe). */
+export const JOURNAL_DIR = process.env.NETFENCE_JOURNAL_DIR ?? '/run/netfence/journal';
+
+/** A process, identified so that pid reuse is detected. */
+export interface ProcessIdentity {
+  pid: number;
+  /** Start time in clock ticks since boot (field 22 of /proc/<pid>/stat). */
+  startTime: string;
+  /** Process group (field 5): when it equals `pid`, the group's remaining members are the process's own tools. */
+  pgid: number;
+}
+
+/** Common fields of every journal entry. */
+interface EntryBase extends ProcessIdentity {
+  version: 1;
+  /** File name (without directory) of the entry. */
+  id: string;
+  netns?: string | undefined;
+  createdAt: string;
+}
+
+/** An owned table as an apply found it. */
+export interface JournalTable {
+  table: TableRef;
+  existed: boolean;
+  listing?: NftListing | undefined;
+}
+
+/** An apply in progress (or applied and awaiting confirm). */
+export interface ApplyJournalEntry extends EntryBase {
+  kind: 'apply';
+  owner: string;
+  tables: JournalTable[];
+  steps: Step[];
+  /** How many steps had started (a started step's tools run to completion even if netfence dies). */
+  stepsStarted: number;
+  phase: 'prepared' | 'steps' | 'verify' | 'health-check' | 'awaiting-confirm';
+}
+
+/** An XdpBlocklist attach (in progress, or done and persistent). */
+export interface XdpJournalEntry extends EntryBase {
+  kind: 'xdp';
+  name: string;
+  iface: string;
+  pinDir: string;
+  /** Whether the pinned maps existed before this attach (false: this attach created them). */
+  mapsExisted: boolean;
+  /** Program id of ours attached before (re-attach), if any. */
+  progIdBefore?: number | undefined;
+  /** Program id attached by this attach, once known. */
+  progId?: number | undefined;
+  phase: 'attaching' | 'attached';
+}
+
+/** A running DpiBlocker: its steering rules and queue workers. */
+export interface DpiJournalEntry extends EntryBase {
+  kind: 'dpi';
+  owner: string;
+  tables: TableRef[];
+  steps: Step[];
+  queues: [number, number];
+  workerPids: number[];
+}
+
+/** Any journal entry. */
+export type JournalEntry = ApplyJournalEntry | XdpJournalEntry | DpiJournalEntry;
+
+/** Distributes `Omit` over a union. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+let disabled: string | undefined;
+let seq = 0;
+let self: ProcessIdentity | undefined;
+
+/** Why the journal is off in this process (undefined: it works). */
+export function journalDisabledReason(): string | undefined {
+  return disabled;
+}
+
+/** Read pid, process group and start time of a process from /proc (undefined: no such process). */
+export function processIdentity(pid: number): ProcessIdentity | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // "pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime priority nice threads itrealvalue starttime"
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const state = rest[0];
+  if (state === 'Z' || state === 'X') return undefined; // a zombie does nothing any more
+  return { pid, pgid: Number(rest[2]), startTime: rest[19] ?? '' };
+}
+
+/** Whether the process that wrote an entry is still running (same pid AND same start time). */
+export function isAlive(p: Pick<ProcessIdentity, 'pid' | 'startTime'>): boolean {
+  const now = processIdentity(p.pid);
+  return now !== undefined && now.startTime === p.startTime;
+}
+
+function me(): ProcessIdentity {
+  if (!self || self.pid !== process.pid) self = processIdentity(process.pid) ?? { pid: process.pid, startTime: '', pgid: 0 };
+  return self;
+}
+
+function ensureDir(): boolean {
+  if (disabled) return false;
+  try {
+    mkdirSync(JOURNAL_DIR, { recursive: true, mode: 0o700 });
+    return true;
+  } catch (e) {
+    disabled = `cannot create ${JOURNAL_DIR}: ${(e as Error).message}`;
+    return false;
+  }
+}
+
+function writeAtomic(id: string, entry: JournalEntry): void {
+  const path = join(JOURNAL_DIR, id);
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, JSON.stringify(entry), { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+/** A live journal entry of this process: update it as the operation progresses, remove it when done. */
+export class JournalHandle<E extends JournalEntry> {
+  private removed = false;
+  constructor(
+    /** The entry as last written. */
+    readonly entry: E,
+  ) {}
+
+  /** Merge `changes` into the entry and rewrite it atomically. */
+  update(changes: Partial<E>): void {
+    if (this.removed) return;
+    Object.assign(this.entry, changes);
+    try {
+      writeAtomic(this.entry.id, this.entry);
+    } catch {
+      // the journal is best effort: never fail an operation because of it
+    }
+  }
+
+  /** Delete the entry (the operation is complete or fully undone). */
+  remove(): void {
+    if (this.removed) return;
+    this.removed = true;
+    try {
+      unlinkSync(join(JOURNAL_DIR, this.entry.id));
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/**
+ * Record an operation this process is starting. Returns undefined when the
+ * journal is off (no writable /run); callers carry on without it.
+ */
+export function journalBegin<E extends JournalEntry>(fields: DistributiveOmit<E, 'version' | 'id' | 'pid' | 'startTime' | 'pgid' | 'createdAt'>): JournalHandle<E> | undefined {
+  if (!ensureDir()) return undefined;
+  const p = me();
+  const id = `${fields.kind}-${p.pid}-${p.startTime}-${++seq}.json`;
+  const entry = { version: 1, id, ...p, createdAt: new Date().toISOString(), ...fields } as unknown as E;
+  try {
+    writeAtomic(id, entry);
+  } catch (e) {
+    disabled = `cannot write to ${JOURNAL_DIR}: ${(e as Error).message}`;
+    return undefined;
+  }
+  return new JournalHandle(entry);
+}
+
+/** Every readable journal entry (unreadable or half-written files are skipped). */
+export function readJournal(): JournalEntry[] {
+  let names: string[];
+  try {
+    names = readdirSync(JOURNAL_DIR);
+  } catch {
+    return [];
+  }
+  const out: JournalEntry[] = [];
+  for (const n of names.sort()) {
+    if (!n.endsWith('.json')) continue;
+    try {
+      const e = JSON.parse(readFileSync(join(JOURNAL_DIR, n), 'utf8')) as JournalEntry;
+      if (e && e.version === 1 && typeof e.pid === 'number' && (e.kind === 'apply' || e.kind === 'xdp' || e.kind === 'dpi')) out.push({ ...e, id: n });
+    } catch {
+      // a foreign or damaged file: not ours to interpret
+    }
+  }
+  return out;
+}
+
+/** Remove a journal entry by id (reconcile, after repairing what it describes). */
+export function removeJournalEntry(id: string): void {
+  try {
+    unlinkSync(join(JOURNAL_DIR, id));
+  } catch {
+    // gone already
+  }
+}
+
+/** Remove `*.tmp` files of dead writers (a crash between write and rename). */
+export function removeStaleTemporaries(): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(JOURNAL_DIR);
+  } catch {
+    return removed;
+  }
+  for (const n of names) {
+    const m = /^(?:apply|xdp|dpi)-(\d+)-(\d*)-\d+\.json\.tmp$/.exec(n);
+    if (!m) continue;
+    if (isAlive({ pid: Number(m[1]), startTime: m[2] ?? '' })) continue;
+    try {
+      unlinkSync(join(JOURNAL_DIR, n));
+      removed.push(n);
+    } catch {
+      // gone
+    }
+  }
+  return removed;
+}
+
+/** Remove every entry `pred` selects except `keepId` (e.g. older records of a blocklist that was re-attached or detached). */
+export function removeJournalEntries(pred: (e: JournalEntry) => boolean, keepId?: string): void {
+  for (const e of readJournal()) if (e.id !== keepId && pred(e)) removeJournalEntry(e.id);
+}

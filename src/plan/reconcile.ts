@@ -1,0 +1,417 @@
+/**
+ * `reconcile()`: find what a dead netfence process left behind and remove it.
+ * Run it at start-up (or `netfence reconcile`). It reads the intent journal
+ * (see journal.ts) and acts only on entries whose process is gone (pid AND
+ * start time checked, so a reused pid does not count as alive):
+ *
+ * - an **apply** that never completed: its started steps are undone in reverse
+ *   (tc qdiscs, IFB devices, ...), and its owned tables go back to what they
+ *   were before the apply (deleted when new, replaced by the journal's snapshot
+ *   when they existed) — so the host ends with the OLD configuration;
+ * - an **XdpBlocklist attach** that never completed: the program it attached is
+ *   detached and the pins it created are unlinked (a re-attach is completed or
+ *   dropped, so the previous program stays in force);
+ * - a **DpiBlocker** whose process died: its steering rules (queue rules with
+ *   no reader any more) are undone and its owned tables deleted.
+ *
+ * It never touches anything without a journal entry, never a table without
+ * the entry owner's mark, and never anything of a live process.
+ * @module
+ */
+import { existsSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { NetfenceError, ValidationError } from '../errors.js';
+import { nftApply } from '../host/nft.js';
+import { run } from '../host/run.js';
+import { probeNamespaceOwner } from '../capabilities/probe-ns.js';
+import { Err, Ok, type Result } from '../result.js';
+import { IfName, NetnsName } from '../validate.js';
+import { pinnedId } from '../xdp/bpf-syscall.js';
+import { detachProgram, PIN_ROOT, xdpState } from '../xdp/loader.js';
+import { runAction } from './executor.js';
+import { pruneLockFiles } from './lock.js';
+import { isAlive, readJournal, removeJournalEntry, removeStaleTemporaries, type ApplyJournalEntry, type DpiJournalEntry, type JournalEntry, type XdpJournalEntry } from './journal.js';
+import { probeOwnership, tableKey } from './ownership.js';
+import { restoreCommands, type TableSnapshot } from './snapshot.js';
+import { emptyPlan, type Step, type TableRef } from './types.js';
+import { validatePlan } from './validate-plan.js';
+
+/** Options for {@link reconcile}. */
+export interface ReconcileOptions {
+  /** Only entries of this network namespace (default: every namespace). */
+  netns?: string | undefined;
+  /** Report what would be done, change nothing. */
+  dryRun?: boolean | undefined;
+  /**
+   * Also detach XdpBlocklists whose attach completed but whose process is
+   * gone. Off by default: a completed blocklist outlives its process by design
+   * (another process re-opens it by name, see docs/xdp.md).
+   */
+  detachPersistentXdp?: boolean | undefined;
+  /** How long to wait for tools the dead process started (nft, tc, ...) to finish, in ms (default 10,000). */
+  waitMs?: number | undefined;
+}
+
+/** One thing reconcile did (or, in a dry run, would do). */
+export interface ReconcileAction {
+  /** What kind of object. */
+  kind: 'undo-step' | 'delete-table' | 'restore-table' | 'keep-table' | 'detach-xdp' | 'unlink-pins' | 'complete-xdp-pin' | 'remove-journal' | 'delete-probe-netns';
+  /** What exactly (step id, `family name`, interface, pin dir, entry id). */
+  target: string;
+  /** Whether it worked (always true in a dry run). */
+  ok: boolean;
+  /** Why it failed or was skipped, if it did. */
+  note?: string | undefined;
+}
+
+/** A journal entry of a dead process and what was done about it. */
+export interface ReconcileFinding {
+  /** Journal entry id (file name). */
+  entry: string;
+  /** `apply` (an interrupted apply), `xdp` (an XdpBlocklist attach), `dpi` (a DpiBlocker's steering rules). */
+  kind: 'apply' | 'xdp' | 'dpi' | 'probe';
+  /** Plan owner (apply, dpi) or blocklist name (xdp). */
+  owner: string;
+  /** The dead process. */
+  pid: number;
+  /** Its network namespace (undefined: the machine's own). */
+  netns: string | undefined;
+  /** Where the dead process was (apply phase, xdp phase, or `running` for dpi). */
+  phase: string;
+  actions: ReconcileAction[];
+}
+
+/** What {@link reconcile} found and removed. */
+export interface ReconcileReport {
+  /** Whether this was a dry run (nothing changed). */
+  dryRun: boolean;
+  /** Journal entries read. */
+  scanned: number;
+  /** Entries of live processes (left alone). */
+  live: number;
+  /** Entries kept on purpose (completed XdpBlocklists, see {@link ReconcileOptions.detachPersistentXdp}). */
+  kept: number;
+  /** Entries of dead processes and what was done. */
+  found: ReconcileFinding[];
+  /** Totals over `found`. */
+  removed: {
+    stepsUndone: number;
+    tablesDeleted: number;
+    tablesRestored: number;
+    xdpDetached: number;
+    pinDirsRemoved: number;
+    queueRuleSets: number;
+    /** Throwaway capability-probe namespaces (`nfcap-*`) of dead processes. */
+    probeNamespaces: number;
+    journalEntries: number;
+  };
+  /** Actions that failed (the entry is then kept, so a later run can retry). */
+  errors: string[];
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Whether any process is still in process group `pgid`. */
+function groupAlive(pgid: number): boolean {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      if (Number(rest[2]) === pgid && rest[0] !== 'Z') return true;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return false;
+}
+
+/**
+ * Tools a dead process started (nft, tc, bpftool) keep running and may still
+ * commit. When the process led its own process group, wait for the group to
+ * empty so nothing lands after the repair.
+ */
+async function waitForTools(e: JournalEntry, waitMs: number): Promise<boolean> {
+  if (e.pgid !== e.pid) return true;
+  const until = Date.now() + waitMs;
+  while (groupAlive(e.pgid)) {
+    if (Date.now() > until) return false;
+    await sleep(25);
+  }
+  return true;
+}
+
+function netnsGone(netns: string | undefined): boolean {
+  return netns !== undefined && !existsSync(`/run/netns/${netns}`);
+}
+
+async function undoSteps(steps: readonly Step[], netns: string | undefined, dryRun: boolean, out: ReconcileAction[]): Promise<number> {
+  let n = 0;
+  for (const s of [...steps].reverse()) {
+    if (dryRun) {
+      out.push({ kind: 'undo-step', target: s.id, ok: true });
+      n++;
+      continue;
+    }
+    const notes: string[] = [];
+    for (const a of s.undo) {
+      const r = await runAction(a, netns);
+      // tolerated: the step may have been half done (or not at all), like the executor's own undo
+      if (r.err && !a.ignoreFailure) notes.push(r.val.failure.stderr.split('\n')[0] ?? r.val.message);
+    }
+    out.push({ kind: 'undo-step', target: s.id, ok: true, ...(notes.length ? { note: `tolerated: ${notes.join('; ')}` } : {}) });
+    n++;
+  }
+  return n;
+}
+
+/** Put the entry's owned tables back as the journal says they were; only tables carrying `owner`'s mark (or absent) are touched. */
+async function restoreTables(
+  tables: readonly { table: TableRef; existed: boolean; listing?: TableSnapshot['listing'] }[],
+  owner: string,
+  netns: string | undefined,
+  busy: Set<string>,
+  dryRun: boolean,
+  out: ReconcileAction[],
+  errors: string[],
+): Promise<{ deleted: number; restored: number; failed: boolean }> {
+  const todo: TableSnapshot[] = [];
+  const kinds: ReconcileAction[] = [];
+  for (const t of tables) {
+    const key = tableKey(t.table);
+    if (busy.has(`${netns ?? ''}|${key}`)) {
+      out.push({ kind: 'keep-table', target: key, ok: true, note: 'a live netfence process works on it' });
+      continue;
+    }
+    const p = await probeOwnership(t.table, owner, netns);
+    if (p.err) {
+      errors.push(`probe ${key}: ${p.val.message.split('\n')[0]}`);
+      out.push({ kind: 'keep-table', target: key, ok: false, note: p.val.message.split('\n')[0] });
+      return { deleted: 0, restored: 0, failed: true };
+    }
+    if (p.val === 'not-owned') {
+      out.push({ kind: 'keep-table', target: key, ok: true, note: `not marked as ${owner}'s: never touched` });
+      continue;
+    }
+    if (t.existed && !t.listing) {
+      out.push({ kind: 'keep-table', target: key, ok: true, note: 'existed before and no snapshot was journaled (its nft batch is atomic: old or new, never a mix)' });
+      continue;
+    }
+    if (!t.existed && p.val === 'absent') continue; // the nft batch never committed
+    todo.push({ table: t.table, existed: t.existed, listing: t.listing });
+    kinds.push({ kind: t.existed ? 'restore-table' : 'delete-table', target: key, ok: true });
+  }
+  if (todo.length === 0) return { deleted: 0, restored: 0, failed: false };
+  if (!dryRun) {
+    const r = await nftApply(restoreCommands(todo).commands, { netns, what: 'reconcile: restore tables', timeoutMs: 600_000 });
+    if (r.err) {
+      const msg = r.val.message.split('\n')[0] ?? '';
+      errors.push(`restore ${kinds.map((k) => k.target).join(', ')}: ${msg}`);
+      for (const k of kinds) out.push({ ...k, ok: false, note: msg });
+      return { deleted: 0, restored: 0, failed: true };
+    }
+  }
+  out.push(...kinds);
+  return { deleted: kinds.filter((k) => k.kind === 'delete-table').length, restored: kinds.filter((k) => k.kind === 'restore-table').length, failed: false };
+}
+
+function removePinDir(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const f of readdirSync(dir)) {
+    try {
+      unlinkSync(join(dir, f));
+    } catch {
+      // keep going
+    }
+  }
+  rmdirSync(dir);
+  try {
+    if (existsSync(PIN_ROOT) && readdirSync(PIN_ROOT).length === 0) rmdirSync(PIN_ROOT);
+  } catch {
+    // shared root
+  }
+}
+
+async function reconcileXdp(e: XdpJournalEntry, dryRun: boolean, out: ReconcileAction[], errors: string[]): Promise<{ detached: number; pins: number; failed: boolean }> {
+  // The pin directory must be the one the journal names, under our root, and the name must match.
+  if (e.pinDir !== join(PIN_ROOT, e.name) || !/^[A-Za-z0-9_-]+$/.test(e.name)) {
+    errors.push(`xdp entry ${e.id}: unexpected pin directory ${e.pinDir}; left alone`);
+    return { detached: 0, pins: 0, failed: true };
+  }
+  const prog = join(e.pinDir, 'prog');
+  const next = join(e.pinDir, 'prog_next');
+  const ours = new Set<number>([pinnedId(prog), pinnedId(next), e.progId].filter((x): x is number => x !== undefined));
+  let detached = 0;
+  let pins = 0;
+  const gone = netnsGone(e.netns);
+  const st = gone ? undefined : await xdpState(e.iface, e.netns);
+  const attached = st?.ok ? st.val.prog : undefined;
+  const teardown = e.phase === 'attached' || !e.mapsExisted;
+  if (teardown) {
+    // created by the dead attach (or a completed one we were asked to remove): back to nothing
+    if (attached && ours.has(attached.id)) {
+      if (!dryRun) {
+        const d = await detachProgram(e.iface, e.netns, attached.mode === 'generic' ? 'generic' : 'native');
+        if (d.err) {
+          errors.push(`detach ${e.iface}: ${d.val.message.split('\n')[0]}`);
+          out.push({ kind: 'detach-xdp', target: `${e.netns ?? ''}/${e.iface}`, ok: false });
+          return { detached, pins, failed: true };
+        }
+      }
+      out.push({ kind: 'detach-xdp', target: `${e.netns ?? ''}/${e.iface} prog ${attached.id}`, ok: true });
+      detached++;
+    }
+    if (existsSync(e.pinDir)) {
+      if (!dryRun) removePinDir(e.pinDir);
+      out.push({ kind: 'unlink-pins', target: e.pinDir, ok: true });
+      pins++;
+    }
+  } else if (existsSync(next)) {
+    // a re-attach: the old program stays in force unless the new one was swapped in already
+    const nextId = pinnedId(next);
+    if (attached && nextId !== undefined && attached.id === nextId) {
+      if (!dryRun) renameSync(next, prog);
+      out.push({ kind: 'complete-xdp-pin', target: next, ok: true, note: 'the new program was already attached: its pin replaces the old one' });
+    } else {
+      if (!dryRun) unlinkSync(next);
+      out.push({ kind: 'unlink-pins', target: next, ok: true });
+      pins++;
+    }
+  }
+  return { detached, pins, failed: false };
+}
+
+/**
+ * A journal file is data read back from disk: before anything in it reaches a
+ * tool, it passes the same validation as a plan (argv arrays, no shells,
+ * valid names) — an entry that does not is reported and left alone.
+ */
+function entryProblem(e: JournalEntry): string | undefined {
+  if (e.netns !== undefined && !NetnsName.safeParse(e.netns).success) return 'invalid namespace name';
+  if (e.kind === 'xdp') return IfName.safeParse(e.iface).success ? undefined : 'invalid interface name';
+  const p = emptyPlan(e.owner, e.netns);
+  p.tables.push(...(e.kind === 'apply' ? e.tables.map((t) => t.table) : e.tables));
+  p.steps.push(...e.steps);
+  const v = validatePlan(p);
+  return v.err ? v.val.message.split('\n')[0] : undefined;
+}
+
+/**
+ * Find what dead netfence processes left behind (journal entries whose pid
+ * is gone or reused) and remove it: half-applied plans are undone (steps in
+ * reverse, owned tables back to their pre-apply state), interrupted XDP
+ * attaches are detached and their pins unlinked, DpiBlocker steering rules
+ * without a reader are removed. Entries of live processes are left alone;
+ * nothing without a journal entry or an ownership mark is ever touched.
+ */
+export async function reconcile(options: ReconcileOptions = {}): Promise<Result<ReconcileReport, ValidationError | NetfenceError>> {
+  if (options.netns !== undefined && !NetnsName.safeParse(options.netns).success) return Err(new ValidationError('reconcile options', [{ path: 'netns', message: 'invalid namespace name' }]));
+  if (options.waitMs !== undefined && !(Number.isFinite(options.waitMs) && options.waitMs >= 0)) return Err(new ValidationError('reconcile options', [{ path: 'waitMs', message: 'must be a finite number >= 0' }]));
+  const dryRun = options.dryRun === true;
+  const waitMs = options.waitMs ?? 10_000;
+  const report: ReconcileReport = {
+    dryRun,
+    scanned: 0,
+    live: 0,
+    kept: 0,
+    found: [],
+    removed: { stepsUndone: 0, tablesDeleted: 0, tablesRestored: 0, xdpDetached: 0, pinDirsRemoved: 0, queueRuleSets: 0, probeNamespaces: 0, journalEntries: 0 },
+    errors: [],
+  };
+  if (!dryRun) removeStaleTemporaries();
+  const all = readJournal();
+  report.scanned = all.length;
+  // Tables a live process works on are never touched.
+  const busy = new Set<string>();
+  for (const e of all) {
+    if (!isAlive(e)) continue;
+    if (e.kind === 'apply') for (const t of e.tables) busy.add(`${e.netns ?? ''}|${tableKey(t.table)}`);
+    if (e.kind === 'dpi') for (const t of e.tables) busy.add(`${e.netns ?? ''}|${tableKey(t)}`);
+  }
+  const order: Record<JournalEntry['kind'], number> = { apply: 0, dpi: 1, xdp: 2 };
+  const entries = all.filter((e) => options.netns === undefined || e.netns === options.netns).sort((a, b) => order[a.kind] - order[b.kind] || a.createdAt.localeCompare(b.createdAt));
+  for (const e of entries) {
+    if (isAlive(e)) {
+      report.live++;
+      continue;
+    }
+    if (e.kind === 'xdp' && e.phase === 'attached' && !options.detachPersistentXdp) {
+      if (existsSync(e.pinDir)) {
+        report.kept++;
+        continue;
+      }
+      // detached by hand (pins gone): the record is stale; fall through and drop it
+    }
+    const problem = entryProblem(e);
+    if (problem) {
+      report.errors.push(`entry ${e.id}: refused (${problem}); left alone`);
+      continue;
+    }
+    if (!(await waitForTools(e, waitMs))) {
+      report.errors.push(`entry ${e.id}: tools started by dead pid ${e.pid} still run after ${waitMs} ms; try again later`);
+      continue;
+    }
+    const actions: ReconcileAction[] = [];
+    const finding: ReconcileFinding = { entry: e.id, kind: e.kind, owner: e.kind === 'xdp' ? e.name : e.owner, pid: e.pid, netns: e.netns, phase: e.kind === 'dpi' ? 'running' : e.phase, actions };
+    report.found.push(finding);
+    let failed = false;
+    const gone = netnsGone(e.netns);
+    if (e.kind === 'apply' || e.kind === 'dpi') {
+      if (!gone) {
+        const steps = e.kind === 'apply' ? (e as ApplyJournalEntry).steps.slice(0, (e as ApplyJournalEntry).stepsStarted) : (e as DpiJournalEntry).steps;
+        const n = await undoSteps(steps, e.netns, dryRun, actions);
+        report.removed.stepsUndone += n;
+        if (e.kind === 'dpi' && n > 0) report.removed.queueRuleSets++;
+        const tables = e.kind === 'apply' ? (e as ApplyJournalEntry).tables : (e as DpiJournalEntry).tables.map((table) => ({ table, existed: false }));
+        const r = await restoreTables(tables, e.owner, e.netns, busy, dryRun, actions, report.errors);
+        report.removed.tablesDeleted += r.deleted;
+        report.removed.tablesRestored += r.restored;
+        if (e.kind === 'dpi' && r.deleted > 0 && n === 0) report.removed.queueRuleSets++;
+        failed = r.failed;
+      }
+    } else {
+      const r = await reconcileXdp(e, dryRun, actions, report.errors);
+      report.removed.xdpDetached += r.detached;
+      report.removed.pinDirsRemoved += r.pins;
+      failed = r.failed;
+    }
+    if (!failed) {
+      if (!dryRun) removeJournalEntry(e.id);
+      actions.push({ kind: 'remove-journal', target: e.id, ok: true, ...(gone ? { note: `namespace ${e.netns} no longer exists` } : {}) });
+      report.removed.journalEntries++;
+    }
+  }
+  if (options.netns === undefined) {
+    await sweepProbeNamespaces(dryRun, report);
+    // Lock files nobody holds (their namespaces may be long gone).
+    if (!dryRun) pruneLockFiles();
+  }
+  return Ok(report);
+}
+
+/**
+ * Capability probes run in throwaway `nfcap-<pid>-<random>` namespaces that a
+ * process deletes when detection ends, or on exit; one killed with SIGKILL in
+ * the middle cannot. Remove those whose creator is gone and that hold no process.
+ */
+async function sweepProbeNamespaces(dryRun: boolean, report: ReconcileReport): Promise<void> {
+  const l = await run(['ip', 'netns', 'list']);
+  if (l.err) return;
+  for (const name of l.val.stdout.split('\n').map((x) => x.split(/\s+/)[0] ?? '')) {
+    const pid = probeNamespaceOwner(name);
+    if (pid === undefined || existsSync(`/proc/${pid}`)) continue;
+    const inside = await run(['ip', 'netns', 'pids', name]);
+    if (inside.err || inside.val.stdout.trim() !== '') continue;
+    if (!dryRun) {
+      const d = await run(['ip', 'netns', 'del', name]);
+      if (d.err) {
+        report.errors.push(`probe namespace ${name}: ${d.val.message.split('\n')[0]}`);
+        continue;
+      }
+    }
+    report.removed.probeNamespaces++;
+    report.found.push({ entry: name, kind: 'probe', owner: 'detectCapabilities', pid, netns: name, phase: 'probing', actions: [{ kind: 'delete-probe-netns', target: name, ok: true }] });
+  }
+}
