@@ -109,9 +109,15 @@ export class NotImplementedError extends NetfenceError {
 }
 
 /** Convert a zod error into a ValidationError naming each field. */
-export function fromZodIssues(what: string, issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): ValidationError {
+export function fromZodIssues(what: string, issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string; code?: string; keys?: readonly string[] }>): ValidationError {
   return new ValidationError(
     what,
-    issues.map((i) => ({ path: i.path.map((p) => String(p)).join('.'), message: i.message })),
+    issues.flatMap((i) => {
+      const path = i.path.map((p) => String(p));
+      // unknown keys: name each key as the bad field (zod reports them at the parent's path)
+      if (i.code === 'unrecognized_keys' && Array.isArray(i.keys) && i.keys.length > 0)
+        return i.keys.map((k) => ({ path: [...path, String(k) === '' ? '""' : JSON.stringify(String(k)).slice(1, -1).slice(0, 64)].join('.'), message: `unknown field ${JSON.stringify(String(k)).slice(0, 80)}` }));
+      return [{ path: path.join('.'), message: i.message }];
+    }),
   );
 }

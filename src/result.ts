@@ -22,6 +22,6 @@ export type OkResult<T> = TsOk<T>;
 export type ErrResult<E> = TsErr<E>;
 
 /** Wrap a success value. */
-export const Ok: TsResults['Ok'] = tsResults.Ok;
+export const Ok: typeof tsResultsNs.Ok = tsResults.Ok;
 /** Wrap an error value. */
-export const Err: TsResults['Err'] = tsResults.Err;
+export const Err: typeof tsResultsNs.Err = tsResults.Err;

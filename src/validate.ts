@@ -44,6 +44,20 @@ export const Comment = z
   .max(128, 'must be at most 128 characters')
   .regex(/^[A-Za-z0-9 _.,:/@+=#()[\]-]*$/, 'may contain only letters, digits, spaces and _ . , : / @ + = # ( ) [ ] -');
 
+/**
+ * A file-system path or `file:` URL given by the caller (BPF object, classifier
+ * module): printable ASCII without quotes, `;`, `$`, backticks or control
+ * characters, no `..` segment, not starting with `-` (never read as an option).
+ */
+export const SafePath = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(4096, 'must be at most 4096 characters')
+  .regex(/^[A-Za-z0-9 _./@+=:,~%-]+$/, 'may contain only letters, digits, spaces and _ . / @ + = : , ~ % -')
+  .refine((s) => s.trim() === s, 'must not start or end with whitespace')
+  .refine((s) => !s.startsWith('-'), 'must not start with - (it would read as an option)')
+  .refine((s) => !/(^|\/)\.\.(\/|$)/.test(s), 'must not contain .. segments');
+
 /** A TCP/UDP port. */
 export const Port = z.number().int('must be an integer').min(0, 'must be >= 0').max(65535, 'must be <= 65535');
 

@@ -21,7 +21,7 @@ import { cgroupEntries, probeIptables, probeKernel, probePrivileges, readCgroupF
 import { probeTc, TC_SETUP } from './tc.js';
 import { probeXdp, XDP_SETUP } from './xdp.js';
 
-export { CapabilityReportSchema, type CapabilityReport, type CapabilityEntry, type NftFeatureEntry, type NftFeatureName, NFT_FEATURES, TC_QDISCS, TC_ACTIONS, TC_CLASSIFIERS } from './schema.js';
+export { CapabilityReportSchema, CapabilityEntrySchema, NftFeatureEntrySchema, type CapabilityReport, type CapabilityEntry, type NftFeatureEntry, type NftFeatureName, NFT_FEATURES, TC_QDISCS, TC_ACTIONS, TC_CLASSIFIERS } from './schema.js';
 export { explain, capabilityRows, checkCapability, type CapabilityRow, type ExplainOptions } from './explain.js';
 
 /** Options of {@link detectCapabilities}. */

@@ -59,9 +59,10 @@ export const NftFeatureDetailSchema = z.object({
 });
 /** Detail of an nftables feature entry. */
 export type NftFeatureDetail = z.infer<typeof NftFeatureDetailSchema>;
-const NftFeature = entrySchema(NftFeatureDetailSchema);
+/** Schema of one probed nftables feature entry. */
+export const NftFeatureEntrySchema = entrySchema(NftFeatureDetailSchema);
 /** One probed nftables feature. */
-export type NftFeatureEntry = z.infer<typeof NftFeature>;
+export type NftFeatureEntry = z.infer<typeof NftFeatureEntrySchema>;
 
 /** Keys of the probed nftables features. */
 export const NFT_FEATURES = [
@@ -176,7 +177,7 @@ export const CapabilityReportSchema = z.object({
     /** `nft -j list tables` works (JSON support compiled in). */
     json: CapabilityEntrySchema,
     /** Kernel expressions and features, each probed on a throwaway table. */
-    features: record(NFT_FEATURES, NftFeature),
+    features: record(NFT_FEATURES, NftFeatureEntrySchema),
   }),
   tc: z.object({
     /** The `tc` binary runs. */

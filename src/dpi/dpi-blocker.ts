@@ -20,14 +20,21 @@ import { z } from 'zod';
 import { detectCapabilities } from '../capabilities/index.js';
 import { fromZodIssues, NetfenceError, UnsupportedError, type ValidationError } from '../errors.js';
 import { apply, type AppliedPlan } from '../plan/executor.js';
+import { nftList } from '../host/nft.js';
+import { run } from '../host/run.js';
 import type { Plan } from '../plan/types.js';
 import { Err, Ok, type Result } from '../result.js';
-import { NetnsName } from '../validate.js';
+import { NetnsName, SafePath } from '../validate.js';
 import type { ClassifierModuleSpec, DpiHandlerCounters, DpiHandlerDetection, DpiHandlerOptions } from './blocker-handler.js';
 import { FlowMarksSchema, type FlowMarks } from './nfqueue/marks.js';
 import { openQueues, type QueueHandle, type QueueStats } from './nfqueue/queues.js';
 import { compileSteering, type SteeringHook } from './steering.js';
+import { faultAt } from '../plan/faults.js';
+import { journalBegin, type DpiJournalEntry, type JournalHandle } from '../plan/journal.js';
 import type { Endpoint, Transport } from './types.js';
+
+/** The built-in chains iptables-nft creates in table filter on first use. */
+const BUILTIN_CHAINS = ['INPUT', 'FORWARD', 'OUTPUT'];
 
 /**
  * Where detected peers go: anything with an `add(entries, { ttl })` returning
@@ -99,6 +106,13 @@ export interface DpiBlockerOptions {
   maxPacketsPerDirection?: number | undefined;
   /** How long to wait for the workers to bind (ms, default 20000). */
   startTimeoutMs?: number | undefined;
+  /**
+   * Packets each queue may hold waiting for a verdict before the kernel stops
+   * queueing (default 4096). Beyond it, packets follow `failOpen`: accepted
+   * without inspection, or dropped (counted as `queueDropped` in the queue's
+   * kernel statistics).
+   */
+  queueMaxLen?: number | undefined;
 }
 
 /** One flow judged BitTorrent (or bad by a custom classifier). */
@@ -167,10 +181,7 @@ export interface DpiBlockerEvents {
   warning: [Error];
 }
 
-const ModulePath = z
-  .string()
-  .min(1)
-  .refine((s) => s === 'bittorrent' || s.startsWith('file:') || isAbsolute(s), "must be 'bittorrent', an absolute path or a file: URL");
+const ModulePath = SafePath.refine((s) => s === 'bittorrent' || s.startsWith('file:') || isAbsolute(s), "must be 'bittorrent', an absolute path or a file: URL");
 const OptionsSchema = z
   .object({
     netns: NetnsName.optional(),
@@ -200,6 +211,7 @@ const OptionsSchema = z
     marks: FlowMarksSchema.optional(),
     maxPacketsPerDirection: z.number().int().min(1).max(1000).optional(),
     startTimeoutMs: z.number().int().min(100).max(600_000).optional(),
+    queueMaxLen: z.number().int().min(1).max(1 << 20).optional(),
   })
   .strict();
 
@@ -252,7 +264,10 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
   readonly options: Readonly<DpiBlockerOptions>;
   private applied: AppliedPlan | undefined;
   private handle: QueueHandle | undefined;
+  private journal: JournalHandle<DpiJournalEntry> | undefined;
   private steering: 'nft' | 'xtables' | undefined;
+  /** What iptables-nft created on first use at start(): `filter` tables and built-in chains that did not exist before. */
+  private scaffolding: { family: 'ip' | 'ip6'; table: boolean; chains: string[] }[] = [];
   private readonly counters = new Map<number, DpiHandlerCounters>();
   private blocklisted = 0;
   private blocklistErrors = 0;
@@ -313,6 +328,9 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
       this.handle = undefined;
       if (this.applied) await this.applied.rollback();
       this.applied = undefined;
+      await this.removeScaffolding();
+      this.journal?.remove();
+      this.journal = undefined;
       this.state = 'idle';
       return Err(e);
     };
@@ -345,6 +363,7 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
     } catch (e) {
       return fail(e as NetfenceError);
     }
+    if (faultAt('dpi-queues')) return fail(new NetfenceError('FAULT_INJECTED', 'opening the queues failed: fault injected'));
     const h = await openQueues({
       netns: o.netns,
       queues,
@@ -353,6 +372,7 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
       handlerOptions,
       marks: o.marks,
       startTimeoutMs: o.startTimeoutMs ?? 20_000,
+      maxLen: o.queueMaxLen,
     });
     if (h.err) return fail(h.val);
     this.handle = h.val;
@@ -363,6 +383,17 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
       this.workerExits++;
       this.emit('worker-exit', { queue, code, signal });
     });
+    // journal: the steering rules and their readers, so reconcile() can remove rules left without a reader
+    this.journal = journalBegin<DpiJournalEntry>({
+      kind: 'dpi',
+      owner: plan.owner,
+      netns: plan.netns,
+      tables: plan.tables,
+      steps: plan.steps,
+      queues,
+      workerPids: [...h.val.pids().values()].filter((p): p is number => p !== undefined),
+    });
+    if (!nftQueue) this.scaffolding = await this.missingScaffolding(o.families ?? ['ipv4', 'ipv6']);
     const a = await apply(plan);
     if (a.err) return fail(a.val);
     this.applied = a.val;
@@ -384,12 +415,59 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
       if (r.err) err = r.val;
       this.applied = undefined;
     }
+    if (!err) {
+      const s = await this.removeScaffolding();
+      if (s.err) err = s.val;
+    }
     if (this.handle) await this.handle.close();
+    if (!err) this.journal?.remove();
+    this.journal = undefined;
     await Promise.all([...this.pendingBlocks]);
     this.state = 'stopped';
     for (const it of this.iterators) it.push(undefined);
     this.iterators.clear();
     return err ? Err(err) : Ok(undefined);
+  }
+
+  /** Which iptables-nft `filter` tables and built-in chains do not exist yet in the blocker's namespace. */
+  private async missingScaffolding(families: ('ipv4' | 'ipv6')[]): Promise<{ family: 'ip' | 'ip6'; table: boolean; chains: string[] }[]> {
+    const out: { family: 'ip' | 'ip6'; table: boolean; chains: string[] }[] = [];
+    for (const f of families) {
+      const family = f === 'ipv4' ? 'ip' : 'ip6';
+      const l = await nftList(['table', family, 'filter'], { netns: this.options.netns });
+      const have = new Set(l.ok ? (l.val.nftables as Record<string, { name?: string }>[]).filter((o) => o.chain).map((o) => o.chain!.name) : []);
+      out.push({ family, table: l.err, chains: BUILTIN_CHAINS.filter((c) => !have.has(c)) });
+    }
+    return out;
+  }
+
+  /**
+   * iptables-nft creates table `filter` and its built-in chains on first use,
+   * and they outlive our chain. Remove what start() caused, once nothing else
+   * uses it: a built-in chain only while it is empty (the kernel refuses to
+   * delete a chain that holds rules), the table only when it holds nothing but
+   * empty built-in chains.
+   */
+  private async removeScaffolding(): Promise<Result<void, NetfenceError>> {
+    const created = this.scaffolding;
+    this.scaffolding = [];
+    for (const { family, table, chains } of created) {
+      const l = await nftList(['table', family, 'filter'], { netns: this.options.netns });
+      if (l.err) continue; // gone already
+      const objs = l.val.nftables as Record<string, { name?: string; chain?: string }>[];
+      const inUse = (c: string): boolean => objs.some((o) => o.rule && o.rule.chain === c);
+      const foreign = objs.some((o) => o.rule || o.set || o.map || o.counter || o.quota || o.limit || (o.chain && !BUILTIN_CHAINS.includes(o.chain.name ?? '')));
+      const present = (c: string): boolean => objs.some((o) => o.chain && o.chain.name === c);
+      const argv =
+        table && !foreign
+          ? [['nft', 'delete', 'table', family, 'filter']]
+          : chains.filter((c) => present(c) && !inUse(c)).map((c) => ['nft', 'delete', 'chain', family, 'filter', c]);
+      for (const a of argv) {
+        const r = await run(a, { netns: this.options.netns, what: `remove what iptables-nft created for the blocker (${a.slice(2).join(' ')})` });
+        if (r.err) return Err(r.val);
+      }
+    }
+    return Ok(undefined);
   }
 
   /** Worker process ids by queue (undefined once exited); empty before start(). */

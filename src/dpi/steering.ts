@@ -115,8 +115,8 @@ export function xtablesRules(o: {
   const lines = [
     '*filter',
     `:${chain} - [0:0]`,
-    `-A ${chain} -m comment --comment "netfence dpi: verdict bad -> conntrack" -m mark --mark ${mm(m.bad)} -j CONNMARK --set-xmark ${mm(m.bad)}`,
-    `-A ${chain} -m comment --comment "netfence dpi: verdict benign -> conntrack" -m mark --mark ${mm(m.benign)} -j CONNMARK --set-xmark ${mm(m.benign)}`,
+    `-A ${chain} -m comment --comment "netfence dpi: verdict bad to conntrack" -m mark --mark ${mm(m.bad)} -j CONNMARK --set-xmark ${mm(m.bad)}`,
+    `-A ${chain} -m comment --comment "netfence dpi: verdict benign to conntrack" -m mark --mark ${mm(m.benign)} -j CONNMARK --set-xmark ${mm(m.benign)}`,
     `-A ${chain} -m comment --comment "netfence dpi: clear verdict mark" -m mark ! --mark 0x0/${hex(m.mask)} -j MARK --set-xmark 0x0/${hex(m.mask)}`,
     `-A ${chain} -m comment --comment "netfence dpi: benign flow bypasses the queue" -m connmark --mark ${mm(m.benign)} -j RETURN`,
   ];
@@ -150,8 +150,8 @@ function nftExpr(o: { chainNames: Map<SteeringHook, string>; table: string; fami
   for (const [hook, chain] of o.chainNames) {
     out.push({ add: { chain: { family: fam, table: o.table, name: chain, type: 'filter', hook, prio: 0, policy: 'accept' } } });
     const rule = (comment: string, expr: unknown[]): unknown => ({ add: { rule: { family: fam, table: o.table, chain, expr, comment } } });
-    out.push(rule('netfence dpi: verdict bad -> conntrack', [...famMatch, masked(metaMark, m.bad), setCt(m.bad), clearMeta]));
-    out.push(rule('netfence dpi: verdict benign -> conntrack', [...famMatch, masked(metaMark, m.benign), setCt(m.benign), clearMeta]));
+    out.push(rule('netfence dpi: verdict bad to conntrack', [...famMatch, masked(metaMark, m.bad), setCt(m.bad), clearMeta]));
+    out.push(rule('netfence dpi: verdict benign to conntrack', [...famMatch, masked(metaMark, m.benign), setCt(m.benign), clearMeta]));
     out.push(rule('netfence dpi: benign flow bypasses the queue', [...famMatch, masked(ctMark, m.benign), { accept: null }]));
     if (o.resetBad)
       out.push(
@@ -225,14 +225,21 @@ export function compileSteering(options: SteeringOptions): Result<Plan, Validati
     const tool = fam === 'ipv4' ? 'iptables-nft' : 'ip6tables-nft';
     const text = xtablesRules({ ...common, chain, hooks });
     const undo: Action[] = [
-      ...hooks.map((h): Action => ({ kind: 'exec', argv: [tool, '-t', 'filter', '-D', h.toUpperCase(), '-j', chain] })),
+      // a jump may be missing when the step failed half-way (chain created, restore refused): not an error
+      ...hooks.map((h): Action => ({ kind: 'exec', argv: [tool, '-t', 'filter', '-D', h.toUpperCase(), '-j', chain], ignoreFailure: true })),
       { kind: 'exec', argv: [tool, '-t', 'filter', '-F', chain] },
       { kind: 'exec', argv: [tool, '-t', 'filter', '-X', chain] },
     ];
     const step: Step = {
       id: `dpi:${name}:xtables:${fam}`,
       description: `${fam}: chain ${chain} in table filter (iptables-nft) steering the first ${packets} packets of each ${protocols.join('/')} flow to queue ${o.queues[0]}${o.queues[1] > 1 ? `..${o.queues[0] + o.queues[1] - 1}` : ''}, jumped to from ${hooks.join(', ')}`,
-      do: [{ kind: 'exec', argv: [`${tool}-restore`, '--noflush'], input: text }],
+      // `-N` first: it fails with "Chain already exists" when another blocker of
+      // the same name steers in this namespace, instead of silently taking over
+      // its chain (restore --noflush would flush and refill it).
+      do: [
+        { kind: 'exec', argv: [tool, '-t', 'filter', '-N', chain] },
+        { kind: 'exec', argv: [`${tool}-restore`, '--noflush'], input: text },
+      ],
       undo,
     };
     plan.steps.push(step);

@@ -6,6 +6,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { ValidationIssue } from '../errors.js';
 import { IfName, parsePrefix } from '../validate.js';
+import { ipv6Bytes } from '../xdp/entries.js';
 import * as x from './expr.js';
 import type { Expr, Family, Stmt } from './expr.js';
 import type { ChainInput, MapInput, Rule, RuleAction, SetInput } from './spec.js';
@@ -181,6 +182,11 @@ export function compileRuleExprs(rule: Rule, ctx: CompileContext, issuesOut: Val
     const v = rule[k];
     if (v === undefined) continue;
     if (fam !== 'bridge' && fam !== 'netdev' && fam !== 'inet' && fam !== 'ip' && fam !== 'ip6') issues.add(k, `not supported in ${fam} tables`);
+    if (typeof v === 'string' && v.startsWith('@')) {
+      const s = ctx.sets.get(v.slice(1));
+      if (!s) issues.add(k, `set ${v} is not declared in this firewall`);
+      else if (s.type !== 'ether_addr') issues.add(k, `set ${v} has type ${JSON.stringify(s.type)}, not ether_addr`);
+    }
     out.push(x.match(x.payload('ether', f), Array.isArray(v) ? (v.length === 1 ? v[0] : x.setOf(v.map((m) => m.toLowerCase()))) : v.startsWith('@') ? v : v.toLowerCase()));
   }
   if (ipf !== undefined && (fam === 'inet' || fam === 'bridge' || fam === 'netdev')) {
@@ -368,7 +374,7 @@ export function elementValue(type: string, v: string | number, interval: boolean
         const max = type === 'inet_service' ? 65535 : type === 'inet_proto' ? 255 : 0xffffffff;
         return v <= max ? { ok: true, value: v } : bad(`must be <= ${max}`);
       }
-      if (type === 'inet_proto' && /^[a-z0-9-]{1,16}$/.test(v)) return { ok: true, value: v };
+      if (type === 'inet_proto' && /^[a-z0-9][a-z0-9-]{0,15}$/.test(v)) return { ok: true, value: v };
       const m = /^(\d{1,5})-(\d{1,5})$/.exec(v);
       if (type === 'inet_service' && m) {
         const a = Number(m[1]);
@@ -422,6 +428,55 @@ export function verdictExpr(v: unknown): Expr {
 }
 
 /** The `add set` command for a named set (elements included). */
+/** The closed interval `[lo, hi]` an element of an interval set covers (addresses, prefixes, a-b ranges, ports). */
+function intervalOf(type: string, v: unknown): [bigint, bigint] | undefined {
+  if (type === 'inet_service') {
+    if (typeof v === 'number') return [BigInt(v), BigInt(v)];
+    const m = typeof v === 'string' ? /^(\d{1,5})-(\d{1,5})$/.exec(v) : null;
+    return m ? [BigInt(m[1] as string), BigInt(m[2] as string)] : undefined;
+  }
+  if ((type !== 'ipv4_addr' && type !== 'ipv6_addr') || typeof v !== 'string') return undefined;
+  const num = (a: string): { n: bigint; bits: number } | undefined => {
+    const p = parsePrefix(a);
+    if (!p) return undefined;
+    const bits = p.family === 4 ? 32 : 128;
+    const bytes = p.family === 4 ? p.address.split('.').map(Number) : [...ipv6Bytes(p.address)];
+    let n = 0n;
+    for (const b of bytes) n = (n << 8n) | BigInt(b);
+    const host = BigInt(bits - p.len);
+    return { n: (n >> host) << host, bits: bits - p.len };
+  };
+  const dash = v.indexOf('-');
+  if (dash > 0) {
+    const a = num(v.slice(0, dash));
+    const b = num(v.slice(dash + 1));
+    return a && b ? [a.n, b.n] : undefined;
+  }
+  const a = num(v);
+  return a ? [a.n, a.n + (1n << BigInt(a.bits)) - 1n] : undefined;
+}
+
+/** nft refuses an interval set whose elements overlap ("conflicting intervals"): report each overlapping pair. */
+function overlapIssues(type: string, elements: readonly unknown[], path: string, issues: ValidationIssue[]): void {
+  const iv: { lo: bigint; hi: bigint; i: number }[] = [];
+  elements.forEach((e, i) => {
+    const v = e && typeof e === 'object' && !Array.isArray(e) ? (e as { value: unknown }).value : e;
+    const r = intervalOf(type, v);
+    if (r) iv.push({ lo: r[0], hi: r[1], i });
+  });
+  iv.sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
+  let reported = 0;
+  let widest = iv[0];
+  for (let k = 1; k < iv.length && reported < 10; k++) {
+    const cur = iv[k]!;
+    if (widest && cur.lo <= widest.hi) {
+      issues.push({ path: `${path}.${cur.i}`, message: `overlaps element ${widest.i} (nft refuses overlapping intervals: merge them or drop one)` });
+      reported++;
+    }
+    if (!widest || cur.hi > widest.hi) widest = cur;
+  }
+}
+
 export function setCommand(ctx: CompileContext, name: string, s: SetInput, issues: ValidationIssue[]): unknown {
   const flags: string[] = [];
   if (s.interval) flags.push('interval');
@@ -432,6 +487,7 @@ export function setCommand(ctx: CompileContext, name: string, s: SetInput, issue
     if (r.ok) elem.push(r.value);
     else issues.push({ path: `set ${name}.elements.${i}`, message: r.message });
   });
+  if (s.interval && typeof s.type === 'string') overlapIssues(s.type, s.elements ?? [], `set ${name}.elements`, issues);
   if ((s.elements ?? []).some((e) => typeof e === 'object' && !Array.isArray(e) && (e as { timeout?: number }).timeout) && !s.timeout) {
     issues.push({ path: `set ${name}.elements`, message: 'elements with a timeout need the set to have a timeout' });
   }
@@ -464,7 +520,8 @@ export function mapCommand(ctx: CompileContext, name: string, m: MapInput, issue
     if (m.map === 'verdict') {
       const target = typeof v === 'object' && v !== null ? ((v as { jump?: string; goto?: string }).jump ?? (v as { goto?: string }).goto) : undefined;
       if (target !== undefined && !ctx.chains.has(target)) issues.push({ path: `map ${name}.elements.${i}.1`, message: `chain ${target} is not declared in this firewall` });
-      if (typeof v === 'string' && !['accept', 'drop', 'return', 'continue'].includes(v)) issues.push({ path: `map ${name}.elements.${i}.1`, message: 'must be a verdict' });
+      if ((typeof v === 'string' && !['accept', 'drop', 'return', 'continue'].includes(v)) || typeof v === 'number' || v === null || target === undefined && typeof v === 'object')
+        issues.push({ path: `map ${name}.elements.${i}.1`, message: 'must be a verdict' });
       data = verdictExpr(v);
     } else {
       const d = elementValue(m.map, v as string | number, false);

@@ -6,6 +6,7 @@
  * nft transaction each.
  * @module
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { NetfenceError, ValidationError, type ValidationIssue, fromZodIssues } from '../errors.js';
 import { emptyPlan, type Plan, type TableRef } from '../plan/types.js';
 import { Err, Ok, type Result } from '../result.js';
@@ -73,6 +74,11 @@ function key(e: unknown): string {
  * const r = await fw.apply();
  * ```
  */
+/** A caller-given name for an issue path; never throws (symbols, null-prototype objects). */
+function safeName(v: unknown): string {
+  return typeof v === 'string' ? v : `<${typeof v}>`;
+}
+
 export class Firewall {
   /** Table name. */
   readonly table: string;
@@ -128,8 +134,8 @@ export class Firewall {
   /** Declare a chain: a base chain when `hook` is given, a regular chain (jump/goto target) otherwise. */
   chain(name: string, spec: ChainInput = {}): this {
     const r = ChainSpec.safeParse(spec);
-    if (!r.success) this.issues.push(...fromZodIssues('', r.error.issues).issues.map((i) => ({ path: `chain ${name}.${i.path}`, message: i.message })));
-    else if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(name)) this.issues.push({ path: `chain ${name}`, message: 'invalid chain name' });
+    if (!r.success) this.issues.push(...fromZodIssues('', r.error.issues).issues.map((i) => ({ path: `chain ${safeName(name)}.${i.path}`, message: i.message })));
+    else if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(name)) this.issues.push({ path: `chain ${safeName(name)}`, message: 'invalid chain name' });
     else if (name.startsWith('vm_')) this.issues.push({ path: `chain ${name}`, message: 'names starting with vm_ are reserved for VM firewalls' });
     else if (this.chains.has(name)) this.issues.push({ path: `chain ${name}`, message: 'declared twice' });
     else this.chains.set(name, { spec: r.data, rules: [] });
@@ -145,7 +151,7 @@ export class Firewall {
       return this;
     }
     const c = this.chains.get(chain);
-    if (!c) this.issues.push({ path: `rule ${id}.chain`, message: `chain ${chain} is not declared (call .chain() first)` });
+    if (!c) this.issues.push({ path: `rule ${id}.chain`, message: `chain ${safeName(chain)} is not declared (call .chain() first)` });
     else if (this.ruleChain.has(r.data.id)) this.issues.push({ path: `rule ${id}.id`, message: 'duplicate rule id' });
     else {
       c.rules.push(r.data);
@@ -163,8 +169,8 @@ export class Firewall {
   /** Declare a named set (addresses, ports, MACs, concatenations; interval, timeout, counters). */
   set(name: string, spec: SetInput): this {
     const r = SetSpec.safeParse(spec);
-    if (!r.success) this.issues.push(...r.error.issues.map((i) => ({ path: `set ${name}.${i.path.map(String).join('.')}`, message: i.message })));
-    else if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(name)) this.issues.push({ path: `set ${name}`, message: 'invalid set name' });
+    if (!r.success) this.issues.push(...r.error.issues.map((i) => ({ path: `set ${safeName(name)}.${i.path.map(String).join('.')}`, message: i.message })));
+    else if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(name)) this.issues.push({ path: `set ${safeName(name)}`, message: 'invalid set name' });
     else if (this.sets.has(name) || this.maps.has(name)) this.issues.push({ path: `set ${name}`, message: 'declared twice' });
     else {
       const elems = new Map<string, unknown>();
@@ -178,8 +184,8 @@ export class Firewall {
   /** Declare a named map: a verdict map (`map: 'verdict'`) or a data map. */
   map(name: string, spec: MapInput): this {
     const r = MapSpec.safeParse(spec);
-    if (!r.success) this.issues.push(...r.error.issues.map((i) => ({ path: `map ${name}.${i.path.map(String).join('.')}`, message: i.message })));
-    else if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(name) || name === VM_NAMES.inMap || name === VM_NAMES.outMap) this.issues.push({ path: `map ${name}`, message: 'invalid or reserved map name' });
+    if (!r.success) this.issues.push(...r.error.issues.map((i) => ({ path: `map ${safeName(name)}.${i.path.map(String).join('.')}`, message: i.message })));
+    else if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(name) || name === VM_NAMES.inMap || name === VM_NAMES.outMap) this.issues.push({ path: `map ${safeName(name)}`, message: 'invalid or reserved map name' });
     else if (this.sets.has(name) || this.maps.has(name)) this.issues.push({ path: `map ${name}`, message: 'declared twice' });
     else this.maps.set(name, r.data);
     return this;
@@ -267,6 +273,20 @@ export class Firewall {
   // -------------------------------------------------------------------------
   // Whole-table operations.
 
+  /**
+   * Changes of this firewall run one at a time, in call order: `apply()`
+   * compiles when its turn comes, so a concurrent `addElements()`/`addRule()`
+   * is never lost under a full replacement built from an older state.
+   */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.inQueue.getStore()) return fn(); // updateVm -> attachVm
+    const next = this.queue.then(() => this.inQueue.run(true, fn));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly inQueue = new AsyncLocalStorage<true>();
+
   /** Compile and have the kernel check the plan without committing anything. */
   async check(): Promise<Result<void, NetfenceError>> {
     const p = this.compile();
@@ -280,6 +300,7 @@ export class Firewall {
    * (health check, confirm-or-revert, snapshot).
    */
   async apply(options: ApplyOptions = {}): Promise<Result<AppliedPlan, NetfenceError>> {
+    return this.serial(async () => {
     if (this.family === 'bridge' && this.vms.size > 0) {
       const b = await this.resolveBackends();
       if (b.err) return Err(b.val);
@@ -290,21 +311,26 @@ export class Firewall {
     if (r.err) return Err(r.val);
     this.lastApplied = r.val;
     return Ok(r.val);
+    });
   }
 
   /** Take back the last `apply()` (see the executor's rollback: snapshot restore or table deletion). */
   async rollback(): Promise<Result<void, NetfenceError>> {
+    return this.serial(async () => {
     if (!this.lastApplied) return Err(new NetfenceError('NOTHING_APPLIED', 'rollback: nothing was applied by this Firewall'));
     const r = await this.lastApplied.rollback();
     return r.err ? Err(r.val) : Ok(undefined);
+    });
   }
 
   /** Delete the firewall's table(s) from the kernel (only if netfence created them for this owner). */
   async destroy(): Promise<Result<void, NetfenceError>> {
+    return this.serial(async () => {
     const tables: TableRef[] = [this.tableRef];
     if (this.family === 'bridge') tables.push({ family: 'inet', name: companionTable(this.table) });
     const r = await destroyTables(tables, this.netns, this.owner);
     return r.err ? Err(r.val) : Ok(undefined);
+    });
   }
 
   /** Run a small transaction on the live table (no recompilation, no listing of sets). */
@@ -345,6 +371,7 @@ export class Firewall {
 
   /** Add elements to a live set: one `add element` transaction; the set is never listed. */
   async addElements(set: string, elements: unknown[]): Promise<Result<void, NetfenceError>> {
+    return this.serial(async () => {
     const e = this.elementsOf(set, elements);
     if (e.err) return Err(e.val);
     const r = await this.small([x.add('element', { family: this.family, table: this.table, name: set, elem: e.val.exprs })]);
@@ -353,10 +380,12 @@ export class Firewall {
       for (const p of e.val.parsed) s?.elems.set(key(p), p);
     }
     return r;
+    });
   }
 
   /** Remove elements from a live set: one `delete element` transaction. */
   async deleteElements(set: string, elements: unknown[]): Promise<Result<void, NetfenceError>> {
+    return this.serial(async () => {
     const e = this.elementsOf(set, elements);
     if (e.err) return Err(e.val);
     const r = await this.small([x.del('element', { family: this.family, table: this.table, name: set, elem: e.val.exprs })]);
@@ -365,6 +394,7 @@ export class Firewall {
       for (const p of e.val.parsed) s?.elems.delete(key(p));
     }
     return r;
+    });
   }
 
   /**
@@ -373,11 +403,12 @@ export class Firewall {
    * builder, so a later `apply()` keeps it.
    */
   async addRule(chain: string, spec: RuleInput, options: { position?: 'last' | 'first' } = {}): Promise<Result<void, NetfenceError>> {
+    return this.serial(async () => {
     const r = RuleSpec.safeParse(spec);
     const id = typeof (spec as { id?: unknown })?.id === 'string' ? (spec as { id: string }).id : '?';
     if (!r.success) return Err(new ValidationError(`rule ${id}`, r.error.issues.map((i) => ({ path: `rule ${id}.${i.path.map(String).join('.')}`, message: i.message }))));
     const c = this.chains.get(chain);
-    if (!c) return Err(new ValidationError(`rule ${id}`, [{ path: `rule ${id}.chain`, message: `chain ${chain} is not declared` }]));
+    if (!c) return Err(new ValidationError(`rule ${id}`, [{ path: `rule ${id}.chain`, message: `chain ${safeName(chain)} is not declared` }]));
     if (this.ruleChain.has(r.data.id)) return Err(new ValidationError(`rule ${id}`, [{ path: `rule ${id}.id`, message: 'duplicate rule id' }]));
     const issues: ValidationIssue[] = [];
     const cmd = this.ruleCommand(chain, r.data, issues, options.position === 'first' ? 'insert' : 'add');
@@ -389,10 +420,12 @@ export class Firewall {
       this.ruleChain.set(r.data.id, chain);
     }
     return res;
+    });
   }
 
   /** Remove one rule by its id: finds its handle (listing only its chain) and deletes it in one transaction. */
   async removeRule(id: string): Promise<Result<void, NetfenceError>> {
+    return this.serial(async () => {
     const chain = this.ruleChain.get(id);
     if (!chain) return Err(new ValidationError('removeRule', [{ path: 'id', message: `no rule with id ${id} in this firewall` }]));
     const l = await listRules(this.netns, this.family, this.table, [chain]);
@@ -406,6 +439,7 @@ export class Firewall {
       this.ruleChain.delete(id);
     }
     return res;
+    });
   }
 
   /** Per-rule counters (by id) and per-set counters (sets with `counter: true`), read from the kernel. */
@@ -472,6 +506,7 @@ export class Firewall {
    * attached VM behaves like {@link updateVm}.
    */
   async attachVm(spec: VmSpec): Promise<Result<{ decisions: Plan['decisions'] }, NetfenceError>> {
+    return this.serial(async () => {
     const b = await this.resolveBackends();
     if (b.err) return Err(b.val);
     const p = this.compileVm(spec, b.val);
@@ -481,6 +516,7 @@ export class Firewall {
     const parsed = parseVm(spec);
     if (parsed.ok) this.vms.set(parsed.vm.vmId, parsed.vm);
     return Ok({ decisions: p.val.decisions });
+    });
   }
 
   /**
@@ -488,18 +524,22 @@ export class Firewall {
    * adds the new rules, so no packet sees a half-updated or empty rule set.
    */
   async updateVm(spec: VmSpec): Promise<Result<{ decisions: Plan['decisions'] }, NetfenceError>> {
+    return this.serial(async () => {
     const id = (spec as { vmId?: unknown })?.vmId;
     if (typeof id !== 'string' || !this.vms.has(id)) return Err(new ValidationError('updateVm', [{ path: 'vmId', message: `VM ${String(id)} is not attached (use attachVm)` }]));
     return this.attachVm(spec);
+    });
   }
 
   /** Remove a VM's chains and dispatch entries in one transaction; other VMs are untouched. */
   async detachVm(vmId: string): Promise<Result<void, NetfenceError>> {
+    return this.serial(async () => {
     const vm = this.vms.get(vmId);
     if (!vm) return Err(new ValidationError('detachVm', [{ path: 'vmId', message: `VM ${vmId} is not attached` }]));
     const r = await this.small(vmDetachCommands(this.table, vm));
     if (r.ok) this.vms.delete(vmId);
     return r;
+    });
   }
 
   /** Ids of attached VMs. */

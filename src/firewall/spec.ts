@@ -5,7 +5,8 @@
  * @module
  */
 import { z } from 'zod';
-import { Comment, IfNamePattern, NftName, parsePrefix, Port } from '../validate.js';
+import { PlanOwner } from '../plan/ownership.js';
+import { Comment, IfName, IfNamePattern, NftName, parsePrefix, Port } from '../validate.js';
 
 /** Table families. */
 export const FamilySchema = z.enum(['ip', 'ip6', 'inet', 'arp', 'bridge', 'netdev']);
@@ -129,8 +130,8 @@ export const RuleSpec = z
     sport: PortMatch.optional(),
     dport: PortMatch.optional(),
     ctState: z.array(CtState).min(1).optional(),
-    icmpType: z.array(z.string().regex(/^[a-z-]{1,32}$/, 'must be an ICMP type name like echo-request')).min(1).optional(),
-    icmpv6Type: z.array(z.string().regex(/^[a-z-]{1,32}$/, 'must be an ICMPv6 type name like echo-request')).min(1).optional(),
+    icmpType: z.array(z.string().regex(/^[a-z][a-z-]{0,31}$/, 'must be an ICMP type name like echo-request')).min(1).optional(),
+    icmpv6Type: z.array(z.string().regex(/^[a-z][a-z-]{0,31}$/, 'must be an ICMPv6 type name like echo-request')).min(1).optional(),
     mark: MarkMatch.optional(),
     ctMark: MarkMatch.optional(),
     /** Further meta matches, e.g. `{ key: 'pkttype', value: 'broadcast' }`, `{ key: 'skuid', value: 1000 }`. */
@@ -138,7 +139,7 @@ export const RuleSpec = z
       .array(
         z.object({
           key: z.enum(['length', 'protocol', 'nfproto', 'l4proto', 'priority', 'skuid', 'skgid', 'pkttype', 'cpu', 'iiftype', 'oiftype', 'cgroup', 'iifgroup', 'oifgroup', 'ibrname', 'obrname']),
-          value: z.union([z.string().regex(/^[A-Za-z0-9_.:-]{1,32}$/), z.number().int().min(0)]),
+          value: z.union([z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,31}$/, 'must be a meta value like broadcast (letters, digits, _ . : -, not starting with . or -)'), z.number().int().min(0)]),
           op: z.enum(['==', '!=']).optional(),
         }).strict(),
       )
@@ -189,7 +190,7 @@ export const ChainSpec = z
     priority: z.number().int().min(-1000).max(1000).optional(),
     policy: z.enum(['accept', 'drop']).optional(),
     /** Device for netdev ingress/egress chains. */
-    device: z.string().optional(),
+    device: IfName.optional(),
   })
   .strict()
   .refine((c) => c.hook !== undefined || (c.type === undefined && c.policy === undefined && c.priority === undefined), {
@@ -251,7 +252,7 @@ export const FirewallOptions = z
     /** Network namespace (a name under /run/netns); the current one if absent. */
     netns: z.string().optional(),
     /** Plan owner recorded in the table (default `firewall:<table>`). */
-    owner: z.string().optional(),
+    owner: PlanOwner.optional(),
   })
   .strict();
 /** Input type of {@link FirewallOptions}. */

@@ -15,7 +15,7 @@
  */
 import { isIPv4 } from 'node:net';
 import { z } from 'zod';
-import type { ValidationIssue } from '../errors.js';
+import { fromZodIssues, type ValidationIssue } from '../errors.js';
 import { IfName, IpPrefix, parsePrefix, Port } from '../validate.js';
 import * as x from './expr.js';
 import type { Expr, Stmt } from './expr.js';
@@ -25,7 +25,8 @@ import { MacAddress, RuleId } from './spec.js';
 export const VmFirewallRule = z
   .object({
     id: RuleId,
-    name: z.string().max(200),
+    /** Free text for people (never sent to a tool): no control characters, quotes, backslash, `;`, `$` or backticks. */
+    name: z.string().max(200).regex(/^[^\x00-\x1f\x7f"'`;$\\]*$/, 'must not contain control characters, quotes, backslash, ; $ or backticks'),
     action: z.enum(['ACCEPT', 'DROP', 'REJECT']),
     direction: z.enum(['IN', 'OUT', 'INOUT']),
     /** Lower runs first. */
@@ -47,7 +48,7 @@ export type FirewallRule = z.input<typeof VmFirewallRule>;
 export const VmSpecSchema = z
   .object({
     /** Stable VM id; becomes part of chain names (letters, digits, `_ -`, at most 32). */
-    vmId: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 letters, digits, _ or -'),
+    vmId: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_-]{0,31}$/, 'must be 1-32 letters, digits, _ or - (not starting with -)'),
     /** The VM's tap interface on the bridge. */
     iface: IfName,
     /** The VM's MAC address (anti-spoofing). */
@@ -118,7 +119,7 @@ export function parseVm(input: unknown): { ok: true; vm: ParsedVm } | { ok: fals
   const top = VmSpecSchema.safeParse(input);
   const issues: ValidationIssue[] = [];
   if (!top.success) {
-    return { ok: false, issues: top.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })) };
+    return { ok: false, issues: fromZodIssues('VM', top.error.issues).issues };
   }
   const vm = top.data;
   const rules: z.output<typeof VmFirewallRule>[] = [];
@@ -130,8 +131,9 @@ export function parseVm(input: unknown): { ok: true; vm: ParsedVm } | { ok: fals
     if (!r.success) {
       for (const iss of r.error.issues) {
         const field = iss.path.map(String).join('.');
-        const msg = iss.code === 'invalid_value' && field === 'action' ? `unknown action ${JSON.stringify((raw as { action?: unknown }).action)} (ACCEPT, DROP or REJECT)` : iss.message;
-        issues.push({ path: `${base}.${field}`, message: msg });
+        const msg = iss.code === 'invalid_value' && field === 'action' ? `unknown action ${typeof (raw as { action?: unknown }).action === 'string' ? JSON.stringify((raw as { action: string }).action) : `(a ${typeof (raw as { action?: unknown }).action})`} (ACCEPT, DROP or REJECT)` : iss.message;
+        if (iss.code === 'unrecognized_keys') for (const u of fromZodIssues('', [iss]).issues) issues.push({ path: `${base}.${u.path}`, message: u.message });
+        else issues.push({ path: `${base}.${field}`, message: msg });
       }
       return;
     }

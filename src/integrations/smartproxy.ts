@@ -19,14 +19,19 @@
  */
 import { createHash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { z } from 'zod';
 import { NetfenceError, ValidationError, type ValidationIssue } from '../errors.js';
 import * as x from '../firewall/expr.js';
 import type { Expr, Stmt } from '../firewall/expr.js';
 import { destroyTables, listRules, submit, type ListedRule } from '../firewall/kernel.js';
+/** A rule as listed from the kernel (chain, handle, comment, counters), as {@link placeRules} receives it. */
+export type { ListedRule } from '../firewall/kernel.js';
+import { PlanOwner } from '../plan/ownership.js';
 import { emptyPlan, type TableRef } from '../plan/types.js';
 import { Err, Ok, type Result } from '../result.js';
 import { NftName, NetnsName, parsePrefix } from '../validate.js';
+import { ipv4Bytes, ipv6Bytes } from '../xdp/entries.js';
 
 /** A port, a `{from,to}` range, or a list of both (SmartProxy's `TPortRange`). */
 export type TPortRange = number | { from: number; to: number } | Array<number | { from: number; to: number }>;
@@ -117,8 +122,36 @@ const PortsSchema = z.union([PortSchema, RangeSchema, z.array(z.union([PortSchem
 const RateSchema = z.string().regex(/^\d+(\.\d+)?\s*(bps|kbps|mbps|gbps)$/i, "must be like '10mbps', '500kbps', '1gbps'");
 
 /** A stable route id, derived from the route's name and match (never from time). */
+/**
+ * The list without entries another entry already covers (an address inside a
+ * listed prefix, a duplicate): same membership, and nft refuses overlapping
+ * intervals in an interval set ("conflicting intervals specified"). CIDR
+ * prefixes either nest or are disjoint, so nothing else can overlap.
+ */
+function withoutCovered(items: string[]): string[] {
+  const ps = items.map((s) => {
+    const p = parsePrefix(s)!;
+    const bits = p.family === 4 ? 32 : 128;
+    let n = 0n;
+    for (const b of p.family === 4 ? ipv4Bytes(p.address) : ipv6Bytes(p.address)) n = (n << 8n) | BigInt(b);
+    const host = BigInt(bits - p.len);
+    const lo = (n >> host) << host;
+    return { s, lo, hi: lo + (1n << host) - 1n };
+  });
+  return ps.filter((a, i) => !ps.some((b, j) => j !== i && b.lo <= a.lo && a.hi <= b.hi && (b.lo < a.lo || a.hi < b.hi || j < i))).map((a) => a.s);
+}
+
+/** JSON text of any value, never throwing (BigInt, cycles, throwing getters): for messages and hashing only. */
+function safeJson(v: unknown): string {
+  try {
+    return String(JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x)));
+  } catch {
+    return `[${typeof v}]`;
+  }
+}
+
 export function routeId(route: Pick<IRouteConfig, 'name' | 'match' | 'id'>): string {
-  const basis = JSON.stringify({ name: route.name ?? route.id ?? '', ports: route.match?.ports ?? null, domains: route.match?.domains ?? null });
+  const basis = safeJson({ name: route.name ?? route.id ?? '', ports: route.match?.ports ?? null, domains: route.match?.domains ?? null });
   return `r${createHash('sha256').update(basis).digest('hex').slice(0, 12)}`;
 }
 
@@ -194,14 +227,25 @@ function portExpr(p: TPortRange): Expr {
  */
 export function compileRoute(route: IRouteConfig, defaults: { tableName: string }): Result<CompiledRoute, ValidationError> {
   const issues: ValidationIssue[] = [];
+  if (!route || typeof route !== 'object' || Array.isArray(route)) return Err(new ValidationError('route', [{ path: 'route', message: 'must be a route object' }]));
+  for (const k of ['match', 'action'] as const) {
+    const v = route[k];
+    if (v !== undefined && (v === null || typeof v !== 'object' || Array.isArray(v))) return Err(new ValidationError('route', [{ path: `route.${k}`, message: 'must be an object' }]));
+  }
+  // name and id are free text for people, but never control characters, quotes, backslash, `;`, `$` or backticks
+  for (const k of ['name', 'id'] as const) {
+    const v = route[k];
+    if (v !== undefined && (typeof v !== 'string' || v.length > 200 || /[\x00-\x1f\x7f"'`;$\\]/.test(v)))
+      return Err(new ValidationError('route', [{ path: `route.${k}`, message: 'must be a string of at most 200 characters without control characters, quotes, backslash, ; $ or backticks' }]));
+  }
   const rid = routeId(route);
-  const where = `route ${route.name ?? rid}`;
+  const where = `route ${typeof route.name === 'string' ? route.name : rid}`;
   const bad = (f: string, m: string) => issues.push({ path: `${where}.${f}`, message: m });
   const a = route.action ?? ({} as IRouteConfig['action']);
   const nopt = a.nftables ?? {};
   const table = nopt.tableName ?? defaults.tableName;
   if (!NftName.safeParse(table).success) bad('action.nftables.tableName', 'invalid table name');
-  if (a.type !== 'forward') bad('action.type', `only 'forward' routes can run on the nftables engine (got ${JSON.stringify(a.type)})`);
+  if (a.type !== 'forward') bad('action.type', `only 'forward' routes can run on the nftables engine (got ${safeJson(a.type)})`);
   if (a.forwardingEngine !== undefined && a.forwardingEngine !== 'nftables') bad('action.forwardingEngine', "must be 'nftables' for NFTablesManager");
   if (route.enabled === false) bad('enabled', 'a disabled route cannot be provisioned (deprovision it instead)');
   for (const k of Object.keys(nopt)) if (!NFT_KEYS.has(k)) bad(`action.nftables.${k}`, `unknown option (known: ${[...NFT_KEYS].join(', ')})`);
@@ -227,9 +271,9 @@ export function compileRoute(route: IRouteConfig, defaults: { tableName: string 
   const hosts = typeof hostsRaw === 'string' ? [hostsRaw] : Array.isArray(hostsRaw) ? hostsRaw : [];
   if (typeof hostsRaw !== 'function' && hosts.length === 0 && target) bad('action.target.host', 'needs at least one address');
   hosts.forEach((h, i) => {
-    if (typeof h !== 'string' || !(isIPv4(h) || isIPv6(h))) bad(`action.target.host${Array.isArray(hostsRaw) ? `.${i}` : ''}`, `${JSON.stringify(h)} is not an IP address (kernel NAT needs addresses; resolve host names first)`);
+    if (typeof h !== 'string' || !(isIPv4(h) || isIPv6(h))) bad(`action.target.host${Array.isArray(hostsRaw) ? `.${i}` : ''}`, `${safeJson(h)} is not an IP address (kernel NAT needs addresses; resolve host names first)`);
   });
-  const fam: 4 | 6 = hosts.length && isIPv6(hosts[0] as string) ? 6 : 4;
+  const fam: 4 | 6 = typeof hosts[0] === 'string' && isIPv6(hosts[0]) ? 6 : 4;
   if (hosts.some((h) => typeof h === 'string' && (fam === 4 ? isIPv6(h) : isIPv4(h)))) bad('action.target.host', 'all targets must be of one address family');
   const port = target?.port;
   if (port !== undefined && typeof port !== 'function' && port !== 'preserve' && !PortSchema.safeParse(port).success) bad('action.target.port', "must be a port number or 'preserve'");
@@ -245,7 +289,7 @@ export function compileRoute(route: IRouteConfig, defaults: { tableName: string 
       continue;
     }
     l.forEach((s, i) => {
-      if (typeof s !== 'string' || !parsePrefix(s)) bad(`action.security.ip${kind === 'allow' ? 'Allow' : 'Block'}List.${i}`, `${JSON.stringify(s)} is not an IP address or CIDR (wildcards like 192.168.* are not supported: use 192.168.0.0/16)`);
+      if (typeof s !== 'string' || !parsePrefix(s)) bad(`action.security.ip${kind === 'allow' ? 'Allow' : 'Block'}List.${i}`, `${safeJson(s)} is not an IP address or CIDR (wildcards like 192.168.* are not supported: use 192.168.0.0/16)`);
     });
     lists.push({ kind, items: l });
   }
@@ -266,7 +310,7 @@ export function compileRoute(route: IRouteConfig, defaults: { tableName: string 
   const rules: unknown[] = [];
   const useSets = nopt.useIPSets !== false;
   for (const l of lists) {
-    const mine = l.items.filter((s) => parsePrefix(s)?.family === fam);
+    const mine = withoutCovered(l.items.filter((s) => parsePrefix(s)?.family === fam));
     const name = `${rid}_${l.kind}`;
     const elems = mine.map((s) => x.addrValue(s));
     let right: Expr;
@@ -326,12 +370,24 @@ export class NFTablesManager {
   private readonly owner: string;
   /** Provisioned routes by id. */
   private readonly routes = new Map<string, { route: IRouteConfig; compiled: CompiledRoute }>();
+  /** Mutations run one at a time: each reads the live chains to place its rules by priority. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly inQueue = new AsyncLocalStorage<true>();
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.inQueue.getStore()) return fn(); // provisionRoute -> updateRoute
+    const next = this.queue.then(() => this.inQueue.run(true, fn));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
 
   /** Invalid options throw a {@link ValidationError}. */
   constructor(options: NFTablesManagerOptions = {}) {
     const issues: ValidationIssue[] = [];
+    if (options === null || typeof options !== 'object') throw new ValidationError('NFTablesManager options', [{ path: 'options', message: 'must be an object' }]);
     if (options.tableName !== undefined && !NftName.safeParse(options.tableName).success) issues.push({ path: 'tableName', message: 'invalid table name' });
     if (options.netns !== undefined && !NetnsName.safeParse(options.netns).success) issues.push({ path: 'netns', message: 'invalid namespace name' });
+    if (options.owner !== undefined && !PlanOwner.safeParse(options.owner).success) issues.push({ path: 'owner', message: 'invalid owner (letters, digits and _ . : @ + = / -, at most 100)' });
     if (issues.length) throw new ValidationError('NFTablesManager options', issues);
     this.tableName = options.tableName ?? 'smartproxy';
     this.netns = options.netns;
@@ -374,6 +430,7 @@ export class NFTablesManager {
 
   /** Install a route's rules (one transaction). Provisioning an already provisioned route replaces it. */
   async provisionRoute(route: IRouteConfig): Promise<Result<{ routeId: string }, NetfenceError>> {
+    return this.serial(async () => {
     const c = this.compile(route);
     if (c.err) return Err(c.val);
     if (this.routes.has(c.val.id)) return this.updateRoute(route, route);
@@ -383,10 +440,12 @@ export class NFTablesManager {
     if (r.err) return Err(r.val);
     this.routes.set(c.val.id, { route, compiled: c.val });
     return Ok({ routeId: c.val.id });
+    });
   }
 
   /** Remove a route's rules and sets (one transaction). Unknown routes are a no-op. */
   async deprovisionRoute(route: IRouteConfig): Promise<Result<void, NetfenceError>> {
+    return this.serial(async () => {
     const id = routeId(route);
     const p = this.routes.get(id);
     if (!p) return Ok(undefined);
@@ -396,6 +455,7 @@ export class NFTablesManager {
     if (r.err) return Err(r.val);
     this.routes.delete(id);
     return Ok(undefined);
+    });
   }
 
   /**
@@ -406,6 +466,7 @@ export class NFTablesManager {
    * same transaction.
    */
   async updateRoute(oldRoute: IRouteConfig, newRoute: IRouteConfig): Promise<Result<{ routeId: string }, NetfenceError>> {
+    return this.serial(async () => {
     const c = this.compile(newRoute);
     if (c.err) return Err(c.val);
     const oldId = routeId(oldRoute);
@@ -423,6 +484,7 @@ export class NFTablesManager {
     this.routes.delete(oldId);
     this.routes.set(c.val.id, { route: newRoute, compiled: c.val });
     return Ok({ routeId: c.val.id });
+    });
   }
 
   /** Per-route packets, bytes and the rules in force, read from the kernel. */
@@ -453,12 +515,14 @@ export class NFTablesManager {
 
   /** Remove every table this manager provisioned (one transaction). */
   async stop(): Promise<Result<void, NetfenceError>> {
+    return this.serial(async () => {
     const tables: TableRef[] = [...new Set([...this.routes.values()].map((r) => r.compiled.table))].map((name) => ({ family: 'inet', name }));
     if (tables.length === 0) return Ok(undefined);
     const r = await destroyTables(tables, this.netns, this.owner);
     if (r.err) return Err(r.val);
     this.routes.clear();
     return Ok(undefined);
+    });
   }
 }
 

@@ -15,6 +15,9 @@ import { Err, Ok, type Result } from '../result.js';
 import { NetnsName } from '../validate.js';
 import { commandTarget, foreignOwner, OwnershipError, ownerMarkCommand, ownershipCommands, PlanOwner, probeOwnership, tableKey, type TableOwnership } from './ownership.js';
 import { restoreCommands, type TableSnapshot } from './snapshot.js';
+import { withNsLock } from './lock.js';
+import { faultAt } from './faults.js';
+import { journalBegin, type ApplyJournalEntry, type JournalHandle } from './journal.js';
 import type { Action, Plan, Step, TableRef } from './types.js';
 import { TableRefSchema, validatePlan } from './validate-plan.js';
 
@@ -84,12 +87,14 @@ const LONG_MS = 600_000;
 export const executorStats = { tablesSnapshotted: 0 };
 
 // ---------------------------------------------------------------------------
-// Serialization: one operation at a time per namespace within this process.
+// Serialization: one operation at a time per namespace, within this process
+// (a promise chain) and across processes (flock, see lock.ts).
 
 const locks = new Map<string, Promise<unknown>>();
-async function withLock<T>(netns: string | undefined, fn: () => Promise<T>): Promise<T> {
+async function withLock<T>(netns: string | undefined, fn0: () => Promise<T>, onLockError: (e: NetfenceError) => T, what: string): Promise<T> {
   const key = netns ?? '';
   const prev = locks.get(key) ?? Promise.resolve();
+  const fn = (): Promise<T> => withNsLock(netns, what, fn0, onLockError);
   const next = prev.then(fn, fn);
   const tail = next.catch(() => undefined);
   locks.set(key, tail);
@@ -204,7 +209,8 @@ function netnsScoped(path: string): boolean {
   return path.startsWith('/proc/sys/net/') || path.startsWith('/proc/net/') || path.startsWith('/proc/self/net/');
 }
 
-async function runAction(a: Action, netns: string | undefined): Promise<Result<void, CommandError>> {
+/** Perform one plan action (exec, write, mkdir, rmdir, unlink) in `netns`. @internal (used by reconcile) */
+export async function runAction(a: Action, netns: string | undefined): Promise<Result<void, CommandError>> {
   switch (a.kind) {
     case 'exec': {
       const what = `step \`${a.argv.join(' ')}\``;
@@ -241,14 +247,19 @@ async function runAction(a: Action, netns: string | undefined): Promise<Result<v
 }
 
 /** Run a step's `do` actions; returns how many succeeded and the error, if any. */
-async function runStep(step: Step, netns: string | undefined): Promise<{ done: number; error?: CommandError }> {
+async function runStep(step: Step, netns: string | undefined, index = 0): Promise<{ done: number; error?: CommandError }> {
   let done = 0;
   for (const a of step.do) {
-    const r = await runAction(a, netns);
+    const r = faultAt(`step:${index}:${done}`) ? Err(injectedError(`step ${step.id} action ${done}`, netns)) : await runAction(a, netns);
     if (r.err && !a.ignoreFailure) return { done, error: r.val };
     done++;
   }
   return { done };
+}
+
+/** The error an injected fault produces (tests only, see faults.ts). */
+function injectedError(what: string, netns: string | undefined): CommandError {
+  return new CommandError(what, { argv: ['(fault injected)'], netns, stdout: '', stderr: `fault injected at ${what}`, exitCode: 1 });
 }
 
 /** Run a step's `undo` actions in order; failures are tolerated (and reported unless `ignoreFailure`). */
@@ -270,6 +281,8 @@ interface Applied {
   nftApplied: boolean;
   /** Steps whose `do` ran (fully or partly), in order. */
   steps: Step[];
+  /** The journal entry describing this apply (removed once complete or undone); see journal.ts. */
+  journal?: JournalHandle<ApplyJournalEntry> | undefined;
 }
 
 /** Undo steps in reverse, then put the owned tables back in one nft transaction. */
@@ -351,7 +364,7 @@ export async function apply(plan: Plan, options: ApplyOptions = {}): Promise<Res
     const e = new ValidationError('apply options', [{ path: 'confirmWithinMs', message: 'must be a finite number >= 0' }]);
     return Err(new ApplyError('validate', e.message, { restored: true, cause: e }));
   }
-  return withLock(plan.netns, () => applyLocked(plan, options));
+  return withLock(plan.netns, () => applyLocked(plan, options), (e) => Err(new ApplyError('lock', `nothing applied: ${e.message}`, { restored: true, cause: e })), `apply ${plan.owner}`);
 }
 
 async function applyLocked(plan: Plan, options: ApplyOptions): Promise<Result<AppliedPlan, ApplyError>> {
@@ -370,17 +383,34 @@ async function applyLocked(plan: Plan, options: ApplyOptions): Promise<Result<Ap
   }
   let t = mark('snapshot', t0);
   const applied: Applied = { plan, tables: pf.val.tables, nftApplied: false, steps: [] };
+  // Record the intent before touching the host, so reconcile() can repair a crash mid-apply.
+  // A plain nft plan needs no entry: its batch is atomic by itself.
+  if (plan.steps.length > 0 || options.healthCheck !== undefined || options.confirmWithinMs !== undefined) {
+    applied.journal = journalBegin<ApplyJournalEntry>({
+      kind: 'apply',
+      owner: plan.owner,
+      netns: plan.netns,
+      tables: pf.val.tables.map((s) => ({ table: s.table, existed: s.existed, listing: s.listing })),
+      steps: plan.steps,
+      stepsStarted: 0,
+      phase: 'prepared',
+    });
+  }
 
   const fail = async (phase: string, message: string, cause?: unknown): Promise<Result<AppliedPlan, ApplyError>> => {
     const r = await restore(applied);
+    if (r.restored) applied.journal?.remove();
     const how = r.restored ? 'the previous state was restored' : `RESTORE INCOMPLETE (${r.errors.length} problem(s)): ${r.errors.map((e) => e.message.split('\n')[0]).join('; ')}`;
     return Err(new ApplyError(phase, `${message}; ${how}`, { restored: r.restored, restoreErrors: r.errors, cause }));
   };
 
   const batch = buildBatch(plan);
   if (batch.commands.length > 0) {
-    const r = await nftApply(batch.commands, { netns: plan.netns, render: options.render ?? renderCommand, what: 'nft apply' });
+    // fault injection (tests): the kernel gets the batch plus one command it must reject
+    const commands = faultAt('nft') ? [...batch.commands, { add: { chain: { family: 'inet', table: 'netfence_fault_injected', name: 'x' } } }] : batch.commands;
+    const r = await nftApply(commands, { netns: plan.netns, render: options.render ?? renderCommand, what: 'nft apply' });
     if (r.err) {
+      applied.journal?.remove();
       const e = mapNftError(r.val, batch.offset, plan.nft.length);
       const which = e.failure.failedIndex !== undefined ? ` (plan.nft[${e.failure.failedIndex}]: ${e.failure.failedText ?? ''})` : '';
       return Err(new ApplyError('nft', `nft rejected the batch${which}; nothing was applied (the batch is atomic)\n${e.message}`, { restored: true, cause: e }));
@@ -389,8 +419,9 @@ async function applyLocked(plan: Plan, options: ApplyOptions): Promise<Result<Ap
   }
   t = mark('nft', t);
 
-  for (const step of plan.steps) {
-    const r = await runStep(step, plan.netns);
+  for (const [i, step] of plan.steps.entries()) {
+    applied.journal?.update({ phase: 'steps', stepsStarted: i + 1 });
+    const r = await runStep(step, plan.netns, i);
     // A step that failed on its first action changed nothing: do not undo it (its undo
     // might remove something that existed before). A partly done step is undone.
     if (r.done > 0 || !r.error) applied.steps.push(step);
@@ -399,6 +430,8 @@ async function applyLocked(plan: Plan, options: ApplyOptions): Promise<Result<Ap
   t = mark('steps', t);
 
   // Verify: each owned table is there with our mark (or gone, if the plan deletes it).
+  applied.journal?.update({ phase: 'verify' });
+  if (faultAt('verify')) return fail('verify', 'verification failed: fault injected');
   const found = await Promise.all(plan.tables.map((tb) => probeOwnership(tb, plan.owner, plan.netns)));
   const wrong: string[] = [];
   for (let i = 0; i < plan.tables.length; i++) {
@@ -412,10 +445,11 @@ async function applyLocked(plan: Plan, options: ApplyOptions): Promise<Result<Ap
   t = mark('verify', t);
 
   if (options.healthCheck) {
+    applied.journal?.update({ phase: 'health-check' });
     let ok = false;
     let cause: unknown;
     try {
-      ok = (await options.healthCheck()) === true;
+      ok = !faultAt('health-check') && (await options.healthCheck()) === true;
     } catch (e) {
       cause = e;
     }
@@ -423,6 +457,9 @@ async function applyLocked(plan: Plan, options: ApplyOptions): Promise<Result<Ap
     mark('health-check', t);
   }
   mark('total', t0);
+  // With a confirm timer the entry stays until confirm() or rollback: an unconfirmed plan of a dead process is reverted by reconcile().
+  if (options.confirmWithinMs !== undefined) applied.journal?.update({ phase: 'awaiting-confirm' });
+  else applied.journal?.remove();
   return Ok(new AppliedPlanImpl(applied, options, timings));
 }
 
@@ -460,6 +497,7 @@ class AppliedPlanImpl implements AppliedPlan {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.st = 'confirmed';
+    this.applied.journal?.remove();
   }
 
   rollback(): Promise<Result<void, ApplyError>> {
@@ -471,9 +509,14 @@ class AppliedPlanImpl implements AppliedPlan {
     this.timer = undefined;
     if (this.st === 'rolled-back') return Promise.resolve(Ok(undefined));
     if (this.pending) return this.pending;
+    const lockFailed = (e: NetfenceError): Result<void, ApplyError> => {
+      this.pending = undefined;
+      return Err(new ApplyError(phase, `nothing rolled back: ${e.message}`, { restored: false, cause: e }));
+    };
     this.pending = withLock(this.applied.plan.netns, async () => {
       const r = await restore(this.applied);
       if (r.restored) {
+        this.applied.journal?.remove();
         this.st = 'rolled-back';
         this.pending = undefined;
         return Ok(undefined);
@@ -481,7 +524,7 @@ class AppliedPlanImpl implements AppliedPlan {
       this.pending = undefined;
       const msg = `${phase === 'confirm-timeout' ? `not confirmed within ${this.options.confirmWithinMs} ms; ` : ''}rollback incomplete: ${r.errors.map((e) => e.message.split('\n')[0]).join('; ')}`;
       return Err(new ApplyError(phase, msg, { restored: false, restoreErrors: r.errors }));
-    });
+    }, lockFailed, `${phase} ${this.applied.plan.owner}`);
     return this.pending;
   }
 }
@@ -500,7 +543,7 @@ export async function destroy(tables: readonly TableRef[], options: DestroyOptio
   if (options.netns !== undefined && !NetnsName.safeParse(options.netns).success) issues.push({ path: 'netns', message: 'invalid namespace name' });
   if (!PlanOwner.safeParse(options.owner).success) issues.push({ path: 'owner', message: 'must be a valid owner (the plan owner that created the tables)' });
   if (issues.length) return Err(new ValidationError('destroy request', issues));
-  return withLock(options.netns, async () => {
+  return withLock(options.netns, async (): Promise<Result<{ deleted: TableRef[] }, NetfenceError>> => {
     const pf = await preflight(tables, options.owner, options.netns, false);
     if (pf.err) return Err(pf.val);
     const doomed = pf.val.tables.filter((s) => s.existed).map((s) => s.table);
@@ -510,5 +553,5 @@ export async function destroy(tables: readonly TableRef[], options: DestroyOptio
     );
     if (r.err) return Err(r.val);
     return Ok({ deleted: doomed });
-  });
+  }, (e) => Err(e), `destroy ${options.owner}`);
 }

@@ -42,7 +42,8 @@ export const PlanOwner = z
   .string()
   .min(1, 'must not be empty')
   .max(100, 'must be at most 100 characters')
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.:@+=/-]*$/, 'must start with a letter, digit or _ and contain only letters, digits and _ . : @ + = / -');
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.:@+=/-]*$/, 'must start with a letter, digit or _ and contain only letters, digits and _ . : @ + = / -')
+  .refine((s) => !/(^|\/)\.\.(\/|$)/.test(s), 'must not contain .. segments');
 
 /** Families nftables tables can have. */
 export const TableFamily = z.enum(['ip', 'ip6', 'inet', 'arp', 'bridge', 'netdev']);

@@ -21,7 +21,8 @@ export const CgroupPath = z
   .min(1, 'must not be empty')
   .max(200, 'must be at most 200 characters')
   .regex(/^[A-Za-z0-9_@:+=.-]+(\/[A-Za-z0-9_@:+=.-]+)*$/, 'must be a relative cgroup path (letters, digits, _ @ : + = . -, separated by /)')
-  .refine((s) => !s.split('/').some((p) => p === '.' || p === '..'), 'must not contain . or .. components');
+  .refine((s) => !s.split('/').some((p) => p === '.' || p === '..'), 'must not contain . or .. components')
+  .refine((s) => !s.split('/').some((p) => p.startsWith('-')), 'components must not start with -');
 
 /** What traffic a limit applies to. Addresses and ports are those in the packet headers. */
 export const MatchSchema = z

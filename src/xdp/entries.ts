@@ -135,7 +135,7 @@ export function parseEntries(input: unknown, what = 'blocklist entries', options
   for (let i = 0; i < list.length; i++) {
     const r = parseEntry(list[i]);
     if (r.err) {
-      if (issues.length < 100) issues.push({ path: String(i), message: `${JSON.stringify(String(list[i])).slice(0, 80)}: ${r.val}` });
+      if (issues.length < 100) issues.push({ path: String(i), message: `${typeof list[i] === 'string' ? JSON.stringify(list[i]).slice(0, 80) : `(a ${typeof list[i]})`}: ${r.val}` });
       continue;
     }
     if (dedupe) {
@@ -211,3 +211,31 @@ export function covers(p: BlockEntry, addr: BlockEntry): boolean {
   if (p.family !== addr.family) return false;
   return maskBytes(addr.bytes, p.len).equals(p.bytes);
 }
+
+/**
+ * Prefixes of the list that lie inside another listed prefix of the same
+ * family. The XDP backend's LPM tries hold nested prefixes; the nftables
+ * fallback's interval sets do not (nft: "conflicting intervals specified"),
+ * so the fallback refuses them up front, naming each entry. O(n log n).
+ */
+export function nestedPrefixIssues(entries: readonly BlockEntry[]): ValidationIssue[] {
+  const iv: { lo: bigint; hi: bigint; i: number; text: string }[] = [];
+  entries.forEach((e, i) => {
+    const bits = e.family === 4 ? 32 : 128;
+    if (e.len === bits) return; // single addresses live in the v4/v6 sets, not in the interval sets
+    let n = 0n;
+    for (const b of e.bytes) n = (n << 8n) | BigInt(b);
+    const host = BigInt(bits - e.len);
+    iv.push({ lo: (BigInt(e.family) << 128n) | n, hi: (BigInt(e.family) << 128n) | (n + (1n << host) - 1n), i, text: e.text });
+  });
+  iv.sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : a.hi > b.hi ? -1 : a.hi < b.hi ? 1 : 0));
+  const issues: ValidationIssue[] = [];
+  let outer = iv[0];
+  for (let k = 1; k < iv.length && issues.length < 100; k++) {
+    const cur = iv[k]!;
+    if (outer && cur.lo <= outer.hi) issues.push({ path: String(cur.i), message: `${cur.text} lies inside ${outer.text}: the nftables fallback cannot hold nested prefixes (list only the wider one)` });
+    else outer = cur;
+  }
+  return issues;
+}
+

@@ -14,12 +14,15 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { NetfenceError, UnsupportedError, ValidationError, fromZodIssues } from '../errors.js';
 import { Err, Ok, type Result } from '../result.js';
-import { IfName, NetnsName } from '../validate.js';
+import { withKeyLock } from '../plan/lock.js';
+import { IfName, NetnsName, SafePath } from '../validate.js';
 import { BpfSyscallError, bpfSyscallNumber, pinnedId } from './bpf-syscall.js';
-import { covers, parseEntries, parseEntry, type BlockEntry } from './entries.js';
+import { covers, parseEntries, parseEntry, type BlockEntry, nestedPrefixIssues } from './entries.js';
 import { attachProgram, defaultObjectPath, detachProgram, ensureBpffs, loadProgram, PIN_ROOT, xdpState, type XdpMode } from './loader.js';
 import { ALL_MAPS, BlocklistMaps, MapOpError, bootNowNs, type XdpProgress, type Side } from './maps.js';
 import { NftBlocklist } from './nft-backend.js';
+import { faultAt } from '../plan/faults.js';
+import { journalBegin, removeJournalEntries, type XdpJournalEntry } from '../plan/journal.js';
 
 /** Options of {@link XdpBlocklist}, validated with zod. */
 export const XdpBlocklistOptionsSchema = z
@@ -47,7 +50,7 @@ export const XdpBlocklistOptionsSchema = z
     /** Also drop packets whose destination is listed. Default false. */
     matchDestination: z.boolean().default(false),
     /** Path of the BPF object (default: the one shipped in the package, bpf/build/xdp_blocklist.o). */
-    objectPath: z.string().min(1).optional(),
+    objectPath: SafePath.optional(),
   })
   .strict();
 
@@ -194,7 +197,8 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
   async attach(): Promise<Result<XdpAttachInfo, NetfenceError>> {
     const o = this.options;
     if (o.backend !== 'nft') {
-      const x = await this.attachXdp();
+      // pins are machine-wide: serialize attach/detach/replace of one blocklist across processes
+      const x = await withKeyLock(`xdp-${this.name}`, `xdp attach ${this.name}`, () => this.attachXdp(), (e) => Err(e));
       if (x.ok) return x;
       if (o.backend === 'xdp' || x.val.code === 'XDP_BUSY' || x.val instanceof ValidationError) return x;
       const n = await this.attachNft(`XDP not usable: ${firstLine(x.val.message)}`);
@@ -229,13 +233,21 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     if (attached && attached.id !== ourId) {
       return Err(new NetfenceError('XDP_BUSY', `interface ${o.iface} already has an XDP program (id ${attached.id}, ${attached.name || 'unnamed'}) that is not this blocklist's; refusing to replace it`, { hint: 'detach it first, or use backend: "nft"' }));
     }
+    // journal: what reconcile() must undo if this process dies before the attach completes
+    const mapsExisted = BlocklistMaps.exists(this.pinDir);
+    const journal = journalBegin<XdpJournalEntry>({ kind: 'xdp', netns: o.netns, name: this.name, iface: o.iface, pinDir: this.pinDir, mapsExisted, progIdBefore: attached?.id, phase: 'attaching' });
     // maps: re-open or create
     let maps: BlocklistMaps;
     try {
-      maps = BlocklistMaps.exists(this.pinDir) ? BlocklistMaps.open(this.pinDir) : BlocklistMaps.create(this.pinDir, o.maxEntries, 0);
+      maps = mapsExisted ? BlocklistMaps.open(this.pinDir) : BlocklistMaps.create(this.pinDir, o.maxEntries, 0);
+      if (faultAt('xdp-maps')) {
+        maps.close();
+        throw new BpfSyscallError('MAP_CREATE (fault injected)', 1);
+      }
       maps.setFlags(o.matchDestination ? FLAG_MATCH_DST : 0);
     } catch (e) {
-      this.removePins();
+      journal?.remove();
+      if (!mapsExisted) this.removePins();
       if (e instanceof BpfSyscallError) return Err(new UnsupportedError('xdp.bpf', `cannot create BPF maps: ${e.message}`, { hint: 'needs root (CAP_BPF, CAP_NET_ADMIN)' }));
       throw e;
     }
@@ -243,18 +255,23 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     const fail = (err: NetfenceError): Result<never, NetfenceError> => {
       maps.close();
       if (created) this.removePins();
+      journal?.remove();
       return Err(err);
     };
     // load a fresh program bound to the pinned maps
     const nextPin = join(this.pinDir, 'prog_next');
     if (existsSync(nextPin)) unlinkSync(nextPin);
-    const ld = await loadProgram(objectPath, this.pinDir, nextPin);
+    const ld = faultAt('xdp-load') ? Err(new NetfenceError('FAULT_INJECTED', 'load refused: fault injected')) : await loadProgram(objectPath, this.pinDir, nextPin);
     if (ld.err) return fail(ld.val);
     // attach: same mode as ours in force (atomic replace), else native then generic
     const modes: XdpMode[] = attached ? [attached.mode === 'generic' ? 'generic' : 'native'] : o.mode === 'auto' ? ['native', 'generic'] : [o.mode];
     const errors: string[] = [];
     let mode: XdpMode | undefined;
     for (const m of modes) {
+      if (faultAt('xdp-attach')) {
+        errors.push(`${m}: refused (fault injected)`);
+        continue;
+      }
       const a = await attachProgram(o.iface, o.netns, nextPin, m, attached !== undefined);
       if (a.ok) {
         mode = m;
@@ -270,6 +287,9 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     renameSync(nextPin, progPin);
     const st = await xdpState(o.iface, o.netns);
     if (st.ok && st.val.prog?.mode && (st.val.prog.mode === 'native' || st.val.prog.mode === 'generic')) mode = st.val.prog.mode;
+    // done: the attachment outlives this process by design (see docs/xdp.md), so its record becomes persistent
+    journal?.update({ phase: 'attached', progId: st.ok ? st.val.prog?.id : undefined });
+    removeJournalEntries((e) => e.kind === 'xdp' && e.name === this.name, journal?.entry.id);
     this.maps?.close();
     this.maps = maps;
     this.currentBackend = 'xdp';
@@ -284,6 +304,10 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
    * pinned maps (entries and counters) are deleted too.
    */
   async detach(options: { keepMaps?: boolean } = {}): Promise<Result<void, NetfenceError>> {
+    return withKeyLock(`xdp-${this.name}`, `xdp detach ${this.name}`, () => this.detachLocked(options), (e) => Err(e));
+  }
+
+  private async detachLocked(options: { keepMaps?: boolean }): Promise<Result<void, NetfenceError>> {
     const o = this.options;
     const progPin = join(this.pinDir, 'prog');
     if (existsSync(this.pinDir)) {
@@ -297,6 +321,7 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
       this.maps = undefined;
       if (!options.keepMaps) this.removePins();
       else if (existsSync(progPin)) unlinkSync(progPin);
+      removeJournalEntries((e) => e.kind === 'xdp' && e.name === this.name);
     }
     if (o.backend !== 'xdp') {
       const n = await this.nftBackend().destroy();
@@ -371,6 +396,8 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
   async add(entries: readonly string[] | string, options: XdpAddOptions = {}): Promise<Result<{ added: number }, NetfenceError>> {
     const p = parseEntries(entries, 'blocklist entries', { dedupe: this.backend === 'nft' });
     if (p.err) return p;
+    const nested = this.backend === 'nft' ? nestedPrefixIssues(p.val) : [];
+    if (nested.length) return Err(new ValidationError('blocklist entries', nested));
     const t = this.ttlCheck(options.ttl);
     if (t.err) return t;
     const b = await this.open();
@@ -465,6 +492,8 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
   async replace(entries: readonly string[] | string, options: XdpAddOptions = {}): Promise<Result<{ count: number }, NetfenceError>> {
     const p = parseEntries(entries, 'blocklist entries', { dedupe: this.backend === 'nft' });
     if (p.err) return p;
+    const nested = this.backend === 'nft' ? nestedPrefixIssues(p.val) : [];
+    if (nested.length) return Err(new ValidationError('blocklist entries', nested));
     const t = this.ttlCheck(options.ttl);
     if (t.err) return t;
     const b = await this.open();
@@ -475,7 +504,7 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     }
     const maps = b.val.maps;
     const expires = t.val === undefined ? 0n : bootNowNs() + BigInt(Math.round(t.val * 1e9));
-    return this.mapOp(() => {
+    return withKeyLock(`xdp-${this.name}`, `xdp replace ${this.name}`, async () => this.mapOp(() => {
       const active = maps.activeSide();
       const next: Side = active === 0 ? 1 : 0;
       maps.clearSide(next); // normally empty already
@@ -483,7 +512,7 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
       maps.flip(next);
       maps.clearSide(active);
       return { count: p.val.length };
-    });
+    }), (e) => Err(e));
   }
 
   /** Remove every entry (atomically: an empty list is swapped in). */

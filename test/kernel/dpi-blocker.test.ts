@@ -347,3 +347,26 @@ describe('DpiBlocker: ordinary traffic and fail-open/fail-closed', () => {
     });
   }, 60_000);
 });
+
+describe('DpiBlocker leaves the namespace as it found it', () => {
+  it('start() + stop() in a fresh namespace leaves an empty ruleset; a second blocker of the same name is refused', async () => {
+    await withLab('dpiclean', async (lab) => {
+      const r = await lab.host('r');
+      const ruleset = async (): Promise<string> => (await lab.sh(r, ['nft', 'list', 'ruleset'])).stdout;
+      const before = await ruleset();
+      const a = new DpiBlocker({ netns: r.netns, queues: [61, 1] });
+      const sa = await a.start();
+      expect(sa.err ? sa.val.message : 'ok').toBe('ok');
+      expect(await ruleset()).toContain('NETFENCE-DPI');
+      // Same name, other queue: the chain exists, so it must fail and leave the first one alone.
+      const b = new DpiBlocker({ netns: r.netns, queues: [62, 1] });
+      const sb = await b.start();
+      expect(sb.err).toBe(true);
+      if (sb.err) expect(sb.val.message).toMatch(/exists/i);
+      const chain = (await lab.sh(r, ['iptables-nft', '-t', 'filter', '-S', 'NETFENCE-DPI'])).stdout;
+      expect(chain).toContain('--queue-num 61');
+      expect((await a.stop()).ok).toBe(true);
+      expect(await ruleset()).toBe(before);
+    });
+  });
+});

@@ -86,7 +86,7 @@ describe('nfqueue steering rules (xtables fallback)', () => {
           expect(s?.benign).toBeLessThanOrEqual(n);
           expect(s?.repeatLoops).toBe(0);
           const c = await ruleCounters(lab, t);
-          expect(c.get('netfence dpi: verdict benign -> conntrack')).toBe(s?.benign);
+          expect(c.get('netfence dpi: verdict benign to conntrack')).toBe(s?.benign);
           expect(c.get('netfence dpi: benign flow bypasses the queue')).toBeGreaterThan(50);
           console.log(`[nfqueue] 10 MB TCP transfer: ${controlQueued} packets queued without a benign mark, ${n} with it (connmark via ${h.connmarkVia})`);
         } finally {
@@ -131,7 +131,7 @@ describe('nfqueue steering rules (xtables fallback)', () => {
           if (resetBad) expect(bad.send.error).toBe('ECONNRESET');
           else expect(bad.send.error).toBe('TIMEOUT');
           const c = await ruleCounters(lab, t);
-          expect(c.get('netfence dpi: verdict bad -> conntrack')).toBe(1);
+          expect(c.get('netfence dpi: verdict bad to conntrack')).toBe(1);
           if (resetBad) expect(c.get('netfence dpi: bad flow, reset')).toBeGreaterThanOrEqual(1);
           // Without a reset the client keeps retransmitting: each retransmission dropped by the rule, not queued again.
           else expect(c.get('netfence dpi: bad flow, drop')).toBeGreaterThanOrEqual(3);

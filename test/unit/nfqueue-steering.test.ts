@@ -28,17 +28,21 @@ describe('steering: xtables fallback (no nft queue)', () => {
   it('loads one atomic iptables-nft-restore per family, undone rule by rule', () => {
     expect(plan.steps.map((s) => s.id)).toEqual(['dpi:dpi:xtables:ipv4', 'dpi:dpi:xtables:ipv6']);
     const [v4, v6] = plan.steps;
-    expect(v4?.do).toEqual([{ kind: 'exec', argv: ['iptables-nft-restore', '--noflush'], input: expect.stringContaining('*filter') }]);
-    expect(v6?.do[0]).toMatchObject({ argv: ['ip6tables-nft-restore', '--noflush'] });
+    expect(v4?.do).toEqual([
+      // -N first: a second blocker of the same name fails instead of taking over the chain
+      { kind: 'exec', argv: ['iptables-nft', '-t', 'filter', '-N', 'NETFENCE-DPI'] },
+      { kind: 'exec', argv: ['iptables-nft-restore', '--noflush'], input: expect.stringContaining('*filter') },
+    ]);
+    expect(v6?.do[1]).toMatchObject({ argv: ['ip6tables-nft-restore', '--noflush'] });
     expect(v4?.undo).toEqual([
-      { kind: 'exec', argv: ['iptables-nft', '-t', 'filter', '-D', 'FORWARD', '-j', 'NETFENCE-DPI'] },
+      { kind: 'exec', argv: ['iptables-nft', '-t', 'filter', '-D', 'FORWARD', '-j', 'NETFENCE-DPI'], ignoreFailure: true },
       { kind: 'exec', argv: ['iptables-nft', '-t', 'filter', '-F', 'NETFENCE-DPI'] },
       { kind: 'exec', argv: ['iptables-nft', '-t', 'filter', '-X', 'NETFENCE-DPI'] },
     ]);
   });
 
   it('writes the rules in the order that makes the marks work', () => {
-    const text = (plan.steps[0]?.do[0] as { input: string }).input;
+    const text = (plan.steps[0]?.do[1] as { input: string }).input;
     const rules = text.split('\n').filter((l) => l.startsWith('-A') || l.startsWith('-I'));
     const m = '0x20000000/0x30000000';
     const b = '0x10000000/0x30000000';

@@ -55,7 +55,8 @@ export interface BitTorrentClassifierOptions {
   families?: Partial<Record<BitTorrentFamily, boolean>>;
 }
 
-interface TcpDirState {
+/** Per-direction TCP stream state of the BitTorrent classifier (part of {@link BitTorrentState}). */
+export interface TcpDirState {
   /** Stream start is known not to be a handshake. */
   noHandshake: boolean;
   /** Stream start is known not to be HTTP (or HTTP fully judged). */

@@ -133,41 +133,76 @@ function leafBodies(mode: SchemaMode) {
   };
 }
 
-/** Body schemas of leaf expressions, strict form (types are inferred from these). */
-const S = leafBodies('strict');
+/**
+ * Body schemas of the leaf expressions (the object under `payload`, `meta`,
+ * `ct`, ...), strict form; the `*ExprBody` types are inferred from these.
+ */
+export const STRICT_LEAF_BODIES = leafBodies('strict');
 
+/** Body of {@link PayloadExpr} (the object under `payload`). */
+export type PayloadExprBody = z.output<typeof STRICT_LEAF_BODIES.payload>;
 /** Raw (`@base,offset,len`) or named (`tcp dport`) payload; `tunnel` selects the inner header of a tunnel. */
-export type PayloadExpr = { payload: z.output<typeof S.payload> };
+export type PayloadExpr = { payload: PayloadExprBody };
+/** Body of {@link ExthdrExpr} (the object under `exthdr`). */
+export type ExthdrExprBody = z.output<typeof STRICT_LEAF_BODIES.exthdr>;
 /** IPv6 extension header field, or its presence when `field` is absent. */
-export type ExthdrExpr = { exthdr: z.output<typeof S.exthdr> };
+export type ExthdrExpr = { exthdr: ExthdrExprBody };
+/** Body of {@link TcpOptionExpr} (the object under `tcp option`). */
+export type TcpOptionExprBody = z.output<(typeof STRICT_LEAF_BODIES)['tcp option']>;
 /** TCP option field (named or raw), or its presence when `field` is absent. */
-export type TcpOptionExpr = { 'tcp option': z.output<(typeof S)['tcp option']> };
+export type TcpOptionExpr = { 'tcp option': TcpOptionExprBody };
+/** Body of {@link IpOptionExpr} (the object under `ip option`). */
+export type IpOptionExprBody = z.output<(typeof STRICT_LEAF_BODIES)['ip option']>;
 /** IPv4 option field, or its presence. */
-export type IpOptionExpr = { 'ip option': z.output<(typeof S)['ip option']> };
+export type IpOptionExpr = { 'ip option': IpOptionExprBody };
+/** Body of {@link SctpChunkExpr} (the object under `sctp chunk`). */
+export type SctpChunkExprBody = z.output<(typeof STRICT_LEAF_BODIES)['sctp chunk']>;
 /** SCTP chunk field, or its presence. */
-export type SctpChunkExpr = { 'sctp chunk': z.output<(typeof S)['sctp chunk']> };
+export type SctpChunkExpr = { 'sctp chunk': SctpChunkExprBody };
+/** Body of {@link DccpOptionExpr} (the object under `dccp option`). */
+export type DccpOptionExprBody = z.output<(typeof STRICT_LEAF_BODIES)['dccp option']>;
 /** DCCP option presence by type. */
-export type DccpOptionExpr = { 'dccp option': z.output<(typeof S)['dccp option']> };
+export type DccpOptionExpr = { 'dccp option': DccpOptionExprBody };
+/** Body of {@link MetaExpr} (the object under `meta`). */
+export type MetaExprBody = z.output<typeof STRICT_LEAF_BODIES.meta>;
 /** Packet meta information (`meta mark`, `iifname`, ...). */
-export type MetaExpr = { meta: z.output<typeof S.meta> };
+export type MetaExpr = { meta: MetaExprBody };
+/** Body of {@link OsfExpr} (the object under `osf`). */
+export type OsfExprBody = z.output<typeof STRICT_LEAF_BODIES.osf>;
 /** Passive OS fingerprint. */
-export type OsfExpr = { osf: z.output<typeof S.osf> };
+export type OsfExpr = { osf: OsfExprBody };
+/** Body of {@link IpsecExpr} (the object under `ipsec`). */
+export type IpsecExprBody = z.output<typeof STRICT_LEAF_BODIES.ipsec>;
 /** IPsec (xfrm) state data. */
-export type IpsecExpr = { ipsec: z.output<typeof S.ipsec> };
+export type IpsecExpr = { ipsec: IpsecExprBody };
+/** Body of {@link SocketExpr} (the object under `socket`). */
+export type SocketExprBody = z.output<typeof STRICT_LEAF_BODIES.socket>;
 /** Socket lookup (`socket transparent`). */
-export type SocketExpr = { socket: z.output<typeof S.socket> };
+export type SocketExpr = { socket: SocketExprBody };
+/** Body of {@link RtExpr} (the object under `rt`). */
+export type RtExprBody = z.output<typeof STRICT_LEAF_BODIES.rt>;
 /** Routing data (`rt classid`, `rt ip nexthop`). */
-export type RtExpr = { rt: z.output<typeof S.rt> };
+export type RtExpr = { rt: RtExprBody };
+/** Body of {@link CtExpr} (the object under `ct`). */
+export type CtExprBody = z.output<typeof STRICT_LEAF_BODIES.ct>;
 /** Conntrack data (`ct state`, `ct original saddr`). */
-export type CtExpr = { ct: z.output<typeof S.ct> };
+export type CtExpr = { ct: CtExprBody };
+/** Body of {@link NumgenExpr} (the object under `numgen`). */
+export type NumgenExprBody = z.output<typeof STRICT_LEAF_BODIES.numgen>;
 /** Number generator. */
-export type NumgenExpr = { numgen: z.output<typeof S.numgen> };
+export type NumgenExpr = { numgen: NumgenExprBody };
+/** Body of {@link TunnelExpr} (the object under `tunnel`). */
+export type TunnelExprBody = z.output<typeof STRICT_LEAF_BODIES.tunnel>;
 /** Tunnel metadata. */
-export type TunnelExpr = { tunnel: z.output<typeof S.tunnel> };
+export type TunnelExpr = { tunnel: TunnelExprBody };
+/** Body of {@link SymhashExpr} (the object under `symhash`). */
+export type SymhashExprBody = z.output<typeof STRICT_LEAF_BODIES.symhash>;
 /** Symmetric hash. */
-export type SymhashExpr = { symhash: z.output<typeof S.symhash> };
+export type SymhashExpr = { symhash: SymhashExprBody };
+/** Body of {@link FibExpr} (the object under `fib`). */
+export type FibExprBody = z.output<typeof STRICT_LEAF_BODIES.fib>;
 /** FIB lookup. */
-export type FibExpr = { fib: z.output<typeof S.fib> };
+export type FibExpr = { fib: FibExprBody };
 /** A verdict without target. */
 export type SimpleVerdictExpr = { accept: null } | { drop: null } | { continue: null } | { return: null };
 /** A verdict with a target chain. */

@@ -73,7 +73,8 @@ export function parseUtpV1(b: Uint8Array): UtpV1Header | undefined {
   return h;
 }
 
-interface DirTrack {
+/** What the uTP matcher tracks for one direction of a flow (part of {@link UtpState}). */
+export interface DirTrack {
   connId: number;
   /** Sender clock in seconds (v1: µs field / 1e6, v0: sec + usec/1e6), modulo wrap handled by caller. */
   clock: number;
