@@ -167,6 +167,14 @@ export const BURST = {
   leafQueueMs: 250,
   /** … at least 256 KiB. */
   leafQueueMin: 4 * 65536,
+  /**
+   * Ingress (IFB) leaf queue floor: one GRO super-packet plus a frame. The sender
+   * is remote, so TCP small queues cannot keep it from filling a deep queue: at
+   * 1 Mbit/s a 256 KiB queue is 2 s of delay, its tail drops recover one slow
+   * RTT at a time and throughput sank to 0.89–0.92 of the target; with this
+   * floor it measured 0.97–1.00.
+   */
+  ingressLeafQueueMin: 65536 + 1514,
 } as const;
 
 /** nft `limit` burst (bytes): a constant floor; see {@link BURST}.nftMin. */
@@ -189,8 +197,9 @@ export function policeBurst(rateBps: number): number {
  * GSO super-packets). The default leaf (pfifo, txqueuelen packets) holds up to
  * ~12 s at 1 Mbit/s: bufferbloat, and it made short measurements undershoot.
  */
-export function leafQueueBytes(rateBps: number): number {
-  return Math.max(Math.ceil((rateBps / 8) * (BURST.leafQueueMs / 1000)), BURST.leafQueueMin);
+export function leafQueueBytes(rateBps: number, direction: 'egress' | 'ingress' = 'egress'): number {
+  const min = direction === 'ingress' ? BURST.ingressLeafQueueMin : BURST.leafQueueMin;
+  return Math.max(Math.ceil((rateBps / 8) * (BURST.leafQueueMs / 1000)), min);
 }
 
 /** HTB quantum (bytes): rate/r2q clamped to [1514, 200000] so that tc never warns. */

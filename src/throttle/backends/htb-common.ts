@@ -22,8 +22,8 @@ function leafHandle(classid: string): string {
   return `${classid.split(':')[1]}:`;
 }
 
-function leafArgs(rateBps: number): string[] {
-  return ['bfifo', 'limit', String(leafQueueBytes(rateBps))];
+function leafArgs(rateBps: number, direction: 'egress' | 'ingress'): string[] {
+  return ['bfifo', 'limit', String(leafQueueBytes(rateBps, direction))];
 }
 
 function classArgs(rateBps: number, burst: number): string[] {
@@ -33,14 +33,14 @@ function classArgs(rateBps: number, burst: number): string[] {
 }
 
 /** One HTB class (with a bfifo leaf queue sized from the rate) plus the u32 filters steering the limit's traffic into it. */
-export function htbLimitSteps(dev: string, ctx: LimitCtx): Step[] {
+export function htbLimitSteps(dev: string, ctx: LimitCtx, direction: 'egress' | 'ingress' = 'egress'): Step[] {
   const steps: Step[] = [
     {
       id: `tc:class:${dev}:${ctx.classid}`,
       description: `HTB class ${ctx.classid} on ${dev} at ${ctx.rateBps} bit/s, burst ${ctx.burst} B`,
       do: [
         exec(['tc', 'class', 'add', 'dev', dev, 'parent', '1:', 'classid', ctx.classid, ...classArgs(ctx.rateBps!, ctx.burst!)]),
-        exec(['tc', 'qdisc', 'add', 'dev', dev, 'parent', ctx.classid, 'handle', leafHandle(ctx.classid), ...leafArgs(ctx.rateBps!)]),
+        exec(['tc', 'qdisc', 'add', 'dev', dev, 'parent', ctx.classid, 'handle', leafHandle(ctx.classid), ...leafArgs(ctx.rateBps!, direction)]),
       ],
       undo: [exec(['tc', 'class', 'del', 'dev', dev, 'classid', ctx.classid], true)],
     },
@@ -57,18 +57,18 @@ export function htbLimitSteps(dev: string, ctx: LimitCtx): Step[] {
 }
 
 /** `tc class change`: the new rate applies to queued and future packets; connections are untouched. */
-export function htbUpdateSteps(dev: string, ctx: LimitCtx, old: { rateBps: number; burst: number }): Step[] {
+export function htbUpdateSteps(dev: string, ctx: LimitCtx, old: { rateBps: number; burst: number }, direction: 'egress' | 'ingress' = 'egress'): Step[] {
   return [
     {
       id: `tc:class:${dev}:${ctx.classid}:change`,
       description: `HTB class ${ctx.classid} on ${dev}: ${old.rateBps} → ${ctx.rateBps} bit/s`,
       do: [
         exec(['tc', 'class', 'change', 'dev', dev, 'parent', '1:', 'classid', ctx.classid, ...classArgs(ctx.rateBps!, ctx.burst!)]),
-        exec(['tc', 'qdisc', 'change', 'dev', dev, 'parent', ctx.classid, 'handle', leafHandle(ctx.classid), ...leafArgs(ctx.rateBps!)]),
+        exec(['tc', 'qdisc', 'change', 'dev', dev, 'parent', ctx.classid, 'handle', leafHandle(ctx.classid), ...leafArgs(ctx.rateBps!, direction)]),
       ],
       undo: [
         exec(['tc', 'class', 'change', 'dev', dev, 'parent', '1:', 'classid', ctx.classid, ...classArgs(old.rateBps, old.burst)], true),
-        exec(['tc', 'qdisc', 'change', 'dev', dev, 'parent', ctx.classid, 'handle', leafHandle(ctx.classid), ...leafArgs(old.rateBps)], true),
+        exec(['tc', 'qdisc', 'change', 'dev', dev, 'parent', ctx.classid, 'handle', leafHandle(ctx.classid), ...leafArgs(old.rateBps, direction)], true),
       ],
     },
   ];

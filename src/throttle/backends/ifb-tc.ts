@@ -67,6 +67,6 @@ export const ifbTc: ThrottleBackend = {
       },
     ];
   },
-  limitSteps: (ctx) => htbLimitSteps(ctx.site.ifb!, ctx),
-  updateSteps: (ctx, old) => htbUpdateSteps(ctx.site.ifb!, ctx, old),
+  limitSteps: (ctx) => htbLimitSteps(ctx.site.ifb!, ctx, 'ingress'),
+  updateSteps: (ctx, old) => htbUpdateSteps(ctx.site.ifb!, ctx, old, 'ingress'),
 };
