@@ -10,7 +10,7 @@
  *   2. (add 1 element to a 1,000,000-element set) / (add 1 element to a 1,000-element set).
  */
 import { Firewall } from '../src/firewall/firewall.js';
-import { runPiped } from '../src/host/pipe.js';
+import { run } from '../src/host/run.js';
 import { ownershipCommands } from '../src/plan/ownership.js';
 import { withLab } from '../src/lab/index.js';
 
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     const plan = bigFirewall(b.netns).compile();
     if (plan.err) throw plan.val;
     const doc = JSON.stringify({ nftables: [...ownershipCommands({ family: 'inet', name: 'nf_bench' }, plan.val.owner), ...plan.val.nft] });
-    const [raw, tRaw] = await time(() => runPiped(['nft', '-j', '-f', '-'], { netns: b.netns, input: doc, timeoutMs: 300_000 }));
+    const [raw, tRaw] = await time(() => run(['nft', '-j', '-f', '-'], { netns: b.netns, input: doc, timeoutMs: 300_000 }));
     if (raw.err) throw raw.val;
     console.log(`10,000 rules + 200,000-element set (document ${(doc.length / 1e6).toFixed(1)} MB)`);
     console.log(`  netfence compile+apply: ${tNetfence.toFixed(0)} ms   raw nft -j -f -: ${tRaw.toFixed(0)} ms   ratio: ${(tNetfence / tRaw).toFixed(2)}`);
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
         if (res.err) throw res.val;
         (samples[j] as number[]).push(ms);
         const cmd = JSON.stringify({ nftables: [{ add: { element: { family: 'inet', table: `nf_set${n}`, name: 's', elem: [v6(n + 100 + k)] } } }] });
-        const [raw2, ms2] = await time(() => runPiped(['nft', '-j', '-f', '-'], { netns: a.netns, input: cmd }));
+        const [raw2, ms2] = await time(() => run(['nft', '-j', '-f', '-'], { netns: a.netns, input: cmd }));
         if (raw2.err) throw raw2.val;
         (rawSamples[j] as number[]).push(ms2);
       }

@@ -9,7 +9,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { run, type RunOutput } from '../host/run.js';
-import { runPiped } from '../host/pipe.js';
 import type { CommandError } from '../errors.js';
 import { Err, Ok, type Result } from '../result.js';
 
@@ -129,11 +128,11 @@ export function reasonOf(e: CommandError): string {
 
 /**
  * `run` that folds a failure into its reason text. Input goes through a real
- * pipe ({@link runPiped}): nft 1.0.x opens /dev/stdin by path in JSON mode,
+ * pipe (`run()` gives tools a real stdin pipe): nft 1.0.x opens /dev/stdin by path in JSON mode,
  * which fails on the socketpair Node gives children as stdin.
  */
 export async function attempt(argv: string[], options: { netns?: string | undefined; input?: string; timeoutMs?: number } = {}): Promise<Result<RunOutput, string>> {
   const { input, ...rest } = options;
-  const r = input === undefined ? await run(argv, { timeoutMs: 10_000, ...rest }) : await runPiped(argv, { timeoutMs: 10_000, ...rest, input });
+  const r = await run(argv, { timeoutMs: 10_000, ...rest, input });
   return r.ok ? Ok(r.val) : Err(reasonOf(r.val));
 }

@@ -7,7 +7,6 @@
  */
 import { CommandError } from '../errors.js';
 import { Err, Ok, type Result } from '../result.js';
-import { runPiped } from './pipe.js';
 import { run } from './run.js';
 
 /** Turns one nft JSON command into readable nft text (for error messages). */
@@ -64,7 +63,7 @@ export const nftStats = { applies: 0, checks: 0, bisectChecks: 0, lists: 0 };
 
 async function nftRun(commands: readonly unknown[], check: boolean, options: NftApplyOptions) {
   const argv = check ? ['nft', '-c', '-j', '-f', '-'] : ['nft', '-j', '-f', '-'];
-  return runPiped(argv, {
+  return run(argv, {
     netns: options.netns,
     input: nftDocument(commands),
     timeoutMs: options.timeoutMs,
@@ -189,7 +188,7 @@ export async function nftListMany(listCommands: readonly unknown[], options: Nft
   if (listCommands.length === 0) return Ok([]);
   nftStats.lists++;
   const argv = ['nft', '-j', '-f', '-'];
-  const r = await runPiped(argv, { netns: options.netns, input: nftDocument(listCommands), timeoutMs: options.timeoutMs, what: 'nft list (batch)' });
+  const r = await run(argv, { netns: options.netns, input: nftDocument(listCommands), timeoutMs: options.timeoutMs, what: 'nft list (batch)' });
   if (r.err) return Err(r.val);
   const out: NftListing[] = [];
   // nft prints one single-line JSON document per list command.

@@ -8,7 +8,6 @@
 import { mkdir, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { ApplyError, CommandError, NetfenceError, ValidationError } from '../errors.js';
 import { nftApply, nftListMany, type NftRenderer } from '../host/nft.js';
-import { runPiped } from '../host/pipe.js';
 import { run } from '../host/run.js';
 import { renderCommand } from '../nft/render.js';
 import { Err, Ok, type Result } from '../result.js';
@@ -215,7 +214,7 @@ export async function runAction(a: Action, netns: string | undefined): Promise<R
     case 'exec': {
       const what = `step \`${a.argv.join(' ')}\``;
       // stdin on a real pipe when there is input: some tools open /dev/stdin by path (nft -f -)
-      const r = a.input === undefined ? await run(a.argv, { netns, what }) : await runPiped(a.argv, { netns, input: a.input, what });
+      const r = await run(a.argv, { netns, input: a.input, what });
       return r.ok ? Ok(undefined) : Err(r.val);
     }
     case 'write': {

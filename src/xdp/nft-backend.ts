@@ -9,7 +9,6 @@
  * @module
  */
 import { run } from '../host/run.js';
-import { runPiped } from '../host/pipe.js';
 import type { CommandError } from '../errors.js';
 import { Ok, type Result } from '../result.js';
 import { listKind, parseEntry, type BlockEntry, type ListKind } from './entries.js';
@@ -18,11 +17,11 @@ const SETS: readonly ListKind[] = ['v4', 'v6', 'p4', 'p6'];
 
 /**
  * Apply an nft JSON document (one transaction). A tiny local wrapper over
- * `nft -j -f -` on a real stdin pipe (src/host/pipe.ts), kept local so that it
+ * `nft -j -f -` on a real stdin pipe (`run()`), kept local so that it
  * can be switched to the shared src/host/nft.ts helper in one place.
  */
 async function nftApply(netns: string | undefined, commands: unknown[], what: string): Promise<Result<void, CommandError>> {
-  const r = await runPiped(['nft', '-j', '-f', '-'], { netns, input: JSON.stringify({ nftables: commands }), what, timeoutMs: 300_000 });
+  const r = await run(['nft', '-j', '-f', '-'], { netns, input: JSON.stringify({ nftables: commands }), what, timeoutMs: 300_000 });
   return r.err ? r : Ok(undefined);
 }
 

@@ -23,7 +23,6 @@ import { Lab, type LabHost } from '../../src/lab/index.js';
 import { apply, destroy } from '../../src/plan/executor.js';
 import { nftList } from '../../src/host/nft.js';
 import { run } from '../../src/host/run.js';
-import { runPiped } from '../../src/host/pipe.js';
 import type { Plan, TableRef } from '../../src/plan/types.js';
 import { corpusFiles, corpusRoot, readEntries, type CorpusEntry } from '../unit/nft-corpus-lib.js';
 
@@ -110,7 +109,7 @@ async function listRules(netns: string, t: TableSpec, chain: string): Promise<un
 
 async function rawNft(netns: string, commands: unknown[], check: boolean): Promise<boolean> {
   const argv = check ? ['nft', '-c', '-j', '-f', '-'] : ['nft', '-j', '-f', '-'];
-  const r = await runPiped(argv, { netns, input: JSON.stringify({ nftables: commands }) });
+  const r = await run(argv, { netns, input: JSON.stringify({ nftables: commands }) });
   return r.ok;
 }
 
@@ -130,7 +129,7 @@ async function roundTripFile(tFile: string): Promise<void> {
     const created = await apply({ owner: 'corpus', netns, tables: [ref], nft: [], steps: [], xdp: [], queue: [], decisions: [] });
     if (created.err) throw created.val;
     for (const line of setupText(t, tf)) {
-      const r = await runPiped(['nft', '-f', '-'], { netns, input: line });
+      const r = await run(['nft', '-f', '-'], { netns, input: line });
       if (r.err) setupErrors.push(`${rel} ${t.family}: ${line}: ${r.val.failure.stderr.split('\n')[0]}`);
     }
 
@@ -184,7 +183,7 @@ async function roundTripFile(tFile: string): Promise<void> {
       // version differences from ours (rule by rule if the batch is refused).
       const sibling = `${chain}_raw`;
       const spec = tf.chains.get(chain);
-      await runPiped(['nft', '-f', '-'], { netns, input: `add chain ${t.family} ${t.name} ${sibling} ${spec ? `{ ${spec}; }` : ''}` });
+      await run(['nft', '-f', '-'], { netns, input: `add chain ${t.family} ${t.name} ${sibling} ${spec ? `{ ${spec}; }` : ''}` });
       const rawCmds = pending.map((e) => ({ add: { rule: { family: t.family, table: t.name, chain: sibling, expr: e.expr } } }));
       let rawListed: (unknown | undefined)[];
       if (await rawNft(netns, rawCmds, false)) rawListed = await listRules(netns, t, sibling);
