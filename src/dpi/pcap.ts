@@ -242,10 +242,11 @@ function readPcapng(
         linkTypes.add(iface.linkType);
         break;
       }
-      case 6: {
-        // Enhanced Packet Block
+      case 6: // Enhanced Packet Block: 32-bit interface id
+      case 2: {
+        // Obsolete Packet Block: 16-bit interface id (then 16 bits of drops); same layout otherwise
         if (len < 32) break;
-        const id = rd32(blk, 8);
+        const id = type === 6 ? rd32(blk, 8) : rd16(blk, 8);
         const iface = ifaces[id];
         if (!iface) break;
         const tsHigh = rd32(blk, 12);
@@ -273,25 +274,6 @@ function readPcapng(
         pkt.interfaceId = 0;
         pkt.origLen = orig;
         pkt.data = blk.subarray(12, 12 + Math.max(0, cap));
-        packets++;
-        onPacket(pkt);
-        break;
-      }
-      case 2: {
-        // Obsolete Packet Block
-        if (len < 32) break;
-        const id = rd16(blk, 8);
-        const iface = ifaces[id];
-        if (!iface) break;
-        const tsHigh = rd32(blk, 12);
-        const tsLow = rd32(blk, 16);
-        const cap = Math.min(rd32(blk, 20), bodyEnd - 28);
-        pkt.ts = (tsHigh * 4294967296 + tsLow) / iface.tsUnits + iface.tsOffset;
-        lastTs = pkt.ts;
-        pkt.linkType = iface.linkType;
-        pkt.interfaceId = id;
-        pkt.origLen = rd32(blk, 24);
-        pkt.data = blk.subarray(28, 28 + Math.max(0, cap));
         packets++;
         onPacket(pkt);
         break;
