@@ -378,6 +378,33 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     return total > PROGRESS_THRESHOLD ? (p) => this.emit('progress', { ...p, op }) : undefined;
   }
 
+  /**
+   * Shared start of add() and replace(): validate the entries (nested prefixes
+   * are refused on the nft backend, whose interval sets cannot hold them) and
+   * the ttl, open the backend, and give the expiry in the form each backend
+   * takes (whole seconds for nft, a CLOCK_BOOTTIME deadline for the maps).
+   */
+  private async prepareLoad(
+    entries: readonly string[] | string,
+    options: XdpAddOptions,
+  ): Promise<Result<{ list: BlockEntry[]; backend: { kind: 'xdp'; maps: BlocklistMaps } | { kind: 'nft'; nft: NftBlocklist }; nftTtl: number | undefined; expires: bigint }, NetfenceError>> {
+    const p = parseEntries(entries, 'blocklist entries', { dedupe: this.backend === 'nft' });
+    if (p.err) return p;
+    const nested = this.backend === 'nft' ? nestedPrefixIssues(p.val) : [];
+    if (nested.length) return Err(new ValidationError('blocklist entries', nested));
+    const t = this.ttlCheck(options.ttl);
+    if (t.err) return t;
+    const b = await this.open();
+    if (b.err) return b;
+    const ttl = t.val;
+    return Ok({
+      list: p.val,
+      backend: b.val,
+      nftTtl: ttl === undefined ? undefined : Math.max(1, Math.ceil(ttl)),
+      expires: ttl === undefined || b.val.kind === 'nft' ? 0n : bootNowNs() + BigInt(Math.round(ttl * 1e9)),
+    });
+  }
+
   private ttlCheck(ttl: number | undefined): Result<number | undefined, ValidationError> {
     if (ttl === undefined) return Ok(undefined);
     if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0 || ttl > 10 * 365 * 86400) {
@@ -394,23 +421,17 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
    * A map that fills up mid-call is rolled back to its previous content.
    */
   async add(entries: readonly string[] | string, options: XdpAddOptions = {}): Promise<Result<{ added: number }, NetfenceError>> {
-    const p = parseEntries(entries, 'blocklist entries', { dedupe: this.backend === 'nft' });
-    if (p.err) return p;
-    const nested = this.backend === 'nft' ? nestedPrefixIssues(p.val) : [];
-    if (nested.length) return Err(new ValidationError('blocklist entries', nested));
-    const t = this.ttlCheck(options.ttl);
-    if (t.err) return t;
-    const b = await this.open();
-    if (b.err) return b;
-    if (b.val.kind === 'nft') {
-      const r = await b.val.nft.add(uniq(p.val), t.val === undefined ? undefined : Math.max(1, Math.ceil(t.val)));
-      return r.err ? r : Ok({ added: p.val.length });
+    const l = await this.prepareLoad(entries, options);
+    if (l.err) return l;
+    const { list, backend, nftTtl, expires } = l.val;
+    if (backend.kind === 'nft') {
+      const r = await backend.nft.add(uniq(list), nftTtl);
+      return r.err ? r : Ok({ added: list.length });
     }
-    const maps = b.val.maps;
-    const expires = t.val === undefined ? 0n : bootNowNs() + BigInt(Math.round(t.val * 1e9));
+    const maps = backend.maps;
     return this.mapOp(() => {
-      maps.upsert(maps.activeSide(), p.val, expires, 'add', this.progress('add', p.val.length));
-      return { added: p.val.length };
+      maps.upsert(maps.activeSide(), list, expires, 'add', this.progress('add', list.length));
+      return { added: list.length };
     });
   }
 
@@ -490,28 +511,22 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
    * from zero; global counters continue.
    */
   async replace(entries: readonly string[] | string, options: XdpAddOptions = {}): Promise<Result<{ count: number }, NetfenceError>> {
-    const p = parseEntries(entries, 'blocklist entries', { dedupe: this.backend === 'nft' });
-    if (p.err) return p;
-    const nested = this.backend === 'nft' ? nestedPrefixIssues(p.val) : [];
-    if (nested.length) return Err(new ValidationError('blocklist entries', nested));
-    const t = this.ttlCheck(options.ttl);
-    if (t.err) return t;
-    const b = await this.open();
-    if (b.err) return b;
-    if (b.val.kind === 'nft') {
-      const r = await b.val.nft.replace(uniq(p.val), t.val === undefined ? undefined : Math.max(1, Math.ceil(t.val)));
-      return r.err ? r : Ok({ count: p.val.length });
+    const l = await this.prepareLoad(entries, options);
+    if (l.err) return l;
+    const { list, backend, nftTtl, expires } = l.val;
+    if (backend.kind === 'nft') {
+      const r = await backend.nft.replace(uniq(list), nftTtl);
+      return r.err ? r : Ok({ count: list.length });
     }
-    const maps = b.val.maps;
-    const expires = t.val === undefined ? 0n : bootNowNs() + BigInt(Math.round(t.val * 1e9));
+    const maps = backend.maps;
     return withKeyLock(`xdp-${this.name}`, `xdp replace ${this.name}`, async () => this.mapOp(() => {
       const active = maps.activeSide();
       const next: Side = active === 0 ? 1 : 0;
       maps.clearSide(next); // normally empty already
-      maps.upsert(next, p.val, expires, 'replace', this.progress('replace', p.val.length));
+      maps.upsert(next, list, expires, 'replace', this.progress('replace', list.length));
       maps.flip(next);
       maps.clearSide(active);
-      return { count: p.val.length };
+      return { count: list.length };
     }), (e) => Err(e));
   }
 
