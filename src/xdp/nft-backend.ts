@@ -74,6 +74,11 @@ export class NftBlocklist {
     const ex = await this.exists();
     if (ex.err) return ex;
     if (ex.val) return Ok(undefined);
+    return nftApply(this.netns, this.setupCommands(matchDestination, comment), 'create the nftables blocklist');
+  }
+
+  /** The nft commands {@link setup} applies (pure: no I/O). */
+  setupCommands(matchDestination: boolean, comment: string): unknown[] {
     const t = { family: 'netdev', table: this.table };
     const cmds: unknown[] = [{ add: { table: { family: 'netdev', name: this.table, comment } } }];
     cmds.push({ add: { counter: { ...t, name: 'passed' } } }, { add: { counter: { ...t, name: 'dropped' } } });
@@ -89,7 +94,7 @@ export class NftBlocklist {
       cmds.push(rule('ip', field, 'v4'), rule('ip', field, 'p4'), rule('ip6', field, 'v6'), rule('ip6', field, 'p6'));
     }
     cmds.push({ add: { rule: { ...t, chain: 'ingress', expr: [{ counter: 'passed' }] } } });
-    return nftApply(this.netns, cmds, 'create the nftables blocklist');
+    return cmds;
   }
 
   /** Delete the table. */

@@ -15,52 +15,18 @@
  * it parses); tc/ip steps are not checked here (nft only).
  */
 import fc from 'fast-check';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { withLab } from '../../src/lab/index.js';
-import { run as realRun } from '../../src/host/run.js';
+import { run } from '../../src/host/run.js';
 import type { Plan } from '../../src/plan/types.js';
 import { probeBridge } from '../../src/firewall/kernel.js';
 import type { VmBackends } from '../../src/firewall/vm.js';
 import type { NftBlocklist } from '../../src/xdp/nft-backend.js';
 import { dpiHarness, firewallHarness, HOSTILE_CASES, HOSTILE_SEED, smartproxyHarness, throttlerHarness, vmHarness, xdpHarness, type Harness } from '../lab/arbitraries.js';
 
-const cap = vi.hoisted(() => ({ on: false, calls: [] as { argv: string[]; input?: string | undefined }[] }));
-vi.mock('../../src/host/run.js', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('../../src/host/run.js')>();
-  const { Err, Ok } = await import('../../src/result.js');
-  const { CommandError } = await import('../../src/errors.js');
-  return {
-    ...actual,
-    run: async (argv: readonly string[], options: { input?: string; netns?: string } = {}) => {
-      if (!cap.on) return actual.run(argv, options);
-      cap.calls.push({ argv: [...argv], input: options.input });
-      if (argv.includes('list')) return Err(new CommandError('list', { argv: [...argv], stdout: '', stderr: 'Error: No such file or directory', exitCode: 1 }));
-      return Ok({ stdout: '', stderr: '', exitCode: 0 });
-    },
-  };
-});
-
-/** NftBlocklist.setup's commands, with the process runner captured (nothing runs). */
-const setupCache = new Map<string, unknown[]>();
+/** NftBlocklist.setup's commands (its pure part: nothing runs). */
 async function setupCommands(nb: NftBlocklist, md: boolean, comment: string): Promise<unknown[]> {
-  const key = JSON.stringify([nb.table, nb.iface, nb.netns, md, comment]);
-  const hit = setupCache.get(key);
-  if (hit) return structuredClone(hit);
-  const cmds = await setupCommandsUncached(nb, md, comment);
-  setupCache.set(key, cmds);
-  return structuredClone(cmds);
-}
-async function setupCommandsUncached(nb: NftBlocklist, md: boolean, comment: string): Promise<unknown[]> {
-  cap.on = true;
-  cap.calls.length = 0;
-  try {
-    const r = await nb.setup(md, comment);
-    if (r.err) throw r.val;
-  } finally {
-    cap.on = false;
-  }
-  const applied = cap.calls.find((c) => c.input !== undefined);
-  return applied ? (JSON.parse(applied.input as string) as { nftables: unknown[] }).nftables : [];
+  return nb.setupCommands(md, comment);
 }
 
 const BATCH = Math.max(1, Number(process.env.NETFENCE_HOSTILE_BATCH ?? 200) || 200);
@@ -108,7 +74,7 @@ function needsMissingBridgeFeature(plan: Plan, bridge: { reject: boolean; ct: bo
 
 async function nftCheck(netns: string, batch: Checked[]): Promise<{ ok: boolean; stderr: string }> {
   const input = JSON.stringify({ nftables: [{ metainfo: { json_schema_version: 1 } }, ...batch.flatMap((b) => b.commands)] });
-  const r = await realRun(['nft', '-c', '-j', '-f', '-'], { netns, input, timeoutMs: 120_000, what: 'nft -c of hostile plans' });
+  const r = await run(['nft', '-c', '-j', '-f', '-'], { netns, input, timeoutMs: 120_000, what: 'nft -c of hostile plans' });
   return r.ok ? { ok: true, stderr: '' } : { ok: false, stderr: r.val.failure.stderr };
 }
 
