@@ -20,7 +20,7 @@ export { Ok, Err, type Result } from './result.js';
 export * as validate from './validate.js';
 export type { Plan, Step, Action, TableRef, XdpAttachment, QueueBinding, PlanDecision } from './plan/types.js';
 export { emptyPlan } from './plan/types.js';
-export { run, type RunOptions, type RunOutput } from './host/run.js';
+export { run, configureHost, nftProgram, type RunOptions, type RunOutput, type HostSettings, type NftProgram } from './host/run.js';
 export { apply, check, destroy, planBatch, type ApplyOptions, type AppliedPlan, type DestroyOptions, type PlanBatch } from './plan/executor.js';
 export { reconcile, type ReconcileOptions, type ReconcileReport, type ReconcileFinding, type ReconcileAction } from './plan/reconcile.js';
 export { ownedTable, ownershipCommands, ownerMarkCommand, ownerMarkName, isOwned, ownerOf, probeOwnership, OwnershipError, OWNER_MARK, type TableOwnership } from './plan/ownership.js';

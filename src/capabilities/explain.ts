@@ -87,7 +87,7 @@ export function explain(report: CapabilityReport, options: ExplainOptions = {}):
   const lines: string[] = [];
   const k = report.kernel;
   lines.push(
-    `netfence capabilities — kernel ${k.release} (${k.arch}), nft ${report.nft.version ?? 'absent'}, ` +
+    `netfence capabilities — kernel ${k.release} (${k.arch}), nft ${report.nft.version ?? 'absent'} (${report.nft.binary.path ?? report.nft.binary.program}), ` +
       `netns ${report.target.netns ?? '(own)'}${report.target.iface ? `, iface ${report.target.iface}` : ''}, detected in ${Math.round(report.durationMs)} ms`,
   );
   lines.push('');

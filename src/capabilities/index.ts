@@ -13,6 +13,7 @@
  */
 import { z } from 'zod';
 import { fromZodIssues } from '../errors.js';
+import { nftProgram } from '../host/run.js';
 import { IfName, NetnsName } from '../validate.js';
 import { probeNftBasics, probeNftFeatures } from './nft.js';
 import { createProbeNamespace, destroyProbeNamespace, limiter, reasonOf, type ProbeNamespace } from './probe-ns.js';
@@ -51,7 +52,7 @@ const OptionsSchema = z.object({
 
 const cache = new Map<string, Promise<CapabilityReport>>();
 
-/** Forget cached reports (all of them, or those of one namespace). */
+/** Forget cached reports (all of them, or those of one namespace, for every nft program). */
 export function clearCapabilityCache(netns?: string): void {
   if (netns === undefined) cache.clear();
   else for (const k of cache.keys()) if (k.startsWith(`${netns}\0`)) cache.delete(k);
@@ -62,7 +63,7 @@ export function clearCapabilityCache(netns?: string): void {
  *
  * Returns one {@link CapabilityReport}; every entry that is not available
  * says why (the probe's own error message, a missing tool or privilege).
- * Reports are cached per netns and iface; pass `refresh: true` to probe again.
+ * Reports are cached per netns, iface and nft program; pass `refresh: true` to probe again.
  * Invalid options (a netns or interface name that could not be passed to a
  * tool) are thrown as a `ValidationError`; nothing else throws.
  *
@@ -77,7 +78,8 @@ export function detectCapabilities(options: DetectOptions = {}): Promise<Capabil
   const parsed = OptionsSchema.safeParse(options);
   if (!parsed.success) throw fromZodIssues('detectCapabilities options', parsed.error.issues);
   const o = parsed.data;
-  const key = `${o.netns ?? ''}\0${o.iface ?? ''}`;
+  // A report describes the nft program it probed: another one (configureHost, $NETFENCE_NFT) is probed anew.
+  const key = `${o.netns ?? ''}\0${o.iface ?? ''}\0${nftProgram().program}`;
   if (!o.refresh) {
     const hit = cache.get(key);
     if (hit) return hit;
@@ -116,7 +118,7 @@ async function detect(netns: string | undefined, iface: string | undefined, conc
       kernel,
       privileges,
       probeNamespace,
-      nft: { present: nftBasics.present, version: nftBasics.version, json: nftBasics.json, features },
+      nft: { binary: nftBasics.binary, present: nftBasics.present, version: nftBasics.version, json: nftBasics.json, features },
       tc,
       xdp,
       cgroup: cgroupEntries(cg, features.socketCgroupv2),

@@ -10,6 +10,9 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { accessSync, constants, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { nftProgram, type NftProgram } from '../host/run.js';
 import type { NftFeatureEntry, NftFeatureName, CapabilityEntry } from './schema.js';
 import { attempt } from './probe-ns.js';
 import { parseNftVersion } from './parse.js';
@@ -90,6 +93,14 @@ const PROBES: NftProbe[] = [
     text: (t) => `table inet ${t} {\nflags owner\n}`,
     // An owned table disappears when the nft process that created it exits.
     verify: 'absent',
+  },
+  {
+    // nft 1.0.6 accepts a table comment in JSON and silently drops it; the text form works there.
+    key: 'tableComment',
+    family: 'inet',
+    json: (t) => [table('inet', t, { comment: 'netfence:probe' })],
+    text: (t) => `table inet ${t} {\ncomment "netfence:probe"\n}`,
+    verify: [/comment "netfence:probe"/],
   },
   {
     key: 'limit',
@@ -226,20 +237,38 @@ export const NFT_PROBE_KEYS: NftFeatureName[] = PROBES.map((p) => p.key);
 
 /** Result of `nft --version` and `nft -j list tables`. */
 export interface NftBasics {
+  binary: NftProgram & { path: string | null };
   present: CapabilityEntry;
   version: string | null;
   json: CapabilityEntry;
 }
 
-/** Probe the nft binary: present, version, JSON support (a read-only listing in the target namespace). */
+/** The executable file `program` runs: itself when absolute, else the first match in `PATH`; null when none. */
+export function resolveProgram(program: string, path = process.env.PATH ?? ''): string | null {
+  const candidates = program.includes('/') ? [program] : path.split(':').filter(Boolean).map((d) => join(d, program));
+  for (const c of candidates) {
+    try {
+      if (!statSync(c).isFile()) continue;
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch {
+      /* not there, or not executable */
+    }
+  }
+  return null;
+}
+
+/** Probe the nft binary: which one, present, version, JSON support (a read-only listing in the target namespace). */
 export async function probeNftBasics(netns: string | undefined): Promise<NftBasics> {
+  const program = nftProgram();
+  const binary = { ...program, path: resolveProgram(program.program) };
   const v = await attempt(['nft', '--version'], { timeoutMs: 5_000 });
   if (v.err) {
-    const reason = `nft not usable: ${v.val}`;
-    return { present: { available: false, reason }, version: null, json: { available: false, reason } };
+    const reason = `nft not usable (${binary.path ?? program.program}): ${v.val}`;
+    return { binary, present: { available: false, reason }, version: null, json: { available: false, reason } };
   }
   const parsed = parseNftVersion(v.val.stdout);
-  const present: CapabilityEntry = { available: true, detail: { version: parsed?.version ?? null, codename: parsed?.codename ?? null, raw: v.val.stdout.trim() } };
+  const present: CapabilityEntry = { available: true, detail: { path: binary.path ?? program.program, version: parsed?.version ?? null, codename: parsed?.codename ?? null, raw: v.val.stdout.trim() } };
   const j = await attempt(['nft', '-j', 'list', 'tables'], { netns, timeoutMs: 5_000 });
   let json: CapabilityEntry;
   if (j.err) json = { available: false, reason: `nft -j list tables failed: ${j.val}` };
@@ -251,7 +280,7 @@ export async function probeNftBasics(netns: string | undefined): Promise<NftBasi
       json = { available: false, reason: `nft -j printed something that is not JSON: ${j.val.stdout.slice(0, 80)}` };
     }
   }
-  return { present, version: parsed?.version ?? null, json };
+  return { binary, present, version: parsed?.version ?? null, json };
 }
 
 /** One input form (JSON or text) of one probe, as it goes through the phases. */

@@ -71,6 +71,7 @@ export const NFT_FEATURES = [
   'flowtable',
   'destroy',
   'tableOwner',
+  'tableComment',
   'limit',
   'quota',
   'ctCount',
@@ -170,6 +171,15 @@ export const CapabilityReportSchema = z.object({
   /** A throwaway network namespace could be created for probes that must really commit. */
   probeNamespace: CapabilityEntrySchema,
   nft: z.object({
+    /** Which nft program was probed (and is run by netfence): see `configureHost()` and `$NETFENCE_NFT`. */
+    binary: z.object({
+      /** What is executed: an absolute path, or `nft` (looked up in `PATH`). */
+      program: z.string(),
+      /** The executable file it resolves to, or null when there is none. */
+      path: z.string().nullable(),
+      /** `option`: configureHost(); `env`: $NETFENCE_NFT; `path`: `nft` from PATH. */
+      source: z.enum(['option', 'env', 'path']),
+    }),
     /** The `nft` binary runs. */
     present: CapabilityEntrySchema,
     /** nft version, e.g. `1.0.6`, or null. */

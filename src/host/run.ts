@@ -12,9 +12,69 @@
 import { closeSync, createWriteStream } from 'node:fs';
 import { createRequire } from 'node:module';
 import { execa } from 'execa';
-import { CommandError, ValidationError } from '../errors.js';
+import { z } from 'zod';
+import { CommandError, fromZodIssues, ValidationError } from '../errors.js';
 import { Err, Ok, type Result } from '../result.js';
 import { NetnsName } from '../validate.js';
+
+/** Settings of the process runner (see {@link configureHost}). */
+export interface HostSettings {
+  /**
+   * The nft program netfence runs wherever it says `nft`: an absolute path.
+   * `undefined` (the default) means `$NETFENCE_NFT` when that is set (read at
+   * every call), else `nft` from `PATH`.
+   */
+  nft?: string | undefined;
+}
+
+const AbsolutePath = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(4096, 'must be at most 4096 characters')
+  .refine((s) => !s.includes('\0'), 'must not contain NUL bytes')
+  .refine((s) => s.startsWith('/'), 'must be an absolute path');
+const HostSettingsSchema = z.object({ nft: AbsolutePath.optional() }).strict();
+
+let configuredNft: string | undefined;
+
+/**
+ * Change how this process starts tools; returns the settings now in effect.
+ * `configureHost({ nft: '/opt/nft/sbin/nft' })` makes every nft invocation
+ * (plans, listings, capability probes) use that binary;
+ * `configureHost({ nft: undefined })` goes back to `$NETFENCE_NFT`, else `nft`
+ * from `PATH`. An invalid path (not absolute, NUL bytes) throws a
+ * `ValidationError`. Cached capability reports describe the binary they were
+ * probed with; {@link nftProgram} tells which one is in use.
+ */
+export function configureHost(settings: HostSettings): HostSettings {
+  const r = HostSettingsSchema.safeParse(settings);
+  if (!r.success) throw fromZodIssues('host settings', r.error.issues);
+  if ('nft' in settings) configuredNft = r.data.nft;
+  return { nft: configuredNft };
+}
+
+/** Which nft program runs, and who chose it. */
+export interface NftProgram {
+  /** What is executed: an absolute path, or `nft` (looked up in `PATH`). */
+  program: string;
+  /** `option`: {@link configureHost}; `env`: `$NETFENCE_NFT`; `path`: `nft` from `PATH`. */
+  source: 'option' | 'env' | 'path';
+}
+
+/**
+ * The nft program in use: {@link configureHost}'s `nft`, else `$NETFENCE_NFT`
+ * (read now, so it can change between calls), else `nft` from `PATH`. This is
+ * the one place that resolves it: {@link run} executes it for every argv whose
+ * first element is `nft`. An invalid `$NETFENCE_NFT` throws a `ValidationError`.
+ */
+export function nftProgram(): NftProgram {
+  if (configuredNft !== undefined) return { program: configuredNft, source: 'option' };
+  const env = process.env.NETFENCE_NFT;
+  if (env === undefined || env === '') return { program: 'nft', source: 'path' };
+  const r = AbsolutePath.safeParse(env);
+  if (!r.success) throw new ValidationError('NETFENCE_NFT', r.error.issues.map((i) => ({ path: 'NETFENCE_NFT', message: i.message })));
+  return { program: r.data, source: 'env' };
+}
 
 /** Options for {@link run}. */
 export interface RunOptions {
@@ -82,12 +142,14 @@ function makePipe(): [number, number] | undefined {
  * Run a tool. Resolves to Ok with its output when it exits 0, otherwise to Err
  * with a {@link CommandError} carrying argv, exit code and what it printed.
  * Invalid argv or namespace names are thrown as {@link ValidationError}: they are
- * bugs in the caller, never passed on.
+ * bugs in the caller, never passed on. An argv starting with `nft` runs the
+ * program {@link nftProgram} names.
  */
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<Result<RunOutput, CommandError>> {
   const bad = checkArgv(argv, options.netns);
   if (bad) throw bad;
-  const full = wrapNetns(argv, options.netns);
+  const nft = argv[0] === 'nft' ? nftProgram() : undefined;
+  const full = wrapNetns(nft ? [nft.program, ...argv.slice(1)] : argv, options.netns);
   const [file, ...args] = full as [string, ...string[]];
   const pipe = options.input === undefined ? undefined : makePipe();
   const common = {
@@ -136,7 +198,11 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
         input: options.input,
         timedOut: r.timedOut,
       },
-      missing ? { hint: `install ${file === 'nsenter' ? 'util-linux' : argv[0]} (run \`npm run setup\` on Debian)` } : {},
+      !missing
+        ? {}
+        : nft && nft.source !== 'path'
+          ? { hint: `the nft program ${nft.program} (${nft.source === 'env' ? 'from NETFENCE_NFT' : 'set by configureHost()'}) does not exist or cannot be run` }
+          : { hint: `install ${file === 'nsenter' ? 'util-linux' : argv[0]} (run \`npm run setup\` on Debian)` },
     ),
   );
 }

@@ -21,7 +21,7 @@ function report(): CapabilityReport {
     kernel: { release: '6.1.0-18-amd64', version: { major: 6, minor: 1, patch: 0 }, arch: 'x64' },
     privileges: { ...privilegesFromStatus('CapEff:\t000001ffffffffff\n', 0) },
     probeNamespace: yes,
-    nft: { present: { available: true, detail: { version: '1.0.6' } }, version: '1.0.6', json: yes, features: rec(NFT_FEATURES, (k) => feat(k !== 'queue')) },
+    nft: { binary: { program: 'nft', path: '/usr/sbin/nft', source: 'path' }, present: { available: true, detail: { version: '1.0.6' } }, version: '1.0.6', json: yes, features: rec(NFT_FEATURES, (k) => feat(k !== 'queue')) },
     tc: {
       present: yes,
       qdiscs: rec(TC_QDISCS, (k) => (k === 'netem' ? no('Error: Specified qdisc kind is unknown.') : yes)),
@@ -83,6 +83,7 @@ describe('rows, lookup, explain', () => {
   it('explain renders one line per capability with yes/NO and the reason', () => {
     const text = explain(report());
     expect(text).toMatch(/kernel 6\.1\.0-18-amd64/);
+    expect(text).toMatch(/nft 1\.0\.6 \(\/usr\/sbin\/nft\)/);
     expect(text).toMatch(/nft\.features\.queue\s+NO\s+the kernel lacks it/);
     expect(text).toMatch(/tc\.qdiscs\.htb\s+yes/);
     expect(text).toMatch(/tc\.qdiscs\.netem\s+NO\s+Error: Specified qdisc kind is unknown\./);
