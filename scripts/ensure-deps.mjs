@@ -34,6 +34,16 @@ const APT = [
   ['openssl', 'openssl'],
   ['/usr/sbin/sshd', 'openssh-server'],
   ['make', 'make'],
+  // building nftables 1.1.6 from ../shared/vendor for tests (scripts/nft/build.mjs)
+  ['autoreconf', 'autoconf'],
+  ['automake', 'automake'],
+  ['libtoolize', 'libtool'],
+  ['pkg-config', 'pkg-config'],
+  ['bison', 'bison'],
+  ['flex', 'flex'],
+  ['/usr/include/libmnl/libmnl.h', 'libmnl-dev'],
+  ['/usr/include/x86_64-linux-gnu/gmp.h', 'libgmp-dev'],
+  ['/usr/include/jansson.h', 'libjansson-dev'],
 ];
 
 function have(probe) {
