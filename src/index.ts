@@ -22,6 +22,7 @@ export type { Plan, Step, Action, TableRef, XdpAttachment, QueueBinding, PlanDec
 export { emptyPlan } from './plan/types.js';
 export { run, configureHost, nftProgram, type RunOptions, type RunOutput, type HostSettings, type NftProgram } from './host/run.js';
 export { apply, check, destroy, planBatch, type ApplyOptions, type AppliedPlan, type DestroyOptions, type PlanBatch } from './plan/executor.js';
+export type { NftBatchFeatures } from './plan/nft-features.js';
 export { reconcile, type ReconcileOptions, type ReconcileReport, type ReconcileFinding, type ReconcileAction } from './plan/reconcile.js';
 export { ownedTable, ownershipCommands, ownerMarkCommand, ownerMarkName, isOwned, ownerOf, probeOwnership, OwnershipError, OWNER_MARK, type TableOwnership } from './plan/ownership.js';
 export { configureLocks, lockSettings, LockTimeoutError, pruneLockFiles, type LockSettings, type LockHolder } from './plan/lock.js';

@@ -12,7 +12,8 @@ import { run } from '../host/run.js';
 import { renderCommand } from '../nft/render.js';
 import { Err, Ok, type Result } from '../result.js';
 import { NetnsName } from '../validate.js';
-import { commandTarget, foreignOwner, OwnershipError, ownerMarkCommand, ownershipCommands, PlanOwner, probeOwnership, tableKey, type TableOwnership } from './ownership.js';
+import { commandTarget, foreignOwner, OwnershipError, ownerComment, ownerMarkCommand, ownershipCommands, PlanOwner, probeOwnership, tableKey, type TableOwnership } from './ownership.js';
+import { nftBatchFeatures, type NftBatchFeatures } from './nft-features.js';
 import { restoreCommands, type TableSnapshot } from './snapshot.js';
 import { withNsLock } from './lock.js';
 import { faultAt } from './faults.js';
@@ -121,14 +122,29 @@ export interface PlanBatch {
  * The exact nft batch that {@link apply} and {@link check} send for `plan`
  * (pure, no I/O): `add table` and the owner's mark for every table of the
  * plan, then the plan's commands, then the mark again for every table the
- * plan deletes and re-creates (a full replacement).
+ * plan deletes and re-creates (a full replacement). `features` are what the
+ * nft in use offers (apply and check probe them): with `tableComment`, every
+ * `add`/`create` of an owned table without a comment of its own gets
+ * `netfence:<owner>`.
  */
-export function planBatch(plan: Plan): PlanBatch {
-  return buildBatch(plan);
+export function planBatch(plan: Plan, features: NftBatchFeatures = {}): PlanBatch {
+  return buildBatch(plan, features);
 }
 
-function buildBatch(plan: Plan): PlanBatch {
-  const prefix = plan.tables.flatMap((t) => ownershipCommands(t, plan.owner));
+/** `plan.nft` with the owner comment on every add/create of an owned table that has no comment (same length). */
+function withTableComments(plan: Plan): unknown[] {
+  const owned = new Set(plan.tables.map(tableKey));
+  return plan.nft.map((c) => {
+    const t = commandTarget(c);
+    if (!t.ok || t.target.object !== 'table' || (t.target.verb !== 'add' && t.target.verb !== 'create') || !owned.has(tableKey(t.target.table))) return c;
+    const body = (c as Record<string, { table: Record<string, unknown> }>)[t.target.verb]?.table;
+    if (!body || 'comment' in body) return c;
+    return { [t.target.verb]: { table: { ...body, comment: ownerComment(plan.owner) } } };
+  });
+}
+
+function buildBatch(plan: Plan, features: NftBatchFeatures = {}): PlanBatch {
+  const prefix = plan.tables.flatMap((t) => ownershipCommands(t, plan.owner, features));
   const expectPresent = new Map<string, boolean>(plan.tables.map((t) => [tableKey(t), true]));
   const deleted = new Set<string>();
   for (const c of plan.nft) {
@@ -142,7 +158,8 @@ function buildBatch(plan: Plan): PlanBatch {
   }
   // A plan that deletes and re-creates its table (full replacement) must get the mark back.
   const suffix = plan.tables.filter((t) => deleted.has(tableKey(t)) && expectPresent.get(tableKey(t))).map((t) => ownerMarkCommand(t, plan.owner));
-  return { commands: [...prefix, ...plan.nft, ...suffix], offset: prefix.length, expectPresent };
+  const body = features.tableComment ? withTableComments(plan) : plan.nft;
+  return { commands: [...prefix, ...body, ...suffix], offset: prefix.length, expectPresent };
 }
 
 /** Re-express a batch failure in terms of the plan's own `nft` array. */
@@ -282,6 +299,8 @@ interface Applied {
   steps: Step[];
   /** The journal entry describing this apply (removed once complete or undone); see journal.ts. */
   journal?: JournalHandle<ApplyJournalEntry> | undefined;
+  /** What the nft in use offers (destroy for the restore batch). */
+  features: NftBatchFeatures;
 }
 
 /** Undo steps in reverse, then put the owned tables back in one nft transaction. */
@@ -290,7 +309,7 @@ async function restore(a: Applied): Promise<{ restored: boolean; errors: Netfenc
   for (const s of [...a.steps].reverse()) errors.push(...(await undoStep(s, a.plan.netns)));
   a.steps = []; // never undo a step twice, even if the nft part must be retried
   if (a.nftApplied) {
-    const { commands, unrestorable } = restoreCommands(a.tables);
+    const { commands, unrestorable } = restoreCommands(a.tables, a.features);
     for (const t of unrestorable) {
       errors.push(
         new NetfenceError('NO_SNAPSHOT', `table ${tableKey(t)} existed before the apply but no snapshot was taken, so it was left as the plan made it`, {
@@ -338,9 +357,9 @@ function rebuildsTable(plan: Plan): boolean {
 export async function check(plan: Plan, options: { render?: NftRenderer } = {}): Promise<Result<void, NetfenceError>> {
   const v = validatePlan(plan);
   if (v.err) return Err(v.val);
-  const pf = await preflight(plan.tables, plan.owner, plan.netns, false);
+  const [pf, features] = await Promise.all([preflight(plan.tables, plan.owner, plan.netns, false), nftBatchFeatures()]);
   if (pf.err) return Err(pf.val);
-  const batch = buildBatch(plan);
+  const batch = buildBatch(plan, features);
   const r = await nftApply(batch.commands, { netns: plan.netns, check: true, render: options.render ?? renderCommand, what: 'nft check' });
   if (r.err) return Err(mapNftError(r.val, batch.offset, plan.nft.length));
   return Ok(undefined);
@@ -375,13 +394,13 @@ async function applyLocked(plan: Plan, options: ApplyOptions): Promise<Result<Ap
     return now;
   };
   const snap = needsSnapshot(plan, options);
-  const pf = await preflight(plan.tables, plan.owner, plan.netns, snap);
+  const [pf, features] = await Promise.all([preflight(plan.tables, plan.owner, plan.netns, snap), nftBatchFeatures()]);
   if (pf.err) {
     const phase = pf.val instanceof OwnershipError ? 'ownership' : 'snapshot';
     return Err(new ApplyError(phase, `nothing applied: ${pf.val.message}`, { restored: true, cause: pf.val }));
   }
   let t = mark('snapshot', t0);
-  const applied: Applied = { plan, tables: pf.val.tables, nftApplied: false, steps: [] };
+  const applied: Applied = { plan, tables: pf.val.tables, nftApplied: false, steps: [], features };
   // Record the intent before touching the host, so reconcile() can repair a crash mid-apply.
   // A plain nft plan needs no entry: its batch is atomic by itself.
   if (plan.steps.length > 0 || options.healthCheck !== undefined || options.confirmWithinMs !== undefined) {
@@ -403,7 +422,7 @@ async function applyLocked(plan: Plan, options: ApplyOptions): Promise<Result<Ap
     return Err(new ApplyError(phase, `${message}; ${how}`, { restored: r.restored, restoreErrors: r.errors, cause }));
   };
 
-  const batch = buildBatch(plan);
+  const batch = buildBatch(plan, features);
   if (batch.commands.length > 0) {
     // fault injection (tests): the kernel gets the batch plus one command it must reject
     const commands = faultAt('nft') ? [...batch.commands, { add: { chain: { family: 'inet', table: 'netfence_fault_injected', name: 'x' } } }] : batch.commands;
@@ -543,11 +562,13 @@ export async function destroy(tables: readonly TableRef[], options: DestroyOptio
   if (!PlanOwner.safeParse(options.owner).success) issues.push({ path: 'owner', message: 'must be a valid owner (the plan owner that created the tables)' });
   if (issues.length) return Err(new ValidationError('destroy request', issues));
   return withLock(options.netns, async (): Promise<Result<{ deleted: TableRef[] }, NetfenceError>> => {
-    const pf = await preflight(tables, options.owner, options.netns, false);
+    const [pf, features] = await Promise.all([preflight(tables, options.owner, options.netns, false), nftBatchFeatures()]);
     if (pf.err) return Err(pf.val);
     const doomed = pf.val.tables.filter((s) => s.existed).map((s) => s.table);
+    // `destroy` where the nft has it: a table someone else removed meanwhile is then no error.
+    const verb = features.destroy ? 'destroy' : 'delete';
     const r = await nftApply(
-      doomed.map((t) => ({ delete: { table: { family: t.family, name: t.name } } })),
+      doomed.map((t) => ({ [verb]: { table: { family: t.family, name: t.name } } })),
       { netns: options.netns, what: 'nft destroy' },
     );
     if (r.err) return Err(r.val);

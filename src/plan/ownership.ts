@@ -16,7 +16,11 @@
  * the `comment` of a table in JSON input and does not print it in JSON
  * listings (table comments in JSON arrived in a later nft). Named counters and
  * their comments round-trip through JSON on every nft 1.0.x–1.1.x, in every
- * table family, and cost one tiny kernel object per table.
+ * table family, and cost one tiny kernel object per table. Where the nft in use
+ * keeps table comments in JSON (probed, see nft-features.ts), a table netfence
+ * creates also gets the comment `netfence:<owner>`, for people reading
+ * `nft list ruleset`; ownership is still decided by the counter alone, so
+ * tables created by nft 1.0.6 (without the comment) stay fully usable.
  * @module
  */
 import { createHash } from 'node:crypto';
@@ -25,6 +29,7 @@ import { type CommandError, NetfenceError } from '../errors.js';
 import type { NftListing } from '../host/nft.js';
 import { listingObjects, nftApply, nftList } from '../host/nft.js';
 import { Err, Ok, type Result } from '../result.js';
+import type { NftBatchFeatures } from './nft-features.js';
 import type { TableRef } from './types.js';
 
 /** Prefix of the name of the marker counter object inside every netfence-owned table. */
@@ -74,23 +79,32 @@ export function tableKey(ref: TableRef): string {
   return `${ref.family} ${ref.name}`;
 }
 
+/** The comment an owned table carries where the nft in use keeps table comments: `netfence:<owner>`. */
+export function ownerComment(owner: string): string {
+  return `${OWNER_PREFIX}${owner}`;
+}
+
 /**
  * The `add table` command for a table netfence owns. Apply it together with
  * {@link ownerMarkCommand} (the executor adds both for every table of a plan,
- * so builders may simply list the table in `plan.tables`).
+ * so builders may simply list the table in `plan.tables`). With `owner` and
+ * `features.tableComment`, the table also gets the comment `netfence:<owner>`
+ * (the kernel keeps the comment a table was created with; adding it to an
+ * existing table changes nothing).
  */
-export function ownedTable(ref: TableRef, _owner?: string): { add: { table: { family: TableRef['family']; name: string } } } {
-  return { add: { table: { family: ref.family, name: ref.name } } };
+export function ownedTable(ref: TableRef, owner?: string, features: NftBatchFeatures = {}): { add: { table: { family: TableRef['family']; name: string; comment?: string } } } {
+  const comment = owner !== undefined && features.tableComment ? { comment: ownerComment(owner) } : {};
+  return { add: { table: { family: ref.family, name: ref.name, ...comment } } };
 }
 
 /** The `add counter` command creating the ownership marker in `ref` for `owner`. */
 export function ownerMarkCommand(ref: TableRef, owner: string): { add: { counter: { family: TableRef['family']; table: string; name: string; comment: string } } } {
-  return { add: { counter: { family: ref.family, table: ref.name, name: ownerMarkName(owner), comment: `${OWNER_PREFIX}${owner}` } } };
+  return { add: { counter: { family: ref.family, table: ref.name, name: ownerMarkName(owner), comment: ownerComment(owner) } } };
 }
 
 /** Both commands that create an owned, marked table (idempotent: `add` of an existing object is a no-op). */
-export function ownershipCommands(ref: TableRef, owner: string): unknown[] {
-  return [ownedTable(ref, owner), ownerMarkCommand(ref, owner)];
+export function ownershipCommands(ref: TableRef, owner: string, features: NftBatchFeatures = {}): unknown[] {
+  return [ownedTable(ref, owner, features), ownerMarkCommand(ref, owner)];
 }
 
 /**

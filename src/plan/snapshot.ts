@@ -9,6 +9,7 @@
  */
 import type { NftListing } from '../host/nft.js';
 import { listingObjects } from '../host/nft.js';
+import type { NftBatchFeatures } from './nft-features.js';
 import { tableKey } from './ownership.js';
 import type { TableRef } from './types.js';
 
@@ -67,11 +68,12 @@ export function listingToCommands(listing: NftListing, table: TableRef): unknown
 /**
  * The one-transaction batch that puts `tables` back as they were: a table that
  * did not exist is deleted; a table that existed is deleted and re-created from
- * its snapshot. `add table` first makes the delete valid even if the table is
- * gone meanwhile. Tables that existed but have no snapshot are left alone and
- * reported in `unrestorable`.
+ * its snapshot. The delete must be valid even if the table is gone meanwhile:
+ * with `features.destroy` it is `destroy table` (delete if it exists), else
+ * `add table` followed by `delete table`. Tables that existed but have no
+ * snapshot are left alone and reported in `unrestorable`.
  */
-export function restoreCommands(tables: readonly TableSnapshot[]): { commands: unknown[]; unrestorable: TableRef[] } {
+export function restoreCommands(tables: readonly TableSnapshot[], features: NftBatchFeatures = {}): { commands: unknown[]; unrestorable: TableRef[] } {
   const commands: unknown[] = [];
   const unrestorable: TableRef[] = [];
   const seen = new Set<string>();
@@ -84,7 +86,8 @@ export function restoreCommands(tables: readonly TableSnapshot[]): { commands: u
       continue;
     }
     const ref = { family: s.table.family, name: s.table.name };
-    commands.push({ add: { table: ref } }, { delete: { table: ref } });
+    if (features.destroy) commands.push({ destroy: { table: ref } });
+    else commands.push({ add: { table: ref } }, { delete: { table: ref } });
     if (s.existed && s.listing) commands.push(...listingToCommands(s.listing, s.table));
   }
   return { commands, unrestorable };

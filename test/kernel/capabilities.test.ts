@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capabilityRows, clearCapabilityCache, detectCapabilities, explain, type CapabilityReport } from '../../src/capabilities/index.js';
 import { leftoverProbeNamespaces } from '../../src/capabilities/probe-ns.js';
-import { run } from '../../src/host/run.js';
+import { nftProgram, run } from '../../src/host/run.js';
+import { resolveProgram } from '../../src/capabilities/nft.js';
 import { withLab, type Lab, type LabHost } from '../../src/lab/index.js';
 import { ValidationError } from '../../src/errors.js';
 
@@ -112,6 +113,43 @@ describe('capability report vs. the real machine', () => {
         const entry = report.nft.features[key as keyof CapabilityReport['nft']['features']];
         expect(entry.available, `${key}: lab says ${works}, report says ${entry.available} (${entry.reason ?? ''})`).toBe(works);
       }
+    });
+  });
+
+  it('names the nft binary it probed, and that binary prints the reported version', () => {
+    const chosen = nftProgram();
+    expect(report.nft.binary.program).toBe(chosen.program);
+    expect(report.nft.binary.source).toBe(chosen.source);
+    expect(report.nft.binary.path).toBe(resolveProgram(chosen.program));
+    const path = report.nft.binary.path as string;
+    expect(execFileSync(path, ['--version'], { encoding: 'utf8' })).toContain(`v${report.nft.version}`);
+    expect(explain(report)).toContain(`nft ${report.nft.version} (${path})`);
+  });
+
+  it('JSON table comments, JSON table flags and destroy agree with this nft in a lab namespace', async () => {
+    await withLab('capjson', async (lab) => {
+      const h = await lab.host('j');
+      const json = (cmds: unknown[]) => lab.exec(h, ['nft', '-j', '-f', '-'], { input: JSON.stringify({ nftables: cmds }) });
+      const listed = async () => {
+        const l = await lab.exec(h, ['nft', 'list', 'ruleset']);
+        return l.ok ? l.val.stdout : '';
+      };
+      // (table names that are no nft keywords: ct, dst, ... would not parse as text)
+      // table comment: JSON, then text (listed back as text, which every nft prints)
+      const cj = (await json([{ add: { table: { family: 'inet', name: 'cmtj', comment: 'lab check' } } }])).ok && /table inet cmtj \{\s*comment "lab check"/.test(await listed());
+      const ct = (await lab.exec(h, ['nft', '-f', '-'], { input: 'table inet cmtt {\ncomment "lab check"\n}\n' })).ok && /table inet cmtt \{\s*comment "lab check"/.test(await listed());
+      expect(report.nft.features.tableComment.detail?.json, 'tableComment json').toBe(cj);
+      expect(report.nft.features.tableComment.available, 'tableComment').toBe(cj || ct);
+      // table flags in JSON: an owned table vanishes when its nft exits
+      const fj = (await json([{ add: { table: { family: 'inet', name: 'flgj', flags: ['owner'] } } }])).ok && !(await listed()).includes('table inet flgj');
+      expect(report.nft.features.tableOwner.detail?.json, 'tableOwner json').toBe(fj);
+      // destroy: of a table that is there and of one that is not
+      await lab.exec(h, ['nft', 'add', 'table', 'inet', 'destroyj']);
+      const dj = (await json([{ destroy: { table: { family: 'inet', name: 'destroyj' } } }, { destroy: { table: { family: 'inet', name: 'destroyj_absent' } } }])).ok && !(await listed()).includes('table inet destroyj');
+      await lab.exec(h, ['nft', 'add', 'table', 'inet', 'destroyt']);
+      const dt = (await lab.exec(h, ['nft', '-f', '-'], { input: 'destroy table inet destroyt\ndestroy table inet destroyt_absent\n' })).ok && !(await listed()).includes('table inet destroyt');
+      expect(report.nft.features.destroy.detail?.json, 'destroy json').toBe(dj);
+      expect(report.nft.features.destroy.available, 'destroy').toBe(dj || dt);
     });
   });
 

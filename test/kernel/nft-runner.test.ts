@@ -29,7 +29,9 @@ describe('nft runner', () => {
       const l = await nftList(['table', 'inet', T], { netns: h.netns });
       expect(l.ok).toBe(true);
       const kinds = listingObjects(l.unwrap()).map((o) => o.kind);
-      expect(kinds).toEqual(['table', 'set', 'chain', 'rule']);
+      // nft 1.0.x lists sets before chains, 1.1.x chains before sets: the order of kinds is nft's business
+      expect(kinds[0]).toBe('table');
+      expect([...kinds].sort()).toEqual(['chain', 'rule', 'set', 'table']);
       const many = await nftListMany([{ list: { tables: null } }, { list: { set: { family: 'inet', table: T, name: 'blocked' } } }], { netns: h.netns });
       expect(many.ok).toBe(true);
       expect(many.unwrap()).toHaveLength(2);

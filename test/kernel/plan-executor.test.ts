@@ -154,10 +154,13 @@ describe('plan executor', () => {
       const { a, b } = await pair(lab);
       // not confirmed → reverted
       let timedOut: ApplyError | undefined;
-      const r = await apply(dropIcmp(b.netns), { confirmWithinMs: 400, onConfirmTimeout: (e) => (timedOut = e) });
+      // onConfirmTimeout is called once the revert has finished: wait for it, not for a fixed time
+      let fired!: () => void;
+      const revertDone = new Promise<void>((res) => (fired = res));
+      const r = await apply(dropIcmp(b.netns), { confirmWithinMs: 400, onConfirmTimeout: (e) => { timedOut = e; fired(); } });
       expect(r.ok).toBe(true);
       expect(await lab.ping(a, B, 1, 0.2)).toBe(0);
-      await new Promise((res) => setTimeout(res, 900));
+      await revertDone;
       expect(r.unwrap().state).toBe('rolled-back');
       expect(timedOut?.phase).toBe('confirm-timeout');
       expect(timedOut?.restored).toBe(true);

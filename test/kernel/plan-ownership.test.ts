@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { detectCapabilities } from '../../src/capabilities/index.js';
 import { withLab, type Lab, type LabHost } from '../../src/lab/index.js';
 import { apply, destroy } from '../../src/plan/executor.js';
-import { OwnershipError } from '../../src/plan/ownership.js';
+import { nftBatchFeatures } from '../../src/plan/nft-features.js';
+import { ownershipCommands, OwnershipError } from '../../src/plan/ownership.js';
 import { emptyPlan, type Plan } from '../../src/plan/types.js';
 import { run } from '../../src/host/run.js';
 import { ApplyError } from '../../src/errors.js';
@@ -121,6 +123,52 @@ describe('ownership: foreign tables are never touched', () => {
       expect(r.err && ((r.val.cause as OwnershipError).ownedBy)).toBe('test:ownership');
       expect(await text(h.netns, ['list', 'table', 'inet', OURS.name])).toBe(listing);
       expect((await destroy([OURS], { netns: h.netns, owner: 'test:ownership' })).ok).toBe(true);
+    });
+  });
+
+  it('table comment netfence:<owner> where this nft keeps JSON table comments; a table marked by the counter alone (as nft 1.0.6 leaves it) stays ours', async () => {
+    const report = await detectCapabilities();
+    const jsonComments = report.nft.features.tableComment.detail?.json === true;
+    // the executor's own probe agrees with the capability report
+    const features = await nftBatchFeatures();
+    expect(features.tableComment).toBe(jsonComments);
+    expect(features.destroy).toBe(report.nft.features.destroy.available && report.nft.features.destroy.detail?.json === true);
+    const tableObj = async (netns: string, name: string): Promise<Record<string, unknown>> => {
+      const l = JSON.parse(await text(netns, ['-j', 'list', 'table', 'inet', name])) as { nftables: Record<string, Record<string, unknown>>[] };
+      return l.nftables.find((o) => o.table)?.table ?? {};
+    };
+    // the table's own comment is the first line of its body (the mark counter has a comment too)
+    const textComment = async (netns: string, name: string): Promise<boolean> =>
+      new RegExp(`^table inet ${name} \\{\\n\\s*comment "netfence:test:ownership"\\n`).test(await text(netns, ['list', 'table', 'inet', name]));
+    await withLab('own3', async (lab) => {
+      const h = await lab.host('a');
+      // 1. a new table: the comment is there exactly when the report says JSON keeps it (checked in the text listing, which every nft prints)
+      expect((await apply(ourPlan(h.netns))).ok).toBe(true);
+      expect(await textComment(h.netns, OURS.name)).toBe(jsonComments);
+      if (jsonComments) expect((await tableObj(h.netns, OURS.name)).comment).toBe('netfence:test:ownership');
+      // 2. a full replacement re-creates the table: it keeps the comment
+      const full = ourPlan(h.netns);
+      full.nft.unshift({ add: { table: OURS } }, { delete: { table: OURS } }, { add: { table: OURS } });
+      expect((await apply(full)).ok).toBe(true);
+      expect(await textComment(h.netns, OURS.name)).toBe(jsonComments);
+      expect((await destroy([OURS], { netns: h.netns, owner: 'test:ownership' })).ok).toBe(true);
+
+      // 3. a table as nft 1.0.6 leaves it: the counter mark and no comment
+      const old = { family: 'inet' as const, name: 'nf_old' };
+      const made = await run(['nft', '-j', '-f', '-'], { netns: h.netns, input: JSON.stringify({ nftables: ownershipCommands(old, 'test:ownership') }) });
+      expect(made.ok).toBe(true);
+      expect(await textComment(h.netns, old.name)).toBe(false);
+      const p = ourPlan(h.netns);
+      p.tables = [old];
+      p.nft = p.nft.map((c) => JSON.parse(JSON.stringify(c).replaceAll(`"${OURS.name}"`, `"${old.name}"`)) as unknown);
+      const r = await apply(p);
+      expect(r.ok, r.err ? r.val.message : '').toBe(true);
+      expect(await text(h.netns, ['list', 'table', 'inet', old.name])).toContain('198.18.8.8');
+      // another owner is still refused by the counter mark alone
+      const intruder = await apply({ ...p, owner: 'test:intruder' });
+      expect(intruder.err && intruder.val.phase).toBe('ownership');
+      expect((await destroy([old], { netns: h.netns, owner: 'test:ownership' })).ok).toBe(true);
+      expect(await text(h.netns, ['list', 'tables'])).not.toContain(old.name);
     });
   });
 });

@@ -56,12 +56,30 @@ describe('snapshot → restore commands', () => {
     expect(commands).toHaveLength(4 + 8);
     expect(JSON.stringify(commands)).not.toContain('nosnap');
   });
+
+  it('with destroy, a table is removed by one destroy (delete if it exists) instead of add + delete', () => {
+    const { commands } = restoreCommands(
+      [
+        { table: { family: 'inet', name: 'new1' }, existed: false },
+        { table: T, existed: true, listing },
+      ],
+      { destroy: true },
+    );
+    expect(commands.slice(0, 2)).toEqual([{ destroy: { table: { family: 'inet', name: 'new1' } } }, { destroy: { table: { family: 'inet', name: 't1' } } }]);
+    expect(commands).toHaveLength(2 + 8);
+    expect(commands.slice(2)).toEqual(restoreCommands([{ table: T, existed: true, listing }]).commands.slice(2));
+  });
 });
 
 describe('ownership marks', () => {
   it('creates the table and its marker; recognizes owner and table', () => {
     expect(ownershipCommands(T, 'fw:web')).toEqual([
       { add: { table: { family: 'inet', name: 't1' } } },
+      { add: { counter: { family: 'inet', table: 't1', name: MARK, comment: 'netfence:fw:web' } } },
+    ]);
+    // where the nft keeps JSON table comments, the table also says who owns it
+    expect(ownershipCommands(T, 'fw:web', { tableComment: true })).toEqual([
+      { add: { table: { family: 'inet', name: 't1', comment: 'netfence:fw:web' } } },
       { add: { counter: { family: 'inet', table: 't1', name: MARK, comment: 'netfence:fw:web' } } },
     ]);
     expect(ownerOf(listing, T)).toBe('fw:web');

@@ -1,13 +1,14 @@
 /**
- * `netfence capabilities [--json] [--netns NAME] [--iface IF] [--missing] [--refresh]`:
+ * `netfence capabilities [--json] [--netns NAME] [--iface IF] [--nft PATH] [--missing] [--refresh]`:
  * detect what this host can do and print a table (or the JSON report).
  */
 import { parseArgs } from 'node:util';
 import { detectCapabilities, explain } from '../../capabilities/index.js';
 import { ValidationError } from '../../errors.js';
+import { configureHost } from '../../host/run.js';
 import type { CliCommand } from './types.js';
 
-const usage = `usage: netfence capabilities [--json] [--netns NAME] [--iface IF] [--missing] [--full]
+const usage = `usage: netfence capabilities [--json] [--netns NAME] [--iface IF] [--nft PATH] [--missing] [--full]
 
 Probe nftables, tc, XDP, cgroups, iptables-nft and privileges, and print what
 is available and, for everything that is not, why.
@@ -16,6 +17,8 @@ is available and, for everything that is not, why.
   --netns NAME   report on network namespace NAME (under /run/netns)
   --iface IF     probe XDP attach on interface IF (in NAME when --netns is given)
                  instead of a throwaway veth pair; IF must not carry an XDP program
+  --nft PATH     probe this nft binary (an absolute path) instead of $NETFENCE_NFT,
+                 else \`nft\` from PATH; the report names the binary and its version
   --missing      only list what is not available
   --full         do not shorten the notes
 
@@ -29,7 +32,7 @@ export const capabilitiesCommand: CliCommand = {
   summary: 'show what this host supports (nft, tc, XDP, cgroups, iptables) and why not',
   usage,
   async run(args) {
-    let values: { json?: boolean; netns?: string; iface?: string; missing?: boolean; full?: boolean };
+    let values: { json?: boolean; netns?: string; iface?: string; nft?: string; missing?: boolean; full?: boolean };
     try {
       ({ values } = parseArgs({
         args,
@@ -37,6 +40,7 @@ export const capabilitiesCommand: CliCommand = {
           json: { type: 'boolean' },
           netns: { type: 'string' },
           iface: { type: 'string' },
+          nft: { type: 'string' },
           missing: { type: 'boolean' },
           full: { type: 'boolean' },
         },
@@ -49,6 +53,7 @@ export const capabilitiesCommand: CliCommand = {
     }
     let report;
     try {
+      if (values.nft !== undefined) configureHost({ nft: values.nft });
       report = await detectCapabilities({ netns: values.netns, iface: values.iface });
     } catch (e) {
       if (e instanceof ValidationError) {
