@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Firewall } from '../../src/firewall/firewall.js';
-import { createNfTablesRoute, NFTablesManager } from '../../src/integrations/smartproxy.js';
+import { createNfTablesRoute, NetfenceRouteManager as NFTablesManager } from '../../src/integrations/smartproxy.js';
 import { run } from '../../src/host/run.js';
 import { withLab, type LabHost } from '../../src/lab/index.js';
 import { XdpBlocklist } from '../../src/xdp/xdp-blocklist.js';

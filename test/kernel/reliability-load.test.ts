@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { run } from '../../src/host/run.js';
-import { createNfTablesRoute, NFTablesManager, type IRouteConfig } from '../../src/integrations/smartproxy.js';
+import { createNfTablesRoute, NetfenceRouteManager as NFTablesManager, type IRouteConfig } from '../../src/integrations/smartproxy.js';
 import { withLab, type Lab, type LabHost } from '../../src/lab/index.js';
 import { LOAD_NET, nsProc } from './load-proc.js';
 

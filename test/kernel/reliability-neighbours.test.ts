@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { DpiBlocker } from '../../src/dpi/dpi-blocker.js';
 import { Firewall } from '../../src/firewall/firewall.js';
 import { run } from '../../src/host/run.js';
-import { createNfTablesRoute, NFTablesManager } from '../../src/integrations/smartproxy.js';
+import { createNfTablesRoute, NetfenceRouteManager as NFTablesManager } from '../../src/integrations/smartproxy.js';
 import { withLab, type Lab, type LabHost } from '../../src/lab/index.js';
 import { Throttler } from '../../src/throttle/throttler.js';
 import { XdpBlocklist } from '../../src/xdp/xdp-blocklist.js';

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { fromZodIssues, NetfenceError, UnsupportedError, ValidationError } from '../../src/errors.js';
 import { Firewall } from '../../src/firewall/firewall.js';
 import type { VmBackends } from '../../src/firewall/vm.js';
-import { NFTablesManager, type IRouteConfig } from '../../src/integrations/smartproxy.js';
+import { NetfenceRouteManager as NFTablesManager, SMARTPROXY_CHAINS, type IRouteConfig } from '../../src/integrations/smartproxy.js';
 import { emptyPlan, type Plan } from '../../src/plan/types.js';
 import { selectBackend } from '../../src/throttle/backends/index.js';
 import type { ThrottleCaps } from '../../src/throttle/caps.js';
@@ -339,14 +339,8 @@ export const routeInput = fc.record({
   ),
 });
 
-/** SmartProxy's base chains (a test-side copy of the manager's structure(), so that nft -c sees the chains the rules go to). */
-const SP_CHAINS = [
-  { name: 'sp_filter', type: 'filter', hook: 'prerouting', prio: -150 },
-  { name: 'sp_dnat', type: 'nat', hook: 'prerouting', prio: -100 },
-  { name: 'sp_dnat_out', type: 'nat', hook: 'output', prio: -100 },
-  { name: 'sp_snat', type: 'nat', hook: 'postrouting', prio: 100 },
-  { name: 'sp_forward', type: 'filter', hook: 'forward', prio: 0 },
-];
+/** SmartProxy's base chains (so that nft -c sees the chains the rules go to). */
+const SP_CHAINS = SMARTPROXY_CHAINS;
 
 function runRoute(input: unknown): Outcome {
   try {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { NetfenceError, ValidationError } from '../../src/errors.js';
 import { Firewall } from '../../src/firewall/firewall.js';
-import { NFTablesManager } from '../../src/integrations/smartproxy.js';
+import { NetfenceRouteManager as NFTablesManager } from '../../src/integrations/smartproxy.js';
 import { nestedPrefixIssues, parseEntries } from '../../src/xdp/entries.js';
 import { LimitSchema } from '../../src/throttle/types.js';
 import { fromZodIssues } from '../../src/errors.js';
