@@ -91,7 +91,7 @@ describe('SmartProxy route compilation', () => {
     expect(bad({ name: 'f', match: { ports: 80 }, action: { type: 'forward', target: { host: () => 'x', port: 80 } } })).toMatch(/action\.target\.host: a function/);
     expect(bad({ name: 'f', match: { ports: 80 }, action: { type: 'forward', target: { host: '198.18.0.1', port: () => 1 } } })).toMatch(/action\.target\.port: a function/);
     expect(bad(createNfTablesRoute('n', T('bad_name!'), { ports: 80 }))).toMatch(/action\.targets\.0\.host: "bad_name!" is not an IP address or host name/);
-    expect(bad(createNfTablesRoute('p', T('198.18.0.1'), { ports: { from: 90, to: 80 } }))).toMatch(/match\.ports/);
+    expect(bad(createNfTablesRoute('p', T('198.18.0.1'), { ports: [{ from: 90, to: 80 }] }))).toMatch(/match\.ports/);
     expect(bad(createNfTablesRoute('r', T('198.18.0.1'), { ports: 80, maxRate: 'fast' }))).toMatch(/maxRate/);
     expect(bad(createNfTablesRoute('w', T('198.18.0.1'), { ports: 80, ipAllowList: ['192.168.1*'] }))).toMatch(/security\.ipAllowList\.0: "192.168.1\*" an IPv4 glob/);
     expect(bad({ name: 's', match: { ports: 80 }, action: { type: 'socket-handler', target: T('198.18.0.1') } })).toMatch(/action\.type/);
@@ -295,7 +295,7 @@ describe('helpers with SmartProxy signatures', () => {
       new Promise<string>((resolve) => {
         const s = new PassThrough();
         const socket = { once: (ev: 'data', fn: (b: Buffer) => void) => s.once(ev, fn), end: (d: string) => resolve(d) };
-        httpsRedirectHandler(8443)(socket);
+        httpsRedirectHandler(8443)(socket as never);
         s.write(Buffer.from(req));
       });
     expect(await answer('GET /a/b?c=1 HTTP/1.1\r\nHost: web.example:8000\r\n\r\n')).toContain('Location: https://web.example:8443/a/b?c=1\r\n');

@@ -4,7 +4,32 @@
  * route-level `security`).
  * @module
  */
-import type { IRouteConfig, IRouteSecurity, TPortRange } from './types.js';
+import type { Socket } from 'node:net';
+import type { IPortRange, IRouteConfig, TPortRange } from './types.js';
+
+/** SmartProxy's own `TPortRange` (what the helpers put in routes, so SmartProxy's types accept them). */
+export type SmartProxyPortRange = number | number[] | Array<{ from: number; to: number }>;
+
+/** The route the nftables helpers build: assignable to SmartProxy 21.x's `IRouteConfig` and to netfence's. */
+export interface NfTablesRoute {
+  name: string;
+  match: { ports: SmartProxyPortRange; domains?: string | string[] };
+  action: {
+    type: 'forward';
+    targets: Array<{ host: string | string[]; port: number | 'preserve' }>;
+    forwardingEngine: 'nftables';
+    nftables: { protocol?: 'tcp' | 'udp' | 'all'; preserveSourceIP?: boolean; maxRate?: string; priority?: number; tableName?: string; useIPSets?: boolean; useAdvancedNAT?: boolean };
+    tls?: { mode: 'passthrough' | 'terminate'; certificate?: 'auto' | { key: string; cert: string } };
+  };
+  security?: { ipAllowList?: string[]; ipBlockList?: string[] };
+}
+
+/** The HTTP→HTTPS redirect route of {@link createCompleteNfTablesHttpsServer} (for SmartProxy's own engine). */
+export interface RedirectRoute {
+  name: string;
+  match: { ports: SmartProxyPortRange; domains?: string | string[] };
+  action: { type: 'socket-handler'; socketHandler: (socket: Socket) => void };
+}
 
 /** A target as the helpers take it. */
 export interface NfTablesHelperTarget {
@@ -15,7 +40,7 @@ export interface NfTablesHelperTarget {
 /** Options of {@link createNfTablesRoute} (SmartProxy's, plus nothing). */
 export interface NfTablesRouteOptions {
   /** Ports (default 80). */
-  ports?: TPortRange;
+  ports?: SmartProxyPortRange;
   protocol?: 'tcp' | 'udp' | 'all';
   preserveSourceIP?: boolean;
   ipAllowList?: string[];
@@ -44,15 +69,15 @@ const defined = <T extends object>(o: T): T => Object.fromEntries(Object.entries
  * The earlier netfence form `createNfTablesRoute(name, ports, target, options?)`
  * is still accepted (deprecated).
  */
-export function createNfTablesRoute(nameOrDomains: string | string[], target: NfTablesHelperTarget, options?: NfTablesRouteOptions): IRouteConfig;
+export function createNfTablesRoute(nameOrDomains: string | string[], target: NfTablesHelperTarget, options?: NfTablesRouteOptions): NfTablesRoute;
 /** @deprecated netfence's earlier argument order; use `createNfTablesRoute(name, target, { ports, ... })`. */
-export function createNfTablesRoute(name: string, ports: TPortRange, target: NfTablesHelperTarget, options?: NfTablesRouteOptions): IRouteConfig;
-export function createNfTablesRoute(nameOrDomains: string | string[], a: NfTablesHelperTarget | TPortRange, b?: NfTablesRouteOptions | NfTablesHelperTarget, c?: NfTablesRouteOptions): IRouteConfig {
+export function createNfTablesRoute(name: string, ports: SmartProxyPortRange | IPortRange, target: NfTablesHelperTarget, options?: NfTablesRouteOptions): IRouteConfig;
+export function createNfTablesRoute(nameOrDomains: string | string[], a: NfTablesHelperTarget | TPortRange, b?: NfTablesRouteOptions | NfTablesHelperTarget, c?: NfTablesRouteOptions): NfTablesRoute {
   if (typeof a === 'object' && a !== null && !Array.isArray(a) && 'host' in a) return build(nameOrDomains, a, (b as NfTablesRouteOptions | undefined) ?? {});
-  return build(nameOrDomains, b as NfTablesHelperTarget, { ...(c ?? {}), ports: a as TPortRange });
+  return build(nameOrDomains, b as NfTablesHelperTarget, { ...(c ?? {}), ports: a as SmartProxyPortRange });
 }
 
-function build(nameOrDomains: string | string[], target: NfTablesHelperTarget, options: NfTablesRouteOptions): IRouteConfig {
+function build(nameOrDomains: string | string[], target: NfTablesHelperTarget, options: NfTablesRouteOptions): NfTablesRoute {
   let name: string;
   let domains: string | string[] | undefined;
   if (Array.isArray(nameOrDomains) || nameOrDomains.includes('.')) {
@@ -60,7 +85,7 @@ function build(nameOrDomains: string | string[], target: NfTablesHelperTarget, o
     name = `nft-${Array.isArray(nameOrDomains) ? nameOrDomains[0] : nameOrDomains}`;
   } else name = nameOrDomains;
   const { ports, protocol, preserveSourceIP, ipAllowList, ipBlockList, maxRate, priority, useTls, tableName, useIPSets, useAdvancedNAT } = options;
-  const route: IRouteConfig = {
+  const route: NfTablesRoute = {
     name,
     match: { ports: ports ?? 80, ...(domains !== undefined ? { domains } : {}) },
     action: {
@@ -71,7 +96,7 @@ function build(nameOrDomains: string | string[], target: NfTablesHelperTarget, o
       ...(useTls ? { tls: { mode: 'passthrough' as const } } : {}),
     },
   };
-  if (ipAllowList?.length || ipBlockList?.length) route.security = defined<IRouteSecurity>({ ipAllowList, ipBlockList });
+  if (ipAllowList?.length || ipBlockList?.length) route.security = defined({ ipAllowList, ipBlockList });
   return route;
 }
 
@@ -81,7 +106,7 @@ function build(nameOrDomains: string | string[], target: NfTablesHelperTarget, o
  * managers refuse it naming `action.tls.mode` (SmartProxy itself forwards it
  * raw). Provided so that SmartProxy code using it compiles.
  */
-export function createNfTablesTerminateRoute(nameOrDomains: string | string[], target: NfTablesHelperTarget, options: NfTablesTerminateRouteOptions = {}): IRouteConfig {
+export function createNfTablesTerminateRoute(nameOrDomains: string | string[], target: NfTablesHelperTarget, options: NfTablesTerminateRouteOptions = {}): NfTablesRoute {
   const { certificate, ...rest } = options;
   const route = build(nameOrDomains, target, { ...rest, ports: rest.ports ?? 443, useTls: false });
   route.action.tls = { mode: 'terminate', certificate: certificate ?? 'auto' };
@@ -94,12 +119,12 @@ export function createNfTablesTerminateRoute(nameOrDomains: string | string[], t
  * engine; netfence's `NFTablesManager` leaves it to SmartProxy, and refuses
  * the terminating one as above).
  */
-export function createCompleteNfTablesHttpsServer(nameOrDomains: string | string[], target: NfTablesHelperTarget, options: NfTablesTerminateRouteOptions & { httpPort?: TPortRange; httpsPort?: TPortRange } = {}): IRouteConfig[] {
+export function createCompleteNfTablesHttpsServer(nameOrDomains: string | string[], target: NfTablesHelperTarget, options: NfTablesTerminateRouteOptions & { httpPort?: SmartProxyPortRange; httpsPort?: SmartProxyPortRange } = {}): [NfTablesRoute, RedirectRoute] {
   const { httpPort, httpsPort, ...rest } = options;
   const https = createNfTablesTerminateRoute(nameOrDomains, target, { ...rest, ports: httpsPort ?? 443 });
   const firstHttps = Array.isArray(https.match.ports) ? https.match.ports[0] : https.match.ports;
   const toPort = typeof firstHttps === 'number' ? firstHttps : (firstHttps?.from ?? 443);
-  const redirect: IRouteConfig = {
+  const redirect: RedirectRoute = {
     name: `${https.name}-http-redirect`,
     match: { ports: httpPort ?? 80, ...(https.match.domains !== undefined ? { domains: https.match.domains } : {}) },
     action: { type: 'socket-handler', socketHandler: httpsRedirectHandler(toPort) },
@@ -108,7 +133,7 @@ export function createCompleteNfTablesHttpsServer(nameOrDomains: string | string
 }
 
 /** A minimal socket handler answering an HTTP request with a 301 to the same host and path over HTTPS. */
-export function httpsRedirectHandler(httpsPort = 443): (socket: { once(ev: 'data', fn: (b: Buffer) => void): unknown; end(data: string): unknown }) => void {
+export function httpsRedirectHandler(httpsPort = 443): (socket: Socket) => void {
   return (socket) => {
     socket.once('data', (b: Buffer) => {
       const head = b.toString('latin1');
@@ -123,6 +148,6 @@ export function httpsRedirectHandler(httpsPort = 443): (socket: { once(ev: 'data
 }
 
 /** A route forwarding a port range to the same ports on `host` (`'preserve'`); netfence's helper. */
-export function createNfTablesRangeRoute(name: string, from: number, to: number, host: string | string[], options: NfTablesRouteOptions = {}): IRouteConfig {
+export function createNfTablesRangeRoute(name: string, from: number, to: number, host: string | string[], options: NfTablesRouteOptions = {}): NfTablesRoute {
   return build(name, { host, port: 'preserve' }, { ...options, ports: [{ from, to }] });
 }

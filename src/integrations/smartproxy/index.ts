@@ -22,7 +22,7 @@ import type { IRouteConfig } from './types.js';
 
 export * from './types.js';
 export { NFTablesManager, NetfenceRouteManager, type NFTablesManagerOptions } from './manager.js';
-export { createNfTablesRoute, createNfTablesTerminateRoute, createCompleteNfTablesHttpsServer, createNfTablesRangeRoute, httpsRedirectHandler, type NfTablesRouteOptions, type NfTablesTerminateRouteOptions, type NfTablesHelperTarget } from './helpers.js';
+export { createNfTablesRoute, createNfTablesTerminateRoute, createCompleteNfTablesHttpsServer, createNfTablesRangeRoute, httpsRedirectHandler, type NfTablesRouteOptions, type NfTablesTerminateRouteOptions, type NfTablesHelperTarget, type NfTablesRoute, type RedirectRoute, type SmartProxyPortRange } from './helpers.js';
 export { routeId, parseRate } from './normalize.js';
 export { placeRules, structure, SMARTPROXY_CHAINS, type CompiledRoute, type TargetAddresses } from './compile.js';
 export { SMARTPROXY_FIELDS, type FieldRule } from './fields.js';
