@@ -3,7 +3,7 @@
  * @module
  */
 export { Firewall } from './firewall/firewall.js';
-export { type FirewallStatus, type VmOptions, type ChainInput, type FirewallInit, type MapInput, type RuleInput, type SetInput, type VmSpec, type VmBackends, type FirewallRule, VmFirewallRule, RuleSpec, ChainSpec, SetSpec, MapSpec, FirewallOptions } from './firewall/index.js';
+export { type FirewallStatus, type VmOptions, type ChainInput, type FirewallInit, type MapInput, type RuleInput, type SetInput, type VmSpec, type VmBackends, type FirewallRule, VmFirewallRule, RuleSpec, ChainSpec, SetSpec, MapSpec, FirewallOptions, FastPathSpec, type FirewallCompileOptions, type FastPathInput, type FlowtableCapabilitySource } from './firewall/index.js';
 export type { Family } from './firewall/expr.js';
 export { Throttler } from './throttle/throttler.js';
 export { PER_PROCESS_NOTE, type LimitHandle, type LimitRequest, type ThrottleStats, type BackendInfo, type ThrottlerOptions, type LimitError } from './throttle/throttler.js';

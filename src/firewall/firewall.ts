@@ -7,15 +7,17 @@
  * @module
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { NetfenceError, ValidationError, type ValidationIssue, fromZodIssues } from '../errors.js';
+import { NetfenceError, UnsupportedError, ValidationError, type ValidationIssue, fromZodIssues } from '../errors.js';
+import { detectCapabilities } from '../capabilities/index.js';
 import { emptyPlan, type Plan, type TableRef } from '../plan/types.js';
 import { Err, Ok, type Result } from '../result.js';
 import { NetnsName } from '../validate.js';
 import { chainCommand, compileRuleExprs, elementExpr, idFromComment, mapCommand, ruleComment, setCommand, type CompileContext } from './compile.js';
 import * as x from './expr.js';
+import { decideFastPath, DEFAULT_FASTPATH_NAME, DEFAULT_FASTPATH_PRIORITY, FASTPATH_FAMILIES, fastPathCommands, fastPathRefreshCommands, offloadRuleId, type FastPathTarget, type FlowtableCapabilitySource } from './flowtable.js';
 import type { Family } from './expr.js';
 import { checkPlan, destroyTables, listRules, listSets, probeBridge, submit, type AppliedPlan, type ApplyOptions } from './kernel.js';
-import { ChainSpec, FirewallOptions, MapSpec, RuleSpec, SetElement, SetSpec, type ChainInput, type FirewallInit, type MapInput, type Rule, type RuleInput, type SetInput } from './spec.js';
+import { ChainSpec, FastPathSpec, FirewallOptions, MapSpec, RuleSpec, SetElement, SetSpec, type ChainInput, type FastPath, type FastPathInput, type FirewallInit, type MapInput, type Rule, type RuleInput, type SetInput } from './spec.js';
 import {
   companionTable,
   DEFAULT_ESTABLISHED_MARK,
@@ -30,11 +32,21 @@ import {
   VM_NAMES,
 } from './vm.js';
 
-export type { ChainInput, FirewallInit, MapInput, RuleInput, SetInput, VmSpec, VmBackends };
+export type { ChainInput, FastPathInput, FirewallInit, MapInput, RuleInput, SetInput, VmSpec, VmBackends, FlowtableCapabilitySource };
+
+/** Options of {@link Firewall.compile}. */
+export interface FirewallCompileOptions {
+  /**
+   * The capability report of the firewall's namespace (`detectCapabilities({ netns })`),
+   * or any object with its `nft.features.flowtable` entry. Needed when a
+   * {@link Firewall.fastPath} is declared; `apply()` and `check()` detect it themselves.
+   */
+  capabilities?: FlowtableCapabilitySource | undefined;
+}
 
 /** Per-rule and per-set counters read back from the kernel, keyed by the ids the caller gave. */
 export interface FirewallStatus {
-  /** By rule id (VM rules: `vm:<vmId>:<ruleId>:<in|out>`). */
+  /** By rule id (VM rules: `vm:<vmId>:<ruleId>:<in|out>`; the fast path's offload rule: `<name>:offload`, e.g. `fastpath:offload`). */
   rules: Record<string, { chain: string; handle: number; packets: number; bytes: number }>;
   /** Sets declared with `counter: true`: element count and summed element counters. */
   sets: Record<string, { elements: number; packets: number; bytes: number }>;
@@ -98,6 +110,10 @@ export class Firewall {
   private vmOptions: VmOptions = {};
   private backends: VmBackends | undefined;
   private lastApplied: AppliedPlan | undefined;
+  private fastPathSpec: FastPath | undefined;
+  private fastPathDeclared = false;
+  /** The fast path in the kernel since the last apply (undefined: none), flushed by every live change. */
+  private fastPathLive: FastPathTarget | undefined;
 
   /** Create a builder. Invalid options throw a {@link ValidationError} (a caller bug). */
   constructor(options: FirewallInit) {
@@ -191,6 +207,71 @@ export class Firewall {
     return this;
   }
 
+  /**
+   * Declare the forwarding fast path: an nftables flowtable over `devices`
+   * and an offload rule for established TCP/UDP flows, in a forward chain of
+   * its own that runs after every forward chain of this firewall (so only
+   * flows these chains accepted are offloaded). Offloaded packets skip the
+   * netfilter forward path on these devices. Every `apply()` and every live
+   * change (`addElements`, `deleteElements`, `addRule`, `removeRule`) flushes
+   * the offloaded flows in the same transaction, so the changed rules apply
+   * to established flows too. Whether the kernel has flowtables is read from
+   * the capability report (`nft.features.flowtable`): with `mode: 'auto'`
+   * (default) a kernel without them gets no fast path and a recorded
+   * `plan.decisions` entry; with `mode: 'required'` `compile()`/`apply()`
+   * fail with an {@link UnsupportedError}. ip, ip6 and inet tables only.
+   *
+   * ```ts
+   * new Firewall({ table: 'router', netns: 'gw' })
+   *   .chain('forward', { hook: 'forward', priority: 0, policy: 'drop' })
+   *   .rule('forward', { id: 'est', ctState: ['established', 'related'], action: 'accept' })
+   *   .rule('forward', { id: 'out', iifname: 'lan0', oifname: 'wan0', action: 'accept' })
+   *   .fastPath({ devices: ['lan0', 'wan0'], mode: 'auto' });
+   * ```
+   */
+  fastPath(spec: FastPathInput): this {
+    const r = FastPathSpec.safeParse(spec);
+    if (this.fastPathDeclared) this.issues.push({ path: 'fastPath', message: 'declared twice' });
+    else if (!r.success) this.issues.push(...r.error.issues.map((i) => ({ path: ['fastPath', ...i.path.map(String)].join('.'), message: i.message })));
+    else this.fastPathSpec = r.data;
+    this.fastPathDeclared = true;
+    return this;
+  }
+
+  /** Where this firewall's fast path lives (undefined when none is declared or the family has no flowtables). */
+  private fastPathTarget(): FastPathTarget | undefined {
+    const f = this.fastPathSpec;
+    const family = FASTPATH_FAMILIES.find((fam) => fam === this.family);
+    if (!f || !family) return undefined;
+    return { family, table: this.table, name: f.name ?? DEFAULT_FASTPATH_NAME, devices: f.devices, priority: f.priority ?? DEFAULT_FASTPATH_PRIORITY };
+  }
+
+  /** The fast path's plan commands and decision, or the reason it cannot be compiled. */
+  private compileFastPath(options: FirewallCompileOptions | undefined, issues: ValidationIssue[]): { nft: unknown[]; decisions: Plan['decisions'] } | UnsupportedError {
+    const f = this.fastPathSpec;
+    if (!f) return { nft: [], decisions: [] };
+    const t = this.fastPathTarget();
+    if (!t) {
+      issues.push({ path: 'fastPath', message: `flowtables exist only in ip, ip6 and inet tables; ${this.table} is a ${this.family} table` });
+      return { nft: [], decisions: [] };
+    }
+    if (this.chains.has(t.name)) issues.push({ path: 'fastPath.name', message: `the offload chain ${t.name} has the name of a declared chain: choose another fastPath name` });
+    if (this.ruleChain.has(offloadRuleId(t.name))) issues.push({ path: 'fastPath.name', message: `rule id ${offloadRuleId(t.name)} is reserved for the offload rule` });
+    for (const [n, c] of this.chains) {
+      if (c.spec.hook === 'forward' && (c.spec.priority ?? 0) >= t.priority) {
+        issues.push({ path: 'fastPath.priority', message: `forward chain ${n} has priority ${c.spec.priority ?? 0}: the offload chain (priority ${t.priority}) must run after every forward chain of the firewall` });
+      }
+    }
+    const caps = options?.capabilities;
+    if (!caps) {
+      issues.push({ path: 'fastPath', message: 'whether this kernel has flowtables is not known: pass compile({ capabilities }) with the report of detectCapabilities({ netns }), or use apply()/check(), which detect it' });
+      return { nft: [], decisions: [] };
+    }
+    const d = decideFastPath(caps, f.mode ?? 'auto', t);
+    if (!d.ok) return d.error;
+    return { nft: d.enabled ? fastPathCommands(t) : [], decisions: [d.decision] };
+  }
+
   /** Configure the VM layer (bridge tables only). Call before the first `attachVm`. */
   vmOptionsSet(options: VmOptions): this {
     this.vmOptions = { ...options };
@@ -217,9 +298,13 @@ export class Firewall {
    * in the same transaction (so the result is exactly what was declared), then
    * sets, maps, chains, rules and VM chains are added. Pure: no I/O. VM
    * firewalls need their backends resolved first (`attachVm` does it, or pass
-   * them via `vmOptionsSet` with explicit choices).
+   * them via `vmOptionsSet` with explicit choices). A declared
+   * {@link fastPath} needs `options.capabilities`; with `mode: 'required'`
+   * on a kernel without flowtables the result is an {@link UnsupportedError}.
    */
-  compile(): Result<Plan, ValidationError> {
+  compile(): Result<Plan, ValidationError>;
+  compile(options: FirewallCompileOptions): Result<Plan, ValidationError | UnsupportedError>;
+  compile(options?: FirewallCompileOptions): Result<Plan, ValidationError | UnsupportedError> {
     const issues: ValidationIssue[] = [...this.issues];
     const ctx = this.ctx;
     const plan = emptyPlan(this.owner, this.netns);
@@ -247,7 +332,11 @@ export class Firewall {
         plan.decisions.push(...this.decisions(b));
       }
     }
+    const fp = this.compileFastPath(options, issues);
     if (issues.length) return Err(new ValidationError(`firewall ${this.table}`, issues));
+    if (fp instanceof UnsupportedError) return Err(fp);
+    plan.nft.push(...fp.nft);
+    plan.decisions.push(...fp.decisions);
     return Ok(plan);
   }
 
@@ -289,10 +378,23 @@ export class Firewall {
 
   /** Compile and have the kernel check the plan without committing anything. */
   async check(): Promise<Result<void, NetfenceError>> {
-    const p = this.compile();
+    const caps = await this.fastPathCapabilities();
+    if (caps.err) return Err(caps.val);
+    const p = this.compile({ capabilities: caps.val });
     if (p.err) return Err(p.val);
     return checkPlan(p.val);
   }
+
+  /** The capability report a declared fast path needs (undefined when none is declared). */
+  private async fastPathCapabilities(): Promise<Result<FlowtableCapabilitySource | undefined, NetfenceError>> {
+    if (!this.fastPathSpec) return Ok(undefined);
+    try {
+      return Ok(await detectCapabilities({ netns: this.netns }));
+    } catch (e) {
+      return Err(e instanceof NetfenceError ? e : new NetfenceError('CAPABILITIES', `capability detection for the fast path failed: ${String(e)}`, { cause: e }));
+    }
+  }
+
 
   /**
    * Compile and apply as one transaction through the executor. The previous
@@ -305,11 +407,14 @@ export class Firewall {
       const b = await this.resolveBackends();
       if (b.err) return Err(b.val);
     }
-    const p = this.compile();
+    const caps = await this.fastPathCapabilities();
+    if (caps.err) return Err(caps.val);
+    const p = this.compile({ capabilities: caps.val });
     if (p.err) return Err(p.val);
     const r = await submit(p.val, options);
     if (r.err) return Err(r.val);
     this.lastApplied = r.val;
+    this.fastPathLive = p.val.decisions.some((d) => d.subject === 'fastPath' && d.chosen === 'flowtable') ? this.fastPathTarget() : undefined;
     return Ok(r.val);
     });
   }
@@ -329,15 +434,20 @@ export class Firewall {
     const tables: TableRef[] = [this.tableRef];
     if (this.family === 'bridge') tables.push({ family: 'inet', name: companionTable(this.table) });
     const r = await destroyTables(tables, this.netns, this.owner);
+    if (r.ok) this.fastPathLive = undefined;
     return r.err ? Err(r.val) : Ok(undefined);
     });
   }
 
-  /** Run a small transaction on the live table (no recompilation, no listing of sets). */
+  /**
+   * Run a small transaction on the live table (no recompilation, no listing
+   * of sets). With a live fast path, the same transaction flushes its
+   * offloaded flows, so established flows meet the changed rules.
+   */
   private async small(nft: unknown[], tables: TableRef[] = [this.tableRef]): Promise<Result<void, NetfenceError>> {
     const plan = emptyPlan(this.owner, this.netns);
     plan.tables = tables;
-    plan.nft = nft;
+    plan.nft = this.fastPathLive ? [...nft, ...fastPathRefreshCommands(this.fastPathLive)] : nft;
     const r = await submit(plan, { snapshot: 'never' });
     return r.err ? Err(r.val) : Ok(undefined);
   }
@@ -446,6 +556,7 @@ export class Firewall {
   async status(): Promise<Result<FirewallStatus, NetfenceError>> {
     const chains = [...this.chains.keys()];
     for (const vm of this.vms.values()) chains.push(VM_NAMES.chainIn(vm.vmId), VM_NAMES.chainOut(vm.vmId));
+    if (this.fastPathLive) chains.push(this.fastPathLive.name);
     const l = await listRules(this.netns, this.family, this.table, chains);
     if (l.err) return Err(l.val);
     const rules: FirewallStatus['rules'] = {};

@@ -243,6 +243,48 @@ export const MapSpec = z
 /** Input type of {@link MapSpec}. */
 export type MapInput = z.input<typeof MapSpec>;
 
+/**
+ * The forwarding fast path of a Firewall: an nftables flowtable over
+ * `devices`, and an offload rule for established TCP/UDP flows in a forward
+ * chain of its own that runs after every forward chain of the firewall, so
+ * only flows the firewall's forward rules accepted are offloaded. Offloaded
+ * packets skip the whole netfilter forward path (every table's prerouting,
+ * forward and postrouting chains) on the listed devices. Every `apply()` and
+ * every live change (elements, rules) flushes the offloaded flows in the same
+ * transaction, so a flow the new rules forbid never keeps forwarding. See
+ * docs/firewall.md, "Fast path (flowtables)".
+ */
+export const FastPathSpec = z
+  .object({
+    /** Interfaces whose forwarded flows may be offloaded; a flow is offloaded only when it enters and leaves through listed devices. */
+    devices: z
+      .array(IfName)
+      .min(1, 'must list at least one device')
+      .max(256, 'must list at most 256 devices (the kernel limit of a flowtable)')
+      .refine((d) => new Set(d).size === d.length, 'must not list a device twice'),
+    /**
+     * What to do when the kernel has no flowtables (capability
+     * `nft.features.flowtable`): `auto` (default) compiles no fast path and
+     * records why in `plan.decisions`; `required` refuses with an
+     * `UnsupportedError` and nothing is applied.
+     */
+    mode: z.enum(['auto', 'required']).optional(),
+    /** Name of the flowtable and of its offload chain (default `fastpath`). */
+    name: NftName.optional(),
+    /**
+     * Priority of the offload chain in the forward hook (default 1001, after
+     * any chain a Firewall can declare). Must be greater than the priority of
+     * every forward chain of this firewall; chains of other tables at a
+     * higher priority see only the first packets of an offloaded flow.
+     */
+    priority: z.number().int().min(-999).max(10_000).optional(),
+  })
+  .strict();
+/** Input type of {@link FastPathSpec}. */
+export type FastPathInput = z.input<typeof FastPathSpec>;
+/** Parsed {@link FastPathSpec}. */
+export type FastPath = z.output<typeof FastPathSpec>;
+
 /** Firewall constructor options. */
 export const FirewallOptions = z
   .object({
