@@ -22,7 +22,7 @@ type Cmd = Record<string, unknown>;
 /** One feature probe: the same content as JSON commands and as nft text. */
 interface NftProbe {
   key: NftFeatureName;
-  family: 'inet' | 'ip' | 'netdev';
+  family: 'inet' | 'ip' | 'netdev' | 'bridge';
   /** JSON commands (without the `{"nftables": [...]}` wrapper) for table `t`. */
   json?: (t: string, ctx: NftProbeContext) => Cmd[];
   /** The same as nft text for table `t`. */
@@ -209,6 +209,33 @@ const PROBES: NftProbe[] = [
     verify: [/reject with tcp reset/],
   },
   {
+    // The kernel accepts bridge `reject` only in the prerouting and input hooks
+    // (nft_reject_bridge); a forward-hook probe answers "no" on every kernel.
+    key: 'bridgeReject',
+    family: 'bridge',
+    json: (t) => [
+      table('bridge', t),
+      chain('bridge', t, 'c', { type: 'filter', hook: 'prerouting', prio: 0 }),
+      rule('bridge', t, 'c', [{ match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'tcp' } }, { reject: { type: 'tcp reset' } }]),
+      rule('bridge', t, 'c', [{ reject: { type: 'icmpx', expr: 'port-unreachable' } }]),
+    ],
+    text: (t) => `table bridge ${t} {\nchain c {\ntype filter hook prerouting priority 0; policy accept\nmeta l4proto tcp reject with tcp reset\nreject with icmpx port-unreachable\n}\n}`,
+    verify: [/reject with tcp reset/, /reject with icmpx/],
+    kernel: 'bridge reject (nft_reject_bridge, CONFIG_NFT_BRIDGE_REJECT)',
+  },
+  {
+    key: 'bridgeConntrack',
+    family: 'bridge',
+    json: (t) => [
+      table('bridge', t),
+      chain('bridge', t, 'c', { type: 'filter', hook: 'prerouting', prio: -150 }),
+      rule('bridge', t, 'c', [{ match: { op: 'in', left: { ct: { key: 'state' } }, right: ['established', 'related'] } }, { accept: null }]),
+    ],
+    text: (t) => `table bridge ${t} {\nchain c {\ntype filter hook prerouting priority -150; policy accept\nct state established,related accept\n}\n}`,
+    verify: [/ct state established,related accept/],
+    kernel: 'bridge conntrack (nf_conntrack_bridge, CONFIG_NF_CONNTRACK_BRIDGE)',
+  },
+  {
     key: 'setTimeout',
     family: 'inet',
     json: (t) => [
@@ -381,7 +408,8 @@ async function checkForms(forms: Form[], target: string | undefined, run: Run): 
 
 /** Add what a failure means to nft's own message. */
 function explainFailure(p: NftProbe, error: string): string {
-  if (/Could not process rule: No such file or directory/.test(error) && p.kernel) return `the kernel lacks ${p.kernel}: ${error}`;
+  // ENOENT: no such expression; EPROTO: no conntrack for the family (bridge without nf_conntrack_bridge).
+  if (/Could not process rule: (No such file or directory|Protocol error)/.test(error) && p.kernel) return `the kernel lacks ${p.kernel}: ${error}`;
   if (/syntax error|Unknown object|Invalid|unexpected/i.test(error) && p.nftHint) return `${p.nftHint}: ${error}`;
   return error;
 }

@@ -38,11 +38,11 @@ export interface ProbeNamespace {
 export async function createProbeNamespace(setup: string[]): Promise<Result<ProbeNamespace, CommandError>> {
   const name = `${PROBE_NS_PREFIX}${process.pid.toString(36)}-${randomBytes(4).toString('hex')}`;
   hookExit();
-  const add = await run(['ip', 'netns', 'add', name], { what: 'create a throwaway probe namespace', timeoutMs: 10_000 });
+  const add = await run(['ip', 'netns', 'add', name], { what: 'create a throwaway probe namespace', timeoutMs: PROBE_TIMEOUT_MS });
   if (add.err) return add;
   live.add(name);
   const lines = ['link set lo up', ...setup];
-  const b = await run(['ip', '-n', name, '-force', '-batch', '-'], { input: `${lines.join('\n')}\n`, what: 'set up the probe namespace', timeoutMs: 10_000 });
+  const b = await run(['ip', '-n', name, '-force', '-batch', '-'], { input: `${lines.join('\n')}\n`, what: 'set up the probe namespace', timeoutMs: PROBE_TIMEOUT_MS });
   // -force keeps going after a failed line; probes that need a missing device quote this.
   return Ok(b.ok ? { name } : { name, setupError: reasonOf(b.val) });
 }
@@ -51,9 +51,9 @@ export async function createProbeNamespace(setup: string[]): Promise<Result<Prob
 export async function destroyProbeNamespace(ns: ProbeNamespace): Promise<void> {
   if (ns.destroyed) return;
   ns.destroyed = true;
-  const pids = await run(['ip', 'netns', 'pids', ns.name], { timeoutMs: 5_000 });
+  const pids = await run(['ip', 'netns', 'pids', ns.name], { timeoutMs: PROBE_TIMEOUT_MS });
   if (pids.ok) for (const pid of pids.val.stdout.split(/\s+/).filter(Boolean)) await run(['kill', '-9', pid]);
-  const r = await run(['ip', 'netns', 'del', ns.name], { timeoutMs: 10_000 });
+  const r = await run(['ip', 'netns', 'del', ns.name], { timeoutMs: PROBE_TIMEOUT_MS });
   if (r.ok || !(await namespaceExists(ns.name))) live.delete(ns.name);
 }
 
@@ -72,14 +72,14 @@ export function probeNamespaceOwner(name: string): number | undefined {
 
 /** Whether /run/netns/NAME exists (per `ip netns list`). */
 export async function namespaceExists(name: string): Promise<boolean> {
-  const r = await run(['ip', 'netns', 'list'], { timeoutMs: 5_000 });
+  const r = await run(['ip', 'netns', 'list'], { timeoutMs: PROBE_TIMEOUT_MS });
   if (r.err) return false;
   return r.val.stdout.split('\n').some((l) => l.split(/\s+/)[0] === name);
 }
 
 /** Probe namespaces currently present on the machine (of any process); for leak checks. */
 export async function leftoverProbeNamespaces(): Promise<string[]> {
-  const r = await run(['ip', 'netns', 'list'], { timeoutMs: 5_000 });
+  const r = await run(['ip', 'netns', 'list'], { timeoutMs: PROBE_TIMEOUT_MS });
   if (r.err) return [];
   return r.val.stdout
     .split('\n')
@@ -131,8 +131,14 @@ export function reasonOf(e: CommandError): string {
  * pipe (`run()` gives tools a real stdin pipe): nft 1.0.x opens /dev/stdin by path in JSON mode,
  * which fails on the socketpair Node gives children as stdin.
  */
+/** The least time a probe's tool gets before it counts as hung. */
+export const PROBE_TIMEOUT_MS = 60_000;
+
 export async function attempt(argv: string[], options: { netns?: string | undefined; input?: string; timeoutMs?: number } = {}): Promise<Result<RunOutput, string>> {
-  const { input, ...rest } = options;
-  const r = await run(argv, { timeoutMs: 10_000, ...rest, input });
+  const { input, timeoutMs, ...rest } = options;
+  // A probe's time limit only guards against a hung tool. A short one turned
+  // slow machines (emulated VMs, busy hosts) into false "no" answers, so every
+  // probe gets at least PROBE_TIMEOUT_MS.
+  const r = await run(argv, { ...rest, timeoutMs: Math.max(timeoutMs ?? 0, PROBE_TIMEOUT_MS), input });
   return r.ok ? Ok(r.val) : Err(reasonOf(r.val));
 }

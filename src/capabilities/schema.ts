@@ -84,6 +84,8 @@ export const NFT_FEATURES = [
   'ctPackets',
   'ctMarkSet',
   'rejectTcpReset',
+  'bridgeReject',
+  'bridgeConntrack',
   'setTimeout',
   'intervalSet',
 ] as const;

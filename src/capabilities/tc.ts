@@ -80,9 +80,11 @@ export async function probeTc(ns: string | undefined, nsReason: string | undefin
     const [u32, flower, matchall, fw, cgroup, bpf] = await Promise.all([
       step(f(1, 'protocol', 'ip', 'u32', 'match', 'ip', 'src', '198.18.0.1/32'), ns, 'classifier', run, setupError),
       step(f(2, 'protocol', 'ip', 'flower', 'src_ip', '198.18.0.1'), ns, 'classifier', run, setupError),
-      step(f(3, 'matchall'), ns, 'classifier', run, setupError),
-      step(f(4, 'handle', '5', 'fw'), ns, 'classifier', run, setupError),
-      step(f(5, 'cgroup'), ns, 'classifier', run, setupError),
+      // matchall and fw refuse a filter without options (EINVAL), cgroup one without a handle:
+      // give each the smallest valid configuration, so "no" only means the kernel lacks it.
+      step(f(3, 'matchall', 'classid', '1:1'), ns, 'classifier', run, setupError),
+      step(f(4, 'handle', '5', 'fw', 'classid', '1:1'), ns, 'classifier', run, setupError),
+      step(f(5, 'handle', '1', 'cgroup'), ns, 'classifier', run, setupError),
       step(f(6, 'bpf', 'bytecode', '1,6 0 0 0'), ns, 'classifier', run, setupError),
     ]);
     classifiers = { u32, flower, matchall, fw, cgroup, bpf };

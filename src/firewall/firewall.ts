@@ -26,6 +26,7 @@ import {
   vmAttachCommands,
   vmBaseCommands,
   vmDetachCommands,
+  vmLayoutIssue,
   type ParsedVm,
   type VmBackends,
   type VmSpec,
@@ -349,12 +350,14 @@ export class Firewall {
   private decisions(b: VmBackends): Plan['decisions'] {
     const why = {
       native: 'the kernel supports it in the bridge family',
+      nativeReject:
+        'bridge reject works only in the prerouting/input hooks: frames from a VM and unicast frames to a VM\'s MAC are judged in prerouting and answered; broadcast/multicast frames (never answered with ICMP errors) and frames the host itself sends to a VM are dropped by REJECT rules',
       br_netfilter: 'not available in the bridge family on this kernel; done in an inet companion table through br_netfilter (bridge-nf-call-iptables=1)',
-      drop: 'no bridge reject and no br_netfilter on this kernel: REJECT is compiled as DROP',
+      drop: 'asked for: REJECT is compiled as DROP',
       off: 'no bridge conntrack and no br_netfilter: VM chains are stateless',
     } as const;
     return [
-      { subject: 'vm.reject', chosen: b.reject, reason: why[b.reject] },
+      { subject: 'vm.reject', chosen: b.reject, reason: b.reject === 'native' ? why.nativeReject : b.reject === 'drop' && this.vmOptions.reject !== 'drop' ? 'no bridge reject and no br_netfilter on this kernel: REJECT rules are refused' : why[b.reject] },
       { subject: 'vm.stateful', chosen: b.stateful, reason: why[b.stateful] },
     ];
   }
@@ -394,7 +397,6 @@ export class Firewall {
       return Err(e instanceof NetfenceError ? e : new NetfenceError('CAPABILITIES', `capability detection for the fast path failed: ${String(e)}`, { cause: e }));
     }
   }
-
 
   /**
    * Compile and apply as one transaction through the executor. The previous
@@ -585,6 +587,7 @@ export class Firewall {
     let b = this.explicitBackends();
     if (!b) {
       const p = await probeBridge(this.netns);
+      // With no way to reject, 'auto' keeps 'drop' only as a placeholder: REJECT rules are then refused (compileVm), never silently dropped.
       const reject = o.reject && o.reject !== 'auto' ? o.reject : p.reject ? 'native' : p.brNetfilter ? 'br_netfilter' : 'drop';
       const stateful = o.stateful && o.stateful !== 'auto' ? o.stateful : p.ct ? 'native' : p.brNetfilter ? 'br_netfilter' : 'off';
       b = { reject, stateful, rejectMark: o.rejectMark ?? DEFAULT_REJECT_MARK, establishedMark: o.establishedMark ?? DEFAULT_ESTABLISHED_MARK };
@@ -602,11 +605,24 @@ export class Firewall {
   compileVm(spec: VmSpec, backends: VmBackends): Result<Plan, ValidationError> {
     const p = parseVm(spec);
     if (!p.ok) return Err(new ValidationError(`VM firewall`, p.issues));
+    const layout = vmLayoutIssue(p.vm, backends);
+    if (layout) return Err(new ValidationError('VM firewall', [layout]));
+    if (backends.reject === 'drop' && this.vmOptions.reject !== 'drop' && p.vm.rules.some((r) => r.action === 'REJECT')) {
+      return Err(
+        new ValidationError('VM firewall', [
+          {
+            path: `vm ${p.vm.vmId}.rules`,
+            message:
+              'REJECT cannot be honoured on this kernel (no bridge reject, no br_netfilter): load br_netfilter with bridge-nf-call-iptables=1, or choose vmOptionsSet({ reject: "drop" }) to drop such frames knowingly',
+          },
+        ]),
+      );
+    }
     const prev = this.vms.get(p.vm.vmId);
     const plan = emptyPlan(this.owner, this.netns);
     plan.tables = [this.tableRef];
     if (backends.reject === 'br_netfilter' || backends.stateful === 'br_netfilter') plan.tables.push({ family: 'inet', name: companionTable(this.table) });
-    plan.nft = [...vmBaseCommands(this.table, backends), ...vmAttachCommands(this.table, p.vm, backends, prev?.iface)];
+    plan.nft = [...vmBaseCommands(this.table, backends), ...vmAttachCommands(this.table, p.vm, backends, prev)];
     plan.decisions = this.decisions(backends);
     return Ok(plan);
   }
@@ -647,7 +663,9 @@ export class Firewall {
     return this.serial(async () => {
     const vm = this.vms.get(vmId);
     if (!vm) return Err(new ValidationError('detachVm', [{ path: 'vmId', message: `VM ${vmId} is not attached` }]));
-    const r = await this.small(vmDetachCommands(this.table, vm));
+    const b = await this.resolveBackends();
+    if (b.err) return Err(b.val);
+    const r = await this.small(vmDetachCommands(this.table, vm, b.val));
     if (r.ok) this.vms.delete(vmId);
     return r;
     });

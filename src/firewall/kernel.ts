@@ -3,6 +3,7 @@
  * destroy) and nft listings. Kept in one module so that the builder stays pure.
  * @module
  */
+import { detectCapabilities } from '../capabilities/index.js';
 import { NetfenceError } from '../errors.js';
 import { listingObjects, nftApply, nftList, type NftListing } from '../host/nft.js';
 import { run } from '../host/run.js';
@@ -102,18 +103,14 @@ export async function listSets(netns: string | undefined, family: string, table:
   return Ok(out);
 }
 
-/** What the kernel in `netns` can do for bridge (VM) firewalls. Nothing is committed. */
+/**
+ * What the kernel in `netns` can do for bridge (VM) firewalls: bridge reject
+ * and bridge conntrack from the capability report (probed by a real commit in
+ * a throwaway namespace), br_netfilter from the namespace's sysctl.
+ */
 export async function probeBridge(netns: string | undefined): Promise<{ reject: boolean; ct: boolean; brNetfilter: boolean }> {
-  const t = `nf_probe_${process.pid.toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
-  const base = [
-    { add: { table: { family: 'bridge', name: t } } },
-    { add: { chain: { family: 'bridge', table: t, name: 'c', type: 'filter', hook: 'forward', prio: 0, policy: 'accept' } } },
-  ];
-  const probe = async (expr: unknown[]): Promise<boolean> =>
-    (await nftApply([...base, { add: { rule: { family: 'bridge', table: t, chain: 'c', expr } } }], { netns, check: true, noLocalize: true })).ok;
-  const reject = await probe([{ reject: { type: 'icmpx', expr: 'port-unreachable' } }]);
-  const ct = await probe([{ match: { op: 'in', left: { ct: { key: 'state' } }, right: 'established' } }, { accept: null }]);
+  const report = await detectCapabilities(netns === undefined ? {} : { netns });
   const s = await run(['cat', '/proc/sys/net/bridge/bridge-nf-call-iptables'], { netns });
   const brNetfilter = s.ok && s.val.stdout.trim() === '1';
-  return { reject, ct, brNetfilter };
+  return { reject: report.nft.features.bridgeReject.available, ct: report.nft.features.bridgeConntrack.available, brNetfilter };
 }

@@ -11,6 +11,17 @@
  *   the dispatch lookups;
  * - per VM: chains `vm_<id>_in` and `vm_<id>_out`. An accepted frame `return`s
  *   from the OUT chain so that the destination VM's IN chain still runs.
+ *
+ * With native bridge REJECT the kernel allows `reject` only in the bridge
+ * prerouting and input hooks, where the output port is not known yet. So the
+ * layout moves the decisions to prerouting (`vm_prerouting`, priority -150,
+ * after bridge conntrack): frames from a VM are judged by its OUT chain
+ * (dispatched by input port), unicast frames to a VM by `vm_<id>_inp`, a copy
+ * of its IN chain with real REJECTs, dispatched by the VM's MAC (`vm_in_mac`).
+ * Frames prerouting has judged are accepted in forward (`vm_macs`); what is
+ * left for the forward and output hooks (broadcast and multicast, which must
+ * never be answered with an ICMP error, and frames the host itself sends) goes
+ * through `vm_<id>_in`, where a REJECT drops — the plan's decisions say so.
  * @module
  */
 import { isIPv4 } from 'node:net';
@@ -102,12 +113,24 @@ export interface VmBackends {
 export const VM_NAMES = {
   inMap: 'vm_in',
   outMap: 'vm_out',
+  /** MAC : verdict, native REJECT layout: unicast frames to a VM, judged in prerouting. */
+  inMacMap: 'vm_in_mac',
+  /** MACs judged in prerouting (native REJECT layout). */
+  macSet: 'vm_macs',
+  prerouting: 'vm_prerouting',
   forward: 'vm_forward',
   input: 'vm_input',
   output: 'vm_output',
   chainIn: (vmId: string) => `vm_${vmId}_in`,
+  /** IN chain evaluated in prerouting, where REJECT works (native REJECT layout, VMs with a MAC). */
+  chainInPre: (vmId: string) => `vm_${vmId}_inp`,
   chainOut: (vmId: string) => `vm_${vmId}_out`,
 };
+
+/** True when the layout judges VM traffic in the bridge prerouting hook (native REJECT). */
+export function preroutingLayout(b: VmBackends): boolean {
+  return b.reject === 'native';
+}
 
 /** The inet companion table of a bridge table (br_netfilter backends). */
 export function companionTable(table: string): string {
@@ -177,15 +200,28 @@ export function vmBaseCommands(table: string, b: VmBackends): unknown[] {
   const fam = 'bridge';
   const cmds: unknown[] = [x.add('table', { family: fam, name: table })];
   for (const m of [VM_NAMES.inMap, VM_NAMES.outMap]) cmds.push(x.add('map', { family: fam, table, name: m, type: 'ifname', map: 'verdict' }));
-  const base: [string, string, [string, string][]][] = [
-    [VM_NAMES.forward, 'forward', [['iifname', VM_NAMES.outMap], ['oifname', VM_NAMES.inMap]]],
-    [VM_NAMES.input, 'input', [['iifname', VM_NAMES.outMap]]],
-    [VM_NAMES.output, 'output', [['oifname', VM_NAMES.inMap]]],
-  ];
-  for (const [name, hook, lookups] of base) {
-    cmds.push(x.add('chain', { family: fam, table, name, type: 'filter', hook, prio: -200, policy: 'accept' }));
+  const vmapOn = (key: string, map: string): Stmt[] => [x.vmap(x.meta(key), `@${map}`)];
+  let base: [string, string, number, Stmt[][]][];
+  if (preroutingLayout(b)) {
+    cmds.push(x.add('map', { family: fam, table, name: VM_NAMES.inMacMap, type: 'ether_addr', map: 'verdict' }));
+    cmds.push(x.add('set', { family: fam, table, name: VM_NAMES.macSet, type: 'ether_addr' }));
+    base = [
+      // After bridge conntrack (-200); after br_netfilter (0) when it sets the established mark.
+      [VM_NAMES.prerouting, 'prerouting', b.stateful === 'br_netfilter' ? 1 : -150, [vmapOn('iifname', VM_NAMES.outMap), [x.vmap(x.payload('ether', 'daddr'), `@${VM_NAMES.inMacMap}`)]]],
+      [VM_NAMES.forward, 'forward', -200, [[x.match(x.payload('ether', 'daddr'), `@${VM_NAMES.macSet}`), x.accept()], vmapOn('oifname', VM_NAMES.inMap)]],
+      [VM_NAMES.output, 'output', -200, [vmapOn('oifname', VM_NAMES.inMap)]],
+    ];
+  } else {
+    base = [
+      [VM_NAMES.forward, 'forward', -200, [vmapOn('iifname', VM_NAMES.outMap), vmapOn('oifname', VM_NAMES.inMap)]],
+      [VM_NAMES.input, 'input', -200, [vmapOn('iifname', VM_NAMES.outMap)]],
+      [VM_NAMES.output, 'output', -200, [vmapOn('oifname', VM_NAMES.inMap)]],
+    ];
+  }
+  for (const [name, hook, prio, rules] of base) {
+    cmds.push(x.add('chain', { family: fam, table, name, type: 'filter', hook, prio, policy: 'accept' }));
     cmds.push(x.flush('chain', { family: fam, table, name }));
-    for (const [key, map] of lookups) cmds.push(x.add('rule', { family: fam, table, chain: name, expr: [x.vmap(x.meta(key), `@${map}`)] }));
+    for (const expr of rules) cmds.push(x.add('rule', { family: fam, table, chain: name, expr }));
   }
   if (b.reject === 'br_netfilter' || b.stateful === 'br_netfilter') {
     const ct = companionTable(table);
@@ -220,10 +256,14 @@ function addrSet(items: string[]): Expr {
   return items.length === 1 ? x.addrValue(items[0] as string) : x.setOf(items.map((i) => x.addrValue(i)));
 }
 
-/** Verdict statements for ACCEPT/DROP/REJECT in direction `d`. */
-function verdicts(action: 'ACCEPT' | 'DROP' | 'REJECT', d: Dir, proto: string, b: VmBackends): Stmt[][] {
+/**
+ * Verdict statements for ACCEPT/DROP/REJECT in direction `d`. `canReject` is
+ * false for chains that run in the forward/output hooks of the native layout
+ * (broadcast, multicast and host-sent frames: dropped, never answered).
+ */
+function verdicts(action: 'ACCEPT' | 'DROP' | 'REJECT', d: Dir, proto: string, b: VmBackends, canReject: boolean): Stmt[][] {
   if (action === 'ACCEPT') return [[d === 'out' ? x.ret() : x.accept()]];
-  if (action === 'DROP' || b.reject === 'drop') return [[x.drop()]];
+  if (action === 'DROP' || b.reject === 'drop' || (b.reject === 'native' && !canReject)) return [[x.drop()]];
   if (b.reject === 'br_netfilter') return [[x.mangle(x.meta('mark'), x.or(x.meta('mark'), b.rejectMark)), x.accept()]];
   // native bridge reject: TCP gets a reset, everything else an ICMP(v6) port unreachable.
   if (proto === 'tcp') return [[{ reject: { type: 'tcp reset' } }]];
@@ -254,9 +294,14 @@ export function vmRuleId(vmId: string, ruleId: string, d: Dir): string {
   return `vm:${vmId}:${ruleId}:${d}`;
 }
 
-/** The rules of one VM chain (without the `add chain`/`flush`). */
-export function vmChainRules(table: string, vm: ParsedVm, d: Dir, b: VmBackends): unknown[] {
-  const chain = d === 'in' ? VM_NAMES.chainIn(vm.vmId) : VM_NAMES.chainOut(vm.vmId);
+/**
+ * The rules of one VM chain (without the `add chain`/`flush`). `pre` selects
+ * the IN chain copy evaluated in prerouting (native REJECT layout).
+ */
+export function vmChainRules(table: string, vm: ParsedVm, d: Dir, b: VmBackends, pre = false): unknown[] {
+  const chain = d === 'out' ? VM_NAMES.chainOut(vm.vmId) : pre ? VM_NAMES.chainInPre(vm.vmId) : VM_NAMES.chainIn(vm.vmId);
+  // OUT chains run in prerouting in the native layout, as do `_inp` chains.
+  const canReject = d === 'out' || pre;
   const pass = (): Stmt => (d === 'out' ? x.ret() : x.accept());
   const cmds: unknown[] = [];
   const sys = (name: string, expr: Stmt[]) => cmds.push(ruleCmd(table, chain, `nf:${vmRuleId(vm.vmId, `_${name}`, d)}`, expr));
@@ -293,7 +338,7 @@ export function vmChainRules(table: string, vm: ParsedVm, d: Dir, b: VmBackends)
     .sort((a, b2) => a.r.priority - b2.r.priority || a.i - b2.i);
   for (const { r } of mine) {
     const m = ruleMatches(r);
-    const vs = verdicts(r.action, d, r.protocol, b);
+    const vs = verdicts(r.action, d, r.protocol, b, canReject);
     vs.forEach((v, k) => {
       const id = vmRuleId(vm.vmId, r.id, d) + (vs.length > 1 && k === 0 ? ':tcp' : '');
       cmds.push(ruleCmd(table, chain, `nf:${id}`, [...m, x.counter(), ...v]));
@@ -304,33 +349,74 @@ export function vmChainRules(table: string, vm: ParsedVm, d: Dir, b: VmBackends)
   return cmds;
 }
 
+/** True when a VM has rules that REJECT frames towards it. */
+export function rejectsInbound(vm: ParsedVm): boolean {
+  return vm.rules.some((r) => r.action === 'REJECT' && r.direction !== 'OUT');
+}
+
+/**
+ * Why a VM cannot be compiled for these backends, or undefined. In the native
+ * layout a REJECT towards a VM is answered from prerouting, where frames are
+ * told apart by destination MAC: without `mac` it could only be dropped.
+ */
+export function vmLayoutIssue(vm: ParsedVm, b: VmBackends): ValidationIssue | undefined {
+  if (preroutingLayout(b) && rejectsInbound(vm) && !vm.mac) {
+    return {
+      path: `vm ${vm.vmId}.mac`,
+      message:
+        'is required for REJECT rules towards the VM on this kernel: bridge reject works only in the prerouting hook, before the output port is known, so frames to the VM are recognised by its MAC (or choose reject: "br_netfilter" or "drop" in vmOptionsSet)',
+    };
+  }
+  return undefined;
+}
+
 /** The transaction that installs or replaces one VM's chains (and only them). */
-export function vmAttachCommands(table: string, vm: ParsedVm, b: VmBackends, previousIface?: string): unknown[] {
+export function vmAttachCommands(table: string, vm: ParsedVm, b: VmBackends, previous?: { iface: string; mac?: string | undefined }): unknown[] {
   const fam = 'bridge';
   const cmds: unknown[] = [];
-  for (const d of ['in', 'out'] as const) {
-    const chain = d === 'in' ? VM_NAMES.chainIn(vm.vmId) : VM_NAMES.chainOut(vm.vmId);
+  const pre = preroutingLayout(b) && vm.mac !== undefined;
+  const chains: [string, Dir, boolean][] = [
+    [VM_NAMES.chainIn(vm.vmId), 'in', false],
+    [VM_NAMES.chainOut(vm.vmId), 'out', false],
+  ];
+  if (pre) chains.push([VM_NAMES.chainInPre(vm.vmId), 'in', true]);
+  for (const [chain, d, p] of chains) {
     cmds.push(x.add('chain', { family: fam, table, name: chain }));
     cmds.push(x.flush('chain', { family: fam, table, name: chain }));
-    cmds.push(...vmChainRules(table, vm, d, b));
+    cmds.push(...vmChainRules(table, vm, d, b, p));
   }
-  if (previousIface !== undefined && previousIface !== vm.iface) {
-    cmds.push(x.del('element', { family: fam, table, name: VM_NAMES.inMap, elem: [previousIface] }));
-    cmds.push(x.del('element', { family: fam, table, name: VM_NAMES.outMap, elem: [previousIface] }));
+  if (previous !== undefined && previous.iface !== vm.iface) {
+    cmds.push(x.del('element', { family: fam, table, name: VM_NAMES.inMap, elem: [previous.iface] }));
+    cmds.push(x.del('element', { family: fam, table, name: VM_NAMES.outMap, elem: [previous.iface] }));
+  }
+  if (preroutingLayout(b) && previous?.mac !== undefined && previous.mac !== vm.mac) {
+    cmds.push(x.del('element', { family: fam, table, name: VM_NAMES.inMacMap, elem: [previous.mac] }));
+    cmds.push(x.del('element', { family: fam, table, name: VM_NAMES.macSet, elem: [previous.mac] }));
   }
   cmds.push(x.add('element', { family: fam, table, name: VM_NAMES.inMap, elem: [[vm.iface, x.jump(VM_NAMES.chainIn(vm.vmId))]] }));
   cmds.push(x.add('element', { family: fam, table, name: VM_NAMES.outMap, elem: [[vm.iface, x.jump(VM_NAMES.chainOut(vm.vmId))]] }));
+  if (pre) {
+    const mac = vm.mac as string;
+    cmds.push(x.add('element', { family: fam, table, name: VM_NAMES.inMacMap, elem: [[mac, x.jump(VM_NAMES.chainInPre(vm.vmId))]] }));
+    cmds.push(x.add('element', { family: fam, table, name: VM_NAMES.macSet, elem: [mac] }));
+  }
   return cmds;
 }
 
 /** The transaction that removes one VM's chains and dispatch entries. */
-export function vmDetachCommands(table: string, vm: { vmId: string; iface: string }): unknown[] {
+export function vmDetachCommands(table: string, vm: { vmId: string; iface: string; mac?: string | undefined }, b: VmBackends): unknown[] {
   const fam = 'bridge';
   const cmds: unknown[] = [
     x.del('element', { family: fam, table, name: VM_NAMES.inMap, elem: [vm.iface] }),
     x.del('element', { family: fam, table, name: VM_NAMES.outMap, elem: [vm.iface] }),
   ];
-  for (const chain of [VM_NAMES.chainIn(vm.vmId), VM_NAMES.chainOut(vm.vmId)]) {
+  const chains = [VM_NAMES.chainIn(vm.vmId), VM_NAMES.chainOut(vm.vmId)];
+  if (preroutingLayout(b) && vm.mac !== undefined) {
+    cmds.push(x.del('element', { family: fam, table, name: VM_NAMES.inMacMap, elem: [vm.mac] }));
+    cmds.push(x.del('element', { family: fam, table, name: VM_NAMES.macSet, elem: [vm.mac] }));
+    chains.push(VM_NAMES.chainInPre(vm.vmId));
+  }
+  for (const chain of chains) {
     cmds.push(x.flush('chain', { family: fam, table, name: chain }));
     cmds.push(x.del('chain', { family: fam, table, name: chain }));
   }

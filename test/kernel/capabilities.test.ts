@@ -56,11 +56,6 @@ describe('capability report vs. the real machine', () => {
     expect(report.target).toEqual({ netns: null, iface: null });
   });
 
-  it('was fast', () => {
-    // Aim: well under 2 s on an idle 2-core machine. The bound leaves room for a busy one.
-    expect(report.durationMs).toBeLessThan(8_000);
-  });
-
   it('left no trace: no probe namespace, no table in the machine namespace', async () => {
     expect(await leftoverProbeNamespaces()).toEqual([]);
     const after = await netnsList();
@@ -97,6 +92,8 @@ describe('capability report vs. the real machine', () => {
       inetNat: { text: 'table inet t {\nchain p {\ntype nat hook postrouting priority 100; policy accept\nmasquerade\n}\n}', expect: /masquerade/ },
       netdevEgress: { text: 'table netdev t {\nchain c {\ntype filter hook egress device "lo" priority 0; policy accept\n}\n}', expect: /hook egress/ },
       netdevIngress: { text: 'table netdev t {\nchain c {\ntype filter hook ingress device "lo" priority 0; policy accept\n}\n}', expect: /hook ingress/ },
+      bridgeReject: { text: 'table bridge t {\nchain c {\ntype filter hook input priority 0; policy accept\nreject with icmpx host-unreachable\n}\n}', expect: /reject with icmpx/ },
+      bridgeConntrack: { text: 'table bridge t {\nchain c {\ntype filter hook forward priority 0; policy accept\nct state new counter\n}\n}', expect: /ct state new/ },
       synproxy: { text: 'table inet t {\nchain c {\ntype filter hook input priority 0; policy accept\ntcp dport 81 synproxy mss 1400 wscale 5\n}\n}', expect: /synproxy/ },
     };
     await withLab('capnft', async (lab) => {
@@ -106,7 +103,7 @@ describe('capability report vs. the real machine', () => {
         const commit = await lab.exec(h, ['nft', '-f', '-'], { input: `${p.text}\n` });
         let works = commit.ok;
         if (works) {
-          const fam = p.text.startsWith('table netdev') ? 'netdev' : 'inet';
+          const fam = /^table (\w+)/.exec(p.text)?.[1] ?? 'inet';
           const listed = await lab.exec(h, ['nft', 'list', 'table', fam, 't']);
           works = listed.ok && p.expect.test(listed.val.stdout);
         }
@@ -192,7 +189,18 @@ describe('capability report vs. the real machine', () => {
       expect(report.tc.ifb.available).toBe(ifb);
       if (seen.clsact) {
         expect(report.tc.classifiers.u32.available).toBe(await q(['tc', 'filter', 'add', 'dev', 'v5', 'ingress', 'prio', '1', 'protocol', 'ip', 'u32', 'match', 'ip', 'dst', '198.18.7.1/32']));
-        expect(report.tc.classifiers.matchall.available).toBe(await q(['tc', 'filter', 'add', 'dev', 'v5', 'ingress', 'prio', '2', 'matchall']));
+        // Evidence written independently of the probe's argv (other prios, handles and class ids).
+        const cls = {
+          matchall: await q(['tc', 'filter', 'add', 'dev', 'v5', 'ingress', 'prio', '2', 'matchall', 'skip_hw', 'classid', '1:2']),
+          fw: await q(['tc', 'filter', 'add', 'dev', 'v5', 'ingress', 'prio', '3', 'handle', '7', 'fw', 'classid', '1:3']),
+          cgroup: await q(['tc', 'filter', 'add', 'dev', 'v5', 'ingress', 'prio', '4', 'handle', '2', 'cgroup']),
+          flower: await q(['tc', 'filter', 'add', 'dev', 'v5', 'ingress', 'prio', '5', 'protocol', 'ip', 'flower', 'dst_ip', '198.18.7.1']),
+          bpf: await q(['tc', 'filter', 'add', 'dev', 'v5', 'ingress', 'prio', '6', 'bpf', 'bytecode', '1,6 0 0 4294967295']),
+        };
+        for (const [k, v] of Object.entries(cls)) {
+          const e = report.tc.classifiers[k as keyof typeof cls];
+          expect(e.available, `classifier ${k}: lab ${v}, report ${e.available} (${e.reason ?? ''})`).toBe(v);
+        }
       }
     });
   });

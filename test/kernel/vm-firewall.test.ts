@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { Firewall } from '../../src/firewall/firewall.js';
 import type { FirewallRule } from '../../src/firewall/vm.js';
+import { readFileSync } from 'node:fs';
+import { detectCapabilities } from '../../src/capabilities/index.js';
 import { nftList } from '../../src/host/nft.js';
+import { run } from '../../src/host/run.js';
 import { withLab, type Lab, type LabHost } from '../../src/lab/index.js';
 
 const MAC1 = '02:00:00:00:05:01';
@@ -21,6 +24,21 @@ async function hypervisor(lab: Lab, bridgeAddrs = ['198.18.5.254/24', 'fd00:5::f
   await lab.bridge(hv, 'br0', ['tap1', 'tap2', 'tap3'], bridgeAddrs);
   const [vm1, vm2, vm3] = vms as [LabHost, LabHost, LabHost];
   return { hv, vm1, vm2, vm3 };
+}
+
+/** The kernel this test runs on (the matrix runs it on more than one). */
+const release = (): string => readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+
+/** What the backends must be on this kernel, from the capability report and the namespace's br_netfilter switch. */
+async function expectedBackends(hv: LabHost): Promise<{ reject: 'native' | 'br_netfilter' | 'refused'; stateful: 'native' | 'br_netfilter' | 'off' }> {
+  const report = await detectCapabilities({ netns: hv.netns });
+  const s = await run(['cat', '/proc/sys/net/bridge/bridge-nf-call-iptables'], { netns: hv.netns });
+  const brnf = s.ok && s.val.stdout.trim() === '1';
+  const f = report.nft.features;
+  return {
+    reject: f.bridgeReject.available ? 'native' : brnf ? 'br_netfilter' : 'refused',
+    stateful: f.bridgeConntrack.available ? 'native' : brnf ? 'br_netfilter' : 'off',
+  };
 }
 
 const rule = (r: Partial<FirewallRule> & Pick<FirewallRule, 'id' | 'action' | 'direction' | 'protocol'>): FirewallRule => ({ name: r.id, priority: 100, ...r });
@@ -47,11 +65,13 @@ describe('per-VM firewalls on a real bridge', () => {
         rule({ id: 'ping6-from-vm3', action: 'DROP', direction: 'IN', protocol: 'icmp', srcIpAddr: 'fd00:5::3', priority: 1 }),
         rule({ id: 'icmp', action: 'ACCEPT', direction: 'IN', protocol: 'icmp' }),
       ];
-      const a = await fw.attachVm({ vmId: 'vm1', iface: 'tap1', rules, defaultPolicy: { in: 'DROP', out: 'ACCEPT' } });
+      const a = await fw.attachVm({ vmId: 'vm1', iface: 'tap1', mac: MAC1, rules, defaultPolicy: { in: 'DROP', out: 'ACCEPT' } });
       expect(a.err ? a.val.message : 'ok').toBe('ok');
-      // This kernel has neither bridge reject nor bridge conntrack: the br_netfilter backends are chosen, and say so.
-      console.log('VM backends:', JSON.stringify(fw.vmDecisions()));
-      expect(fw.vmDecisions().map((d) => d.chosen)).toEqual(['br_netfilter', 'br_netfilter']);
+      // The backends follow what this kernel can do (capability report + br_netfilter), and say so.
+      const want = await expectedBackends(hv);
+      console.log(`VM backends on ${release()}:`, JSON.stringify(fw.vmDecisions()));
+      expect(fw.vmDecisions().map((d) => d.chosen)).toEqual([want.reject, want.stateful]);
+      expect(want.reject, 'this test needs a kernel that can REJECT on a bridge').not.toBe('refused');
 
       // IN: towards vm1
       expect((await lab.probe(vm3, 'tcp', 'fd00:5::1', 22)).result).toBe('open');
@@ -181,7 +201,7 @@ describe('per-VM firewalls on a real bridge', () => {
     });
   });
 
-  it('REJECT falls back to a silent DROP when asked for (or when the kernel has no way to reject on a bridge)', async () => {
+  it('REJECT becomes DROP only when asked for (reject: "drop"), and the decision says so', async () => {
     await withLab('vmdrop', async (lab) => {
       const { hv, vm1, vm3 } = await hypervisor(lab);
       await lab.serve(vm1, 'tcp', 23);
@@ -189,6 +209,38 @@ describe('per-VM firewalls on a real bridge', () => {
       const r = await fw.attachVm({ vmId: 'vm1', iface: 'tap1', rules: [rule({ id: 'telnet', action: 'REJECT', direction: 'IN', protocol: 'tcp', dstPortStart: 23 })] });
       expect(r.ok && r.val.decisions.find((d) => d.subject === 'vm.reject')?.chosen).toBe('drop');
       expect((await lab.probe(vm3, 'tcp', '198.18.5.1', 23, { timeoutMs: 1000 })).result).toBe('timeout');
+      expect((await fw.destroy()).ok).toBe(true);
+    });
+  });
+
+  it('a REJECT is answered, or refused naming why — never silently dropped', async () => {
+    await withLab('vmrej', async (lab) => {
+      const { hv, vm1, vm3 } = await hypervisor(lab);
+      await lab.serve(vm1, 'tcp', 23);
+      const want = await expectedBackends(hv);
+      const rules = [rule({ id: 'telnet', action: 'REJECT', direction: 'IN', protocol: 'tcp', dstPortStart: 23 })];
+      const fw = new Firewall({ table: 'nf_vm', family: 'bridge', netns: hv.netns });
+      // Without the VM's MAC: answered through br_netfilter, refused where only native (prerouting) reject exists or nothing can reject.
+      const noMac = await fw.attachVm({ vmId: 'vm1', iface: 'tap1', rules });
+      if (want.reject === 'br_netfilter') {
+        expect(noMac.err ? noMac.val.message : 'ok').toBe('ok');
+        expect((await lab.probe(vm3, 'tcp', '198.18.5.1', 23)).result).toBe('refused');
+      } else {
+        expect(noMac.err).toBe(true);
+        expect(noMac.err ? noMac.val.message : '').toMatch(want.reject === 'native' ? /vm1\.mac/ : /REJECT cannot be honoured/);
+        const l = await nftList(['tables'], { netns: hv.netns });
+        expect(JSON.stringify(l.ok ? l.val : '')).not.toContain('nf_vm');
+        expect((await lab.probe(vm3, 'tcp', '198.18.5.1', 23)).result).toBe('open');
+      }
+      // With it: answered wherever the kernel can reject at all.
+      const withMac = await fw.attachVm({ vmId: 'vm1', iface: 'tap1', mac: MAC1, rules });
+      if (want.reject === 'refused') {
+        expect(withMac.err).toBe(true);
+      } else {
+        expect(withMac.err ? withMac.val.message : 'ok').toBe('ok');
+        expect(fw.vmDecisions().find((d) => d.subject === 'vm.reject')?.chosen).toBe(want.reject);
+        for (const addr of ['198.18.5.1', 'fd00:5::1']) expect((await lab.probe(vm3, 'tcp', addr, 23)).result).toBe('refused');
+      }
       expect((await fw.destroy()).ok).toBe(true);
     });
   });

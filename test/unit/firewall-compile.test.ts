@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Firewall } from '../../src/firewall/firewall.js';
-import { parseVm, vmAttachCommands, vmBaseCommands, type FirewallRule, type VmBackends } from '../../src/firewall/vm.js';
+import { parseVm, vmAttachCommands, vmBaseCommands, vmLayoutIssue, type FirewallRule, type VmBackends } from '../../src/firewall/vm.js';
 import { parseDocument } from '../../src/nft/index.js';
 
 const B: VmBackends = { reject: 'native', stateful: 'native', rejectMark: 0x400000, establishedMark: 0x800000 };
@@ -137,14 +137,30 @@ describe('VM firewall compilation', () => {
       rule({ id: 'late', action: 'ACCEPT', direction: 'INOUT', protocol: 'tcp', priority: 50 }),
       rule({ id: 'early', action: 'DROP', direction: 'IN', protocol: 'udp', priority: 1 }),
       rule({ id: 'mid', action: 'REJECT', direction: 'IN', protocol: 'all', priority: 10 }),
-    ], { defaultPolicy: 'DROP' }), B);
-    const inOrder = cmds.map((c) => (c as { add?: { rule?: { chain: string; comment: string } } }).add?.rule).filter((r) => r?.chain === 'vm_vm1_in').map((r) => r?.comment);
-    const users = inOrder.filter((c) => c && !c.includes(':_'));
-    expect(users).toEqual(['nf:vm:vm1:early:in', 'nf:vm:vm1:mid:in:tcp', 'nf:vm:vm1:mid:in', 'nf:vm:vm1:late:in']);
+    ], { defaultPolicy: 'DROP', mac: '02:00:00:00:00:01' }), B);
+    const comments = (chain: string) => cmds.map((c) => (c as { add?: { rule?: { chain: string; comment: string } } }).add?.rule).filter((r) => r?.chain === chain).map((r) => r?.comment);
+    // Native bridge reject: the prerouting copy answers (TCP reset + ICMP), the forward/output copy drops.
+    const inOrder = comments('vm_vm1_inp');
+    expect(inOrder.filter((c) => c && !c.includes(':_'))).toEqual(['nf:vm:vm1:early:in', 'nf:vm:vm1:mid:in:tcp', 'nf:vm:vm1:mid:in', 'nf:vm:vm1:late:in']);
     expect(inOrder.at(-1)).toBe('nf:vm:vm1:_policy:in');
+    expect(comments('vm_vm1_in').filter((c) => c && !c.includes(':_'))).toEqual(['nf:vm:vm1:early:in', 'nf:vm:vm1:mid:in', 'nf:vm:vm1:late:in']);
+    expect(ruleExprs(cmds.filter((c) => JSON.stringify(c).includes('"vm_vm1_in"')), ':mid:in')[0]).toContain('"drop":null');
+    expect(JSON.stringify(cmds)).toContain('"name":"vm_in_mac"');
+    expect(strictOk([...vmBaseCommands('t', B), ...cmds])).toBe('ok');
     const out = cmds.map((c) => (c as { add?: { rule?: { chain: string; comment: string; expr: unknown[] } } }).add?.rule).filter((r) => r?.chain === 'vm_vm1_out');
     // ACCEPT leaves the OUT chain with return, so the destination VM's IN chain still runs
     expect(JSON.stringify(out.find((r) => r?.comment === 'nf:vm:vm1:late:out')?.expr)).toContain('"return":null');
+  });
+
+  it('native bridge reject judges in prerouting, and needs the MAC for REJECT towards the VM', () => {
+    const base = JSON.stringify(vmBaseCommands('t', B));
+    expect(base).toContain('"hook":"prerouting"');
+    expect(base).not.toContain('"name":"vm_input"');
+    const rej = [rule({ id: 'r', action: 'REJECT', direction: 'IN', protocol: 'tcp' })];
+    expect(vmLayoutIssue(vm(rej), B)?.path).toBe('vm vm1.mac');
+    expect(vmLayoutIssue(vm(rej, { mac: '02:00:00:00:00:01' }), B)).toBeUndefined();
+    expect(vmLayoutIssue(vm(rej), BNF)).toBeUndefined();
+    expect(JSON.stringify(vmBaseCommands('t', BNF))).not.toContain('"name":"vm_prerouting"');
   });
 
   it('updateVm is one batch: flush of the VM chains and the new rules, nothing of other VMs', () => {
