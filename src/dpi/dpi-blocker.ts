@@ -11,6 +11,7 @@
  * peers go to the blocklist with a TTL.
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -104,7 +105,7 @@ export interface DpiBlockerOptions {
   marks?: FlowMarks | undefined;
   /** Payload packets per direction inspected before a flow is judged benign (default 10). */
   maxPacketsPerDirection?: number | undefined;
-  /** How long to wait for the workers to bind (ms, default 20000). */
+  /** How long to wait for the workers to bind (ms, default 120000: a hang guard). */
   startTimeoutMs?: number | undefined;
   /**
    * Packets each queue may hold waiting for a verdict before the kernel stops
@@ -268,6 +269,12 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
   private steering: 'nft' | 'xtables' | undefined;
   /** What iptables-nft created on first use at start(): `filter` tables and built-in chains that did not exist before. */
   private scaffolding: { family: 'ip' | 'ip6'; table: boolean; chains: string[] }[] = [];
+  /**
+   * Owner of the steering table (nft form): one per blocker instance, so a
+   * second blocker of the same name in the namespace is refused ("owned by
+   * another owner") instead of adding its rules to the first one's chains.
+   */
+  private readonly owner = `dpi:${process.pid}.${randomBytes(4).toString('hex')}`;
   private readonly counters = new Map<number, DpiHandlerCounters>();
   private blocklisted = 0;
   private blocklistErrors = 0;
@@ -291,7 +298,7 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
     const failOpen = o.failOpen ?? true;
     const plan = compileSteering({
       netns: o.netns,
-      owner: 'dpi',
+      owner: this.owner,
       name: o.name,
       queues,
       hooks: o.hooks,
@@ -371,7 +378,7 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
       handlerModule,
       handlerOptions,
       marks: o.marks,
-      startTimeoutMs: o.startTimeoutMs ?? 20_000,
+      startTimeoutMs: o.startTimeoutMs ?? 120_000,
       maxLen: o.queueMaxLen,
     });
     if (h.err) return fail(h.val);

@@ -149,7 +149,11 @@ function nftExpr(o: { chainNames: Map<SteeringHook, string>; table: string; fami
   const out: unknown[] = [{ add: { table: { family: fam, name: o.table } } }];
   for (const [hook, chain] of o.chainNames) {
     out.push({ add: { chain: { family: fam, table: o.table, name: chain, type: 'filter', hook, prio: 0, policy: 'accept' } } });
-    const rule = (comment: string, expr: unknown[]): unknown => ({ add: { rule: { family: fam, table: o.table, chain, expr, comment } } });
+    // Every rule counts (as the xtables form does): stats, tests and `netfence status` read them by comment.
+    const rule = (comment: string, expr: unknown[]): unknown => {
+      const at = expr.findIndex((e) => !('match' in (e as object)));
+      return { add: { rule: { family: fam, table: o.table, chain, comment, expr: [...expr.slice(0, at), { counter: null }, ...expr.slice(at)] } } };
+    };
     out.push(rule('netfence dpi: verdict bad to conntrack', [...famMatch, masked(metaMark, m.bad), setCt(m.bad), clearMeta]));
     out.push(rule('netfence dpi: verdict benign to conntrack', [...famMatch, masked(metaMark, m.benign), setCt(m.benign), clearMeta]));
     out.push(rule('netfence dpi: benign flow bypasses the queue', [...famMatch, masked(ctMark, m.benign), { accept: null }]));

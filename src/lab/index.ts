@@ -213,7 +213,8 @@ export class Lab {
       proto === 'tcp'
         ? `const s=require('net').connect({host:${JSON.stringify(addr)},port:${port}${lp ? `,localPort:${lp}` : ''}});let b='';s.on('data',d=>b+=d);s.on('end',()=>out('open',b.trim()));s.on('error',e=>out(cls(e),'',String(e.code)));`
         : `const s=require('dgram').createSocket(${JSON.stringify(addr.includes(':') ? 'udp6' : 'udp4')});s.on('error',e=>out(cls(e),'',String(e.code)));s.on('message',m=>out('open',String(m).trim()));s.bind(${lp},()=>s.connect(${port},${JSON.stringify(addr)},()=>{s.send('ping');setTimeout(()=>{try{s.send('ping')}catch(e){}},300)}));`;
-    const r = await run([process.execPath, '-e', classify + body], { netns: h.netns, timeoutMs: ms + 5000 });
+    // The process limit only guards against a hang (node may start slowly on an emulated VM); `ms` bounds the probe itself.
+    const r = await run([process.execPath, '-e', classify + body], { netns: h.netns, timeoutMs: ms + 30_000 });
     const text = r.ok ? r.val.stdout : r.val.failure.stdout;
     try {
       return JSON.parse(text.trim().split('\n').pop() ?? '') as { result: 'open' | 'refused' | 'unreachable' | 'timeout'; reply: string; error: string };

@@ -118,7 +118,7 @@ async function probe(): Promise<ThrottleCaps> {
     for (const k of Object.keys(caps) as (keyof ThrottleCaps)[]) if (k !== 'cgroup2Mount') (caps[k] as Feature) = no(why);
     return caps;
   }
-  const tc = (args: string[]) => run(['tc', ...args], { netns: ns, timeoutMs: 10_000 });
+  const tc = (args: string[]) => run(['tc', ...args], { netns: ns, timeoutMs: 60_000 });
   const feat = (r: { ok: boolean; val: unknown }, okText: string, prefix: string): Feature =>
     r.ok ? { available: true, reason: okText } : { available: false, reason: `${prefix}: ${said(r)}` };
   try {

@@ -2,6 +2,9 @@
  * Shared topology and traffic helpers for the nfqueue kernel tests:
  * client — router — server, the router runs the queue.
  */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../src/host/run.js';
 import type { Lab, LabHost } from '../../src/lab/index.js';
@@ -30,9 +33,18 @@ export async function topo(lab: Lab): Promise<Topo> {
   return { c, r, s };
 }
 
+/** Receiver modes that take part in {@link pair}'s handshake. */
+const RECEIVERS = new Set(['udp-recv', 'tcp-sink']);
+/** Handshake files of the pair() being started (taken by the first receiver started). */
+let pendingSync: { ready: string; done: string } | undefined;
+
 /** Run a traffic helper mode in a host; resolves to its JSON report (or `{ failed }`). */
 export async function traffic<T = Record<string, unknown>>(h: LabHost, args: string[], timeoutMs = 20_000): Promise<T> {
-  const r = await run([process.execPath, TRAFFIC, ...args], { netns: h.netns, timeoutMs });
+  const sync = RECEIVERS.has(args[0] ?? '') ? pendingSync : undefined;
+  if (sync) pendingSync = undefined;
+  const extra = sync ? [`--ready=${sync.ready}`, `--done=${sync.done}`] : [];
+  // With the handshake the receiver's window starts when the sender is done, so its limit grows by the sender's time.
+  const r = await run([process.execPath, TRAFFIC, ...args, ...extra], { netns: h.netns, timeoutMs: sync ? timeoutMs + 120_000 : timeoutMs });
   const text = r.ok ? r.val.stdout : r.val.failure.stdout;
   try {
     return JSON.parse(text.trim().split('\n').pop() ?? '') as T;
@@ -43,12 +55,32 @@ export async function traffic<T = Record<string, unknown>>(h: LabHost, args: str
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Start a receiver, give it time to bind, run the sender, return both reports. */
+/**
+ * Start a receiver, wait until it is listening, run the sender, then let the
+ * receiver's window (its MS argument) run from the moment the sender is done,
+ * so that a slow machine (an emulated VM) never shortens what a test sees.
+ * Receivers that are not traffic-helper modes get `startMs` to bind instead.
+ */
 export async function pair<R, S>(recv: () => Promise<R>, send: () => Promise<S>, startMs = 400): Promise<{ recv: R; send: S }> {
+  const dir = mkdtempSync(join(tmpdir(), 'nfq-pair-'));
+  const sync = { ready: join(dir, 'ready'), done: join(dir, 'done') };
+  pendingSync = sync;
   const pr = recv();
-  await sleep(startMs);
-  const s = await send();
-  return { recv: await pr, send: s };
+  const handshake = pendingSync === undefined;
+  pendingSync = undefined;
+  try {
+    if (handshake) {
+      const until = Date.now() + 120_000; // a hang guard only
+      while (!existsSync(sync.ready) && Date.now() < until) await sleep(20);
+    } else await sleep(startMs);
+    const s = await send();
+    writeFileSync(sync.done, '');
+    return { recv: await pr, send: s };
+  } finally {
+    writeFileSync(sync.done, '');
+    await pr.catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export interface UdpRecv {

@@ -2,9 +2,29 @@
 // starts fast inside a namespace (nsenter ... node nfqueue-traffic.mjs MODE ...).
 // Every mode is bounded in time and prints one JSON line.
 import dgram from 'node:dgram';
+import { existsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 
-const [mode, ...args] = process.argv.slice(2);
+// pair() handshake (nfqueue-lab.ts): --ready=FILE is written once a receiver
+// listens; with --done=FILE its window (MS) starts when the sender is done.
+const flag = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const readyFile = flag('ready');
+const doneFile = flag('done');
+const [mode, ...args] = process.argv.slice(2).filter((a) => !/^--(ready|done)=/.test(a));
+const ready = () => {
+  if (readyFile) writeFileSync(readyFile, '');
+};
+/** Call fn MS after the sender is done (or after MS when there is no handshake); hang guard 10 min. */
+const afterWindow = (ms, fn) => {
+  if (!doneFile) return setTimeout(fn, ms);
+  const t0 = Date.now();
+  const poll = setInterval(() => {
+    if (existsSync(doneFile) || Date.now() - t0 > 600_000) {
+      clearInterval(poll);
+      setTimeout(fn, ms);
+    }
+  }, 20);
+};
 const out = (o) => {
   process.stdout.write(JSON.stringify(o) + '\n');
   process.exit(0);
@@ -17,8 +37,8 @@ if (mode === 'udp-recv') {
   const s = dgram.createSocket({ type: bind && bind.includes(':') ? 'udp6' : 'udp4', recvBufferSize: 8 * 1024 * 1024 });
   const got = [];
   s.on('message', (m, r) => got.push({ data: m.toString('utf8').slice(0, 64), from: r.address }));
-  s.bind(Number(port), bind || '0.0.0.0');
-  setTimeout(() => out({ count: got.length, got }), Number(ms));
+  s.bind(Number(port), bind || '0.0.0.0', ready);
+  afterWindow(Number(ms), () => out({ count: got.length, got }));
 } else if (mode === 'udp-send') {
   // udp-send HOST PORT COUNT PREFIX [SRC[,SRC...]] [INTERVAL_MS]: COUNT datagrams from each source address
   const [host, port, count, prefix, src, interval] = args;
@@ -59,8 +79,8 @@ if (mode === 'udp-recv') {
     });
     c.on('close', end);
   });
-  srv.listen(Number(port), '::');
-  setTimeout(finish, Number(ms));
+  srv.listen(Number(port), '::', ready);
+  afterWindow(Number(ms), finish);
 } else if (mode === 'tcp-send') {
   // tcp-send HOST PORT BYTES TIMEOUT_MS
   const [host, port, bytes, timeout] = args;

@@ -100,15 +100,17 @@ describe('steering: nft queue statement', () => {
     const notMask = 0xfffffffc;
     expect(exprs[0]).toEqual([
       { match: { op: '==', left: { '&': [{ meta: { key: 'mark' } }, 3] }, right: 2 } },
+      { counter: null },
       { mangle: { key: { ct: { key: 'mark' } }, value: { '|': [{ '&': [{ ct: { key: 'mark' } }, notMask] }, 2] } } },
       { mangle: { key: { meta: { key: 'mark' } }, value: { '&': [{ meta: { key: 'mark' } }, notMask] } } },
     ]);
-    expect(exprs[2]).toEqual([{ match: { op: '==', left: { '&': [{ ct: { key: 'mark' } }, 3] }, right: 1 } }, { accept: null }]);
+    expect(exprs[2]).toEqual([{ match: { op: '==', left: { '&': [{ ct: { key: 'mark' } }, 3] }, right: 1 } }, { counter: null }, { accept: null }]);
     expect(exprs[3]?.at(-1)).toEqual({ reject: { type: 'tcp reset' } });
     expect(exprs[4]?.at(-1)).toEqual({ drop: null });
     expect(exprs[5]).toEqual([
       { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: { set: ['tcp', 'udp'] } } },
       { match: { op: '<=', left: { ct: { key: 'packets' } }, right: 10 } },
+      { counter: null },
       { queue: { num: { range: [3, 4] }, flags: 'bypass' } },
     ]);
   });

@@ -64,7 +64,7 @@ export interface OpenQueuesOptions {
   handlerOptions?: unknown;
   /** Also emit every packet as a `packet` event with handlerModule (costly; for debugging). */
   reportPackets?: boolean | undefined;
-  /** How long to wait for the workers to bind (default 15 s). */
+  /** How long to wait for the workers to bind (default 120 s: a hang guard). */
   startTimeoutMs?: number | undefined;
   /** Worker entry to run instead of the bundled one (advanced). */
   workerPath?: string | undefined;
@@ -270,7 +270,8 @@ export async function openQueues(options: OpenQueuesOptions): Promise<Result<Que
   }
   const argv = o.netns ? ['nsenter', `--net=/run/netns/${o.netns}`, '--', ...cmd] : cmd;
   const handle = new Handle(queues, o.netns);
-  const startTimeout = o.startTimeoutMs ?? 15_000;
+  // A hang guard, not a speed requirement: a worker loads TypeScript handlers and can start slowly on a busy or emulated machine.
+  const startTimeout = o.startTimeoutMs ?? 120_000;
 
   const starts = queues.map(
     (queue) =>
