@@ -9,6 +9,9 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { createNfTablesRangeRoute, createNfTablesRoute, createNfTablesTerminateRoute, NetfenceRouteManager, NFTablesManager, type IRouteConfig } from '../../src/integrations/smartproxy.js';
+import { detectCapabilities } from '../../src/capabilities/index.js';
+import { UnsupportedError } from '../../src/errors.js';
+import { decideFastPath as decideFlowtable } from '../../src/firewall/flowtable.js';
 import { nftList } from '../../src/host/nft.js';
 import { run } from '../../src/host/run.js';
 import { withLab, type Lab, type LabHost } from '../../src/lab/index.js';
@@ -274,6 +277,55 @@ describe('SmartProxy 21.x routes on NFTablesManager (drop-in) with real traffic'
       } finally {
         server.kill('SIGKILL');
       }
+    });
+  });
+});
+
+describe('fastPath (netfence option): flowtable offload decided by the capability report', () => {
+  it("'required' offloads the routes' connections where the kernel has flowtables and refuses clearly where it does not; 'auto' records the decision", async () => {
+    await withLab('spfast', async (lab) => {
+      const { client, proxy, s1 } = await topo(lab);
+      await lab.serve(s1, 'tcp', 80, 'hello');
+      await lab.serve(s1, 'tcp', 90, '%echo');
+      const report = await detectCapabilities({ netns: proxy.netns });
+      const expected = decideFlowtable(report, 'required', { name: 'sp_fastpath', devices: ['eth0'], priority: 1001 });
+      console.log(`flowtable capability: ${JSON.stringify(report.nft.features.flowtable)}`);
+      const web = createNfTablesRoute('web', T('198.18.2.2'), { ports: 8080 });
+      const slow = createNfTablesRoute('slow', T('198.18.2.2'), { ports: 8081, maxRate: '50mbps' });
+      const req = new NFTablesManager({}, { tableName: 'nf_sp', netns: proxy.netns, fastPath: 'required' });
+      const errors: unknown[] = [];
+      req.on('error', (e) => errors.push(e));
+      if (!expected.ok) {
+        expect(await req.provisionRoute(web)).toBe(false);
+        expect(errors[0]).toBeInstanceOf(UnsupportedError);
+        expect(String((errors[0] as Error).message)).toContain('nft.features.flowtable');
+        expect(await tables(proxy.netns)).not.toContain('nf_sp');
+        const auto = new NFTablesManager({}, { tableName: 'nf_sp', netns: proxy.netns, fastPath: 'auto' });
+        expect(await auto.provisionRoute(web)).toBe(true);
+        expect(await ask(lab, client, 'tcp', '198.18.1.1', 8080)).toBe('hello');
+        const d = Object.values(await auto.getStatus())[0]?.netfence.decisions ?? [];
+        expect(d.some((x) => x.subject.endsWith('fastPath') && x.chosen === 'none')).toBe(true);
+        await auto.stop();
+        return;
+      }
+      expect(await req.provisionRoute(web)).toBe(true);
+      expect(await req.provisionRoute(slow)).toBe(true);
+      const listing = JSON.stringify((await nftList(['table', 'inet', 'nf_sp'], { netns: proxy.netns })).val);
+      expect(listing).toContain('"flowtable"');
+      expect(listing).toContain('nf:' + Object.keys(await req.getStatus())[0] + ':offload');
+      const code = `const s=require('net').connect(9090,'198.18.1.1');let n=0,got=0,buf='';s.on('data',d=>{buf+=d;const l=buf.split('\\n');buf=l.pop();got+=l.length});s.on('error',e=>{console.log(JSON.stringify({error:e.code}));process.exit(0)});const i=setInterval(()=>s.write((n++)+'\\n'),50);setTimeout(()=>{clearInterval(i);setTimeout(()=>{console.log(JSON.stringify({sent:n,got}));process.exit(0)},500)},4000)`;
+      expect(await req.provisionRoute(createNfTablesRoute('stream', T('198.18.2.2', 90), { ports: 9090 }))).toBe(true);
+      const streaming = lab.sh(client, ['node', '-e', code], { timeoutMs: 15000 });
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await req.syncRoutes([web, slow, createNfTablesRoute('stream', T('198.18.2.2', 90), { ports: 9090 }), createNfTablesRoute('new', T('198.18.2.2'), { ports: 8082 })])).toBe(true);
+      const res = JSON.parse((await streaming).stdout) as { sent: number; got: number; error?: string };
+      expect(res.error).toBeUndefined();
+      expect(res.got).toBe(res.sent);
+      expect(await ask(lab, client, 'tcp', '198.18.1.1', 8082)).toBe('hello');
+      const st = Object.values(await req.getStatus());
+      expect(st.find((x) => x.netfence.name === 'slow')?.netfence.decisions.some((d) => d.chosen === 'not offloaded')).toBe(true);
+      expect(st.find((x) => x.netfence.name === 'web')?.netfence.decisions.some((d) => d.chosen === 'offloaded')).toBe(true);
+      await req.stop();
     });
   });
 });

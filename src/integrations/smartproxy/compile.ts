@@ -38,7 +38,7 @@ export const SMARTPROXY_CHAINS = [
 /** Names of the base chains. */
 export const CHAIN_NAMES: string[] = SMARTPROXY_CHAINS.map((c) => c.name);
 
-/** The commands creating a table's base chains (idempotent), plus `extra` (e.g. a flowtable). */
+/** The commands creating a table's base chains (idempotent), plus `extra`. */
 export function structure(table: string, extra: unknown[] = []): unknown[] {
   return [
     x.add('table', { family: 'inet', name: table }),
@@ -75,6 +75,8 @@ export interface CompiledRoute {
   /** Whether remote clients reach an IPv4 loopback target through `route_localnet`. */
   usesRouteLocalnet: boolean;
   rateLimited: boolean;
+  /** Conntrack matches of the route's connections, per family, for the fast path's offload rules (none when rate-limited). */
+  offloadMatches: Stmt[][];
   decisions: { subject: string; chosen: string; reason: string }[];
   /** Hash of what goes to the kernel: equal digests mean an unchanged route. */
   digest: string;
@@ -84,8 +86,8 @@ export interface CompiledRoute {
 export interface CompileOptions {
   /** `net.ipv4.conf.all.route_localnet` will be 1: remote clients may reach IPv4 loopback targets. */
   routeLocalnet: boolean;
-  /** A flowtable (in the route's table) for the fast path, or undefined. */
-  flowtable?: string | undefined;
+  /** Whether the manager offloads routes' connections to a flowtable. */
+  fastPath?: boolean;
 }
 
 const isLoopback = (a: string) => (isIPv4(a) ? a.startsWith('127.') : a === '::1' || a === '0:0:0:0:0:0:0:1');
@@ -105,6 +107,7 @@ export function compileNormalized(r: NormalizedRoute, addresses: TargetAddresses
   const rules: unknown[] = [];
   const decisions: CompiledRoute['decisions'] = [];
   const families: (4 | 6)[] = [];
+  const offloadMatches: Stmt[][] = [];
   let remoteClients: CompiledRoute['remoteClients'] = 'forwarded';
   let usesRouteLocalnet = false;
   const table = r.table;
@@ -202,12 +205,12 @@ export function compileNormalized(r: NormalizedRoute, addresses: TargetAddresses
     // Keeping the source: stop here, so a lower-priority route's masquerade does not apply.
     else rules.push(rule('sp_snat', 'nomasq', [...orig(), x.accept()]));
     if (r.maxRate !== undefined) rules.push(rule('sp_forward', 'rate', [...orig(), { limit: { rate: r.maxRate, rate_unit: 'bytes', per: 'second', burst: nftBurst(r.maxRate * 8), burst_unit: 'bytes', inv: true } }, x.counter(), x.drop()]));
-    if (o.flowtable && r.maxRate === undefined) rules.push(rule('sp_forward', 'offload', [...orig(), { flow: { op: 'add', flowtable: `@${o.flowtable}` } }]));
+    if (o.fastPath && r.maxRate === undefined) offloadMatches.push(orig());
     rules.push(rule('sp_forward', 'sent', [...orig(), x.match({ ct: { key: 'direction' } }, 'original'), x.counter()]));
     rules.push(rule('sp_forward', 'count', [...orig(), x.counter(), x.accept()]));
   }
-  if (o.flowtable && r.maxRate !== undefined && r.enabled) decisions.push({ subject: `${r.where} fast path`, chosen: 'not offloaded', reason: 'maxRate must see every packet of the route' });
-  else if (o.flowtable && r.enabled) decisions.push({ subject: `${r.where} fast path`, chosen: `flowtable ${o.flowtable}`, reason: 'established flows bypass the forward chain (its counters then see the first packets only)' });
+  if (o.fastPath && r.maxRate !== undefined && r.enabled) decisions.push({ subject: `${r.where} fast path`, chosen: 'not offloaded', reason: 'maxRate must see every packet of the route' });
+  else if (o.fastPath && r.enabled) decisions.push({ subject: `${r.where} fast path`, chosen: 'offloaded', reason: 'established flows bypass the forward chains (its forward counters then see the first packets only)' });
   const digest = createHash('sha256').update(JSON.stringify({ sets, rules, p: r.priority })).digest('hex').slice(0, 16);
   return {
     id: r.id,
@@ -224,6 +227,7 @@ export function compileNormalized(r: NormalizedRoute, addresses: TargetAddresses
     remoteClients,
     usesRouteLocalnet,
     rateLimited: r.maxRate !== undefined,
+    offloadMatches,
     decisions,
     digest,
   };

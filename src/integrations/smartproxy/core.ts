@@ -41,7 +41,7 @@ export interface Provisioned {
 /** A route ready to go to the kernel, or not this manager's. */
 export type Prepared = { kind: 'skip'; id: string } | { kind: 'route'; route: IRouteConfig; norm: NormalizedRoute; compiled: CompiledRoute };
 
-/** What {@link RouteCore.sync} did, by route id. */
+/** What `syncRoutes` did, by route id. */
 export interface SyncSummary {
   added: string[];
   updated: string[];
@@ -85,7 +85,7 @@ export class RouteCore {
   }
 
   private finish(norm: NormalizedRoute, addrs: TargetAddresses): Result<CompiledRoute, ValidationError> {
-    const c = compileNormalized(norm, addrs, { routeLocalnet: this.o.routeLocalnet, flowtable: this.o.fastPath.flowtable });
+    const c = compileNormalized(norm, addrs, { routeLocalnet: this.o.routeLocalnet, fastPath: this.o.fastPath.enabled });
     if ('error' in c) return Err(new ValidationError(norm.where, [c.error]));
     c.decisions.push(...this.o.fastPath.decisions.map((d) => ({ ...d, subject: `${norm.where} ${d.subject}` })));
     return Ok(c);
@@ -137,7 +137,7 @@ export class RouteCore {
     // Higher priority first; ties keep the order given (insertions before one anchor then come out in that order).
     const order = adding.map((p, i) => ({ p, i })).sort((a, b) => b.p.compiled.priority - a.p.compiled.priority || a.i - b.i);
     for (const t of tables) {
-      cmds.push(...structure(t, this.o.fastPath.structure(t)));
+      cmds.push(...structure(t));
       const others = [...this.routes.values()].some((r) => r.compiled.table === t);
       let listed: ListedRule[] = [];
       if (others) {
@@ -153,6 +153,12 @@ export class RouteCore {
         for (const s of r.compiled.sets) if (!keep.has(`${t}/${s.name}`)) setsAfter.push(x.del('set', { family: 'inet', table: t, name: s.name }));
       }
       for (const { p } of order) if (p.compiled.table === t) cmds.push(...placeRules(p.compiled, listed, prio, gone));
+    }
+    if (this.o.fastPath.enabled) {
+      for (const t of tables) {
+        const after = [...[...this.routes.values()].filter((r) => !gone.has(r.compiled.id)), ...adding].filter((r) => r.compiled.table === t);
+        setsAfter.push(...this.o.fastPath.refresh(t, after.map((r) => ({ id: r.compiled.id, matches: r.compiled.offloadMatches }))));
+      }
     }
     const lnet = await this.localnet(adding.some((p) => p.compiled.usesRouteLocalnet));
     if (lnet.err) return Err(lnet.val);

@@ -26,7 +26,7 @@ export { createNfTablesRoute, createNfTablesTerminateRoute, createCompleteNfTabl
 export { routeId, parseRate } from './normalize.js';
 export { placeRules, structure, SMARTPROXY_CHAINS, type CompiledRoute, type TargetAddresses } from './compile.js';
 export { SMARTPROXY_FIELDS, type FieldRule } from './fields.js';
-export { parseIpPattern, compileIpList, listContains, type CompiledIpList, type Interval } from './ip-patterns.js';
+export { parseIpPattern, compileIpList, listContains, type CompiledIpList, type Interval, type ParsedIpPattern } from './ip-patterns.js';
 export type { SyncSummary } from './core.js';
 /** A rule as listed from the kernel (chain, handle, comment, counters), as {@link placeRules} receives it. */
 export type { ListedRule } from '../../firewall/kernel.js';

@@ -77,10 +77,11 @@ function unmap(s: string): string {
   return m && isIPv4(m[1] as string) ? (m[1] as string) : s;
 }
 
-type Parsed = { fam: 4 | 6; intervals: Interval[] } | { all: true } | string;
+/** A parsed list entry: intervals of one family, everyone, or why it is refused. */
+export type ParsedIpPattern = { fam: 4 | 6; intervals: Interval[] } | { all: true } | string;
 
 /** One entry to intervals, or a message saying why it is refused. */
-export function parseIpPattern(raw: unknown): Parsed {
+export function parseIpPattern(raw: unknown): ParsedIpPattern {
   if (typeof raw !== 'string') return 'must be a string';
   const s = unmap(raw.trim());
   if (s === '*') return { all: true };

@@ -14,7 +14,7 @@ import { Err, Ok, type Result } from '../../result.js';
 import { NftName, NetnsName } from '../../validate.js';
 import type { CompiledRoute } from './compile.js';
 import { RouteCore, systemResolve, type Prepared, type SyncSummary } from './core.js';
-import { decideFastPath } from './fastpath.js';
+import { decideFastPath, fastPathOptionProblem, NO_FAST_PATH } from './fastpath.js';
 import { routeId } from './normalize.js';
 import { routeStatus, smartProxyStatus } from './status.js';
 import type { IRouteConfig, NetfenceNfTablesStatus, NetfenceRouteOptions, NFTablesStatus, RouteLogger, SmartProxyLike, SmartProxySettings } from './types.js';
@@ -36,7 +36,8 @@ function checkOptions(what: string, options: unknown): NetfenceRouteOptions {
   if (o.routeLocalnet !== undefined && typeof o.routeLocalnet !== 'boolean') issues.push({ path: 'routeLocalnet', message: 'must be a boolean' });
   if (o.resolve !== undefined && typeof o.resolve !== 'function') issues.push({ path: 'resolve', message: 'must be a function (host) => Promise<string[]>' });
   if (o.logger !== undefined && !(isObj(o.logger) && typeof o.logger.error === 'function')) issues.push({ path: 'logger', message: 'must have an error(message) method' });
-  if (o.fastPath !== undefined && !['off', 'auto', 'required'].includes(o.fastPath)) issues.push({ path: 'fastPath', message: "must be 'off', 'auto' or 'required'" });
+  const fp = fastPathOptionProblem(o.fastPath);
+  if (fp) issues.push({ path: 'fastPath', message: fp });
   if (issues.length) throw new ValidationError(what, issues);
   return o;
 }
@@ -50,12 +51,13 @@ function makeCore(o: NetfenceRouteOptions, engine: 'strict' | 'lenient', preserv
     preserveSourceIP,
     routeLocalnet: o.routeLocalnet === true,
     resolve: o.resolve ?? systemResolve,
-    fastPath: { flowtable: undefined, structure: () => [], decisions: [] },
+    fastPath: NO_FAST_PATH,
   });
 }
 
 /** Shared by both managers: the fast-path decision (once), then the operations. */
 abstract class Base extends EventEmitter {
+  /** @internal */
   protected readonly core: RouteCore;
   private ready: Promise<Result<void, NetfenceError>> | undefined;
 

@@ -237,11 +237,13 @@ export interface NetfenceRouteOptions {
   /**
    * Flowtable fast path for the routes' forwarded connections (netfence's
    * own option, not a SmartProxy field): `'off'` (default), `'auto'` (used
-   * when the kernel has flowtables, else recorded as a plan decision), or
-   * `'required'` (a clear error when it lacks them). Routes with `maxRate` are
-   * never offloaded (the limit must see every packet).
+   * when the kernel has flowtables, else recorded as a decision in each
+   * route's status), or `'required'` (an `UnsupportedError` when it lacks
+   * them); `{ mode, devices }` names the flowtable's interfaces (default:
+   * every non-loopback interface). Routes with `maxRate` are never offloaded
+   * (the limit must see every packet).
    */
-  fastPath?: 'off' | 'auto' | 'required';
+  fastPath?: 'off' | 'auto' | 'required' | { mode: 'auto' | 'required'; devices?: string[] };
 }
 
 /** Status of one provisioned route in netfence's terms. */
