@@ -189,7 +189,7 @@ describe('SmartProxy 21.x routes on NFTablesManager (drop-in) with real traffic'
       expect(await m.syncRoutes([stream, stable, a])).toBe(true);
       // a stream of numbered lines echoed back, every 50 ms, for 6 s: counts replies and the largest gap
       const code = `const s=require('net').connect(9090,'198.18.1.1');let n=0,got=0,last=Date.now(),gap=0,buf='';s.on('data',d=>{buf+=d;const l=buf.split('\\n');buf=l.pop();for(const x of l){if(Number(x)===got)got++;const t=Date.now();gap=Math.max(gap,t-last);last=t}});s.on('error',e=>{console.log(JSON.stringify({error:e.code,got,gap}));process.exit(0)});const i=setInterval(()=>s.write((n++)+'\\n'),50);setTimeout(()=>{clearInterval(i);setTimeout(()=>{console.log(JSON.stringify({sent:n,got,gap}));process.exit(0)},500)},6000)`;
-      const streaming = lab.sh(client, ['node', '-e', code], { timeoutMs: 15000 });
+      const streaming = lab.sh(client, ['node', '-e', code], { timeoutMs: 60_000 });
       let stop = false;
       const outcomes: string[] = [];
       const prober = (async () => {
@@ -262,7 +262,7 @@ describe('SmartProxy 21.x routes on NFTablesManager (drop-in) with real traffic'
         const connect = `const s=require('net').connect(5000,'localhost');let b='';s.on('data',d=>b+=d);s.on('end',()=>{console.log(b);process.exit(0)});s.on('error',e=>{console.log('error '+e.code);process.exit(0)})`;
         const m = new NFTablesManager({ settings: {} }, { tableName: 'nf_sp', netns: proxy.netns });
         expect(await m.provisionRoute(route)).toBe(true);
-        expect((await lab.sh(proxy, ['node', '-e', connect], { timeoutMs: 10000 })).stdout.trim()).toBe('from-4000');
+        expect((await lab.sh(proxy, ['node', '-e', connect], { timeoutMs: 60_000 })).stdout.trim()).toBe('from-4000');
         const st = Object.values(await m.getStatus())[0];
         expect(st?.netfence.addresses.ipv4).toEqual(['127.0.0.1']);
         expect(st?.netfence.remoteClients).toBe('rejected');
@@ -315,7 +315,7 @@ describe('fastPath (netfence option): flowtable offload decided by the capabilit
       expect(listing).toContain('nf:' + Object.keys(await req.getStatus())[0] + ':offload');
       const code = `const s=require('net').connect(9090,'198.18.1.1');let n=0,got=0,buf='';s.on('data',d=>{buf+=d;const l=buf.split('\\n');buf=l.pop();got+=l.length});s.on('error',e=>{console.log(JSON.stringify({error:e.code}));process.exit(0)});const i=setInterval(()=>s.write((n++)+'\\n'),50);setTimeout(()=>{clearInterval(i);setTimeout(()=>{console.log(JSON.stringify({sent:n,got}));process.exit(0)},500)},4000)`;
       expect(await req.provisionRoute(createNfTablesRoute('stream', T('198.18.2.2', 90), { ports: 9090 }))).toBe(true);
-      const streaming = lab.sh(client, ['node', '-e', code], { timeoutMs: 15000 });
+      const streaming = lab.sh(client, ['node', '-e', code], { timeoutMs: 60_000 });
       await new Promise((r) => setTimeout(r, 1500));
       expect(await req.syncRoutes([web, slow, createNfTablesRoute('stream', T('198.18.2.2', 90), { ports: 9090 }), createNfTablesRoute('new', T('198.18.2.2'), { ports: 8082 })])).toBe(true);
       const res = JSON.parse((await streaming).stdout) as { sent: number; got: number; error?: string };
@@ -344,7 +344,7 @@ describe('NetfenceRouteManager (Result API) with real traffic', () => {
       expect((await m.provisionRoute(echo)).ok).toBe(true);
       expect((await m.provisionRoute(a)).ok).toBe(true);
       const code = `const s=require('net').connect(9090,'198.18.1.1');let b='';s.on('data',d=>{b+=d;if(b==='ab'){console.log('ab');process.exit(0)}});s.on('error',e=>{console.log('error '+e.code);process.exit(0)});s.write('a');setTimeout(()=>s.write('b'),2500);setTimeout(()=>{console.log('timeout '+b);process.exit(0)},6000)`;
-      const longLived = lab.sh(client, ['node', '-e', code], { timeoutMs: 10000 });
+      const longLived = lab.sh(client, ['node', '-e', code], { timeoutMs: 60_000 });
       let stop = false;
       const outcomes: string[] = [];
       const prober = (async () => {

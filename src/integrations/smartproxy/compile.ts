@@ -142,11 +142,13 @@ export function compileNormalized(r: NormalizedRoute, addresses: TargetAddresses
       if (client === undefined) continue; // no client of this family matches the route
     }
     families.push(fam);
+    // Client → route packets only: a reply that happens to go to a route's port (a client whose source port is one) is not the route's.
     const base = (): Stmt[] => [
       x.match(x.meta('nfproto'), nf),
       x.match(x.meta('l4proto'), l4),
       x.match(x.payload('th', 'dport'), portExpr(r.ports)),
       x.match({ fib: { result: 'type', flags: ['daddr'] } }, 'local'),
+      x.match({ ct: { key: 'direction' } }, 'original'),
       ...(client ? [x.match(x.payload(ipP, 'saddr'), client)] : []),
     ];
     const orig = (): Stmt[] => [
