@@ -66,6 +66,8 @@ describe('SmartProxy 21.x routes on NFTablesManager (drop-in) with real traffic'
         createNfTablesRoute('rr', T(['198.18.2.2', '198.18.3.2']), { ports: [8090] }),
         { ...createNfTablesRoute('hash', T(['198.18.2.2', '198.18.3.2']), { ports: 8091 }), action: { ...createNfTablesRoute('hash', T(['198.18.2.2', '198.18.3.2'])).action, loadBalancing: { algorithm: 'ip-hash' } } },
         createNfTablesRoute('web6', T('fd00:2::2'), { ports: 8080 }),
+        createNfTablesRoute('passthrough', T('198.18.2.2', 443), { ports: 8443, useTls: true }),
+        createNfTablesRoute('own-table', T('198.18.2.2', 443), { ports: 8444, tableName: 'nf_sp_own' }),
         { name: 'not-nftables', match: { ports: 8099 }, action: { type: 'forward', targets: [T('198.18.2.2')] } },
       ];
       for (const r of routes) expect(await m.provisionRoute(r), r.name).toBe(true);
@@ -88,6 +90,9 @@ describe('SmartProxy 21.x routes on NFTablesManager (drop-in) with real traffic'
       expect(h1.size).toBe(1);
       expect(['198.18.2.1', 'server2']).toContain(await ask(lab, client2, 'tcp', '198.18.4.1', 8091));
       expect(await ask(lab, client, 'tcp', 'fd00:1::1', 8080)).toBe('fd00:2::1');
+      expect(await ask(lab, client, 'tcp', '198.18.1.1', 8443)).toBe('server1-443'); // tls passthrough: bytes forwarded untouched
+      expect(await ask(lab, client, 'tcp', '198.18.1.1', 8444)).toBe('server1-443'); // action.nftables.tableName
+      expect(await tables(proxy.netns)).toContain('nf_sp_own');
       expect(await ask(lab, client, 'tcp', '198.18.1.1', 8082)).toBe('refused');
       expect(await ask(lab, client, 'udp', '198.18.1.1', 8080)).toBe('refused'); // TCP-only route
       expect(await ask(lab, client, 'tcp', '198.18.1.1', 8099)).toBe('refused'); // the node-engine route has no kernel rules
@@ -107,6 +112,7 @@ describe('SmartProxy 21.x routes on NFTablesManager (drop-in) with real traffic'
       expect(await ask(lab, client, 'tcp', '198.18.1.1', 8081)).toBe('198.18.1.2'); // others untouched
       await m.stop();
       expect(await tables(proxy.netns)).not.toContain('nf_sp');
+      expect(await tables(proxy.netns)).not.toContain('nf_sp_own');
     });
   });
 
@@ -126,6 +132,7 @@ describe('SmartProxy 21.x routes on NFTablesManager (drop-in) with real traffic'
         createNfTablesRoute('block-range', T('198.18.2.2'), { ports: 8086, ipBlockList: ['198.18.4.1-198.18.4.5'] }),
         { ...createNfTablesRoute('vip', T('198.18.3.2'), { ports: 8087, priority: 10 }), match: { ports: 8087, clientIp: ['198.18.4.*'] } },
         createNfTablesRoute('everyone', T('198.18.2.2'), { ports: 8087 }),
+        createNfTablesRoute('inline-sets', T('198.18.2.2'), { ports: 8088, ipAllowList: ['198.18.1.0/24', '198.18.9.*'], useIPSets: false }),
       ];
       for (const r of routes) expect(await m.provisionRoute(r), r.name).toBe(true);
       const both = async (port: number, v6 = false) => [await ask(lab, client, 'tcp', v6 ? 'fd00:1::1' : '198.18.1.1', port), await ask(lab, client2, 'tcp', v6 ? 'fd00:4::1' : '198.18.4.1', port)];
@@ -136,6 +143,7 @@ describe('SmartProxy 21.x routes on NFTablesManager (drop-in) with real traffic'
       expect(await both(8085)).toEqual(['timeout', 'hello']);
       expect(await both(8086)).toEqual(['hello', 'timeout']);
       expect(await both(8087)).toEqual(['hello', 'server2']); // clientIp partitions one port between two routes
+      expect(await both(8088)).toEqual(['hello', 'timeout']); // useIPSets: false (inline sets)
       // a client on the proxy itself (source 198.18.1.1) is filtered too: outside legacy's allow list
       const local = await lab.probe(proxy, 'tcp', '198.18.1.1', 8085, { timeoutMs: 1000 });
       expect(local.result).not.toBe('open');
