@@ -1,5 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
+// Inside the matrix's qemu VM (software emulation, NETFENCE_VM=1) everything runs
+// 2-4x slower: timeouts stretch with it. They are limits, never assertions.
+const scale = Number(process.env.NETFENCE_TIMEOUT_SCALE ?? (process.env.NETFENCE_VM ? 4 : 1));
+
 export default defineConfig({
   test: {
     projects: [
@@ -7,15 +11,15 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
-          testTimeout: 60_000,
+          testTimeout: 60_000 * scale,
         },
       },
       {
         test: {
           name: 'kernel',
           include: ['test/kernel/**/*.test.ts'],
-          testTimeout: 300_000,
-          hookTimeout: 120_000,
+          testTimeout: 300_000 * scale,
+          hookTimeout: 120_000 * scale,
           // Kernel tests share one machine: run files one at a time so that
           // throughput measurements and namespace churn do not disturb each other.
           pool: 'forks',

@@ -1,18 +1,61 @@
 #!/usr/bin/env node
-// `npm test`: type-check, unit tests, kernel tests (as root, never skipped),
-// BPF build check, package checks and API docs. Prints one closing line
-// "N passed, N failed" counting test cases and checks.
+// `npm test`: type-check, unit tests, the kernel suite on a matrix of kernels
+// and nft versions (never skipped), BPF build check, package checks and API
+// docs. Prints the matrix, then one closing line "N passed, N failed"
+// counting test cases and checks over every column.
+//
+//   node scripts/test.mjs [STEP...]   STEP: typecheck bpf unit kernel vm nft package docs
+//
+// Kernel columns:
+//   host      this machine's kernel with the distribution's nft (every kernel test file)
+//   vm        Debian's distribution kernel under qemu (scripts/vm), same nft:
+//             the files whose behaviour depends on a kernel capability
+//   nft-1.1.6 this machine's kernel with nftables 1.1.6 built from ../shared/vendor
+//             (scripts/nft): the files that drive nft
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = (name) => join(root, 'node_modules', '.bin', name);
+const STEPS = ['typecheck', 'bpf', 'unit', 'kernel', 'vm', 'nft', 'package', 'docs'];
+
+/** Kernel test files whose behaviour depends on what the kernel can do: run in the Debian kernel too. */
+export const VM_FILES = [
+  'capabilities',
+  'firewall-basic',
+  'firewall-flowtable',
+  'vm-firewall',
+  'nfqueue-queue',
+  'nfqueue-steering',
+  'dpi-blocker',
+  'throttle-shaping',
+  'smartproxy-routes',
+  'xdp-blocklist',
+];
+/** Kernel test files that drive nft: run with nft 1.1.6 too. */
+export const NFT_FILES = [
+  'capabilities',
+  'firewall-basic',
+  'firewall-flowtable',
+  'smartproxy-routes',
+  'vm-firewall',
+  'plan-executor',
+  'plan-atomicity',
+  'plan-ownership',
+  'nft-runner',
+  'nft-roundtrip',
+  'hostile-nft-check',
+];
+
 let passed = 0;
 let failed = 0;
 const failures = [];
+/** file -> column -> { passed, failed } */
+const matrix = new Map();
+const columns = [];
 
 function step(name, argv, opts = {}) {
   console.log(`\n=== ${name}: ${argv.join(' ')}`);
@@ -31,50 +74,186 @@ function check(name, argv, opts) {
   }
 }
 
-function vitest(project) {
-  const dir = mkdtempSync(join(tmpdir(), 'netfence-vitest-'));
-  const out = join(dir, 'report.json');
-  const ok = step(`${project} tests`, [bin('vitest'), 'run', '--project', project, '--reporter=default', '--reporter=json', `--outputFile.json=${out}`]);
-  let counted = false;
+/**
+ * Count a vitest JSON report. A skipped or todo test counts as failed; a file
+ * that failed to load (no test results) counts as one failure. With `column`,
+ * per-file counts go to the matrix.
+ */
+function countReport(label, out, ok, column) {
+  let total = 0;
+  let bad = 0;
   if (existsSync(out)) {
     const rep = JSON.parse(readFileSync(out, 'utf8'));
-    passed += rep.numPassedTests ?? 0;
-    failed += (rep.numFailedTests ?? 0) + (rep.numPendingTests ?? 0) + (rep.numTodoTests ?? 0);
-    if ((rep.numPendingTests ?? 0) + (rep.numTodoTests ?? 0) > 0) failures.push(`${project}: ${rep.numPendingTests} skipped tests (skips count as failures)`);
-    if ((rep.numFailedTests ?? 0) > 0) failures.push(`${project}: ${rep.numFailedTests} failed tests`);
-    counted = (rep.numTotalTests ?? 0) > 0;
+    for (const f of rep.testResults ?? []) {
+      const results = f.assertionResults ?? [];
+      let p = results.filter((a) => a.status === 'passed').length;
+      let n = results.length - p;
+      if (results.length === 0 || (f.status === 'failed' && n === 0)) n += 1; // the file itself failed (load error, hook, leak check)
+      const skipped = results.filter((a) => a.status === 'pending' || a.status === 'skipped' || a.status === 'todo').length;
+      if (skipped) failures.push(`${label}: ${skipped} skipped tests in ${basename(f.name)} (skips count as failures)`);
+      if (n) failures.push(`${label}: ${n} failed in ${basename(f.name)}`);
+      passed += p;
+      failed += n;
+      total += p + n;
+      bad += n;
+      if (column) {
+        const row = basename(f.name).replace(/\.test\.ts$/, '');
+        if (!matrix.has(row)) matrix.set(row, new Map());
+        matrix.get(row).set(column, { passed: p, failed: n });
+      }
+    }
   }
-  if (!ok && (!counted || failures.length === 0)) {
+  if (total === 0) {
     failed++;
-    failures.push(`${project}: vitest exited non-zero`);
-  } else if (!ok) {
-    failures.push(`${project}: vitest exited non-zero`);
+    failures.push(`${label}: no test ran`);
+  } else if (!ok && bad === 0) {
+    // vitest failed outside any test (global setup/teardown: the leak check)
+    failed++;
+    failures.push(`${label}: vitest exited non-zero (global setup or teardown failed)`);
   }
+}
+
+function reporterArgs(out) {
+  return ['--reporter=default', '--reporter=json', `--outputFile.json=${out}`];
+}
+
+/** Run a vitest project on this machine. */
+function vitest(project, { files = [], env, column, label = `${project} tests` } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'netfence-vitest-'));
+  const out = join(dir, 'report.json');
+  const ok = step(label, [bin('vitest'), 'run', '--project', project, ...files.map((f) => `test/kernel/${f}.test.ts`), ...reporterArgs(out)], env ? { env } : {});
+  countReport(label, out, ok, column);
   rmSync(dir, { recursive: true, force: true });
 }
 
-const isRoot = process.getuid?.() === 0;
-const only = process.argv[2];
+const kernelFiles = () =>
+  readdirSync(join(root, 'test', 'kernel'))
+    .filter((f) => f.endsWith('.test.ts'))
+    .map((f) => f.replace(/\.test\.ts$/, ''));
 
-if (!only || only === 'typecheck') check('typecheck', [bin('tsc'), '--noEmit', '-p', 'tsconfig.json']);
-if ((!only || only === 'bpf') && existsSync(join(root, 'bpf', 'Makefile'))) check('bpf build is reproducible', ['make', '-s', '-C', 'bpf', 'check']);
-if (!only || only === 'unit') vitest('unit');
-if (!only || only === 'kernel') {
-  if (!isRoot) {
-    failed++;
-    failures.push('kernel tests need root and were not run');
-    console.error('\n=== kernel tests need root: run `npm test` as root');
-  } else vitest('kernel');
+function missingFiles(list) {
+  const have = new Set(kernelFiles());
+  return list.filter((f) => !have.has(f));
 }
-if (!only || only === 'package') {
+
+/** The kernel column in Debian's distribution kernel (qemu). */
+async function vmColumn() {
+  const label = 'kernel tests in the Debian kernel';
+  const { runInVm } = await import('./vm/vm.mjs');
+  const outDir = mkdtempSync(join(tmpdir(), 'netfence-vm-out-'));
+  console.log(`\n=== ${label}: ${VM_FILES.join(', ')}`);
+  const t0 = Date.now();
+  let r;
+  try {
+    r = await runInVm({
+      argv: [bin('vitest'), 'run', '--project', 'kernel', ...VM_FILES.map((f) => `test/kernel/${f}.test.ts`), ...reporterArgs('%NETFENCE_VM_OUT%/report.json')],
+      cwd: root,
+      outDir,
+      timeoutMs: 40 * 60_000,
+    });
+  } catch (e) {
+    console.error(`=== ${label}: could not run the VM: ${e?.stack ?? e}`);
+    r = { exitCode: null };
+  }
+  const ok = r.exitCode === 0;
+  console.log(`=== ${label}: ${ok ? 'ok' : `FAILED (exit ${r.exitCode ?? (r.timedOut ? 'timeout' : 'none')})`} in ${((Date.now() - t0) / 1000).toFixed(1)}s (kernel ${r.kernel ?? '?'}, ${r.accel ?? '?'})`);
+  const column = `Debian ${r.kernel ?? 'kernel'}, nft ${nftVersion('nft')}`;
+  columns.push(column);
+  countReport(label, join(outDir, 'report.json'), ok, column);
+  rmSync(outDir, { recursive: true, force: true });
+}
+
+function nftVersion(binary) {
+  const r = spawnSync(binary, ['--version'], { encoding: 'utf8' });
+  return /v(\d+\.\d+\.\d+)/.exec(r.stdout ?? '')?.[1] ?? '?';
+}
+
+function release() {
+  return readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+}
+
+function printMatrix() {
+  if (!columns.length) return;
+  const rows = [...matrix.keys()].sort();
+  const cell = (row, col) => {
+    const c = matrix.get(row)?.get(col);
+    return c ? `${c.passed} passed${c.failed ? `, ${c.failed} FAILED` : ''}` : '—';
+  };
+  const width = [Math.max(4, ...rows.map((r) => r.length)), ...columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)))];
+  const line = (cells) => `| ${cells.map((c, i) => c.padEnd(width[i])).join(' | ')} |`;
+  console.log('\nKernel test matrix (rows: test files; columns: kernel, nft)');
+  console.log(line(['file', ...columns]));
+  console.log(`|${width.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of rows) console.log(line([r, ...columns.map((c) => cell(r, c))]));
+  const sums = columns.map((c) => {
+    let p = 0;
+    let f = 0;
+    for (const r of rows) {
+      const x = matrix.get(r)?.get(c);
+      p += x?.passed ?? 0;
+      f += x?.failed ?? 0;
+    }
+    return `${p} passed, ${f} failed`;
+  });
+  console.log(line(['total', ...sums]));
+}
+
+const args = process.argv.slice(2);
+const unknown = args.filter((a) => !STEPS.includes(a));
+if (unknown.length) {
+  console.error(`unknown step ${unknown.map((a) => JSON.stringify(a)).join(', ')}: use one or more of ${STEPS.join(' ')}`);
+  console.log('0 passed, 1 failed');
+  process.exit(2);
+}
+const want = (s) => args.length === 0 || args.includes(s);
+const isRoot = process.getuid?.() === 0;
+const t0 = Date.now();
+
+for (const [name, list] of [['VM_FILES', VM_FILES], ['NFT_FILES', NFT_FILES]]) {
+  const gone = missingFiles(list);
+  if (gone.length) {
+    failed++;
+    failures.push(`${name} names test files that do not exist: ${gone.join(', ')}`);
+  }
+}
+
+if (want('typecheck')) check('typecheck', [bin('tsc'), '--noEmit', '-p', 'tsconfig.json']);
+if (want('bpf') && existsSync(join(root, 'bpf', 'Makefile'))) check('bpf build is reproducible', ['make', '-s', '-C', 'bpf', 'check']);
+if (want('unit')) vitest('unit');
+if ((want('kernel') || want('vm') || want('nft')) && !isRoot) {
+  failed++;
+  failures.push('kernel tests need root and were not run');
+  console.error('\n=== kernel tests need root: run `npm test` as root');
+} else {
+  if (want('kernel')) {
+    const column = `this kernel ${release()}, nft ${nftVersion('nft')}`;
+    columns.push(column);
+    vitest('kernel', { column, label: 'kernel tests on this kernel' });
+  }
+  if (want('vm')) await vmColumn();
+  if (want('nft')) {
+    const b = spawnSync('node', [join(root, 'scripts', 'nft', 'build.mjs')], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const nft = b.status === 0 ? b.stdout.trim().split('\n').at(-1) : '';
+    if (!nft) {
+      failed++;
+      failures.push('nft 1.1.6 could not be built (scripts/nft/build.mjs)');
+    } else {
+      const column = `this kernel, nft ${nftVersion(nft)}`;
+      columns.push(column);
+      vitest('kernel', { files: NFT_FILES, env: { ...process.env, NETFENCE_NFT: nft }, column, label: `kernel tests with ${nft}` });
+    }
+  }
+}
+if (want('package')) {
   check('build', ['npm', 'run', '-s', 'build']);
   check('dist loads as ESM and CJS', ['node', 'scripts/check-dist.mjs']);
   check('publint', [bin('publint'), '--strict']);
   check('attw', [bin('attw'), '--pack', '.', '--profile', 'node16']);
 }
-if (!only || only === 'docs') check('typedoc', ['npm', 'run', '-s', 'docs']);
+if (want('docs')) check('typedoc', ['npm', 'run', '-s', 'docs']);
 
-console.log('');
+printMatrix();
+console.log(`\nwall time ${((Date.now() - t0) / 60_000).toFixed(1)} min`);
 if (failures.length) console.log(`Failures:\n  - ${failures.join('\n  - ')}`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed > 0 || failures.length > 0 ? 1 : 0);

@@ -4,7 +4,7 @@
  * egress = upload from a, ingress = download to a. Rates 10–20 Mbit/s, runs of
  * 3 s (1 s omitted + 2 s measured); the tolerance is ±25% (accuracy is the bench's job).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnsupportedError, ApplyError } from '../../src/errors.js';
 import { run } from '../../src/host/run.js';
@@ -110,6 +110,33 @@ describe('Throttler with iperf3', () => {
         }
       }
       expect(exercised).toBeGreaterThanOrEqual(2);
+      expect(await leftovers()).toEqual([]);
+    });
+  });
+
+  it('tc-police where the kernel has act_police: egress and ingress within ±10% at 10 and 100 Mbit/s; refused with the reason elsewhere', async () => {
+    await withThrottler('kpol', async (t) => {
+      const police = (await t.listBackends()).find((x) => x.name === 'tc-police');
+      expect(police, 'tc-police is a registered backend').toBeDefined();
+      const kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+      for (const direction of ['egress', 'ingress'] as const) {
+        for (const mbit of [10, 100]) {
+          const h = await t.limit({ iface: ifA, direction, rate: `${mbit}mbit`, backend: 'tc-police' });
+          if (!police?.available) {
+            expect(h.err).toBe(true);
+            expect(h.val).toBeInstanceOf(UnsupportedError);
+            expect((h.val as UnsupportedError).message).toContain(police?.reason ?? '');
+            continue;
+          }
+          if (h.err) throw h.val;
+          const bps = await rate(direction);
+          console.log(`[tc-police] ${kernel} ${direction} ${mbit} Mbit/s: ${(bps / 1e6).toFixed(2)} Mbit/s (${(bps / (mbit * 1e6)).toFixed(3)})`);
+          expect(bps / (mbit * 1e6)).toBeGreaterThan(0.9);
+          expect(bps / (mbit * 1e6)).toBeLessThan(1.1);
+          const rm = await h.val.remove();
+          if (rm.err) throw rm.val;
+        }
+      }
       expect(await leftovers()).toEqual([]);
     });
   });
