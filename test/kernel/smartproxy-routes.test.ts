@@ -38,8 +38,8 @@ async function topo(lab: Lab) {
 
 const tables = async (netns: string) => JSON.stringify((await nftList(['tables'], { netns })).val ?? '');
 
-/** What a TCP/UDP probe got: the reply, or how it failed. */
-async function ask(lab: Lab, h: LabHost, proto: 'tcp' | 'udp', addr: string, port: number, timeoutMs = 1000): Promise<string> {
+/** What a TCP/UDP probe got: the reply, or how it failed (a silence of `timeoutMs` is `timeout`; 3 s leaves room for an emulated VM). */
+async function ask(lab: Lab, h: LabHost, proto: 'tcp' | 'udp', addr: string, port: number, timeoutMs = 3000): Promise<string> {
   const p = await lab.probe(h, proto, addr, port, { timeoutMs });
   return p.result === 'open' ? p.reply : p.result;
 }
