@@ -44,6 +44,11 @@ const APT = [
   ['/usr/include/libmnl/libmnl.h', 'libmnl-dev'],
   ['/usr/include/x86_64-linux-gnu/gmp.h', 'libgmp-dev'],
   ['/usr/include/jansson.h', 'libjansson-dev'],
+  // running tests inside Debian's distribution kernel under qemu (scripts/vm)
+  ['qemu-system-x86_64', 'qemu-system-x86'],
+  ['/bin/busybox', 'busybox-static'],
+  ['modprobe', 'kmod'],
+  ['xz', 'xz-utils'],
 ];
 
 function have(probe) {
