@@ -66,6 +66,7 @@ describe('per-VM firewalls on a real bridge', () => {
         rule({ id: 'icmp', action: 'ACCEPT', direction: 'IN', protocol: 'icmp' }),
       ];
       const a = await fw.attachVm({ vmId: 'vm1', iface: 'tap1', mac: MAC1, rules, defaultPolicy: { in: 'DROP', out: 'ACCEPT' } });
+      if (a.err) console.log(`attachVm on ${release()}: ${a.val.message}\nbridge capabilities: ${JSON.stringify((await detectCapabilities({ netns: hv.netns })).nft.features.bridgeReject)}`);
       expect(a.err ? a.val.message : 'ok').toBe('ok');
       // The backends follow what this kernel can do (capability report + br_netfilter), and say so.
       const want = await expectedBackends(hv);
