@@ -383,11 +383,11 @@ export async function reconcile(options: ReconcileOptions = {}): Promise<Result<
       report.removed.journalEntries++;
     }
   }
-  if (options.netns === undefined) {
-    await sweepProbeNamespaces(dryRun, report);
-    // Lock files nobody holds (their namespaces may be long gone).
-    if (!dryRun) pruneLockFiles();
-  }
+  // Probe namespaces of dead processes belong to no target namespace: swept by every reconcile
+  // (a process killed while probing for a plan in `netns` leaves one behind).
+  await sweepProbeNamespaces(dryRun, report);
+  // Lock files nobody holds (their namespaces may be long gone).
+  if (options.netns === undefined && !dryRun) pruneLockFiles();
   return Ok(report);
 }
 

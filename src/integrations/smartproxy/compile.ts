@@ -75,7 +75,10 @@ export interface CompiledRoute {
   /** Whether remote clients reach an IPv4 loopback target through `route_localnet`. */
   usesRouteLocalnet: boolean;
   rateLimited: boolean;
-  /** Conntrack matches of the route's connections, per family, for the fast path's offload rules (none when rate-limited). */
+  /**
+   * Conntrack matches of the route's connections, per family, for the fast path's offload rules (none when rate-limited).
+   * @internal
+   */
   offloadMatches: Stmt[][];
   decisions: { subject: string; chosen: string; reason: string }[];
   /** Hash of what goes to the kernel: equal digests mean an unchanged route. */
