@@ -27,6 +27,7 @@ import {
   vmBaseCommands,
   vmDetachCommands,
   vmLayoutIssue,
+  preroutingLayout,
   type ParsedVm,
   type VmBackends,
   type VmSpec,
@@ -557,7 +558,11 @@ export class Firewall {
   /** Per-rule counters (by id) and per-set counters (sets with `counter: true`), read from the kernel. */
   async status(): Promise<Result<FirewallStatus, NetfenceError>> {
     const chains = [...this.chains.keys()];
-    for (const vm of this.vms.values()) chains.push(VM_NAMES.chainIn(vm.vmId), VM_NAMES.chainOut(vm.vmId));
+    for (const vm of this.vms.values()) {
+      chains.push(VM_NAMES.chainIn(vm.vmId), VM_NAMES.chainOut(vm.vmId));
+      // Native bridge reject: unicast frames to the VM are counted in its prerouting copy (counters add up by id).
+      if (this.backends && preroutingLayout(this.backends) && vm.mac !== undefined) chains.push(VM_NAMES.chainInPre(vm.vmId));
+    }
     if (this.fastPathLive) chains.push(this.fastPathLive.name);
     const l = await listRules(this.netns, this.family, this.table, chains);
     if (l.err) return Err(l.val);
