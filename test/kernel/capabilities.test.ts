@@ -315,14 +315,14 @@ describe('capability report vs. the real machine', () => {
   });
 
   it('the CLI prints the table and the JSON report', async () => {
-    const r = await run(['npx', 'tsx', 'src/cli/main.ts', 'capabilities', '--json'], { timeoutMs: 60_000 });
+    const r = await run(['npx', 'tsx', 'src/cli/main.ts', 'capabilities', '--json'], { timeoutMs: 300_000 });
     expect(r.ok, r.err ? r.val.message : '').toBe(true);
     if (r.ok) {
       const j = JSON.parse(r.val.stdout) as CapabilityReport;
       expect(j.schemaVersion).toBe(1);
       expect(j.tc.qdiscs.htb.available).toBe(report.tc.qdiscs.htb.available);
     }
-    const t = await run(['npx', 'tsx', 'src/cli/main.ts', 'capabilities', '--missing'], { timeoutMs: 60_000 });
+    const t = await run(['npx', 'tsx', 'src/cli/main.ts', 'capabilities', '--missing'], { timeoutMs: 300_000 });
     expect(t.ok).toBe(true);
     if (t.ok) {
       for (const row of capabilityRows(report)) if (!row.available) expect(t.val.stdout).toContain(row.key);
