@@ -21,8 +21,8 @@ const B2 = '198.18.30.3';
 /** Unlimited throughput measured in this run (bits/s). */
 const base = { egress: 0, ingress: 0 };
 
-async function rate(direction: 'egress' | 'ingress', addr = B): Promise<number> {
-  const r = await iperf3({ serverNetns: b.netns, clientNetns: a.netns, addr, reverse: direction === 'ingress' });
+async function rate(direction: 'egress' | 'ingress', addr = B, window: { omit?: number; seconds?: number } = {}): Promise<number> {
+  const r = await iperf3({ serverNetns: b.netns, clientNetns: a.netns, addr, reverse: direction === 'ingress', ...window });
   if (r.err) throw r.val;
   return r.val.bps;
 }
@@ -130,7 +130,8 @@ describe('Throttler with iperf3', () => {
             continue;
           }
           if (h.err) throw h.val;
-          const bps = await rate(direction);
+          // A policer's bucket holds one second at the rate: measure after it has drained (3 s omitted, 4 s measured).
+          const bps = await rate(direction, B, { omit: 3, seconds: 4 });
           measured.push({ what: `${direction} ${mbit} Mbit/s`, ratio: bps / (mbit * 1e6) });
           console.log(`[tc-police] ${kernel} ${direction} ${mbit} Mbit/s: ${(bps / 1e6).toFixed(2)} Mbit/s (${(bps / (mbit * 1e6)).toFixed(3)})`);
           const rm = await h.val.remove();
