@@ -15,16 +15,17 @@ function strictOk(cmds: unknown[]): string {
   return r.ok ? 'ok' : r.val.message;
 }
 
-function router(mode: 'auto' | 'required' = 'auto'): Firewall {
-  return new Firewall({ table: 'gw', family: 'inet' })
+/** The test router; `mode: null` builds it without a fast path. */
+function router(mode: 'auto' | 'required' | null = 'auto'): Firewall {
+  const fw = new Firewall({ table: 'gw', family: 'inet' })
     .set('blocked', { type: 'ipv4_addr', interval: true })
     .chain('forward', { hook: 'forward', priority: 0, policy: 'drop' })
     .chain('late', { hook: 'forward', priority: 500 })
     .rule('forward', { id: 'blocked', saddr: '@blocked', action: 'drop' })
     .rule('forward', { id: 'est', ctState: ['established', 'related'], action: 'accept' })
     .rule('forward', { id: 'web', protocol: 'tcp', dport: 80, ctState: ['new'], action: 'accept' })
-    .rule('late', { id: 'late-count' })
-    .fastPath({ devices: ['lan0', 'wan0'], mode });
+    .rule('late', { id: 'late-count' });
+  return mode === null ? fw : fw.fastPath({ devices: ['lan0', 'wan0'], mode });
 }
 
 const kinds = (p: Plan): string[] => p.nft.map((c) => {
@@ -67,15 +68,7 @@ describe('Firewall.fastPath: compiled plan by capability', () => {
     expect(p.val.decisions[0]?.reason).toContain('nft.features.flowtable is not available');
     expect(p.val.decisions[0]?.reason).toContain('No such file or directory');
     // the rest of the firewall is exactly what it is without a fast path
-    const plain = new Firewall({ table: 'gw', family: 'inet' })
-      .set('blocked', { type: 'ipv4_addr', interval: true })
-      .chain('forward', { hook: 'forward', priority: 0, policy: 'drop' })
-      .chain('late', { hook: 'forward', priority: 500 })
-      .rule('forward', { id: 'blocked', saddr: '@blocked', action: 'drop' })
-      .rule('forward', { id: 'est', ctState: ['established', 'related'], action: 'accept' })
-      .rule('forward', { id: 'web', protocol: 'tcp', dport: 80, ctState: ['new'], action: 'accept' })
-      .rule('late', { id: 'late-count' })
-      .compile();
+    const plain = router(null).compile();
     if (plain.err) throw plain.val;
     expect(p.val.nft).toEqual(plain.val.nft);
   });
