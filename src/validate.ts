@@ -5,8 +5,9 @@
  * NUL and non-ASCII can never pass.
  * @module
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4 } from 'node:net';
 import { z } from 'zod';
+import { ipFamily, parsePrefix } from './net/ip.js';
 import { Err, Ok, type Result } from './result.js';
 import { fromZodIssues, type ValidationError } from './errors.js';
 
@@ -64,35 +65,11 @@ export const Port = z.number().int('must be an integer').min(0, 'must be >= 0').
 /** A single IPv4 address in dotted-quad form. */
 export const Ipv4Address = z.string().refine((s) => isIPv4(s), 'must be an IPv4 address');
 /** A single IPv6 address. */
-export const Ipv6Address = z.string().refine((s) => isIPv6(s) && !s.includes('%'), 'must be an IPv6 address (no zone id)');
+export const Ipv6Address = z.string().refine((s) => ipFamily(s) === 6, 'must be an IPv6 address (no zone id)');
 /** An IPv4 or IPv6 address. */
-export const IpAddress = z.string().refine((s) => isIPv4(s) || (isIPv6(s) && !s.includes('%')), 'must be an IPv4 or IPv6 address');
+export const IpAddress = z.string().refine((s) => ipFamily(s) !== undefined, 'must be an IPv4 or IPv6 address');
 
-/** Parsed form of an address or prefix. */
-export interface ParsedPrefix {
-  family: 4 | 6;
-  address: string;
-  /** Prefix length; 32 or 128 for a single address. */
-  len: number;
-  /** Whether the input carried an explicit `/len`. */
-  explicit: boolean;
-}
-
-/** Parse `a.b.c.d`, `a.b.c.d/n`, `x::y` or `x::y/n`. Returns undefined when invalid. */
-export function parsePrefix(input: string): ParsedPrefix | undefined {
-  if (typeof input !== 'string' || input.length > 64) return undefined;
-  const slash = input.indexOf('/');
-  const addr = slash < 0 ? input : input.slice(0, slash);
-  const lenText = slash < 0 ? undefined : input.slice(slash + 1);
-  const family: 4 | 6 | undefined = isIPv4(addr) ? 4 : isIPv6(addr) && !addr.includes('%') ? 6 : undefined;
-  if (!family) return undefined;
-  const max = family === 4 ? 32 : 128;
-  if (lenText === undefined) return { family, address: addr, len: max, explicit: false };
-  if (!/^\d{1,3}$/.test(lenText)) return undefined;
-  const len = Number(lenText);
-  if (len > max) return undefined;
-  return { family, address: addr, len, explicit: true };
-}
+export { parsePrefix, type ParsedPrefix } from './net/ip.js';
 
 /** An IPv4/IPv6 address or CIDR prefix. */
 export const IpPrefix = z.string().refine((s) => parsePrefix(s) !== undefined, 'must be an IPv4/IPv6 address or CIDR prefix (e.g. 198.18.0.0/15, fd00::/8)');
