@@ -10,7 +10,7 @@
  */
 import { ValidationError, type ValidationIssue } from '../errors.js';
 import { Err, Ok, type Result } from '../result.js';
-import { parsePrefix } from '../validate.js';
+import { bytesToBigInt, ipv4Text, ipv6Bytes, ipv6Text, maskBytes, parsePrefix, prefixContains } from '../net/ip.js';
 
 /** A validated blocklist entry. */
 export interface BlockEntry {
@@ -23,73 +23,12 @@ export interface BlockEntry {
   text: string;
 }
 
-/** Parse an IPv4 dotted quad into 4 bytes. */
-export function ipv4Bytes(s: string): Buffer {
-  return Buffer.from(s.split('.').map((x) => Number(x)));
-}
-
-/** Parse an IPv6 address (any valid textual form, including embedded IPv4) into 16 bytes. */
-export function ipv6Bytes(s: string): Buffer {
-  let text = s;
-  const out = Buffer.alloc(16);
-  // embedded IPv4 tail: rewrite as two hex groups
-  const lastColon = text.lastIndexOf(':');
-  const tail = text.slice(lastColon + 1);
-  if (tail.includes('.')) {
-    const b = ipv4Bytes(tail);
-    text = `${text.slice(0, lastColon + 1)}${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
-  }
-  const [head, rest] = text.includes('::') ? (text.split('::') as [string, string]) : [text, undefined];
-  const h = head ? head.split(':').map((x) => parseInt(x, 16)) : [];
-  const r = rest !== undefined && rest !== '' ? rest.split(':').map((x) => parseInt(x, 16)) : [];
-  const groups = rest === undefined ? h : [...h, ...new Array<number>(8 - h.length - r.length).fill(0), ...r];
-  groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
-  return out;
-}
-
-/** RFC 5952 text of 16 bytes. */
-export function ipv6Text(b: Uint8Array): string {
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push((b[i]! << 8) | b[i + 1]!);
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
-}
-
-/** Text of 4 bytes. */
-export function ipv4Text(b: Uint8Array): string {
-  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-}
+export { ipv4Bytes, ipv6Bytes, ipv4Text, ipv6Text, maskBytes } from '../net/ip.js';
 
 /** Canonical text for an address/prefix. */
 export function entryText(family: 4 | 6, bytes: Uint8Array, len: number): string {
   const a = family === 4 ? ipv4Text(bytes) : ipv6Text(bytes);
   return len === (family === 4 ? 32 : 128) ? a : `${a}/${len}`;
-}
-
-/** Copy of `bytes` with everything after `len` bits cleared. */
-export function maskBytes(bytes: Uint8Array, len: number): Buffer {
-  const out = Buffer.from(bytes);
-  for (let i = 0; i < out.length; i++) {
-    const bits = Math.max(0, Math.min(8, len - i * 8));
-    out[i]! &= bits === 0 ? 0 : (0xff << (8 - bits)) & 0xff;
-  }
-  return out;
 }
 
 /** Parse one entry; Err with the reason when invalid. */
@@ -208,8 +147,7 @@ export function readValue(buf: Buffer, off: number): EntryValue {
 
 /** Whether `addr` (an address entry) falls inside prefix entry `p`. */
 export function covers(p: BlockEntry, addr: BlockEntry): boolean {
-  if (p.family !== addr.family) return false;
-  return maskBytes(addr.bytes, p.len).equals(p.bytes);
+  return p.family === addr.family && prefixContains(p.bytes, p.len, addr.bytes);
 }
 
 /**
@@ -223,8 +161,7 @@ export function nestedPrefixIssues(entries: readonly BlockEntry[]): ValidationIs
   entries.forEach((e, i) => {
     const bits = e.family === 4 ? 32 : 128;
     if (e.len === bits) return; // single addresses live in the v4/v6 sets, not in the interval sets
-    let n = 0n;
-    for (const b of e.bytes) n = (n << 8n) | BigInt(b);
+    const n = bytesToBigInt(e.bytes);
     const host = BigInt(bits - e.len);
     iv.push({ lo: (BigInt(e.family) << 128n) | n, hi: (BigInt(e.family) << 128n) | (n + (1n << host) - 1n), i, text: e.text });
   });
