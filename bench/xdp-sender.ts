@@ -8,7 +8,7 @@
  * Runs inside a lab namespace (started with nsenter by the bench).
  */
 import koffi from 'koffi';
-import { CMem } from '../src/xdp/bpf-syscall.js';
+import { CMem } from '../src/host/bpf.js';
 
 const [iface, dstMac, src, dst, secondsText] = process.argv.slice(2) as [string, string, string, string, string];
 const seconds = Math.min(30, Number(secondsText));
@@ -28,13 +28,13 @@ const fd = socket(AF_PACKET, SOCK_RAW, 0);
 if (fd < 0) throw new Error('socket(AF_PACKET) failed');
 const one = new CMem(4);
 one.buf.writeInt32LE(1, 0);
-setsockopt(fd, 263 /* SOL_PACKET */, 20 /* PACKET_QDISC_BYPASS */, one.ptr, 4);
+setsockopt(fd, 263 /* SOL_PACKET */, 20 /* PACKET_QDISC_BYPASS */, one.buf, 4);
 const sll = new CMem(20);
 sll.buf.fill(0, 0, 20);
 sll.buf.writeUInt16LE(AF_PACKET, 0);
 sll.buf.writeUInt16LE(ETH_P_IP_BE, 2);
 sll.buf.writeInt32LE(ifindex, 4);
-if (bind(fd, sll.ptr, 20) !== 0) throw new Error('bind(AF_PACKET) failed');
+if (bind(fd, sll.buf, 20) !== 0) throw new Error('bind(AF_PACKET) failed');
 
 // one frame: Ethernet + IPv4 + UDP + 64 bytes payload
 const frame = Buffer.alloc(14 + 20 + 8 + 64, 0x5a);
@@ -76,7 +76,7 @@ let sent = 0;
 const end = performance.now() + seconds * 1000;
 while (performance.now() < end) {
   for (let k = 0; k < 16; k++) {
-    const n = sendmmsg(fd, msgs.ptr, VLEN, 0);
+    const n = sendmmsg(fd, msgs.buf, VLEN, 0);
     if (n > 0) sent += n;
   }
 }

@@ -7,6 +7,7 @@
  */
 import { CommandError } from '../errors.js';
 import { Err, Ok, type Result } from '../result.js';
+import { currentHost } from './host.js';
 import { run } from './run.js';
 
 /** Turns one nft JSON command into readable nft text (for error messages). */
@@ -118,7 +119,12 @@ export async function localizeFailure(
  * `failedCommand`, `failedText`), found by checking prefixes of the batch
  * with `nft -c` (about log2(n) extra processes, only on the error path).
  */
-export async function nftApply(commands: readonly unknown[], options: NftApplyOptions = {}): Promise<Result<void, CommandError>> {
+export function nftApply(commands: readonly unknown[], options: NftApplyOptions = {}): Promise<Result<void, CommandError>> {
+  return currentHost().nft.apply(commands, options);
+}
+
+/** {@link nftApply} on this machine (the real host's `nft.apply`). */
+export async function nftApplyOnMachine(commands: readonly unknown[], options: NftApplyOptions = {}): Promise<Result<void, CommandError>> {
   if (commands.length === 0) return Ok(undefined);
   if (options.check) nftStats.checks++;
   else nftStats.applies++;
@@ -156,7 +162,12 @@ const LIST_WORD = /^[A-Za-z0-9_.-]{1,64}$/;
  * `['ruleset']`, `['tables']`, `['table', 'inet', 'x']`, `['set', 'inet', 'x', 's']`.
  * Each word must be a plain name (letters, digits, `_ . -`).
  */
-export async function nftList(target: readonly string[], options: NftListOptions = {}): Promise<Result<NftListing, CommandError>> {
+export function nftList(target: readonly string[], options: NftListOptions = {}): Promise<Result<NftListing, CommandError>> {
+  return currentHost().nft.list(target, options);
+}
+
+/** {@link nftList} on this machine (the real host's `nft.list`). */
+export async function nftListOnMachine(target: readonly string[], options: NftListOptions = {}): Promise<Result<NftListing, CommandError>> {
   const bad = target.find((w) => !LIST_WORD.test(w));
   if (target.length === 0 || bad !== undefined) {
     return Err(new CommandError('nft list', { argv: ['nft', '-j', 'list', ...target], netns: options.netns, stdout: '', stderr: `refused: invalid list target word ${JSON.stringify(bad ?? '')}` }));
@@ -184,7 +195,12 @@ function parseListing(stdout: string, argv: string[], netns: string | undefined)
  * commands); returns one listing per command, in order. Fails as a whole if
  * any listed object does not exist.
  */
-export async function nftListMany(listCommands: readonly unknown[], options: NftListOptions = {}): Promise<Result<NftListing[], CommandError>> {
+export function nftListMany(listCommands: readonly unknown[], options: NftListOptions = {}): Promise<Result<NftListing[], CommandError>> {
+  return currentHost().nft.listMany(listCommands, options);
+}
+
+/** {@link nftListMany} on this machine (the real host's `nft.listMany`). */
+export async function nftListManyOnMachine(listCommands: readonly unknown[], options: NftListOptions = {}): Promise<Result<NftListing[], CommandError>> {
   if (listCommands.length === 0) return Ok([]);
   nftStats.lists++;
   const argv = ['nft', '-j', '-f', '-'];

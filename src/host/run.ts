@@ -9,13 +9,15 @@
  * is streamed into the write end: no temp file, no shell, no size limit.
  * @module
  */
+import { spawnSync } from 'node:child_process';
 import { closeSync, createWriteStream } from 'node:fs';
-import { createRequire } from 'node:module';
 import { execa } from 'execa';
 import { z } from 'zod';
 import { CommandError, fromZodIssues, ValidationError } from '../errors.js';
 import { Err, Ok, type Result } from '../result.js';
 import { NetnsName } from '../validate.js';
+import { currentHost, type RunSyncOptions } from './host.js';
+import { libc } from './libc.js';
 
 /** Settings of the process runner (see {@link configureHost}). */
 export interface HostSettings {
@@ -101,8 +103,8 @@ export function wrapNetns(argv: readonly string[], netns?: string): string[] {
   return ['nsenter', `--net=/run/netns/${netns}`, '--', ...argv];
 }
 
-/** Check that argv elements are plain strings without NUL bytes. */
-function checkArgv(argv: readonly string[], netns?: string): ValidationError | undefined {
+/** Check that argv elements are plain strings without NUL bytes, and the namespace name; undefined when fine. */
+export function checkArgv(argv: readonly string[], netns?: string): ValidationError | undefined {
   const issues: { path: string; message: string }[] = [];
   if (!Array.isArray(argv) || argv.length === 0) issues.push({ path: 'argv', message: 'must be a non-empty array' });
   else
@@ -117,24 +119,22 @@ function checkArgv(argv: readonly string[], netns?: string): ValidationError | u
   return issues.length ? new ValidationError('command', issues) : undefined;
 }
 
-type Pipe2 = (fds: number[], flags: number) => number;
-let pipe2: Pipe2 | null | undefined;
+let pipesWork: boolean | undefined;
 const O_CLOEXEC = 0o2000000;
 
 /** A pipe as [readFd, writeFd], or undefined when pipe2(2) cannot be called. */
 function makePipe(): [number, number] | undefined {
-  if (pipe2 === undefined) {
-    try {
-      const require = createRequire(import.meta.url);
-      const koffi = require('koffi') as { load(name: string): { func(sig: string): Pipe2 } };
-      pipe2 = koffi.load('libc.so.6').func('int pipe2(_Out_ int *fds, int flags)');
-    } catch {
-      pipe2 = null;
-    }
+  if (pipesWork === false) return undefined;
+  let l;
+  try {
+    l = libc();
+    pipesWork = true;
+  } catch {
+    pipesWork = false;
+    return undefined;
   }
-  if (!pipe2) return undefined;
   const fds = [-1, -1];
-  if (pipe2(fds, O_CLOEXEC) !== 0) return undefined;
+  if (l.pipe2(fds, O_CLOEXEC) !== 0) return undefined;
   return [fds[0] as number, fds[1] as number];
 }
 
@@ -146,6 +146,16 @@ function makePipe(): [number, number] | undefined {
  * program {@link nftProgram} names.
  */
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<Result<RunOutput, CommandError>> {
+  const bad = checkArgv(argv, options.netns);
+  if (bad) throw bad;
+  return currentHost().run(argv, options);
+}
+
+/**
+ * {@link run} on this machine (the real host's `run`): execa, argv arrays, a
+ * real stdin pipe, `nsenter` for a namespace.
+ */
+export async function runOnMachine(argv: readonly string[], options: RunOptions = {}): Promise<Result<RunOutput, CommandError>> {
   const bad = checkArgv(argv, options.netns);
   if (bad) throw bad;
   const nft = argv[0] === 'nft' ? nftProgram() : undefined;
@@ -212,4 +222,26 @@ export async function runOrThrow(argv: readonly string[], options: RunOptions = 
   const r = await run(argv, options);
   if (r.err) throw r.val;
   return r.val;
+}
+
+/**
+ * Run a tool synchronously, for exit hooks (where nothing asynchronous runs
+ * any more); through the current host. Never throws: a failure is a non-zero
+ * exit code.
+ */
+export function runSync(argv: readonly string[], options: RunSyncOptions = {}): RunOutput {
+  const bad = checkArgv(argv, options.netns);
+  if (bad) throw bad;
+  return currentHost().runSync(argv, options);
+}
+
+/** {@link runSync} on this machine (the real host's `runSync`). */
+export function runSyncOnMachine(argv: readonly string[], options: RunSyncOptions = {}): RunOutput {
+  const bad = checkArgv(argv, options.netns);
+  if (bad) throw bad;
+  const nft = argv[0] === 'nft' ? nftProgram() : undefined;
+  const full = wrapNetns(nft ? [nft.program, ...argv.slice(1)] : argv, options.netns);
+  const [file, ...args] = full as [string, ...string[]];
+  const r = spawnSync(file, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: options.timeoutMs ?? 10_000, env: { ...process.env, LC_ALL: 'C' }, shell: false });
+  return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? (r.error ? r.error.message : '')), exitCode: r.status ?? (r.error ? 127 : 1) };
 }

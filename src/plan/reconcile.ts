@@ -26,7 +26,7 @@ import { run } from '../host/run.js';
 import { probeNamespaceOwner } from '../capabilities/probe-ns.js';
 import { Err, Ok, type Result } from '../result.js';
 import { IfName, NetnsName } from '../validate.js';
-import { pinnedId } from '../xdp/bpf-syscall.js';
+import { pinnedId } from '../host/bpf.js';
 import { detachProgram, PIN_ROOT, xdpState } from '../xdp/loader.js';
 import { runAction } from './executor.js';
 import { pruneLockFiles } from './lock.js';

@@ -1,6 +1,6 @@
 /**
  * The pinned maps of one XDP blocklist and every operation on them, through
- * bpf(2) (see bpf-syscall.ts): create-or-open under bpffs, batched loads with
+ * bpf(2) (see host/bpf.ts): create-or-open under bpffs, batched loads with
  * rollback, deletes, listing, the A/B flip for atomic replacement, counters.
  *
  * Layout under `<pinDir>/`: nf_v4_a nf_v4_b nf_v6_a nf_v6_b (hash, exact
@@ -30,7 +30,7 @@ import {
   objPin,
   possibleCpus,
   updateElemRaw,
-} from './bpf-syscall.js';
+} from '../host/bpf.js';
 import { KEY_SIZE, VALUE_SIZE, entryText, listKind, maskBytes, readKey, readValue, writeKey, writeValue, type BlockEntry, type ListKind } from './entries.js';
 
 /** The four lists of one side. */

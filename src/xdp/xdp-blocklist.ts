@@ -16,7 +16,7 @@ import { NetfenceError, UnsupportedError, ValidationError, fromZodIssues } from 
 import { Err, Ok, type Result } from '../result.js';
 import { withKeyLock } from '../plan/lock.js';
 import { IfName, NetnsName, SafePath } from '../validate.js';
-import { BpfSyscallError, bpfSyscallNumber, pinnedId } from './bpf-syscall.js';
+import { BpfSyscallError, bpfSyscallNumber, pinnedId } from '../host/bpf.js';
 import { covers, parseEntries, parseEntry, type BlockEntry, nestedPrefixIssues } from './entries.js';
 import { attachProgram, defaultObjectPath, detachProgram, ensureBpffs, loadProgram, PIN_ROOT, xdpState, type XdpMode } from './loader.js';
 import { ALL_MAPS, BlocklistMaps, MapOpError, bootNowNs, type XdpProgress, type Side } from './maps.js';

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, type LabHost } from '../../src/lab/index.js';
 import { run } from '../../src/host/run.js';
 import { XdpBlocklist } from '../../src/index.js';
-import { objGet, closeFd, progTestRun } from '../../src/xdp/bpf-syscall.js';
+import { objGet, closeFd, progTestRun } from '../../src/host/bpf.js';
 
 const A = { base4: '198.18.1.2', list4: '198.18.1.10', inPrefix4: '198.18.1.20', other4: '198.18.1.40', base6: 'fd00:1::2', list6: 'fd00:1::10', inPrefix6: 'fd00:1::1:20', other6: 'fd00:1::30' };
 const B4 = '198.18.1.1';

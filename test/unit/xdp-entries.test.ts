@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { KEY_SIZE, covers, ipv6Bytes, ipv6Text, listKind, parseEntries, parseEntry, readKey, readValue, writeKey, writeValue } from '../../src/xdp/entries.js';
 import { XdpBlocklist, defaultName } from '../../src/xdp/xdp-blocklist.js';
 import { ALL_MAPS, mapName } from '../../src/xdp/maps.js';
-import { bpfSyscallNumber, possibleCpus } from '../../src/xdp/bpf-syscall.js';
+import { bpfSyscallNumber, possibleCpus } from '../../src/host/bpf.js';
 import { ValidationError } from '../../src/errors.js';
 
 describe('blocklist entries', () => {

@@ -1,0 +1,31 @@
+/**
+ * The real host: this machine. Processes through execa / node:child_process
+ * (host/run.ts, host/spawn.ts), nft through host/nft.ts, files through
+ * node:fs (host/files.ts), bpf(2) through koffi (host/bpf.ts, host/libc.ts).
+ * @module
+ */
+import { realBpf } from './bpf.js';
+import { realFiles } from './files.js';
+import type { Host } from './host.js';
+import { nftApplyOnMachine, nftListManyOnMachine, nftListOnMachine } from './nft.js';
+import { runOnMachine, runSyncOnMachine } from './run.js';
+import { spawnOnMachine } from './spawn.js';
+
+/** This machine. Every member is called lazily, so module cycles never see an uninitialised binding. */
+export const realHost: Host = {
+  name: 'real',
+  run: (argv, options) => runOnMachine(argv, options),
+  runSync: (argv, options) => runSyncOnMachine(argv, options),
+  spawn: (argv, options) => spawnOnMachine(argv, options),
+  nft: {
+    apply: (commands, options) => nftApplyOnMachine(commands, options),
+    list: (target, options) => nftListOnMachine(target, options),
+    listMany: (commands, options) => nftListManyOnMachine(commands, options),
+  },
+  get files() {
+    return realFiles;
+  },
+  get bpf() {
+    return realBpf;
+  },
+};
