@@ -104,6 +104,7 @@ describe('Result.unwrap()/expect() rethrow the original error', () => {
 
   it('expect throws the same object with the message in front, once', () => {
     const r = fail();
+    if (r.ok) throw new Error('expected an Err');
     const first = r.val.message;
     for (let i = 0; i < 2; i++) {
       let caught: unknown;
