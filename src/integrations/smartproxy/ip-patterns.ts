@@ -12,15 +12,10 @@
  * entry: a list is never partly applied.
  * @module
  */
-import { isIPv4, isIPv6 } from 'node:net';
-import { parsePrefix } from '../../validate.js';
-import { ipv4Bytes, ipv6Bytes } from '../../xdp/entries.js';
+import { addressToBigInt as toBig, bigIntToAddress as addrText, familyBits as bitsOf, ipFamily, mergeIntervals, parsePrefix, prefixInterval, unmapIPv4 as unmap, type Interval } from '../../net/ip.js';
+import type { Expression } from '../../nft/schema/index.js';
 
-/** An inclusive interval of addresses. */
-export interface Interval {
-  lo: bigint;
-  hi: bigint;
-}
+export { mergeIntervals, type Interval };
 
 /** A list compiled per family; `all` = the list contains `'*'`. */
 export interface CompiledIpList {
@@ -31,51 +26,6 @@ export interface CompiledIpList {
 
 /** Largest number of intervals one glob may expand to. */
 export const MAX_GLOB_EXPANSION = 65536;
-
-const bitsOf = (fam: 4 | 6) => (fam === 4 ? 32 : 128);
-
-function toBig(addr: string, fam: 4 | 6): bigint {
-  let n = 0n;
-  for (const b of fam === 4 ? ipv4Bytes(addr) : ipv6Bytes(addr)) n = (n << 8n) | BigInt(b);
-  return n;
-}
-
-/** The text of an address value. */
-export function addrText(n: bigint, fam: 4 | 6): string {
-  if (fam === 4) return [24n, 16n, 8n, 0n].map((s) => String((n >> s) & 255n)).join('.');
-  const hextets = [];
-  for (let i = 7; i >= 0; i--) hextets.push(((n >> BigInt(i * 16)) & 0xffffn).toString(16));
-  // Canonical compression of the longest run of zero hextets (RFC 5952).
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (hextets[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && hextets[j] === '0') j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (best < 0) return hextets.join(':');
-  return `${hextets.slice(0, best).join(':')}::${hextets.slice(best + bestLen).join(':')}`;
-}
-
-function prefixInterval(addr: bigint, len: number, fam: 4 | 6): Interval {
-  const host = BigInt(bitsOf(fam) - len);
-  const lo = (addr >> host) << host;
-  return { lo, hi: lo + (1n << host) - 1n };
-}
-
-/** IPv4-mapped IPv6 (`::ffff:a.b.c.d`) as its IPv4 address. */
-function unmap(s: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(s);
-  return m && isIPv4(m[1] as string) ? (m[1] as string) : s;
-}
 
 /** A parsed list entry: intervals of one family, everyone, or why it is refused. */
 export type ParsedIpPattern = { fam: 4 | 6; intervals: Interval[] } | { all: true } | string;
@@ -90,7 +40,8 @@ export function parseIpPattern(raw: unknown): ParsedIpPattern {
   if (dash > 0) {
     const a = unmap(s.slice(0, dash).trim());
     const b = unmap(s.slice(dash + 1).trim());
-    const fam = isIPv4(a) && isIPv4(b) ? 4 : isIPv6(a) && isIPv6(b) && !a.includes('%') && !b.includes('%') ? 6 : 0;
+    const fa = ipFamily(a);
+    const fam = fa !== undefined && fa === ipFamily(b) ? fa : 0;
     if (!fam) return 'a range must be two addresses of one family (a-b)';
     const lo = toBig(a, fam);
     const hi = toBig(b, fam);
@@ -127,22 +78,6 @@ export function parseIpPattern(raw: unknown): ParsedIpPattern {
   return { fam: 4, intervals: combos.map((c) => prefixInterval(c << BigInt(32 - len), len, 4)) };
 }
 
-/**
- * Intervals sorted, with overlapping ones merged (nft refuses overlapping
- * elements in an interval set); merely adjacent intervals stay apart.
- */
-export function mergeIntervals(list: readonly Interval[]): Interval[] {
-  const s = [...list].sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
-  const out: Interval[] = [];
-  for (const i of s) {
-    const last = out[out.length - 1];
-    if (last && i.lo <= last.hi) {
-      if (i.hi > last.hi) last.hi = i.hi;
-    } else out.push({ ...i });
-  }
-  return out;
-}
-
 /** Compile a list; `issues` receives `[index, message]` for refused entries. */
 export function compileIpList(items: readonly unknown[], issue: (index: number, message: string) => void): CompiledIpList {
   const out: CompiledIpList = { all: false, v4: [], v6: [] };
@@ -166,7 +101,7 @@ function describe(v: unknown): string {
 }
 
 /** An interval as an nft JSON set element: an address, a prefix object, or a range. */
-export function intervalElement(i: Interval, fam: 4 | 6): unknown {
+export function intervalElement(i: Interval, fam: 4 | 6): Expression {
   if (i.lo === i.hi) return addrText(i.lo, fam);
   const size = i.hi - i.lo + 1n;
   const bits = bitsOf(fam);
@@ -182,7 +117,7 @@ export function intervalElement(i: Interval, fam: 4 | 6): unknown {
 export function listContains(list: CompiledIpList, addr: string): boolean {
   if (list.all) return true;
   const a = unmap(addr);
-  const fam = isIPv4(a) ? 4 : isIPv6(a) ? 6 : 0;
+  const fam = ipFamily(a);
   if (!fam) return false;
   const n = toBig(a, fam);
   return (fam === 4 ? list.v4 : list.v6).some((i) => i.lo <= n && n <= i.hi);
