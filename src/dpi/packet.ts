@@ -5,6 +5,7 @@
  * Pure functions over byte arrays; no allocation beyond the result object and views.
  * @module
  */
+import { addressText } from '../net/ip.js';
 
 /** pcap link-layer type numbers (LINKTYPE_*) this decoder understands. */
 export const LinkType = {
@@ -374,26 +375,5 @@ function decodeL4(
 
 /** Format 4 or 16 address bytes as text (IPv6 compressed per RFC 5952). */
 export function formatAddress(a: Uint8Array): string {
-  if (a.length === 4) return `${a[0]}.${a[1]}.${a[2]}.${a[3]}`;
-  const words: number[] = [];
-  for (let i = 0; i < 16; i += 2) words.push((a[i]! << 8) | a[i + 1]!);
-  // longest run of zero words (length >= 2)
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (words[i] === 0) {
-      let j = i;
-      while (j < 8 && words[j] === 0) j++;
-      if (j - i > bestLen && j - i >= 2) {
-        bestStart = i;
-        bestLen = j - i;
-      }
-      i = j;
-    } else i++;
-  }
-  const hex = words.map((w) => w.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  const left = hex.slice(0, bestStart).join(':');
-  const right = hex.slice(bestStart + bestLen).join(':');
-  return `${left}::${right}`;
+  return addressText(a);
 }
