@@ -9,7 +9,7 @@
  * if (up.err) throw up.val;
  * await up.val.update({ rate: '20mbit' });
  * console.log(await up.val.stats());
- * await t.clear();
+ * await t.destroy();
  * ```
  * @module
  */
@@ -46,6 +46,32 @@ export type { BackendInfo, BackendName, LimitRequest, ThrottleStats, ThrottlerOp
 
 /** Errors {@link Throttler.limit} can return. */
 export type LimitError = ValidationError | UnsupportedError | ApplyError;
+
+/**
+ * The host facts {@link Throttler.compile} decides with, read by
+ * {@link Throttler.hostFacts} (or supplied by the caller, e.g. in a test or
+ * from a stored capability report). Plain data.
+ */
+export interface ThrottleHostFacts {
+  /** What the namespace's kernel and tools can do. */
+  capabilities: ThrottleCaps;
+  /** MTU of the limit's interface (for `accounting: 'tcp-payload'`); 1500 when undefined. */
+  mtu?: number | undefined;
+  /** For a `match.pid` limit: the process's current cgroup v2 path (the `0::` line of /proc/PID/cgroup). */
+  pidCgroup?: string | undefined;
+}
+
+/** Counters of every limit of a {@link Throttler}, from {@link Throttler.stats}. */
+export interface ThrottlerStats {
+  limits: {
+    /** Number of the limit within its Throttler. */
+    id: number;
+    backend: BackendName;
+    iface: string;
+    direction: LimitSpec['direction'];
+    stats: ThrottleStats;
+  }[];
+}
 
 /** Largest number of limits one Throttler can create (fwmark and prio space). */
 export const MAX_LIMITS = 4095;
@@ -93,8 +119,14 @@ interface Entry {
  * Bandwidth limits for one network namespace (or the current one).
  * One Throttler per namespace and name: it owns the HTB root qdiscs, IFB devices
  * and nft tables (`netfence_throttle_<name>_l<N>`) it creates, and removes them
- * with {@link Throttler.clear}. State lives in this object: a new process does not
+ * with {@link Throttler.destroy}. State lives in this object: a new process does not
  * know the limits of an earlier one.
+ *
+ * Vocabulary (as on every netfence class): {@link Throttler.compile} is pure and
+ * synchronous, {@link Throttler.limit} applies one limit and returns its handle
+ * (removed with {@link LimitHandle.remove} or {@link Throttler.unlimit}),
+ * {@link Throttler.stats} reads the counters, {@link Throttler.destroy} removes
+ * everything this Throttler put into the kernel.
  */
 export class Throttler {
   /** Target network namespace (undefined: the current one). */
@@ -150,16 +182,19 @@ export class Throttler {
     return `nfb${createHash('sha1').update(`${this.netns ?? ''}/${this.name}/${iface}`).digest('hex').slice(0, 8)}`;
   }
 
-  /** Validate, select and gather host facts: everything compile needs. */
-  private async prepare(req: LimitRequest, id: number): Promise<Result<{ spec: LimitSpec; ctx: CompileContext }, LimitError>> {
+  /**
+   * Read the host facts a limit needs (capabilities, the interface's MTU, the
+   * process's cgroup for `match.pid`), checking on the way that the interface,
+   * process or cgroup exists. The I/O half of {@link Throttler.limit}; the other
+   * half is {@link Throttler.compile}.
+   */
+  async hostFacts(req: LimitRequest): Promise<Result<ThrottleHostFacts, LimitError>> {
     const parsed = LimitSchema.safeParse(req);
     if (!parsed.success) return Err(fromZodIssues('limit', parsed.error.issues));
     const spec = parsed.data;
     const caps = await this.capabilities();
     const sel = selectBackend(spec, caps);
     if (sel.err) return Err(sel.val);
-    const b = sel.val.backend;
-    const site: SiteInfo = { iface: spec.iface, direction: spec.direction, ...(b.name === 'ifb-tc' ? { ifb: this.ifbName(spec.iface) } : {}) };
     const link = await run(['ip', '-j', 'link', 'show', 'dev', spec.iface], { netns: this.netns, what: 'read interface' });
     if (link.err) return Err(new ValidationError('limit', [{ path: 'iface', message: `no interface ${spec.iface}${this.netns ? ` in netns ${this.netns}` : ''}` }]));
     let mtu: number | undefined;
@@ -168,18 +203,7 @@ export class Throttler {
     } catch {
       mtu = undefined;
     }
-    const existing = this.sites.get(this.siteKey(b.name, spec));
-    const ctx: CompileContext = {
-      owner: this.owner,
-      netns: this.netns,
-      table: `netfence_throttle_${this.name}_l${id}`,
-      id,
-      backend: b,
-      reason: sel.val.reason,
-      site: existing?.info ?? site,
-      siteExists: existing !== undefined && existing.count > 0,
-      mtu,
-    };
+    const facts: ThrottleHostFacts = { capabilities: caps, mtu };
     const m = spec.match;
     if (m?.pid !== undefined || m?.cgroup !== undefined) {
       const mount = caps.cgroup2Mount;
@@ -192,9 +216,7 @@ export class Throttler {
         } catch {
           return Err(new ValidationError('limit', [{ path: 'match.pid', message: `no process ${m.pid}` }]));
         }
-        const from = cgroup2PathOf(text);
-        if (from === undefined) return Err(new UnsupportedError('cgroup.v2', `process ${m.pid} has no cgroup v2 membership (no 0:: line in /proc/${m.pid}/cgroup)`));
-        ctx.cgroup = { mount, rel: `netfence/${this.name}-${process.pid}-${id}`, create: { pid: m.pid, restoreTo: from.replace(/^\/+/, '') } };
+        facts.pidCgroup = cgroup2PathOf(text);
       } else {
         const rel = m.cgroup!;
         try {
@@ -202,7 +224,44 @@ export class Throttler {
         } catch {
           return Err(new ValidationError('limit', [{ path: 'match.cgroup', message: `no cgroup ${rel} under ${mount}` }]));
         }
-        ctx.cgroup = { mount, rel };
+      }
+    }
+    return Ok(facts);
+  }
+
+  /** Validate and select with the given facts: everything the pure compilation needs. No I/O. */
+  private prepare(req: LimitRequest, facts: ThrottleHostFacts, id: number): Result<{ spec: LimitSpec; ctx: CompileContext }, LimitError> {
+    const parsed = LimitSchema.safeParse(req);
+    if (!parsed.success) return Err(fromZodIssues('limit', parsed.error.issues));
+    const spec = parsed.data;
+    const caps = facts.capabilities;
+    const sel = selectBackend(spec, caps);
+    if (sel.err) return Err(sel.val);
+    const b = sel.val.backend;
+    const site: SiteInfo = { iface: spec.iface, direction: spec.direction, ...(b.name === 'ifb-tc' ? { ifb: this.ifbName(spec.iface) } : {}) };
+    const existing = this.sites.get(this.siteKey(b.name, spec));
+    const ctx: CompileContext = {
+      owner: this.owner,
+      netns: this.netns,
+      table: `netfence_throttle_${this.name}_l${id}`,
+      id,
+      backend: b,
+      reason: sel.val.reason,
+      site: existing?.info ?? site,
+      siteExists: existing !== undefined && existing.count > 0,
+      mtu: facts.mtu,
+    };
+    const m = spec.match;
+    if (m?.pid !== undefined || m?.cgroup !== undefined) {
+      const mount = caps.cgroup2Mount;
+      if (!mount) return Err(new UnsupportedError('cgroup.v2', 'per-process limits need cgroup v2, which is not mounted here'));
+      if (!SAFE_MOUNT.test(mount)) return Err(new UnsupportedError('cgroup.v2', `the cgroup2 mount point ${JSON.stringify(mount)} contains characters netfence will not pass to nft`));
+      if (m.pid !== undefined) {
+        const from = facts.pidCgroup;
+        if (from === undefined) return Err(new UnsupportedError('cgroup.v2', `process ${m.pid} has no cgroup v2 membership (no 0:: line in /proc/${m.pid}/cgroup)`));
+        ctx.cgroup = { mount, rel: `netfence/${this.name}-${process.pid}-${id}`, create: { pid: m.pid, restoreTo: from.replace(/^\/+/, '') } };
+      } else {
+        ctx.cgroup = { mount, rel: m.cgroup! };
       }
     }
     return Ok({ spec, ctx });
@@ -210,10 +269,23 @@ export class Throttler {
 
   /**
    * The plan {@link limit} would apply for `req`, without applying anything
-   * (for review, printing or storing). The limit number in it is a preview.
+   * (for review, printing or storing). Pure and synchronous: the host facts are
+   * passed in (`(await t.hostFacts(req)).unwrap()`, or your own). The limit
+   * number in it is a preview, and the plan builds the shared qdisc/IFB only if
+   * this Throttler has not built it yet.
    */
-  async compile(req: LimitRequest): Promise<Result<Plan, LimitError>> {
-    const p = await this.prepare(req, this.nextId);
+  compile(req: LimitRequest, facts: ThrottleHostFacts): Result<Plan, LimitError>;
+  /**
+   * Reads the host facts itself and returns a Promise.
+   * @deprecated pass the host facts: `t.compile(req, (await t.hostFacts(req)).unwrap())`.
+   * This one-argument form stays for one minor version.
+   */
+  compile(req: LimitRequest): Promise<Result<Plan, LimitError>>;
+  compile(req: LimitRequest, facts?: ThrottleHostFacts): Result<Plan, LimitError> | Promise<Result<Plan, LimitError>> {
+    if (facts === undefined) {
+      return this.hostFacts(req).then((f) => (f.err ? Err(f.val) : this.compile(req, f.val)));
+    }
+    const p = this.prepare(req, facts, this.nextId);
     if (p.err) return Err(p.val);
     return Ok(compileLimit(p.val.spec, p.val.ctx).plan);
   }
@@ -228,7 +300,9 @@ export class Throttler {
     return this.serial(async () => {
       if (this.nextId > MAX_LIMITS) return Err(new UnsupportedError('throttle.limits', `a Throttler supports at most ${MAX_LIMITS} limits`));
       const id = this.nextId;
-      const p = await this.prepare(req, id);
+      const facts = await this.hostFacts(req);
+      if (facts.err) return Err(facts.val);
+      const p = this.prepare(req, facts.val, id);
       if (p.err) return Err(p.val);
       const { spec, ctx } = p.val;
       const { plan, record } = compileLimit(spec, ctx);
@@ -354,8 +428,31 @@ export class Throttler {
     return Ok(out);
   }
 
+  /**
+   * Remove one limit (the same as `handle.remove()`); a limit that is already
+   * gone is not an error.
+   */
+  unlimit(limit: LimitHandle | number): Promise<Result<void, ApplyError>> {
+    const id = typeof limit === 'number' ? limit : limit.id;
+    return this.serial(() => this.removeLimit(id));
+  }
+
+  /** Bytes, packets and drops of every limit in effect, in the order they were made. */
+  async stats(): Promise<Result<ThrottlerStats, CommandError | UnsupportedError>> {
+    const out: ThrottlerStats = { limits: [] };
+    for (const [id, e] of [...this.entries]) {
+      const s = await this.statsOf(id);
+      if (s.err) {
+        if (!this.entries.has(id)) continue; // removed meanwhile
+        return Err(s.val);
+      }
+      out.limits.push({ id, backend: e.record.backend, iface: e.record.spec.iface, direction: e.record.spec.direction, stats: s.val });
+    }
+    return Ok(out);
+  }
+
   /** Remove every limit this Throttler created (newest first), with their qdiscs, IFB devices, tables and cgroups. */
-  clear(): Promise<Result<void, ApplyError>> {
+  destroy(): Promise<Result<void, ApplyError>> {
     return this.serial(async () => {
       const errors: ApplyError[] = [];
       for (const id of [...this.entries.keys()].reverse()) {
@@ -364,11 +461,20 @@ export class Throttler {
       }
       if (errors.length === 0) return Ok(undefined);
       return Err(
-        new ApplyError('clear', `could not remove ${errors.length} limit(s): ${errors.map((e) => e.message.split('\n')[0]).join('; ')}`, {
+        new ApplyError('destroy', `could not remove ${errors.length} limit(s): ${errors.map((e) => e.message.split('\n')[0]).join('; ')}`, {
           restored: errors.every((e) => e.restored),
           restoreErrors: errors,
         }),
       );
     });
+  }
+
+  /**
+   * Remove every limit this Throttler created.
+   * @deprecated use {@link Throttler.destroy} (the same operation; `clear()`
+   * means "empty, keep the structure" on the other classes). Stays for one minor version.
+   */
+  clear(): Promise<Result<void, ApplyError>> {
+    return this.destroy();
   }
 }
