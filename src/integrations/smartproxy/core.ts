@@ -7,12 +7,13 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIPv4, isIPv6 } from 'node:net';
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { NetfenceError, ValidationError } from '../../errors.js';
 import * as x from '../../firewall/expr.js';
 import { destroyTables, listRules, submit, type ListedRule } from '../../firewall/kernel.js';
 import { run } from '../../host/run.js';
 import { emptyPlan, type TableRef } from '../../plan/types.js';
+import { isOwnedRuleComment } from '../../util/rule-comment.js';
+import { SerialQueue } from '../../util/serial.js';
 import { Err, Ok, type Result } from '../../result.js';
 import { CHAIN_NAMES, compileNormalized, placeRules, structure, type CompiledRoute, type TargetAddresses } from './compile.js';
 import { normalizeRoute, routeId, type NormalizedRoute } from './normalize.js';
@@ -59,8 +60,7 @@ export class RouteCore {
   readonly routes = new Map<string, Provisioned>();
   /** Tables this core created (removed by stop()). */
   private readonly tables = new Set<string>();
-  private queue: Promise<unknown> = Promise.resolve();
-  private readonly inQueue = new AsyncLocalStorage<true>();
+  private readonly queue = new SerialQueue({ reentrant: true });
   /** The value of route_localnet before this core set it, when it did. */
   private localnetBefore: string | undefined;
 
@@ -68,10 +68,7 @@ export class RouteCore {
 
   /** Mutations run one at a time: each reads the live chains to place its rules. */
   serial<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.inQueue.getStore()) return fn();
-    const next = this.queue.then(() => this.inQueue.run(true, fn));
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.queue.run(fn);
   }
 
   /** Compile with addresses given (literal targets need none): pure, for review and tests. */
@@ -149,7 +146,7 @@ export class RouteCore {
       for (const id of gone) {
         const r = this.routes.get(id)!;
         if (r.compiled.table !== t) continue;
-        for (const lr of listed) if (lr.comment?.startsWith(`nf:${id}:`)) cmds.push(x.del('rule', { family: 'inet', table: t, chain: lr.chain, handle: lr.handle }));
+        for (const lr of listed) if (isOwnedRuleComment(lr.comment, id)) cmds.push(x.del('rule', { family: 'inet', table: t, chain: lr.chain, handle: lr.handle }));
         for (const s of r.compiled.sets) if (!keep.has(`${t}/${s.name}`)) setsAfter.push(x.del('set', { family: 'inet', table: t, name: s.name }));
       }
       for (const { p } of order) if (p.compiled.table === t) cmds.push(...placeRules(p.compiled, listed, prio, gone));
