@@ -5,13 +5,14 @@
  */
 import type { ListedRule } from '../../firewall/kernel.js';
 import type { Provisioned } from './core.js';
+import { isOwnedRuleComment, parseOwnedRuleComment } from '../../util/rule-comment.js';
 import type { NetfenceNfTablesStatus, NfTablesStatus, RouteStatus } from './types.js';
 
-const kindOf = (comment: string | undefined) => (comment ?? '').split(':').pop() ?? '';
+const kindOf = (comment: string | undefined) => parseOwnedRuleComment(comment)?.kind ?? '';
 
 /** netfence's status of one route. */
 export function routeStatus(id: string, p: Provisioned, listed: readonly ListedRule[]): RouteStatus {
-  const mine = listed.filter((r) => r.comment?.startsWith(`nf:${id}:`));
+  const mine = listed.filter((r) => isOwnedRuleComment(r.comment, id));
   const sum = (kinds: string[], f: 'packets' | 'bytes') => mine.filter((r) => kinds.includes(kindOf(r.comment))).reduce((s, r) => s + r[f], 0);
   return {
     routeId: id,
@@ -30,7 +31,7 @@ export function routeStatus(id: string, p: Provisioned, listed: readonly ListedR
 
 /** SmartProxy's status of one route, with netfence's attached. */
 export function smartProxyStatus(rs: RouteStatus, p: Provisioned, listed: readonly ListedRule[]): NetfenceNfTablesStatus {
-  const mine = listed.filter((r) => r.comment?.startsWith(`nf:${rs.routeId}:`));
+  const mine = listed.filter((r) => isOwnedRuleComment(r.comment, rs.routeId));
   const sent = mine.filter((r) => kindOf(r.comment) === 'sent').reduce((s, r) => s + r.bytes, 0);
   const status: NfTablesStatus = {
     active: mine.length > 0 && mine.length === p.compiled.rules.length,
