@@ -371,7 +371,7 @@ describe('NetfenceRouteManager (Result API) with real traffic', () => {
       expect(outcomes.every((o) => o === 'server1' || o === 'server2')).toBe(true);
       expect((await longLived).stdout.trim()).toBe('ab');
       expect(await ask(lab, client, 'tcp', '198.18.1.1', 8080)).toBe('server1');
-      expect((await m.stop()).ok).toBe(true);
+      expect((await m.destroy()).ok).toBe(true);
     });
   });
 
@@ -398,7 +398,7 @@ describe('NetfenceRouteManager (Result API) with real traffic', () => {
       expect(ok(await m.provisionRoute({ ...b0, enabled: false }))).toBe('ok');
       expect(m.isRouteProvisioned(b0)).toBe(false);
       expect(await reply()).toBe('198.18.2.1');
-      expect((await m.stop()).ok).toBe(true);
+      expect((await m.stop()).ok).toBe(true); // the deprecated alias of destroy() still removes everything
     });
   });
 });

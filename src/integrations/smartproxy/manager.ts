@@ -4,7 +4,9 @@
  *   (`new NFTablesManager(smartProxy)`, booleans, failures logged and emitted
  *   as `'error'` events carrying the typed error);
  * - {@link NetfenceRouteManager}: netfence's Result-based API (the API that
- *   `NFTablesManager` had before 0.2).
+ *   `NFTablesManager` had before 0.2), in netfence's vocabulary (`compile`
+ *   pure, `destroy()` removes everything; `NFTablesManager` keeps SmartProxy's
+ *   names, `stop()` included, because it is a drop-in).
  * @module
  */
 import { EventEmitter } from 'node:events';
@@ -179,9 +181,18 @@ export class NetfenceRouteManager extends Base {
     return Ok(out);
   }
 
-  /** Remove every table this manager provisioned (one transaction). */
-  stop(): Promise<Result<void, NetfenceError>> {
+  /** Remove every table this manager provisioned (one transaction): everything it put into the kernel. */
+  destroy(): Promise<Result<void, NetfenceError>> {
     return this.doStop();
+  }
+
+  /**
+   * Remove every table this manager provisioned.
+   * @deprecated use {@link NetfenceRouteManager.destroy} (the same operation, the
+   * name every netfence class uses). Stays for one minor version.
+   */
+  stop(): Promise<Result<void, NetfenceError>> {
+    return this.destroy();
   }
 }
 
