@@ -17,10 +17,12 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { ApplyError, fromZodIssues, UnsupportedError, ValidationError, type CommandError } from '../errors.js';
+import { listLinks } from '../host/links.js';
 import { run } from '../host/run.js';
 import { apply } from '../plan/executor.js';
 import type { Plan } from '../plan/types.js';
 import { Err, Ok, type Result } from '../result.js';
+import { SerialQueue } from '../util/serial.js';
 import { backendByName, listBackends, PER_PROCESS_NOTE, selectBackend } from './backends/index.js';
 import type { SiteInfo, ThrottleBackend } from './backends/types.js';
 import { throttleCaps, type ThrottleCaps } from './caps.js';
@@ -138,7 +140,7 @@ export class Throttler {
   private nextId = 1;
   private readonly sites = new Map<string, SiteState>();
   private readonly entries = new Map<number, Entry>();
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   /** Throws {@link ValidationError} for invalid options (a programming error). */
   constructor(options?: ThrottlerOptions) {
@@ -150,9 +152,7 @@ export class Throttler {
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.queue.run(fn);
   }
 
   /** The capabilities this Throttler decides with. */
@@ -195,14 +195,9 @@ export class Throttler {
     const caps = await this.capabilities();
     const sel = selectBackend(spec, caps);
     if (sel.err) return Err(sel.val);
-    const link = await run(['ip', '-j', 'link', 'show', 'dev', spec.iface], { netns: this.netns, what: 'read interface' });
-    if (link.err) return Err(new ValidationError('limit', [{ path: 'iface', message: `no interface ${spec.iface}${this.netns ? ` in netns ${this.netns}` : ''}` }]));
-    let mtu: number | undefined;
-    try {
-      mtu = (JSON.parse(link.val.stdout) as { mtu?: number }[])[0]?.mtu;
-    } catch {
-      mtu = undefined;
-    }
+    const link = await listLinks({ netns: this.netns, dev: spec.iface, what: 'read interface' });
+    if (link.err && link.val.code !== 'BAD_LISTING') return Err(new ValidationError('limit', [{ path: 'iface', message: `no interface ${spec.iface}${this.netns ? ` in netns ${this.netns}` : ''}` }]));
+    const mtu = link.ok ? link.val[0]?.mtu : undefined;
     const facts: ThrottleHostFacts = { capabilities: caps, mtu };
     const m = spec.match;
     if (m?.pid !== undefined || m?.cgroup !== undefined) {
