@@ -10,6 +10,7 @@
 import { existsSync, statfsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { linkShowArgv, parseLinks, xdpModeName } from '../host/links.js';
 import { run } from '../host/run.js';
 import { CommandError, UnsupportedError } from '../errors.js';
 import { Err, Ok, type Result } from '../result.js';
@@ -67,14 +68,15 @@ export interface XdpState {
 
 /** Read the XDP attachment of `iface` (ip -j link show). */
 export async function xdpState(iface: string, netns?: string): Promise<Result<XdpState, CommandError>> {
-  const r = await run(['ip', '-j', 'link', 'show', 'dev', iface], { netns, what: `read interface ${iface}` });
+  const argv = linkShowArgv(iface);
+  const r = await run(argv, { netns, what: `read interface ${iface}` });
   if (r.err) return r;
-  const j = (JSON.parse(r.val.stdout) as { ifindex: number; xdp?: { mode?: number; prog?: { id: number; name?: string } } }[])[0];
-  if (!j) return Err(new CommandError(`read interface ${iface}`, { argv: ['ip', '-j', 'link', 'show', 'dev', iface], netns, stdout: r.val.stdout, stderr: 'no such interface' }));
+  const links = parseLinks(r.val.stdout);
+  const j = links.ok ? links.val[0] : undefined;
+  if (!j) return Err(new CommandError(`read interface ${iface}`, { argv, netns, stdout: r.val.stdout, stderr: links.err ? `unparseable ip -j link output: ${links.val}` : 'no such interface' }));
   const st: XdpState = { ifindex: j.ifindex };
   if (j.xdp?.prog) {
-    const m = j.xdp.mode;
-    st.prog = { id: j.xdp.prog.id, name: j.xdp.prog.name ?? '', mode: m === 1 ? 'native' : m === 2 ? 'generic' : m === 3 ? 'offload' : 'multi' };
+    st.prog = { id: j.xdp.prog.id, name: j.xdp.prog.name ?? '', mode: xdpModeName(j.xdp.mode) };
   }
   return Ok(st);
 }
