@@ -3,7 +3,7 @@
  * attach, and the loader tools.
  *
  * No compiler and no object file is needed: a 2-instruction XDP program
- * (`r0 = XDP_PASS; exit`) is loaded straight through bpf(2) via koffi. Its
+ * (`r0 = XDP_PASS; exit`) is loaded straight through bpf(2) (src/host/bpf.ts). Its
  * kernel id is then attached with `bpftool net attach xdpgeneric|xdpdrv id N
  * dev IF` inside the namespace of the interface (bpftool re-opens the program
  * by id), checked with `ip -j link show`, and detached. The program's file
@@ -12,6 +12,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
+import { BpfCmd, BpfMapType, BpfProgType, BpfSyscallError, BPF_F_NO_PREALLOC } from '../host/bpf.js';
+import { currentHost, type HostBpf } from '../host/host.js';
 import type { CapabilityEntry, CapabilityReport, XdpAttachEntry } from './schema.js';
 import { attempt } from './probe-ns.js';
 import { parseBpftoolVersion, parseClangVersion, parseIprouteVersion, parseProcMounts } from './parse.js';
@@ -19,61 +21,24 @@ import { parseBpftoolVersion, parseClangVersion, parseIprouteVersion, parseProcM
 /** `ip -batch` lines that create the veth pair the XDP attach probe uses in a throwaway namespace. */
 export const XDP_SETUP = ['link add x0 type veth peer name x1', 'link set x0 up', 'link set x1 up'];
 
-/** bpf(2) syscall numbers per Node architecture. */
-const BPF_SYSCALL: Partial<Record<string, number>> = { x64: 321, arm64: 280, arm: 386, ia32: 357, riscv64: 280, ppc64: 361, s390x: 351, loong64: 280 };
-
-const BPF_MAP_CREATE = 0;
-const BPF_PROG_LOAD = 5;
-const BPF_OBJ_GET_INFO_BY_FD = 15;
-const BPF_MAP_UPDATE_BATCH = 26;
-const BPF_PROG_TYPE_XDP = 6;
-const BPF_MAP_TYPE_HASH = 1;
-const BPF_MAP_TYPE_PERCPU_ARRAY = 6;
-const BPF_MAP_TYPE_LPM_TRIE = 11;
-const BPF_F_NO_PREALLOC = 1;
-const ATTR_SIZE = 128;
-
-/** `r0 = 2 (XDP_PASS); exit` as eBPF bytecode. */
-export const XDP_PASS_PROGRAM = Buffer.from([0xb7, 0, 0, 0, 2, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]);
-
 function errnoName(n: number): string {
   const entry = Object.entries(osConstants.errno).find(([, v]) => v === n);
   return entry ? `${entry[0]} (${n})` : `errno ${n}`;
 }
 
-/** A minimal bpf(2) binding: enough to load a program, create maps and read an object id. */
-interface BpfSys {
-  call(cmd: number, attr: Buffer): { ret: number; errno: number };
-  address(b: Buffer): bigint;
-  close(fd: number): void;
+/** `r0 = 2 (XDP_PASS); exit` as eBPF bytecode. */
+export const XDP_PASS_PROGRAM = Buffer.from([0xb7, 0, 0, 0, 2, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]);
+
+/** bpf(2) through the host (src/host/bpf.ts), or why it cannot be called. */
+function loadBpfSys(): HostBpf | string {
+  const bpf = currentHost().bpf;
+  return bpf.unavailable() ?? bpf;
 }
 
-async function loadBpfSys(): Promise<BpfSys | string> {
-  const nr = BPF_SYSCALL[process.arch];
-  if (nr === undefined) return `no bpf(2) syscall number known for architecture ${process.arch}`;
-  let koffi: typeof import('koffi');
-  try {
-    koffi = ((await import('koffi')) as unknown as { default: typeof import('koffi') }).default;
-  } catch (e) {
-    return `koffi (FFI) could not be loaded: ${e instanceof Error ? e.message : String(e)}`;
-  }
-  try {
-    const libc = koffi.load('libc.so.6');
-    const syscall = libc.func('long syscall(long nr, long cmd, void *attr, unsigned long size)');
-    const close = libc.func('int close(int fd)');
-    return {
-      call(cmd, attr) {
-        const ret = Number(syscall(nr, cmd, attr, attr.length));
-        return { ret, errno: ret < 0 ? koffi.errno() : 0 };
-      },
-      address: (b) => BigInt(koffi.address(b) as unknown as bigint | number),
-      close: (fd) => {
-        close(fd);
-      },
-    };
-  } catch (e) {
-    return `libc could not be bound through koffi: ${e instanceof Error ? e.message : String(e)}`;
-  }
+/** The errno of a failed bpf(2) call (thrown as BpfSyscallError), else rethrow. */
+function errnoOf(e: unknown): number {
+  if (e instanceof BpfSyscallError) return e.errno;
+  throw e;
 }
 
 function bpfHint(errno: number): string {
@@ -83,48 +48,33 @@ function bpfHint(errno: number): string {
 }
 
 /** Load the XDP_PASS program; returns its fd and kernel id. */
-function loadXdpPass(sys: BpfSys): { fd: number; id: number } | string {
-  const license = Buffer.from('GPL\0');
-  const log = Buffer.alloc(4096);
-  const attr = Buffer.alloc(ATTR_SIZE);
-  attr.writeUInt32LE(BPF_PROG_TYPE_XDP, 0);
-  attr.writeUInt32LE(XDP_PASS_PROGRAM.length / 8, 4);
-  attr.writeBigUInt64LE(sys.address(XDP_PASS_PROGRAM), 8);
-  attr.writeBigUInt64LE(sys.address(license), 16);
-  attr.writeUInt32LE(1, 24); // log_level
-  attr.writeUInt32LE(log.length, 28);
-  attr.writeBigUInt64LE(sys.address(log), 32);
-  attr.write('nfcap_xdp_pass', 48, 15, 'latin1');
-  const r = sys.call(BPF_PROG_LOAD, attr);
-  if (r.ret < 0) {
-    const verifier = log.toString('utf8').replace(/\0[\s\S]*$/, '').trim();
-    return `bpf(BPF_PROG_LOAD) of a 2-instruction XDP program failed: ${errnoName(r.errno)}${bpfHint(r.errno)}${verifier ? `; verifier: ${verifier.slice(0, 200)}` : ''}`;
+function loadXdpPass(sys: HostBpf): { fd: number; id: number } | string {
+  let fd: number;
+  try {
+    fd = sys.progLoad({ type: BpfProgType.XDP, insns: XDP_PASS_PROGRAM, license: 'GPL', name: 'nfcap_xdp_pass', logSize: 4096 });
+  } catch (e) {
+    const errno = errnoOf(e);
+    const verifier = (e as BpfSyscallError).log ?? '';
+    return `bpf(BPF_PROG_LOAD) of a 2-instruction XDP program failed: ${errnoName(errno)}${bpfHint(errno)}${verifier ? `; verifier: ${verifier.slice(0, 200)}` : ''}`;
   }
-  const info = Buffer.alloc(16);
-  const a2 = Buffer.alloc(ATTR_SIZE);
-  a2.writeUInt32LE(r.ret, 0);
-  a2.writeUInt32LE(info.length, 4);
-  a2.writeBigUInt64LE(sys.address(info), 8);
-  const g = sys.call(BPF_OBJ_GET_INFO_BY_FD, a2);
-  if (g.ret < 0) {
-    sys.close(r.ret);
-    return `bpf(BPF_OBJ_GET_INFO_BY_FD) failed: ${errnoName(g.errno)}`;
+  try {
+    return { fd, id: sys.objId(fd) };
+  } catch (e) {
+    sys.close(fd);
+    return `bpf(BPF_OBJ_GET_INFO_BY_FD) failed: ${errnoName(errnoOf(e))}`;
   }
-  return { fd: r.ret, id: info.readUInt32LE(4) };
 }
 
-function createMap(sys: BpfSys, type: number, keySize: number, valueSize: number, flags: number): number | string {
-  const attr = Buffer.alloc(ATTR_SIZE);
-  attr.writeUInt32LE(type, 0);
-  attr.writeUInt32LE(keySize, 4);
-  attr.writeUInt32LE(valueSize, 8);
-  attr.writeUInt32LE(16, 12);
-  attr.writeUInt32LE(flags, 16);
-  const r = sys.call(BPF_MAP_CREATE, attr);
-  return r.ret < 0 ? `bpf(BPF_MAP_CREATE) failed: ${errnoName(r.errno)}${bpfHint(r.errno)}` : r.ret;
+function createMap(sys: HostBpf, type: number, keySize: number, valueSize: number, flags: number): number | string {
+  try {
+    return sys.mapCreate({ type, keySize, valueSize, maxEntries: 16, flags, name: '' });
+  } catch (e) {
+    const errno = errnoOf(e);
+    return `bpf(BPF_MAP_CREATE) failed: ${errnoName(errno)}${bpfHint(errno)}`;
+  }
 }
 
-function mapProbe(sys: BpfSys | string, type: number, keySize: number, valueSize: number, flags: number, what: string): CapabilityEntry {
+function mapProbe(sys: HostBpf | string, type: number, keySize: number, valueSize: number, flags: number, what: string): CapabilityEntry {
   if (typeof sys === 'string') return { available: false, reason: sys };
   const fd = createMap(sys, type, keySize, valueSize, flags);
   if (typeof fd === 'string') return { available: false, reason: `${what}: ${fd}` };
@@ -132,22 +82,21 @@ function mapProbe(sys: BpfSys | string, type: number, keySize: number, valueSize
   return { available: true };
 }
 
-function batchProbe(sys: BpfSys | string): CapabilityEntry {
+function batchProbe(sys: HostBpf | string): CapabilityEntry {
   if (typeof sys === 'string') return { available: false, reason: sys };
-  const fd = createMap(sys, BPF_MAP_TYPE_HASH, 4, 4, 0);
+  const fd = createMap(sys, BpfMapType.HASH, 4, 4, 0);
   if (typeof fd === 'string') return { available: false, reason: `hash map for the batch probe: ${fd}` };
+  const keys = sys.alloc(4);
+  const values = sys.alloc(4);
   try {
-    const keys = Buffer.from([198, 18, 0, 1]);
-    const values = Buffer.from([1, 0, 0, 0]);
-    const attr = Buffer.alloc(ATTR_SIZE);
-    attr.writeBigUInt64LE(sys.address(keys), 16);
-    attr.writeBigUInt64LE(sys.address(values), 24);
-    attr.writeUInt32LE(1, 32); // count
-    attr.writeUInt32LE(fd, 36); // map_fd
-    const r = sys.call(BPF_MAP_UPDATE_BATCH, attr);
-    if (r.ret < 0) return { available: false, reason: `bpf(BPF_MAP_UPDATE_BATCH) failed: ${errnoName(r.errno)}${r.errno === 22 ? ' (kernel older than 5.6?)' : ''}` };
-    return { available: true, detail: { updated: attr.readUInt32LE(32) } };
+    keys.buf.set([198, 18, 0, 1]);
+    values.buf.set([1, 0, 0, 0]);
+    const r = sys.batch(BpfCmd.MAP_UPDATE_BATCH, fd, { keys: keys.addr, values: values.addr, count: 1 });
+    if (r.ret < 0) return { available: false, reason: `bpf(BPF_MAP_UPDATE_BATCH) failed: ${errnoName(-r.ret)}${-r.ret === 22 ? ' (kernel older than 5.6?)' : ''}` };
+    return { available: true, detail: { updated: r.count } };
   } finally {
+    keys.free();
+    values.free();
     sys.close(fd);
   }
 }
@@ -239,9 +188,9 @@ export async function probeXdp(o: XdpProbeOptions): Promise<CapabilityReport['xd
     ? { available: true, detail: { version: parseClangVersion(clangV.val.stdout) ?? null } }
     : { available: false, reason: `clang not usable: ${clangV.val} (only needed to rebuild bpf/ objects)` };
 
-  const mapHash = mapProbe(sys, BPF_MAP_TYPE_HASH, 4, 4, 0, 'hash map');
-  const mapLpmTrie = mapProbe(sys, BPF_MAP_TYPE_LPM_TRIE, 8, 4, BPF_F_NO_PREALLOC, 'LPM trie map');
-  const mapPercpuArray = mapProbe(sys, BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 0, 'per-CPU array map');
+  const mapHash = mapProbe(sys, BpfMapType.HASH, 4, 4, 0, 'hash map');
+  const mapLpmTrie = mapProbe(sys, BpfMapType.LPM_TRIE, 8, 4, BPF_F_NO_PREALLOC, 'LPM trie map');
+  const mapPercpuArray = mapProbe(sys, BpfMapType.PERCPU_ARRAY, 4, 8, 0, 'per-CPU array map');
   const mapBatch = batchProbe(sys);
 
   let bpfSyscall: CapabilityEntry;

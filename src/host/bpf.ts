@@ -155,6 +155,15 @@ let tsMem: RealMem | undefined;
 /** bpf(2) on this machine. */
 export const realBpf: HostBpf = {
   syscallNumber: (a) => bpfSyscallNumber(a),
+  unavailable(): string | undefined {
+    if (bpfSyscallNumber() === undefined) return `bpf(2) from Node is supported on x86_64 and aarch64 only, not ${arch()}`;
+    try {
+      libc();
+    } catch (e) {
+      return `libc could not be bound through koffi: ${e instanceof Error ? e.message : String(e)}`;
+    }
+    return undefined;
+  },
   alloc: (size) => new RealMem(size),
 
   mapCreate(o: MapCreateOptions): number {

@@ -213,6 +213,8 @@ export interface BatchArgs {
 export interface HostBpf {
   /** SYS_bpf for `arch` (default: this process's), or undefined where netfence does not support bpf(2). */
   syscallNumber(arch?: string): number | undefined;
+  /** Why bpf(2) cannot be called here at all (unsupported architecture, FFI not loadable), or undefined when it can. */
+  unavailable(): string | undefined;
   /** C memory for keys, values and batch cursors. */
   alloc(size: number): HostMem;
   /** BPF_MAP_CREATE; returns the fd. */

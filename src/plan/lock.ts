@@ -13,10 +13,10 @@
  * @module
  */
 import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { NetfenceError, ValidationError } from '../errors.js';
 import { Err, Ok, type Result } from '../result.js';
+import { libc as hostLibc } from '../host/libc.js';
 import { NetnsName } from '../validate.js';
 
 /** Settings of the cross-process lock (see {@link configureLocks}). */
@@ -90,8 +90,6 @@ export class LockTimeoutError extends NetfenceError {
 }
 
 type Flock = (fd: number, op: number) => number;
-let flockFn: Flock | undefined;
-let errnoFn: (() => number) | undefined;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 const LOCK_UN = 8;
@@ -99,13 +97,8 @@ const EWOULDBLOCK = 11;
 const EINTR = 4;
 
 function libc(): { flock: Flock; errno: () => number } {
-  if (!flockFn || !errnoFn) {
-    const require = createRequire(import.meta.url);
-    const koffi = require('koffi') as { load(name: string): { func(sig: string): Flock }; errno(): number };
-    flockFn = koffi.load('libc.so.6').func('int flock(int fd, int op)');
-    errnoFn = () => koffi.errno();
-  }
-  return { flock: flockFn, errno: errnoFn };
+  const l = hostLibc();
+  return { flock: l.flock, errno: l.errno };
 }
 
 /** The lock file of a namespace (`host.lock` for the caller's own namespace). */
