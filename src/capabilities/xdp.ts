@@ -14,6 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { BpfCmd, BpfMapType, BpfProgType, BpfSyscallError, BPF_F_NO_PREALLOC } from '../host/bpf.js';
 import { currentHost, type HostBpf } from '../host/host.js';
+import { linkShowArgv, parseLinks } from '../host/links.js';
 import type { CapabilityEntry, CapabilityReport, XdpAttachEntry } from './schema.js';
 import { attempt } from './probe-ns.js';
 import { parseBpftoolVersion, parseClangVersion, parseIprouteVersion, parseProcMounts } from './parse.js';
@@ -121,18 +122,15 @@ interface LinkXdp {
 }
 
 async function linkXdp(iface: string, netns: string | undefined): Promise<LinkXdp> {
-  const r = await attempt(['ip', '-j', 'link', 'show', 'dev', iface], { netns, timeoutMs: 5_000 });
+  const r = await attempt(linkShowArgv(iface), { netns, timeoutMs: 5_000 });
   if (r.err) return { exists: false, error: r.val };
-  try {
-    const links = JSON.parse(r.val.stdout) as { xdp?: { mode?: number; prog?: { id?: number } } }[];
-    const x = links[0]?.xdp;
-    const out: LinkXdp = { exists: links.length > 0 };
-    if (x?.mode !== undefined) out.mode = x.mode;
-    if (x?.prog?.id !== undefined) out.progId = x.prog.id;
-    return out;
-  } catch {
-    return { exists: false, error: 'could not parse `ip -j link show`' };
-  }
+  const links = parseLinks(r.val.stdout);
+  if (links.err) return { exists: false, error: 'could not parse `ip -j link show`' };
+  const x = links.val[0]?.xdp;
+  const out: LinkXdp = { exists: links.val.length > 0 };
+  if (x?.mode !== undefined) out.mode = x.mode;
+  if (x?.prog?.id !== undefined) out.progId = x.prog.id;
+  return out;
 }
 
 async function attachOnce(mode: 'xdpgeneric' | 'xdpdrv', id: number, iface: string, netns: string | undefined, throwaway: boolean): Promise<XdpAttachEntry> {
