@@ -18,8 +18,9 @@ import { NetfenceError } from '../../errors.js';
 import * as x from '../../firewall/expr.js';
 import type { Stmt } from '../../firewall/expr.js';
 import { DEFAULT_FASTPATH_PRIORITY, decideFastPath as decideFlowtable, flowtableCommand, offloadChainCommand, offloadStatements, type FastPathTarget } from '../../firewall/flowtable.js';
-import { run } from '../../host/run.js';
+import { listLinks } from '../../host/links.js';
 import { Err, Ok, type Result } from '../../result.js';
+import { ownedRuleComment } from '../../util/rule-comment.js';
 import { IfName } from '../../validate.js';
 
 /** Name of the flowtable and of its offload chain in each route table. */
@@ -50,14 +51,9 @@ function target(table: string, devices: readonly string[]): FastPathTarget {
 
 /** The non-loopback interfaces of a namespace. */
 async function interfaces(netns: string | undefined): Promise<Result<string[], NetfenceError>> {
-  const r = await run(['ip', '-j', 'link', 'show'], { netns, what: 'list interfaces' });
+  const r = await listLinks({ netns, what: 'list interfaces' });
   if (r.err) return Err(r.val);
-  try {
-    const links = JSON.parse(r.val.stdout) as { ifname?: string; link_type?: string }[];
-    return Ok(links.filter((l) => l.link_type !== 'loopback' && typeof l.ifname === 'string').map((l) => l.ifname as string));
-  } catch (e) {
-    return Err(new NetfenceError('BAD_LISTING', `unparseable ip -j link output: ${(e as Error).message}`));
-  }
+  return Ok(r.val.filter((l) => l.link_type !== 'loopback').map((l) => l.ifname));
 }
 
 /** Validate the option (throws nothing; the managers validate its shape first). */
@@ -102,7 +98,7 @@ export async function decideFastPath(option: FastPathOption, netns: string | und
         flowtableCommand(t),
         x.del('flowtable', ref),
         flowtableCommand(t),
-        ...routes.flatMap((r) => r.matches.map((m) => x.add('rule', { family: t.family, table: t.table, chain: t.name, comment: `nf:${r.id}:offload`, expr: [...m, ...offloadStatements(t)] }))),
+        ...routes.flatMap((r) => r.matches.map((m) => x.add('rule', { family: t.family, table: t.table, chain: t.name, comment: ownedRuleComment(r.id, 'offload'), expr: [...m, ...offloadStatements(t)] }))),
       ];
     },
   });
