@@ -60,7 +60,7 @@ await withLab('dpibench', async (lab) => {
     onBps = await iperf(lab, c, s, 5202);
     onConn = await connRate(c);
     await sleep(300);
-    stats = await dpi.stats();
+    stats = (await dpi.stats()).unwrap();
   } finally {
     await dpi.stop();
   }

@@ -48,7 +48,7 @@ await withLab('btexample', async (lab) => {
     console.log('monitor-only, qBittorrent over TCP:');
     const m = await swarm('qbt-tcp', leecher, seeder, fx, 20_000, 'monitor');
     console.log(`  download ${m.complete ? 'COMPLETE' : 'incomplete'}: ${m.pieces}/${m.total} pieces in ${m.ms} ms`);
-    const ms = await monitor.stats();
+    const ms = (await monitor.stats()).unwrap();
     console.log(`  stats: flows ${ms.flowsSeen}, detections ${ms.detections}, dropped ${ms.dropped}`);
     (await monitor.stop()).unwrap();
 
@@ -66,7 +66,7 @@ await withLab('btexample', async (lab) => {
       console.log(` qBittorrent over ${kind === 'qbt-tcp' ? 'TCP' : 'uTP only'}:`);
       const r = await swarm(kind, leecher, seeder, fx, 10_000, kind);
       console.log(`  download ${r.complete ? 'COMPLETE' : 'incomplete'}: ${r.pieces}/${r.total} pieces, ${r.bytes} non-zero bytes on disk after ${r.ms} ms`);
-      const s = await dpi.stats();
+      const s = (await dpi.stats()).unwrap();
       console.log(`  stats: flows ${s.flowsSeen}, detections ${s.detections}, dropped ${s.dropped}, blocklisted ${s.blocklisted}, steering ${s.steering}`);
       const list = (await blocklist.list()).unwrap();
       console.log(`  blocklist: ${list.map((e) => `${e.entry} (${e.hits} packets dropped, expires in ${Math.round((e.expiresInMs ?? 0) / 1000)} s)`).join(', ') || 'empty'}`);

@@ -1,220 +1,40 @@
 /**
  * DpiBlocker: inline BitTorrent detection and blocking on a router.
  *
- * `start()` detects what the kernel can do, compiles the steering rules (only
- * the first packets of each flow go to NFQUEUE; benign flows bypass the queue
- * by conntrack mark; flows judged bad are dropped in full), binds the queues
- * with worker processes that run the DPI engine ({@link createPacketHandler}
- * in `blocker-handler.ts`), then applies the rules. `stop()` closes the
- * queues and rolls back every rule it added. Detections are emitted as
- * `detection` events (and through {@link DpiBlocker.detections}); detected
- * peers go to the blocklist with a TTL.
+ * Layers: host facts (capability report, iptables-nft's `filter` tables as
+ * found) → {@link DpiBlocker.compile} (pure) → a {@link Plan} → the plan
+ * executor (`apply()` of src/plan/executor.ts: one transaction inside the
+ * namespace lock, journaled once, undone by `rollback()` or, after a crash,
+ * by `reconcile()`). `apply()` binds the queues with worker processes that
+ * run the DPI engine ({@link createPacketHandler} in `blocker-handler.ts`)
+ * before the rules exist; `destroy()` rolls the rules back first, then closes
+ * the queues. Detections are emitted as `detection` events (and through
+ * {@link DpiBlocker.detections}); detected peers go to the blocklist with a TTL.
  * @module
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
 import { detectCapabilities } from '../capabilities/index.js';
-import { fromZodIssues, NetfenceError, UnsupportedError, type ValidationError } from '../errors.js';
-import { apply, type AppliedPlan } from '../plan/executor.js';
-import { nftList } from '../host/nft.js';
-import { run } from '../host/run.js';
+import { fromZodIssues, NetfenceError, type UnsupportedError, type ValidationError } from '../errors.js';
+import { apply as applyPlan, type AppliedPlan } from '../plan/executor.js';
+import { faultAt } from '../plan/faults.js';
 import type { Plan } from '../plan/types.js';
 import { Err, Ok, type Result } from '../result.js';
-import { NetnsName, SafePath } from '../validate.js';
-import type { ClassifierModuleSpec, DpiHandlerCounters, DpiHandlerDetection, DpiHandlerOptions } from './blocker-handler.js';
-import { FlowMarksSchema, type FlowMarks } from './nfqueue/marks.js';
-import { openQueues, type QueueHandle, type QueueStats } from './nfqueue/queues.js';
-import { compileSteering, type SteeringHook } from './steering.js';
-import { faultAt } from '../plan/faults.js';
-import { journalBegin, type DpiJournalEntry, type JournalHandle } from '../plan/journal.js';
-import type { Endpoint, Transport } from './types.js';
+import { compileDpiBlocker, steeringForm } from './blocker-compile.js';
+import type { DpiHandlerCounters, DpiHandlerDetection } from './blocker-handler.js';
+import { DpiBlockerOptionsSchema, type DpiBlockerOptions, type DpiBlockerSettings } from './blocker-options.js';
+import type { Detection, DpiBlockerCompiled, DpiBlockerEvents, DpiBlockerStats, DpiHostFacts } from './blocker-types.js';
+import { DetectionFeed } from './detection-feed.js';
+import { openQueues, type QueueHandle } from './nfqueue/queues.js';
+import { readXtablesFilter } from './scaffolding.js';
+import { SteeringSchema } from './steering.js';
 
-/** The built-in chains iptables-nft creates in table filter on first use. */
-const BUILTIN_CHAINS = ['INPUT', 'FORWARD', 'OUTPUT'];
-
-/**
- * Where detected peers go: anything with an `add(entries, { ttl })` returning
- * a Result — an `XdpBlocklist` (XDP fast path or its nft-set fallback), or
- * your own.
- */
-export interface DetectionBlocklist {
-  /** Add addresses (text form) for `ttl` seconds. */
-  add(entries: string[], options?: { ttl?: number }): Promise<Result<unknown, unknown>>;
-}
-
-/**
- * A classifier for DpiBlocker. Classifiers run inside the queue worker
- * processes, so they are given as modules, not objects:
- * - `'bittorrent'`: the built-in BitTorrent classifier;
- * - an absolute path (or file: URL) of a module exporting `createClassifier(options)`,
- *   `classifier`, or a default of either — returning a `Classifier` (src/dpi/types.ts);
- * - `{ module, options }`: the same with options for `createClassifier` (structured-cloneable).
- * A flow a classifier judges `bittorrent` is treated as bad (dropped, reported).
- */
-export type DpiClassifierSpec = 'bittorrent' | string | ClassifierModuleSpec;
-
-/** Options of {@link DpiBlocker}. */
-export interface DpiBlockerOptions {
-  /** Network namespace of the router (a name under /run/netns); the current one if undefined. */
-  netns?: string | undefined;
-  /** Queues `[first, count]`; one worker process per queue (default `[200, min(cores, 4)]`). */
-  queues?: [number, number] | undefined;
-  /** Hooks to inspect (default `['forward']`: traffic routed through this host). */
-  hooks?: SteeringHook[] | undefined;
-  /** Report and count detections but accept everything (default false). */
-  monitorOnly?: boolean | undefined;
-  /** Detected peers are added here (not in monitor-only mode). */
-  blocklist?: DetectionBlocklist | undefined;
-  /** Seconds a detected peer stays on the blocklist (default 3600). */
-  blockTtl?: number | undefined;
-  /**
-   * Which end of a detected flow is blocked: `responder` (default: the peer that
-   * was connected to — on a router, the remote peer of an outgoing connection),
-   * `both`, or a function choosing the addresses (e.g. "the end that is not in my
-   * customers' prefix" — uTP peers connect in either direction). Only flows where
-   * both ends are known BitTorrent peers are blocked (not trackers, DNS or TLS
-   * hostname detections).
-   */
-  blockPeers?: 'responder' | 'both' | ((detection: Detection) => string[]) | undefined;
-  /**
-   * What happens to the packets that would be inspected when no reader is there
-   * (worker died, not started) or the queue is full: accepted (true, default) or dropped (false).
-   * Flows already judged keep their treatment either way.
-   */
-  failOpen?: boolean | undefined;
-  /** Classifiers in run order (default `['bittorrent']`). */
-  classifiers?: DpiClassifierSpec[] | undefined;
-  /** Packets of each flow (both directions, handshake included) that are inspected (default 24). */
-  packets?: number | undefined;
-  /** Answer later TCP packets of a bad flow with a reset instead of dropping silently (default false). */
-  resetBad?: boolean | undefined;
-  /** IP families (default both). */
-  families?: ('ipv4' | 'ipv6')[] | undefined;
-  /** Transports inspected (default tcp and udp). */
-  protocols?: ('tcp' | 'udp')[] | undefined;
-  /** Use the nft `queue` statement: `auto` (default) asks detectCapabilities; false forces the xtables NFQUEUE form. */
-  nftQueue?: boolean | 'auto' | undefined;
-  /** Instance name, part of the chain/table name (default `dpi`). */
-  name?: string | undefined;
-  /** Flow marks shared by rules and readers (default DEFAULT_FLOW_MARKS). */
-  marks?: FlowMarks | undefined;
-  /** Payload packets per direction inspected before a flow is judged benign (default 10). */
-  maxPacketsPerDirection?: number | undefined;
-  /** How long to wait for the workers to bind (ms, default 120000: a hang guard). */
-  startTimeoutMs?: number | undefined;
-  /**
-   * Packets each queue may hold waiting for a verdict before the kernel stops
-   * queueing (default 4096). Beyond it, packets follow `failOpen`: accepted
-   * without inspection, or dropped (counted as `queueDropped` in the queue's
-   * kernel statistics).
-   */
-  queueMaxLen?: number | undefined;
-}
-
-/** One flow judged BitTorrent (or bad by a custom classifier). */
-export interface Detection {
-  /** When the main process learnt of it. */
-  time: Date;
-  /** Queue (worker) that saw it. */
-  queue: number;
-  /** The flow's 5-tuple: transport, initiator (client) and responder (server). */
-  flow: { transport: Transport; family: 4 | 6; client: Endpoint; server: Endpoint };
-  /** Why, e.g. `TCP peer handshake ("BitTorrent protocol")`. */
-  reason: string;
-  /** Detection family (`handshake`, `utp`, `dht`, `cache`, ...). */
-  detection?: string | undefined;
-  /** Classifier that decided. */
-  classifier?: string | undefined;
-  /** Torrent info-hash (40 hex digits) when the packets carried one. */
-  infoHash?: string | undefined;
-  /** Peer id when seen. */
-  peerId?: string | undefined;
-  /** Client software when known. */
-  software?: string | undefined;
-  /** Packets of the flow seen when it was decided. */
-  atPacket: number;
-  /** `dropped` (this and every later packet of the flow) or `monitored` (monitor-only: let through). */
-  action: 'dropped' | 'monitored';
-  /** Addresses handed to the blocklist (empty when none). */
-  blocked: string[];
-}
-
-/** Counters of a {@link DpiBlocker}. */
-export interface DpiBlockerStats {
-  /** Whether start() succeeded and stop() was not called. */
-  running: boolean;
-  /** `nft` or `xtables` steering rules. */
-  steering: 'nft' | 'xtables' | undefined;
-  /** Flows seen by the engines (all workers). */
-  flowsSeen: number;
-  /** Flows judged BitTorrent. */
-  detections: number;
-  /** Flows judged benign: they bypass the queue from then on. */
-  bypassed: number;
-  /** Packets answered `bad` (the rules drop the rest of their flows without queueing them). */
-  dropped: number;
-  /** Packets inspected by the engines. */
-  packetsInspected: number;
-  /** Detections answered from the peer endpoint cache. */
-  cacheHits: number;
-  /** Addresses added to the blocklist. */
-  blocklisted: number;
-  /** Blocklist additions that failed. */
-  blocklistErrors: number;
-  /** Workers that exited unexpectedly (traffic then follows `failOpen`). */
-  workerExits: number;
-  /** Per queue: reader counters and the kernel's statistics. */
-  queues: QueueStats[];
-}
-
-/** Events of a {@link DpiBlocker}. */
-export interface DpiBlockerEvents {
-  /** A flow was judged BitTorrent. */
-  detection: [Detection];
-  /** A worker exited unexpectedly; steered packets now follow `failOpen`. */
-  'worker-exit': [{ queue: number; code: number | null; signal: NodeJS.Signals | null }];
-  /** A problem that did not stop the blocker (a blocklist add failed, a worker warning). */
-  warning: [Error];
-}
-
-const ModulePath = SafePath.refine((s) => s === 'bittorrent' || s.startsWith('file:') || isAbsolute(s), "must be 'bittorrent', an absolute path or a file: URL");
-const OptionsSchema = z
-  .object({
-    netns: NetnsName.optional(),
-    queues: z.tuple([z.number().int().min(0).max(65535), z.number().int().min(1).max(64)]).optional(),
-    hooks: z.array(z.enum(['forward', 'input', 'output'])).min(1).optional(),
-    monitorOnly: z.boolean().optional(),
-    blocklist: z.custom<DetectionBlocklist>((v) => typeof v === 'object' && v !== null && typeof (v as DetectionBlocklist).add === 'function', 'must have an add(entries, { ttl }) method').optional(),
-    blockTtl: z.number().positive().max(10 * 365 * 86400).optional(),
-    blockPeers: z.union([z.enum(['responder', 'both']), z.custom<(d: Detection) => string[]>((v) => typeof v === 'function', 'a function')]).optional(),
-    failOpen: z.boolean().optional(),
-    classifiers: z
-      .array(
-        z.union([
-          ModulePath,
-          z.object({ module: ModulePath.refine((s) => s !== 'bittorrent', 'a module path'), options: z.unknown().optional() }).strict(),
-          z.custom<never>(() => false, 'classifier objects cannot be passed: classifiers run in the worker processes, give a module path'),
-        ]),
-      )
-      .min(1)
-      .optional(),
-    packets: z.number().int().min(1).max(1000).optional(),
-    resetBad: z.boolean().optional(),
-    families: z.array(z.enum(['ipv4', 'ipv6'])).min(1).optional(),
-    protocols: z.array(z.enum(['tcp', 'udp'])).min(1).optional(),
-    nftQueue: z.union([z.boolean(), z.literal('auto')]).optional(),
-    name: z.string().regex(/^[A-Za-z0-9_]{1,16}$/, 'letters, digits and _, at most 16').optional(),
-    marks: FlowMarksSchema.optional(),
-    maxPacketsPerDirection: z.number().int().min(1).max(1000).optional(),
-    startTimeoutMs: z.number().int().min(100).max(600_000).optional(),
-    queueMaxLen: z.number().int().min(1).max(1 << 20).optional(),
-  })
-  .strict();
+export type { DetectionBlocklist, DpiBlockerOptions, DpiBlockerSettings, DpiClassifierSpec } from './blocker-options.js';
+export { DpiBlockerOptionsSchema } from './blocker-options.js';
+export type { Detection, DpiBlockerCompiled, DpiBlockerEvents, DpiBlockerStats, DpiHostFacts } from './blocker-types.js';
 
 /**
  * The handler module the workers load: `blocker-handler.ts` next to this file
@@ -233,18 +53,6 @@ export function dpiHandlerPath(): string {
   });
 }
 
-/** What {@link DpiBlocker.compile} produces (pure): the steering plan and the workers' handler options. */
-export interface DpiBlockerCompiled {
-  /** The steering rules as a plan (apply with `apply()`). */
-  plan: Plan;
-  /** Queues `[first, count]` the rules steer to and the workers bind. */
-  queues: [number, number];
-  /** The fail-open choice shared by rules and readers. */
-  failOpen: boolean;
-  /** What each worker's handler module receives. */
-  handlerOptions: DpiHandlerOptions;
-}
-
 const zeroCounters = (): DpiHandlerCounters => ({ packets: 0, undecodable: 0, flows: 0, detections: 0, cacheHits: 0, benign: 0, dropped: 0, accepted: 0 });
 
 /**
@@ -252,27 +60,26 @@ const zeroCounters = (): DpiHandlerCounters => ({ packets: 0, undecodable: 0, fl
  *
  * @example
  * ```ts
- * const dpi = new DpiBlocker({ netns: 'router', blocklist: xdp, blockTtl: 600 });
- * (await dpi.start()).unwrap();
+ * const dpi = new DpiBlocker({ netns: 'router', blocklist: xdp, blockTtlMs: 600_000 });
+ * (await dpi.apply()).unwrap();
  * dpi.on('detection', (d) => console.log(d.flow, d.reason, d.infoHash));
- * for await (const d of dpi.detections()) console.log(d.reason);  // ends at stop()
- * console.log(await dpi.stats());
- * await dpi.stop();
+ * for await (const d of dpi.detections()) console.log(d.reason);  // ends at destroy()
+ * console.log((await dpi.stats()).unwrap());
+ * await dpi.destroy();
  * ```
  */
 export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
-  /** Validated options. */
+  /** The options as given. */
   readonly options: Readonly<DpiBlockerOptions>;
+  /** The options validated, defaults filled in. */
+  private readonly settings: DpiBlockerSettings;
   private applied: AppliedPlan | undefined;
   private handle: QueueHandle | undefined;
-  private journal: JournalHandle<DpiJournalEntry> | undefined;
   private steering: 'nft' | 'xtables' | undefined;
-  /** What iptables-nft created on first use at start(): `filter` tables and built-in chains that did not exist before. */
-  private scaffolding: { family: 'ip' | 'ip6'; table: boolean; chains: string[] }[] = [];
   /**
-   * Owner of the steering table (nft form): one per blocker instance, so a
-   * second blocker of the same name in the namespace is refused ("owned by
-   * another owner") instead of adding its rules to the first one's chains.
+   * Owner of the steering plan: one per blocker instance, so a second blocker
+   * of the same name in the namespace is refused ("owned by another owner")
+   * instead of adding its rules to the first one's chains.
    */
   private readonly owner = `dpi:${process.pid}.${randomBytes(4).toString('hex')}`;
   private readonly counters = new Map<number, DpiHandlerCounters>();
@@ -280,90 +87,68 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
   private blocklistErrors = 0;
   private workerExits = 0;
   private state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle';
-  private readonly iterators = new Set<{ push(d: Detection | undefined): void }>();
+  private readonly feed = new DetectionFeed<Detection>();
   private readonly pendingBlocks = new Set<Promise<void>>();
 
-  /** Throws a {@link ValidationError} on invalid options (a programming error); nothing touches the host before {@link start}. */
+  /** Throws a {@link ValidationError} on invalid options (a programming error); nothing touches the host before {@link apply}. */
   constructor(options: DpiBlockerOptions = {}) {
     super();
-    const parsed = OptionsSchema.safeParse(options);
+    const parsed = DpiBlockerOptionsSchema.safeParse(options);
     if (!parsed.success) throw fromZodIssues('DpiBlocker options', parsed.error.issues);
     this.options = { ...options };
-  }
-
-  /** Compile the steering plan and handler options for a kernel with (`nftQueue`) or without the nft queue statement. Pure. */
-  compile(nftQueue: boolean): Result<DpiBlockerCompiled, ValidationError> {
-    const o = this.options;
-    const queues: [number, number] = o.queues ?? [200, Math.max(1, Math.min(availableParallelism(), 4))];
-    const failOpen = o.failOpen ?? true;
-    const plan = compileSteering({
-      netns: o.netns,
-      owner: this.owner,
-      name: o.name,
-      queues,
-      hooks: o.hooks,
-      families: o.families,
-      protocols: o.protocols,
-      failOpen,
-      packets: o.packets ?? 24,
-      resetBad: o.resetBad,
-      marks: o.marks,
-      nftQueue,
-    });
-    if (plan.err) return plan;
-    const classifiers = (o.classifiers ?? ['bittorrent']).map((c) => (typeof c === 'string' ? (c === 'bittorrent' ? 'bittorrent' : { module: c }) : c)) as DpiHandlerOptions['classifiers'];
-    return Ok({
-      plan: plan.val,
-      queues,
-      failOpen,
-      handlerOptions: { monitorOnly: o.monitorOnly ?? false, classifiers, maxPacketsPerDirection: o.maxPacketsPerDirection },
-    });
+    this.settings = parsed.data;
   }
 
   /**
-   * Detect capabilities, bind the queues (worker processes running the
-   * classifiers), then apply the steering rules. On any failure everything
-   * started so far is undone and the error returned.
+   * Compile the steering plan and the workers' options (pure, no I/O). `facts`
+   * are what `apply()` gathers from the host (see {@link DpiHostFacts}); a
+   * boolean is short for `{ nftQueue }`: a kernel with or without the nft queue
+   * statement.
    */
-  async start(): Promise<Result<void, NetfenceError | ValidationError>> {
+  compile(facts: DpiHostFacts | boolean): Result<DpiBlockerCompiled, ValidationError | UnsupportedError> {
+    return compileDpiBlocker(this.settings, this.owner, typeof facts === 'boolean' ? { nftQueue: facts } : facts);
+  }
+
+  /** The host facts for {@link compile}: the capability report (when `nftQueue` is `auto`), then, for the xtables form, iptables-nft's `filter` tables. */
+  private async hostFacts(): Promise<Result<DpiHostFacts, NetfenceError>> {
+    const o = this.settings;
+    const facts: DpiHostFacts = {};
+    if (o.nftQueue === 'auto') {
+      try {
+        facts.capabilities = await detectCapabilities({ netns: o.netns });
+      } catch (e) {
+        return Err(e instanceof NetfenceError ? e : new NetfenceError('DPI_CAPABILITIES', `capability detection failed: ${String(e)}`, { cause: e }));
+      }
+    }
+    const form = steeringForm(o, facts);
+    if (form.err) return form;
+    // the families the rules will cover (the steering schema holds the default)
+    if (form.val === 'xtables') facts.xtablesFilter = await readXtablesFilter(o.netns, SteeringSchema.shape.families.parse(o.families));
+    return Ok(facts);
+  }
+
+  /**
+   * Gather the host facts, compile, bind the queues (worker processes running
+   * the classifiers), then apply the steering plan through the executor. On
+   * any failure everything started so far is undone and the error returned.
+   */
+  async apply(): Promise<Result<void, NetfenceError>> {
     if (this.state !== 'idle' && this.state !== 'stopped') return Err(new NetfenceError('DPI_STATE', `DpiBlocker cannot start: it is ${this.state}`));
     this.state = 'starting';
     this.counters.clear();
     this.handle = undefined;
-    const fail = async (e: NetfenceError | ValidationError): Promise<Result<void, NetfenceError | ValidationError>> => {
+    const fail = async (e: NetfenceError): Promise<Result<void, NetfenceError>> => {
       if (this.handle) await this.handle.close();
       this.handle = undefined;
-      if (this.applied) await this.applied.rollback();
-      this.applied = undefined;
-      await this.removeScaffolding();
-      this.journal?.remove();
-      this.journal = undefined;
       this.state = 'idle';
       return Err(e);
     };
-    const o = this.options;
-    let nftQueue: boolean;
-    if (o.nftQueue === undefined || o.nftQueue === 'auto') {
-      let caps;
-      try {
-        caps = await detectCapabilities({ netns: o.netns });
-      } catch (e) {
-        return fail(e instanceof NetfenceError ? e : new NetfenceError('DPI_CAPABILITIES', `capability detection failed: ${String(e)}`, { cause: e }));
-      }
-      nftQueue = caps.nft.features.queue.available;
-      const xt = caps.iptables;
-      if (!nftQueue && !xt.nfqueue.available) {
-        return fail(
-          new UnsupportedError('iptables.nfqueue', `neither the nft queue statement (${caps.nft.features.queue.reason ?? 'missing'}) nor the xtables NFQUEUE target (${xt.nfqueue.reason ?? 'missing'}) is available`, {
-            hint: 'install iptables (iptables-nft) or use a kernel with CONFIG_NFT_QUEUE',
-          }),
-        );
-      }
-    } else nftQueue = o.nftQueue;
-    this.steering = nftQueue ? 'nft' : 'xtables';
-    const compiled = this.compile(nftQueue);
+    const facts = await this.hostFacts();
+    if (facts.err) return fail(facts.val);
+    const compiled = this.compile(facts.val);
     if (compiled.err) return fail(compiled.val);
-    const { plan, queues, failOpen, handlerOptions } = compiled.val;
+    const { plan, queues, failOpen, handlerOptions, steering } = compiled.val;
+    this.steering = steering;
     let handlerModule: string;
     try {
       handlerModule = dpiHandlerPath();
@@ -371,16 +156,8 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
       return fail(e as NetfenceError);
     }
     if (faultAt('dpi-queues')) return fail(new NetfenceError('FAULT_INJECTED', 'opening the queues failed: fault injected'));
-    const h = await openQueues({
-      netns: o.netns,
-      queues,
-      failOpen,
-      handlerModule,
-      handlerOptions,
-      marks: o.marks,
-      startTimeoutMs: o.startTimeoutMs ?? 120_000,
-      maxLen: o.queueMaxLen,
-    });
+    const o = this.settings;
+    const h = await openQueues({ netns: o.netns, queues, failOpen, handlerModule, handlerOptions, marks: o.marks, startTimeoutMs: o.startTimeoutMs, maxLen: o.queueMaxLen });
     if (h.err) return fail(h.val);
     this.handle = h.val;
     h.val.on('event', ({ queue, data }) => this.onWorkerEvent(queue, data));
@@ -390,29 +167,26 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
       this.workerExits++;
       this.emit('worker-exit', { queue, code, signal });
     });
-    // journal: the steering rules and their readers, so reconcile() can remove rules left without a reader
-    this.journal = journalBegin<DpiJournalEntry>({
-      kind: 'dpi',
-      owner: plan.owner,
-      netns: plan.netns,
-      tables: plan.tables,
-      steps: plan.steps,
-      queues,
-      workerPids: [...h.val.pids().values()].filter((p): p is number => p !== undefined),
-    });
-    if (!nftQueue) this.scaffolding = await this.missingScaffolding(o.families ?? ['ipv4', 'ipv6']);
-    const a = await apply(plan);
+    // whileAlive: the rules' readers are this process's workers, so the executor's journal entry
+    // stays until destroy(); reconcile() takes the rules back if this process dies.
+    const a = await applyPlan(plan, { whileAlive: true });
     if (a.err) return fail(a.val);
     this.applied = a.val;
     this.state = 'running';
     return Ok(undefined);
   }
 
+  /** @deprecated Use {@link DpiBlocker.apply}. */
+  start(): Promise<Result<void, NetfenceError>> {
+    return this.apply();
+  }
+
   /**
-   * Roll back every rule start() added, then close the queues; ends the
-   * detection iterators. Safe to call twice; start() may be called again after.
+   * Roll back every rule apply() added (through the executor, scaffolding
+   * iptables-nft created included), then close the queues; ends the detection
+   * iterators. Safe to call twice; apply() may be called again after.
    */
-  async stop(): Promise<Result<void, NetfenceError>> {
+  async destroy(): Promise<Result<void, NetfenceError>> {
     if (this.state !== 'running') return Ok(undefined);
     this.state = 'stopping';
     // Rules first: with the readers gone and fail-closed, steered packets would be dropped meanwhile.
@@ -422,62 +196,19 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
       if (r.err) err = r.val;
       this.applied = undefined;
     }
-    if (!err) {
-      const s = await this.removeScaffolding();
-      if (s.err) err = s.val;
-    }
     if (this.handle) await this.handle.close();
-    if (!err) this.journal?.remove();
-    this.journal = undefined;
     await Promise.all([...this.pendingBlocks]);
     this.state = 'stopped';
-    for (const it of this.iterators) it.push(undefined);
-    this.iterators.clear();
+    this.feed.end();
     return err ? Err(err) : Ok(undefined);
   }
 
-  /** Which iptables-nft `filter` tables and built-in chains do not exist yet in the blocker's namespace. */
-  private async missingScaffolding(families: ('ipv4' | 'ipv6')[]): Promise<{ family: 'ip' | 'ip6'; table: boolean; chains: string[] }[]> {
-    const out: { family: 'ip' | 'ip6'; table: boolean; chains: string[] }[] = [];
-    for (const f of families) {
-      const family = f === 'ipv4' ? 'ip' : 'ip6';
-      const l = await nftList(['table', family, 'filter'], { netns: this.options.netns });
-      const have = new Set(l.ok ? (l.val.nftables as Record<string, { name?: string }>[]).filter((o) => o.chain).map((o) => o.chain!.name) : []);
-      out.push({ family, table: l.err, chains: BUILTIN_CHAINS.filter((c) => !have.has(c)) });
-    }
-    return out;
+  /** @deprecated Use {@link DpiBlocker.destroy}. */
+  stop(): Promise<Result<void, NetfenceError>> {
+    return this.destroy();
   }
 
-  /**
-   * iptables-nft creates table `filter` and its built-in chains on first use,
-   * and they outlive our chain. Remove what start() caused, once nothing else
-   * uses it: a built-in chain only while it is empty (the kernel refuses to
-   * delete a chain that holds rules), the table only when it holds nothing but
-   * empty built-in chains.
-   */
-  private async removeScaffolding(): Promise<Result<void, NetfenceError>> {
-    const created = this.scaffolding;
-    this.scaffolding = [];
-    for (const { family, table, chains } of created) {
-      const l = await nftList(['table', family, 'filter'], { netns: this.options.netns });
-      if (l.err) continue; // gone already
-      const objs = l.val.nftables as Record<string, { name?: string; chain?: string }>[];
-      const inUse = (c: string): boolean => objs.some((o) => o.rule && o.rule.chain === c);
-      const foreign = objs.some((o) => o.rule || o.set || o.map || o.counter || o.quota || o.limit || (o.chain && !BUILTIN_CHAINS.includes(o.chain.name ?? '')));
-      const present = (c: string): boolean => objs.some((o) => o.chain && o.chain.name === c);
-      const argv =
-        table && !foreign
-          ? [['nft', 'delete', 'table', family, 'filter']]
-          : chains.filter((c) => present(c) && !inUse(c)).map((c) => ['nft', 'delete', 'chain', family, 'filter', c]);
-      for (const a of argv) {
-        const r = await run(a, { netns: this.options.netns, what: `remove what iptables-nft created for the blocker (${a.slice(2).join(' ')})` });
-        if (r.err) return Err(r.val);
-      }
-    }
-    return Ok(undefined);
-  }
-
-  /** Worker process ids by queue (undefined once exited); empty before start(). */
+  /** Worker process ids by queue (undefined once exited); empty before apply(). */
   pids(): Map<number, number | undefined> {
     return this.handle?.pids() ?? new Map();
   }
@@ -491,11 +222,16 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
    * Queue and engine counters. Engine counters arrive from the workers after
    * each flow decision and at most every 250 ms, so they may lag by that much.
    */
-  async stats(): Promise<DpiBlockerStats> {
-    const queues = this.handle ? await this.handle.stats() : [];
+  async stats(): Promise<Result<DpiBlockerStats, NetfenceError>> {
+    let queues: DpiBlockerStats['queues'] = [];
+    try {
+      if (this.handle) queues = await this.handle.stats();
+    } catch (e) {
+      return Err(e instanceof NetfenceError ? e : new NetfenceError('QUEUE_WORKER', `reading the queue statistics failed: ${String(e)}`, { cause: e }));
+    }
     const sum = zeroCounters();
     for (const c of this.counters.values()) for (const k of Object.keys(sum) as (keyof DpiHandlerCounters)[]) sum[k] += c[k];
-    return {
+    return Ok({
       running: this.state === 'running',
       steering: this.steering,
       flowsSeen: sum.flows,
@@ -508,46 +244,15 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
       blocklistErrors: this.blocklistErrors,
       workerExits: this.workerExits,
       queues,
-    };
+    });
   }
 
   /**
    * Detections as an async iterator, from now on; it ends when the blocker
-   * stops. Each iterator buffers what its consumer has not read yet.
+   * is destroyed. Each iterator buffers what its consumer has not read yet.
    */
   detections(): AsyncIterableIterator<Detection> {
-    const buf: Detection[] = [];
-    const waiting: ((r: IteratorResult<Detection>) => void)[] = [];
-    let done = this.state === 'stopped';
-    const sink = {
-      push: (d: Detection | undefined): void => {
-        if (d === undefined) {
-          done = true;
-          for (const w of waiting.splice(0)) w({ value: undefined, done: true });
-          return;
-        }
-        const w = waiting.shift();
-        if (w) w({ value: d, done: false });
-        else buf.push(d);
-      },
-    };
-    if (!done) this.iterators.add(sink);
-    const it: AsyncIterableIterator<Detection> = {
-      next: () => {
-        const d = buf.shift();
-        if (d) return Promise.resolve({ value: d, done: false });
-        if (done) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => waiting.push(resolve));
-      },
-      return: () => {
-        done = true;
-        this.iterators.delete(sink);
-        for (const w of waiting.splice(0)) w({ value: undefined, done: true });
-        return Promise.resolve({ value: undefined, done: true });
-      },
-      [Symbol.asyncIterator]: () => it,
-    };
-    return it;
+    return this.feed.iterator(this.state === 'stopped');
   }
 
   private onWorkerEvent(queue: number, data: unknown): void {
@@ -558,7 +263,7 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
     }
     if (m?.kind !== 'detection') return;
     const w = data as DpiHandlerDetection;
-    const o = this.options;
+    const o = this.settings;
     const blocked: string[] = [];
     const d: Detection = {
       time: new Date(),
@@ -586,25 +291,28 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
         if (o.blockPeers === 'both') blocked.push(w.client.addr);
       }
     }
-    if (blocked.length && o.blocklist) {
-      const p = o.blocklist
-        .add(blocked, { ttl: o.blockTtl ?? 3600 })
-        .then(
-          (r) => {
-            if (r.err) {
-              this.blocklistErrors++;
-              this.emit('warning', new NetfenceError('DPI_BLOCKLIST', `blocklist add ${blocked.join(', ')} failed: ${String((r.val as Error)?.message ?? r.val)}`));
-            } else this.blocklisted += blocked.length;
-          },
-          (e: unknown) => {
-            this.blocklistErrors++;
-            this.emit('warning', new NetfenceError('DPI_BLOCKLIST', `blocklist add ${blocked.join(', ')} threw: ${String(e)}`));
-          },
-        )
-        .finally(() => this.pendingBlocks.delete(p));
-      this.pendingBlocks.add(p);
-    }
+    if (blocked.length && o.blocklist) this.block(o.blocklist, blocked);
     this.emit('detection', d);
-    for (const it of this.iterators) it.push(d);
+    this.feed.push(d);
+  }
+
+  /** Hand addresses to the blocklist (TTL in seconds, as its `add` takes it); failures are counted and emitted as warnings. */
+  private block(blocklist: NonNullable<DpiBlockerSettings['blocklist']>, blocked: string[]): void {
+    const p = blocklist
+      .add(blocked, { ttl: this.settings.blockTtlMs / 1000 })
+      .then(
+        (r) => {
+          if (r.err) {
+            this.blocklistErrors++;
+            this.emit('warning', new NetfenceError('DPI_BLOCKLIST', `blocklist add ${blocked.join(', ')} failed: ${String((r.val as Error)?.message ?? r.val)}`));
+          } else this.blocklisted += blocked.length;
+        },
+        (e: unknown) => {
+          this.blocklistErrors++;
+          this.emit('warning', new NetfenceError('DPI_BLOCKLIST', `blocklist add ${blocked.join(', ')} threw: ${String(e)}`));
+        },
+      )
+      .finally(() => this.pendingBlocks.delete(p));
+    this.pendingBlocks.add(p);
   }
 }

@@ -19,6 +19,7 @@
  */
 import { z } from 'zod';
 import { fromZodIssues, type ValidationError } from '../errors.js';
+import type { Command } from '../nft/schema/commands.js';
 import { PlanOwner } from '../plan/ownership.js';
 import { emptyPlan, type Action, type Plan, type Step } from '../plan/types.js';
 import { Err, Ok, type Result } from '../result.js';
@@ -28,63 +29,53 @@ import { DEFAULT_FLOW_MARKS, FlowMarksSchema, type FlowMarks } from './nfqueue/m
 /** Netfilter hooks DPI can watch. */
 export type SteeringHook = 'forward' | 'input' | 'output';
 
-/** Options of {@link compileSteering}. */
-export interface SteeringOptions {
-  /** Network namespace the rules go into. */
-  netns?: string | undefined;
-  /** Plan owner (default `dpi`). */
-  owner?: string | undefined;
-  /** Instance name, part of the chain/table name (default `dpi`): letters, digits, `_`, at most 16. */
-  name?: string | undefined;
-  /** Queues `[first, count]`; count > 1 balances flows over the queues (both directions of a flow hash to the same queue). */
-  queues: [number, number];
-  /** Hooks to steer (default `['forward']`). */
-  hooks?: SteeringHook[] | undefined;
-  /** IP families (default both). */
-  families?: ('ipv4' | 'ipv6')[] | undefined;
-  /** Transport protocols to inspect (default tcp and udp). */
-  protocols?: ('tcp' | 'udp')[] | undefined;
-  /**
-   * With no reader bound to the queue: accept the packets (true, `--queue-bypass` / nft `bypass`)
-   * or drop them (false). The reader sets the matching behaviour for a full queue.
-   */
-  failOpen: boolean;
-  /** Packets of a flow (both directions together, handshake included) that go to the queue (default 12). */
-  packets?: number | undefined;
-  /** Answer later TCP packets of a bad flow with a reset (default false: drop silently). */
-  resetBad?: boolean | undefined;
-  /** Spread over the queues by CPU instead of by flow hash (breaks per-flow state across queues; default false). */
-  cpuFanout?: boolean | undefined;
-  /** Marks shared with the queue readers (default {@link DEFAULT_FLOW_MARKS}). */
-  marks?: FlowMarks | undefined;
-  /** Whether the kernel has the nft `queue` statement (capability report `nft.features.queue`). */
-  nftQueue: boolean;
-}
+/** Packets of each flow (both directions together, handshake included) steered to the queue unless told otherwise. */
+const DEFAULT_PACKETS = 24;
 
-const SteeringSchema = z
+/** zod schema of {@link SteeringOptions} (defaults applied by parsing). */
+export const SteeringSchema = z
   .object({
+    /** Network namespace the rules go into. */
     netns: NetnsName.optional(),
-    owner: PlanOwner.optional(),
+    /** Plan owner (default `dpi`). */
+    owner: PlanOwner.default('dpi'),
+    /** Instance name, part of the chain/table name (default `dpi`): letters, digits, `_`, at most 16. */
     name: z
       .string()
       .min(1)
       .max(16, 'must be at most 16 characters')
       .regex(/^[A-Za-z0-9_]+$/, 'must contain only letters, digits and _')
-      .optional(),
+      .default('dpi'),
+    /** Queues `[first, count]`; count > 1 balances flows over the queues (both directions of a flow hash to the same queue). */
     queues: z
       .tuple([z.number().int().min(0).max(65535), z.number().int().min(1).max(1024)])
       .refine(([f, c]) => f + c - 1 <= 65535, 'queue range ends above 65535'),
-    hooks: z.array(z.enum(['forward', 'input', 'output'])).min(1).optional(),
-    families: z.array(z.enum(['ipv4', 'ipv6'])).min(1).optional(),
-    protocols: z.array(z.enum(['tcp', 'udp'])).min(1).optional(),
+    /** Hooks to steer (default `['forward']`). */
+    hooks: z.array(z.enum(['forward', 'input', 'output'])).min(1).default(['forward']),
+    /** IP families (default both). */
+    families: z.array(z.enum(['ipv4', 'ipv6'])).min(1).default(['ipv4', 'ipv6']),
+    /** Transport protocols to inspect (default tcp and udp). */
+    protocols: z.array(z.enum(['tcp', 'udp'])).min(1).default(['tcp', 'udp']),
+    /**
+     * With no reader bound to the queue: accept the packets (true, `--queue-bypass` / nft `bypass`)
+     * or drop them (false). The reader sets the matching behaviour for a full queue.
+     */
     failOpen: z.boolean(),
-    packets: z.number().int().min(1).max(1_000_000).optional(),
-    resetBad: z.boolean().optional(),
-    cpuFanout: z.boolean().optional(),
-    marks: FlowMarksSchema.optional(),
+    /** Packets of a flow (both directions together, handshake included) that go to the queue (default 24). */
+    packets: z.number().int().min(1).max(1_000_000).default(DEFAULT_PACKETS),
+    /** Answer later TCP packets of a bad flow with a reset (default false: drop silently). */
+    resetBad: z.boolean().default(false),
+    /** Spread over the queues by CPU instead of by flow hash (breaks per-flow state across queues; default false). */
+    cpuFanout: z.boolean().default(false),
+    /** Marks shared with the queue readers (default {@link DEFAULT_FLOW_MARKS}). */
+    marks: FlowMarksSchema.default(DEFAULT_FLOW_MARKS),
+    /** Whether the kernel has the nft `queue` statement (capability report `nft.features.queue`). */
     nftQueue: z.boolean(),
   })
   .strict();
+
+/** Options of {@link compileSteering} (defaults in {@link SteeringSchema}). */
+export type SteeringOptions = z.input<typeof SteeringSchema>;
 
 const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
 const uniq = <T>(a: T[]): T[] => [...new Set(a)];
@@ -189,15 +180,13 @@ export function compileSteering(options: SteeringOptions): Result<Plan, Validati
   const v = SteeringSchema.safeParse(options);
   if (!v.success) return Err(fromZodIssues('steering options', v.error.issues));
   const o = v.data;
-  const name = o.name ?? 'dpi';
+  const { name, packets, marks } = o;
   const { chain, table } = steeringNames(name);
-  const hooks = uniq<SteeringHook>(o.hooks ?? ['forward']);
-  const families = uniq<'ipv4' | 'ipv6'>(o.families ?? ['ipv4', 'ipv6']);
-  const protocols = uniq<'tcp' | 'udp'>(o.protocols ?? ['tcp', 'udp']);
-  const packets = o.packets ?? 12;
-  const marks = o.marks ?? DEFAULT_FLOW_MARKS;
-  const common = { queues: o.queues, failOpen: o.failOpen, packets, resetBad: o.resetBad ?? false, cpuFanout: o.cpuFanout ?? false, marks, protocols };
-  const plan = emptyPlan(o.owner ?? 'dpi', o.netns);
+  const hooks = uniq<SteeringHook>(o.hooks);
+  const families = uniq<'ipv4' | 'ipv6'>(o.families);
+  const protocols = uniq<'tcp' | 'udp'>(o.protocols);
+  const common = { queues: o.queues, failOpen: o.failOpen, packets, resetBad: o.resetBad, cpuFanout: o.cpuFanout, marks, protocols };
+  const plan = emptyPlan(o.owner, o.netns);
   const via = o.nftQueue ? 'nft' : 'xtables';
   plan.queue.push({ queue: o.queues[0], count: o.queues[1], via, failOpen: o.failOpen });
   plan.decisions.push({
@@ -215,7 +204,7 @@ export function compileSteering(options: SteeringOptions): Result<Plan, Validati
   if (o.nftQueue) {
     plan.tables.push({ family: 'inet', name: table });
     const chainNames = new Map<SteeringHook, string>(hooks.map((h) => [h, `dpi_${h}`]));
-    plan.nft.push(...nftExpr({ ...common, table, chainNames, families }));
+    plan.nft.push(...(nftExpr({ ...common, table, chainNames, families }) as Command[]));
     // `ct packets` needs conntrack accounting (xt connbytes turns it on by itself; nft does not).
     plan.steps.push({
       id: `dpi:${name}:ct-acct`,

@@ -76,7 +76,7 @@ describe('DpiBlocker with real BitTorrent clients', () => {
         expect(r.pieces).toBe(0);
         expect(r.bytes).toBe(0);
         await sleep(300);
-        const st = await blocker.stats();
+        const st = (await blocker.stats()).unwrap();
         expect(st.detections).toBeGreaterThanOrEqual(1);
         expect(st.dropped).toBeGreaterThanOrEqual(1);
         const d = seen.find((x) => x.detection === 'handshake');
@@ -119,7 +119,7 @@ describe('DpiBlocker with real BitTorrent clients', () => {
         const d = first!.value as Detection;
         expect(d.flow.transport).toBe('udp');
         expect(d.detection).toBe('utp');
-        const st = await blocker.stats();
+        const st = (await blocker.stats()).unwrap();
         expect(st.detections).toBeGreaterThanOrEqual(1);
         // uTP only: every detected flow is UDP.
         expect(all.every((x) => x.flow.transport === 'udp')).toBe(true);
@@ -146,7 +146,7 @@ describe('DpiBlocker with real BitTorrent clients', () => {
         expect(r.complete).toBe(true);
         expect(r.pieces).toBe(r.total);
         await sleep(300);
-        const st = await blocker.stats();
+        const st = (await blocker.stats()).unwrap();
         expect(st.detections).toBeGreaterThanOrEqual(1);
         expect(st.dropped).toBe(0);
         expect(seen.length).toBeGreaterThanOrEqual(1);
@@ -242,7 +242,7 @@ describe('DpiBlocker: ordinary traffic and fail-open/fail-closed', () => {
         expect(o.sshStandIn).toBe(true);
         if (svc.sshd) expect(o.ssh).toBe('hello-over-ssh');
         await sleep(400);
-        const st = await blocker.stats();
+        const st = (await blocker.stats()).unwrap();
         expect(st.detections).toBe(0);
         expect(st.dropped).toBe(0);
         // Everything went through the queue (fail-closed: without a verdict nothing passes).
@@ -283,7 +283,7 @@ describe('DpiBlocker: ordinary traffic and fail-open/fail-closed', () => {
             expect(after.tls).toMatch(/^failed/);
             expect(after.dns).not.toBe('198.18.9.9');
           }
-          expect((await blocker.stats()).workerExits).toBe(1);
+          expect((await blocker.stats()).unwrap().workerExits).toBe(1);
           console.log(`[dpi failOpen=${failOpen}] after SIGKILL: ${JSON.stringify(after)}`);
         } finally {
           const s = await blocker.stop();
@@ -333,13 +333,13 @@ describe('DpiBlocker: ordinary traffic and fail-open/fail-closed', () => {
         expect(s.err).toBe(true);
         expect(s.err && s.val.code).toBe('QUEUE_START');
         expect(await chainRules(lab, t.r)).not.toMatch(STEERING);
-        expect((await blocker.stats()).running).toBe(false);
+        expect((await blocker.stats()).unwrap().running).toBe(false);
         // Once the queue is free, the same blocker starts; and again after stop().
         await other.val.close();
         for (let i = 0; i < 2; i++) {
           await started(blocker);
           expect(await chainRules(lab, t.r)).toMatch(STEERING);
-          expect((await blocker.stats()).running).toBe(true);
+          expect((await blocker.stats()).unwrap().running).toBe(true);
           expect((await blocker.stop()).ok).toBe(true);
           expect(await chainRules(lab, t.r)).not.toMatch(STEERING);
         }
@@ -366,7 +366,7 @@ describe('DpiBlocker leaves the namespace as it found it', () => {
       expect(sb.err).toBe(true);
       // xtables: the chain exists; nft: the steering table belongs to the first blocker.
       if (sb.err) expect(sb.val.message).toMatch(/exists|belongs to/i);
-      console.log(`[dpi] steering via ${(await a.stats()).steering}; second blocker: ${sb.err ? sb.val.message.split('\n')[0] : 'started'}`);
+      console.log(`[dpi] steering via ${(await a.stats()).unwrap().steering}; second blocker: ${sb.err ? sb.val.message.split('\n')[0] : 'started'}`);
       const rules = await ruleset();
       expect(rules).toMatch(/--queue-num 61\b|queue.* to 61\b|queue num 61\b/);
       expect(rules).not.toMatch(/--queue-num 62\b|queue.* to 62\b|queue num 62\b/);

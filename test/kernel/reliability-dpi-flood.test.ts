@@ -44,7 +44,7 @@ describe('DpiBlocker under a flood of new flows', () => {
           if (s.err) throw s.val;
           // before: an ordinary flow passes through the queue
           expect(await tcpSend(t.c.netns, 'text')).toMatchObject({ echoed: true });
-          const before = await blocker.stats();
+          const before = (await blocker.stats()).unwrap();
           const k0 = before.queues[0]?.kernel;
           expect(k0?.queue).toBe(QUEUE);
 
@@ -54,7 +54,7 @@ describe('DpiBlocker under a flood of new flows', () => {
           await sleep(500);
           sink.write('count\n');
           const got = (await sink.line((l) => 'received' in l, 5000)).received as number;
-          const after = await blocker.stats();
+          const after = (await blocker.stats()).unwrap();
           const k1 = after.queues[0]?.kernel;
           const rd = after.queues[0]?.reader;
           const proc = await readProcQueues({ netns: t.r.netns });
@@ -92,10 +92,10 @@ describe('DpiBlocker under a flood of new flows', () => {
           expect(after.workerExits).toBe(0);
 
           // recovery: the flood has stopped; ordinary flows are inspected and pass ...
-          const inspected0 = (await blocker.stats()).queues[0]?.reader?.packets ?? 0;
+          const inspected0 = (await blocker.stats()).unwrap().queues[0]?.reader?.packets ?? 0;
           for (let i = 0; i < 3; i++) expect(await tcpSend(t.c.netns, 'text')).toMatchObject({ echoed: true });
           await sleep(300);
-          const rec = await blocker.stats();
+          const rec = (await blocker.stats()).unwrap();
           expect(rec.queues[0]?.reader?.packets ?? 0).toBeGreaterThan(inspected0);
           // ... and a BitTorrent handshake is still detected and blocked
           const bt = await tcpSend(t.c.netns, 'bt');

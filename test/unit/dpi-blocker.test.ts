@@ -72,7 +72,7 @@ describe('DpiBlocker options', () => {
 
   it('does nothing before start(): stats are zero, stop() is a no-op, iterators end at stop only', async () => {
     const b = new DpiBlocker();
-    const s = await b.stats();
+    const s = (await b.stats()).unwrap();
     expect(s).toMatchObject({ running: false, flowsSeen: 0, detections: 0, bypassed: 0, dropped: 0, queues: [] });
     expect((await b.stop()).ok).toBe(true);
   });
@@ -109,7 +109,7 @@ describe('DpiBlocker detections (worker events, no kernel)', () => {
     expect((await it.next()).value).toMatchObject({ queue: 3, reason: 'uTP', blocked: ['198.18.1.2'] });
     await new Promise((r) => setTimeout(r, 10));
     expect(adds).toEqual([{ entries: ['198.18.1.2'], ttl: 60 }]);
-    expect(await b.stats()).toMatchObject({ flowsSeen: 3, detections: 2, bypassed: 2, dropped: 3, packetsInspected: 6, blocklisted: 1, blocklistErrors: 0 });
+    expect((await b.stats()).unwrap()).toMatchObject({ flowsSeen: 3, detections: 2, bypassed: 2, dropped: 3, packetsInspected: 6, blocklisted: 1, blocklistErrors: 0 });
   });
 
   it('blockPeers chooses the addresses; monitor-only detections are never blocked; blocklist errors are counted', async () => {
@@ -123,7 +123,7 @@ describe('DpiBlocker detections (worker events, no kernel)', () => {
     await new Promise((r) => setTimeout(r, 10));
     expect(adds).toEqual([['198.18.2.2']]);
     expect(warnings[0]).toMatch(/map full/);
-    expect((await b.stats()).blocklistErrors).toBe(1);
+    expect((await b.stats()).unwrap().blocklistErrors).toBe(1);
     const both = new DpiBlocker({ blocklist: { add: async (e: string[]) => (adds.push(e), Ok(undefined)) }, blockPeers: 'both' });
     (both as unknown as Feed).onWorkerEvent(1, det());
     expect(adds[1]).toEqual(['198.18.1.2', '198.18.2.2']);
