@@ -16,6 +16,7 @@ import { commandTarget, foreignOwner, OwnershipError, ownerComment, ownerMarkCom
 import { nftBatchFeatures, type NftBatchFeatures } from './nft-features.js';
 import { restoreCommands, type TableSnapshot } from './snapshot.js';
 import { withNsLock } from './lock.js';
+import { KeyedSerialQueue } from '../util/serial.js';
 import { faultAt } from './faults.js';
 import { journalBegin, type ApplyJournalEntry, type JournalHandle } from './journal.js';
 import type { Action, Plan, Step, TableRef } from './types.js';
@@ -90,19 +91,9 @@ export const executorStats = { tablesSnapshotted: 0 };
 // Serialization: one operation at a time per namespace, within this process
 // (a promise chain) and across processes (flock, see lock.ts).
 
-const locks = new Map<string, Promise<unknown>>();
-async function withLock<T>(netns: string | undefined, fn0: () => Promise<T>, onLockError: (e: NetfenceError) => T, what: string): Promise<T> {
-  const key = netns ?? '';
-  const prev = locks.get(key) ?? Promise.resolve();
-  const fn = (): Promise<T> => withNsLock(netns, what, fn0, onLockError);
-  const next = prev.then(fn, fn);
-  const tail = next.catch(() => undefined);
-  locks.set(key, tail);
-  try {
-    return await next;
-  } finally {
-    if (locks.get(key) === tail) locks.delete(key);
-  }
+const queues = new KeyedSerialQueue();
+function withLock<T>(netns: string | undefined, fn0: () => Promise<T>, onLockError: (e: NetfenceError) => T, what: string): Promise<T> {
+  return queues.run(netns ?? '', () => withNsLock(netns, what, fn0, onLockError));
 }
 
 // ---------------------------------------------------------------------------
