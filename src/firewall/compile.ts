@@ -7,8 +7,8 @@ import { isIPv4, isIPv6 } from 'node:net';
 import type { ValidationIssue } from '../errors.js';
 import { IfName, parsePrefix } from '../validate.js';
 import { ipv6Bytes } from '../xdp/entries.js';
-import * as x from './expr.js';
-import type { Expr, Family, Stmt } from './expr.js';
+import * as x from '../nft/build.js';
+import type { Command, Expression, Family, LimitStmt, MeterStmt, NatBody, SetItem, Statement, VerdictExpr } from '../nft/schema/index.js';
 import type { ChainInput, MapInput, Rule, RuleAction, SetInput } from './spec.js';
 
 /** What the compiler knows about the firewall a rule belongs to. */
@@ -63,31 +63,31 @@ function addrFamily(item: string, ctx: CompileContext, issues: Issues, field: st
   return p?.family;
 }
 
-function addrRight(v: string | string[]): Expr {
-  if (Array.isArray(v)) return v.length === 1 ? x.addrValue(v[0] as string) : x.setOf(v.map((i) => x.addrValue(i)));
-  return v.startsWith('@') ? v : x.addrValue(v);
+function addrRight(v: string | string[]): Expression {
+  if (Array.isArray(v)) return v.length === 1 ? x.addr(v[0] as string) : x.anonSet(v.map((i) => x.addr(i)));
+  return v.startsWith('@') ? v : x.addr(v);
 }
 
-function portValue(p: number | { from: number; to: number }): Expr {
+function portValue(p: number | { from: number; to: number }): Expression {
   return typeof p === 'number' ? p : p.from === p.to ? p.from : x.range(p.from, p.to);
 }
 
-function portRight(v: NonNullable<Rule['dport']>): Expr {
+function portRight(v: NonNullable<Rule['dport']>): Expression {
   if (typeof v === 'string') return v;
-  if (Array.isArray(v)) return v.length === 1 ? portValue(v[0] as number) : x.setOf(v.map(portValue));
+  if (Array.isArray(v)) return v.length === 1 ? portValue(v[0] as number) : x.anonSet(v.map(portValue));
   return portValue(v);
 }
 
-function markMatch(left: Expr, m: NonNullable<Rule['mark']>): Stmt {
-  if (typeof m === 'number') return x.match(left, m);
-  return x.match(x.and(left, m.mask), m.value);
+function markMatch(left: Expression, m: NonNullable<Rule['mark']>): Statement {
+  if (typeof m === 'number') return x.eq(left, m);
+  return x.eq(x.and(left, m.mask), m.value);
 }
 
 function ipProto(f: IpFam): 'ip' | 'ip6' {
   return f === 4 ? 'ip' : 'ip6';
 }
 
-function meterKey(key: string, fam: IpFam | undefined, issues: Issues, field: string): Expr | undefined {
+function meterKey(key: string, fam: IpFam | undefined, issues: Issues, field: string): Expression | undefined {
   switch (key) {
     case 'ip saddr':
     case 'ip daddr':
@@ -109,8 +109,8 @@ function meterKey(key: string, fam: IpFam | undefined, issues: Issues, field: st
   }
 }
 
-function limitStmt(r: NonNullable<Rule['limit']>): Stmt {
-  const o: Record<string, unknown> = { rate: r.rate, per: r.per };
+function limitStmt(r: NonNullable<Rule['limit']>): Statement {
+  const o: Extract<LimitStmt['limit'], { rate: number }> = { rate: r.rate, per: r.per };
   if (r.unit) o.rate_unit = r.unit;
   if (r.burst !== undefined) {
     o.burst = r.burst;
@@ -121,9 +121,9 @@ function limitStmt(r: NonNullable<Rule['limit']>): Stmt {
 }
 
 /** Expressions of one rule; issues are named `<base>.<field>`. */
-export function compileRuleExprs(rule: Rule, ctx: CompileContext, issuesOut: ValidationIssue[], base = `rule ${rule.id}`): Stmt[] | undefined {
+export function compileRuleExprs(rule: Rule, ctx: CompileContext, issuesOut: ValidationIssue[], base = `rule ${rule.id}`): Statement[] | undefined {
   const issues = new Issues(base);
-  const out: Stmt[] = [];
+  const out: Statement[] = [];
   const fam = ctx.family;
 
   // ---- address family of the rule
@@ -172,11 +172,11 @@ export function compileRuleExprs(rule: Rule, ctx: CompileContext, issuesOut: Val
   if (rule.icmpv6Type && ipf === 4) issues.add('icmpv6Type', 'ICMPv6 types with an IPv4 rule: use icmpType');
 
   // ---- emit matches
-  for (const k of ['iif', 'oif'] as const) if (rule[k] !== undefined) out.push(x.match(x.meta(k), rule[k]));
+  for (const k of ['iif', 'oif'] as const) if (rule[k] !== undefined) out.push(x.eq(x.meta(k), rule[k]));
   for (const k of ['iifname', 'oifname'] as const) {
     const v = rule[k];
     if (v === undefined) continue;
-    out.push(x.match(x.meta(k), Array.isArray(v) ? (v.length === 1 ? v[0] : x.setOf(v)) : v));
+    out.push(x.eq(x.meta(k), Array.isArray(v) ? (v.length === 1 ? (v[0] as string) : x.anonSet(v)) : v));
   }
   for (const [k, f] of [['etherSaddr', 'saddr'], ['etherDaddr', 'daddr']] as const) {
     const v = rule[k];
@@ -187,47 +187,47 @@ export function compileRuleExprs(rule: Rule, ctx: CompileContext, issuesOut: Val
       if (!s) issues.add(k, `set ${v} is not declared in this firewall`);
       else if (s.type !== 'ether_addr') issues.add(k, `set ${v} has type ${JSON.stringify(s.type)}, not ether_addr`);
     }
-    out.push(x.match(x.payload('ether', f), Array.isArray(v) ? (v.length === 1 ? v[0] : x.setOf(v.map((m) => m.toLowerCase()))) : v.startsWith('@') ? v : v.toLowerCase()));
+    out.push(x.eq(x.payload('ether', f), Array.isArray(v) ? (v.length === 1 ? (v[0] as string) : x.anonSet(v.map((m) => m.toLowerCase()))) : v.startsWith('@') ? v : v.toLowerCase()));
   }
   if (ipf !== undefined && (fam === 'inet' || fam === 'bridge' || fam === 'netdev')) {
     // Explicit family match: a rule with only ports or a protocol then still matches one family.
-    if (fam === 'inet') out.push(x.match(x.meta('nfproto'), ipf === 4 ? 'ipv4' : 'ipv6'));
-    else out.push(x.match(x.payload('ether', 'type'), ipf === 4 ? 'ip' : 'ip6'));
+    if (fam === 'inet') out.push(x.eq(x.meta('nfproto'), ipf === 4 ? 'ipv4' : 'ipv6'));
+    else out.push(x.eq(x.payload('ether', 'type'), ipf === 4 ? 'ip' : 'ip6'));
   }
   for (const field of ['saddr', 'daddr'] as const) {
     const v = rule[field];
     if (v === undefined || ipf === undefined) continue;
-    out.push(x.match(x.payload(ipProto(ipf), field), addrRight(v)));
+    out.push(x.eq(x.payload(ipProto(ipf), field), addrRight(v)));
   }
-  if (protos.length === 1) out.push(x.match(x.meta('l4proto'), protos[0] === 'icmpv6' ? 'ipv6-icmp' : protos[0]));
-  else if (protos.length > 1) out.push(x.match(x.meta('l4proto'), x.setOf(protos.map((p) => (p === 'icmpv6' ? 'ipv6-icmp' : p)))));
+  if (protos.length === 1) out.push(x.eq(x.meta('l4proto'), protos[0] === 'icmpv6' ? 'ipv6-icmp' : (protos[0] as string)));
+  else if (protos.length > 1) out.push(x.eq(x.meta('l4proto'), x.anonSet(protos.map((p) => (p === 'icmpv6' ? 'ipv6-icmp' : p)))));
   for (const field of ['sport', 'dport'] as const) {
     const v = rule[field];
     if (v === undefined || protos.length === 0) continue;
-    out.push(x.match(x.payload(protos.length === 1 ? (protos[0] as string) : 'th', field), portRight(v)));
+    out.push(x.eq(x.payload(protos.length === 1 ? (protos[0] as string) : 'th', field), portRight(v)));
   }
   if (rule.icmpType) {
-    if (protos.length === 0) out.push(x.match(x.meta('l4proto'), 'icmp'));
-    out.push(x.match(x.payload('icmp', 'type'), rule.icmpType.length === 1 ? rule.icmpType[0] : x.setOf(rule.icmpType)));
+    if (protos.length === 0) out.push(x.eq(x.meta('l4proto'), 'icmp'));
+    out.push(x.eq(x.payload('icmp', 'type'), rule.icmpType.length === 1 ? (rule.icmpType[0] as string) : x.anonSet(rule.icmpType)));
   }
   if (rule.icmpv6Type) {
-    if (protos.length === 0) out.push(x.match(x.meta('l4proto'), 'ipv6-icmp'));
-    out.push(x.match(x.payload('icmpv6', 'type'), rule.icmpv6Type.length === 1 ? rule.icmpv6Type[0] : x.setOf(rule.icmpv6Type)));
+    if (protos.length === 0) out.push(x.eq(x.meta('l4proto'), 'ipv6-icmp'));
+    out.push(x.eq(x.payload('icmpv6', 'type'), rule.icmpv6Type.length === 1 ? (rule.icmpv6Type[0] as string) : x.anonSet(rule.icmpv6Type)));
   }
   if (rule.ctState) {
     if (fam === 'bridge' || fam === 'netdev') issues.add('ctState', `conntrack matches are not available in ${fam} tables on most kernels; use an inet table`);
-    out.push(x.match(x.ct('state'), rule.ctState.length === 1 ? rule.ctState[0] : [...rule.ctState], 'in'));
+    out.push(x.match(x.ct('state'), 'in', rule.ctState.length === 1 ? (rule.ctState[0] as string) : [...rule.ctState]));
   }
   if (rule.mark !== undefined) out.push(markMatch(x.meta('mark'), rule.mark));
   if (rule.ctMark !== undefined) out.push(markMatch(x.ct('mark'), rule.ctMark));
-  for (const m of rule.meta ?? []) out.push(x.match(x.meta(m.key), m.value, m.op ?? '=='));
+  for (const m of rule.meta ?? []) out.push(x.match(x.meta(m.key), m.op ?? '==', m.value));
 
   // ---- stateful statements that act as matches
   if (rule.ctCountOver !== undefined) out.push({ 'ct count': { val: rule.ctCountOver, inv: true } });
   if (rule.meter) {
     const key = meterKey(rule.meter.key, ipf, issues, 'meter.key');
     if (key !== undefined) {
-      const m: Record<string, unknown> = { name: rule.meter.name, key: rule.meter.timeout ? { elem: { val: key, timeout: rule.meter.timeout } } : key, stmt: limitStmt(rule.meter.limit) };
+      const m: MeterStmt['meter'] = { name: rule.meter.name, key: rule.meter.timeout ? x.elem(key, { timeout: rule.meter.timeout }) : key, stmt: limitStmt(rule.meter.limit) };
       if (rule.meter.size) m.size = rule.meter.size;
       out.push({ meter: m });
     }
@@ -253,12 +253,12 @@ export function compileRuleExprs(rule: Rule, ctx: CompileContext, issuesOut: Val
   return issues.list.length ? undefined : out;
 }
 
-function natPort(p: number | { from: number; to: number } | undefined): Record<string, unknown> {
+function natPort(p: number | { from: number; to: number } | undefined): { port?: Expression } {
   if (p === undefined) return {};
   return { port: portValue(p) };
 }
 
-function actionStmt(a: RuleAction, env: { ctx: CompileContext; ipf: IpFam | undefined; protos: string[]; issues: Issues }): Stmt | undefined {
+function actionStmt(a: RuleAction, env: { ctx: CompileContext; ipf: IpFam | undefined; protos: string[]; issues: Issues }): Statement | undefined {
   const { ctx, issues } = env;
   const fam = ctx.family;
   const t = typeof a === 'string' ? a : a.type;
@@ -289,7 +289,7 @@ function actionStmt(a: RuleAction, env: { ctx: CompileContext; ipf: IpFam | unde
     case 'goto': {
       const c = (a as { chain: string }).chain;
       if (!ctx.chains.has(c)) issues.add('action.chain', `chain ${c} is not declared in this firewall`);
-      return t === 'jump' ? x.jump(c) : x.goto_(c);
+      return t === 'jump' ? x.jump(c) : x.goto(c);
     }
     case 'dnat':
     case 'snat': {
@@ -304,11 +304,11 @@ function actionStmt(a: RuleAction, env: { ctx: CompileContext; ipf: IpFam | unde
       if (env.ipf !== undefined && env.ipf !== tf) issues.add('action.to', `IPv${tf} target on an IPv${env.ipf} rule`);
       if (n.port !== undefined && !env.protos.every((p) => PORT_PROTOS.has(p))) issues.add('action.port', 'a NAT port needs protocol tcp, udp, sctp or udplite');
       if (n.port !== undefined && env.protos.length === 0) issues.add('action.port', 'a NAT port needs protocol tcp, udp, sctp or udplite');
-      const addr: Expr =
+      const addr: Expression =
         targets.length === 1
-          ? targets[0]
-          : { map: { key: { numgen: { mode: 'inc', mod: targets.length, offset: 0 } }, data: x.setOf(targets.map((tg, i) => [i, tg])) } };
-      return { [t]: { ...(fam === 'inet' ? { family: ipProto(tf) } : {}), addr, ...natPort(n.port) } };
+          ? (targets[0] as string)
+          : { map: { key: { numgen: { mode: 'inc', mod: targets.length, offset: 0 } }, data: x.anonSet(targets.map((tg, i) => [i, tg])) } };
+      return x.nat(t, { ...(fam === 'inet' ? { family: ipProto(tf) } : {}), addr, ...natPort(n.port) });
     }
     case 'masquerade': {
       if (!natFamilies.includes(fam)) {
@@ -330,7 +330,7 @@ function actionStmt(a: RuleAction, env: { ctx: CompileContext; ipf: IpFam | unde
       const v = a as Extract<RuleAction, { type: 'vmap' }>;
       const m = ctx.sets.get(v.map.slice(1));
       if (!m || m.map !== 'verdict') issues.add('action.map', `${v.map} is not a verdict map declared in this firewall`);
-      let key: Expr | undefined;
+      let key: Expression | undefined;
       if (v.key === 'saddr' || v.key === 'daddr') key = meterKey(v.key, env.ipf, issues, 'action.key');
       else if (v.key === 'sport' || v.key === 'dport') {
         if (env.protos.length === 0) issues.add('action.key', 'port keys need a protocol');
@@ -350,7 +350,7 @@ function actionStmt(a: RuleAction, env: { ctx: CompileContext; ipf: IpFam | unde
 const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 
 /** One element value of `type` as JSON, or an error message. */
-export function elementValue(type: string, v: string | number, interval: boolean): { ok: true; value: Expr } | { ok: false; message: string } {
+export function elementValue(type: string, v: string | number, interval: boolean): { ok: true; value: Expression } | { ok: false; message: string } {
   const bad = (m: string) => ({ ok: false as const, message: m });
   switch (type) {
     case 'ipv4_addr':
@@ -363,7 +363,7 @@ export function elementValue(type: string, v: string | number, interval: boolean
         const p = parsePrefix(part);
         if (!p || p.family !== fam || (dash > 0 && p.explicit)) return bad(`${JSON.stringify(v)} is not an ${fam === 4 ? 'IPv4' : 'IPv6'} address, prefix or range`);
       }
-      const val = x.addrValue(v);
+      const val = x.addr(v);
       if (typeof val !== 'string' && !interval) return bad(`${JSON.stringify(v)} is a prefix or range: the set needs interval: true`);
       return { ok: true, value: val };
     }
@@ -394,37 +394,37 @@ export function elementValue(type: string, v: string | number, interval: boolean
 }
 
 /** Element JSON for a set of `type`, or an error message. */
-export function elementExpr(type: string | string[], e: unknown, interval: boolean): { ok: true; value: Expr } | { ok: false; message: string } {
+export function elementExpr(type: string | string[], e: unknown, interval: boolean): { ok: true; value: Expression } | { ok: false; message: string } {
   let timeout: number | undefined;
   let v = e as string | number | (string | number)[];
   if (e && typeof e === 'object' && !Array.isArray(e)) {
     timeout = (e as { timeout?: number }).timeout;
     v = (e as { value: string | number | (string | number)[] }).value;
   }
-  let value: Expr;
+  let value: Expression;
   if (Array.isArray(type)) {
     if (!Array.isArray(v) || v.length !== type.length) return { ok: false, message: `must be an array of ${type.length} values (${type.join(' . ')})` };
-    const parts: Expr[] = [];
+    const parts: Expression[] = [];
     for (let i = 0; i < type.length; i++) {
       const r = elementValue(type[i] as string, v[i] as string | number, interval);
       if (!r.ok) return { ok: false, message: `part ${i}: ${r.message}` };
       parts.push(r.value);
     }
-    value = x.concat(parts);
+    value = x.concat(...parts);
   } else {
     if (Array.isArray(v)) return { ok: false, message: `must be a single ${type} value` };
     const r = elementValue(type, v, interval);
     if (!r.ok) return r;
     value = r.value;
   }
-  return { ok: true, value: timeout ? { elem: { val: value, timeout } } : value };
+  return { ok: true, value: timeout ? x.elem(value, { timeout }) : value };
 }
 
 /** Verdict JSON for a verdict-map value. */
-export function verdictExpr(v: unknown): Expr {
-  if (typeof v === 'string') return { [v]: null };
+export function verdictExpr(v: unknown): Expression {
+  if (typeof v === 'string') return { [v]: null } as VerdictExpr;
   if (v && typeof v === 'object' && 'jump' in v) return x.jump((v as { jump: string }).jump);
-  return x.goto_((v as { goto: string }).goto);
+  return x.goto((v as { goto: string }).goto);
 }
 
 /** The `add set` command for a named set (elements included). */
@@ -477,11 +477,11 @@ function overlapIssues(type: string, elements: readonly unknown[], path: string,
   }
 }
 
-export function setCommand(ctx: CompileContext, name: string, s: SetInput, issues: ValidationIssue[]): unknown {
+export function setCommand(ctx: CompileContext, name: string, s: SetInput, issues: ValidationIssue[]): Command {
   const flags: string[] = [];
   if (s.interval) flags.push('interval');
   if (s.timeout) flags.push('timeout');
-  const elem: Expr[] = [];
+  const elem: Expression[] = [];
   (s.elements ?? []).forEach((e, i) => {
     const r = elementExpr(s.type, e, s.interval === true);
     if (r.ok) elem.push(r.value);
@@ -491,7 +491,7 @@ export function setCommand(ctx: CompileContext, name: string, s: SetInput, issue
   if ((s.elements ?? []).some((e) => typeof e === 'object' && !Array.isArray(e) && (e as { timeout?: number }).timeout) && !s.timeout) {
     issues.push({ path: `set ${name}.elements`, message: 'elements with a timeout need the set to have a timeout' });
   }
-  return x.add('set', {
+  return x.cmd.add({ set: {
     family: ctx.family,
     table: ctx.table,
     name,
@@ -501,22 +501,22 @@ export function setCommand(ctx: CompileContext, name: string, s: SetInput, issue
     ...(s.size ? { size: s.size } : {}),
     ...(s.counter ? { stmt: [x.counter()] } : {}),
     ...(elem.length ? { elem } : {}),
-  });
+  } });
 }
 
 /** The `add map` command for a named map (elements included). */
-export function mapCommand(ctx: CompileContext, name: string, m: MapInput, issues: ValidationIssue[]): unknown {
+export function mapCommand(ctx: CompileContext, name: string, m: MapInput, issues: ValidationIssue[]): Command {
   const flags: string[] = [];
   if (m.interval) flags.push('interval');
   if (m.timeout) flags.push('timeout');
-  const elem: Expr[] = [];
+  const elem: Expression[] = [];
   (m.elements ?? []).forEach(([k, v], i) => {
     const r = elementExpr(m.type, k, m.interval === true);
     if (!r.ok) {
       issues.push({ path: `map ${name}.elements.${i}.0`, message: r.message });
       return;
     }
-    let data: Expr;
+    let data: Expression;
     if (m.map === 'verdict') {
       const target = typeof v === 'object' && v !== null ? ((v as { jump?: string; goto?: string }).jump ?? (v as { goto?: string }).goto) : undefined;
       if (target !== undefined && !ctx.chains.has(target)) issues.push({ path: `map ${name}.elements.${i}.1`, message: `chain ${target} is not declared in this firewall` });
@@ -533,7 +533,7 @@ export function mapCommand(ctx: CompileContext, name: string, m: MapInput, issue
     }
     elem.push([r.value, data]);
   });
-  return x.add('map', {
+  return x.cmd.add({ map: {
     family: ctx.family,
     table: ctx.table,
     name,
@@ -542,13 +542,13 @@ export function mapCommand(ctx: CompileContext, name: string, m: MapInput, issue
     ...(flags.length ? { flags } : {}),
     ...(m.timeout ? { timeout: m.timeout } : {}),
     ...(elem.length ? { elem } : {}),
-  });
+  } });
 }
 
 /** The `add chain` command. */
-export function chainCommand(ctx: CompileContext, name: string, c: ChainInput): unknown {
-  if (!c.hook) return x.add('chain', { family: ctx.family, table: ctx.table, name });
-  return x.add('chain', {
+export function chainCommand(ctx: CompileContext, name: string, c: ChainInput): Command {
+  if (!c.hook) return x.cmd.add({ chain: { family: ctx.family, table: ctx.table, name } });
+  return x.cmd.add({ chain: {
     family: ctx.family,
     table: ctx.table,
     name,
@@ -557,5 +557,5 @@ export function chainCommand(ctx: CompileContext, name: string, c: ChainInput): 
     prio: c.priority ?? 0,
     policy: c.policy ?? 'accept',
     ...(c.device ? { dev: c.device } : {}),
-  });
+  } });
 }

@@ -13,9 +13,9 @@ import { emptyPlan, type Plan, type TableRef } from '../plan/types.js';
 import { Err, Ok, type Result } from '../result.js';
 import { NetnsName } from '../validate.js';
 import { chainCommand, compileRuleExprs, elementExpr, idFromComment, mapCommand, ruleComment, setCommand, type CompileContext } from './compile.js';
-import * as x from './expr.js';
+import * as x from '../nft/build.js';
 import { decideFastPath, DEFAULT_FASTPATH_NAME, DEFAULT_FASTPATH_PRIORITY, FASTPATH_FAMILIES, fastPathCommands, fastPathRefreshCommands, offloadRuleId, type FastPathTarget, type FlowtableCapabilitySource } from './flowtable.js';
-import type { Family } from './expr.js';
+import type { Command, Expression, Family } from '../nft/schema/index.js';
 import { checkPlan, destroyTables, listRules, listSets, probeBridge, submit, type AppliedPlan, type ApplyOptions } from './kernel.js';
 import { ChainSpec, FastPathSpec, FirewallOptions, MapSpec, RuleSpec, SetElement, SetSpec, type ChainInput, type FastPath, type FastPathInput, type FirewallInit, type MapInput, type Rule, type RuleInput, type SetInput } from './spec.js';
 import {
@@ -249,7 +249,7 @@ export class Firewall {
   }
 
   /** The fast path's plan commands and decision, or the reason it cannot be compiled. */
-  private compileFastPath(options: FirewallCompileOptions | undefined, issues: ValidationIssue[]): { nft: unknown[]; decisions: Plan['decisions'] } | UnsupportedError {
+  private compileFastPath(options: FirewallCompileOptions | undefined, issues: ValidationIssue[]): { nft: Command[]; decisions: Plan['decisions'] } | UnsupportedError {
     const f = this.fastPathSpec;
     if (!f) return { nft: [], decisions: [] };
     const t = this.fastPathTarget();
@@ -284,15 +284,15 @@ export class Firewall {
   // -------------------------------------------------------------------------
   // Compiling.
 
-  private setCommandOf(name: string, s: SetInput & { elems: Map<string, unknown> }, issues: ValidationIssue[]): unknown {
+  private setCommandOf(name: string, s: SetInput & { elems: Map<string, unknown> }, issues: ValidationIssue[]): Command {
     const { elems, ...rest } = s;
     return setCommand(this.ctx, name, { ...rest, elements: [...elems.values()] as SetInput['elements'] }, issues);
   }
 
-  private ruleCommand(chain: string, rule: Rule, issues: ValidationIssue[], verb: 'add' | 'insert' = 'add'): unknown | undefined {
+  private ruleCommand(chain: string, rule: Rule, issues: ValidationIssue[], verb: 'add' | 'insert' = 'add'): Command | undefined {
     const expr = compileRuleExprs(rule, this.ctx, issues);
     if (!expr) return undefined;
-    return { [verb]: { rule: { family: this.family, table: this.table, chain, comment: ruleComment(rule.id, rule.comment), expr } } };
+    return x.cmd[verb](x.rule(this.ctx, chain, expr, { comment: ruleComment(rule.id, rule.comment) }));
   }
 
   /**
@@ -312,7 +312,7 @@ export class Firewall {
     const plan = emptyPlan(this.owner, this.netns);
     plan.tables = this.tables();
     const t = { family: this.family, name: this.table };
-    plan.nft.push(x.add('table', t), x.del('table', t), x.add('table', t));
+    plan.nft.push(x.cmd.add({ table: t }), x.cmd.delete({ table: t }), x.cmd.add({ table: t }));
     for (const [n, s] of this.sets) plan.nft.push(this.setCommandOf(n, s, issues));
     for (const [n, c] of this.chains) plan.nft.push(chainCommand(ctx, n, c.spec));
     for (const [n, m] of this.maps) plan.nft.push(mapCommand(ctx, n, m, issues));
@@ -328,7 +328,7 @@ export class Firewall {
         issues.push({ path: 'vm', message: 'VM backends are not resolved: call attachVm() (which probes the kernel) or vmOptionsSet() with explicit reject/stateful choices' });
       } else {
         const comp = plan.tables.find((tb) => tb.family === 'inet');
-        if (comp) plan.nft.push(x.add("table", { ...comp }), x.del("table", { ...comp }));
+        if (comp) plan.nft.push(x.cmd.add({ table: { ...comp } }), x.cmd.delete({ table: { ...comp } }));
         plan.nft.push(...vmBaseCommands(this.table, b));
         for (const vm of this.vms.values()) plan.nft.push(...vmAttachCommands(this.table, vm, b));
         plan.decisions.push(...this.decisions(b));
@@ -447,7 +447,7 @@ export class Firewall {
    * of sets). With a live fast path, the same transaction flushes its
    * offloaded flows, so established flows meet the changed rules.
    */
-  private async small(nft: unknown[], tables: TableRef[] = [this.tableRef]): Promise<Result<void, NetfenceError>> {
+  private async small(nft: Command[], tables: TableRef[] = [this.tableRef]): Promise<Result<void, NetfenceError>> {
     const plan = emptyPlan(this.owner, this.netns);
     plan.tables = tables;
     plan.nft = this.fastPathLive ? [...nft, ...fastPathRefreshCommands(this.fastPathLive)] : nft;
@@ -458,11 +458,11 @@ export class Firewall {
   // -------------------------------------------------------------------------
   // Live changes.
 
-  private elementsOf(set: string, elements: unknown[]): Result<{ exprs: unknown[]; parsed: unknown[] }, ValidationError> {
+  private elementsOf(set: string, elements: unknown[]): Result<{ exprs: Expression[]; parsed: unknown[] }, ValidationError> {
     const s = this.sets.get(set);
     if (!s) return Err(new ValidationError('set elements', [{ path: 'set', message: `set ${set} is not declared in this firewall` }]));
     const issues: ValidationIssue[] = [];
-    const exprs: unknown[] = [];
+    const exprs: Expression[] = [];
     const parsed: unknown[] = [];
     elements.forEach((e, i) => {
       const p = SetElement.safeParse(e);
@@ -487,7 +487,7 @@ export class Firewall {
     return this.serial(async () => {
     const e = this.elementsOf(set, elements);
     if (e.err) return Err(e.val);
-    const r = await this.small([x.add('element', { family: this.family, table: this.table, name: set, elem: e.val.exprs })]);
+    const r = await this.small([x.cmd.add({ element: { family: this.family, table: this.table, name: set, elem: e.val.exprs } })]);
     if (r.ok) {
       const s = this.sets.get(set);
       for (const p of e.val.parsed) s?.elems.set(key(p), p);
@@ -501,7 +501,7 @@ export class Firewall {
     return this.serial(async () => {
     const e = this.elementsOf(set, elements);
     if (e.err) return Err(e.val);
-    const r = await this.small([x.del('element', { family: this.family, table: this.table, name: set, elem: e.val.exprs })]);
+    const r = await this.small([x.cmd.delete({ element: { family: this.family, table: this.table, name: set, elem: e.val.exprs } })]);
     if (r.ok) {
       const s = this.sets.get(set);
       for (const p of e.val.parsed) s?.elems.delete(key(p));
@@ -545,7 +545,7 @@ export class Firewall {
     if (l.err) return Err(l.val);
     const found = l.val.filter((r) => idFromComment(r.comment) === id);
     if (found.length === 0) return Err(new NetfenceError('NOT_FOUND', `rule ${id} is not in chain ${chain} of table ${this.family} ${this.table} in the kernel`));
-    const res = await this.small(found.map((f) => x.del('rule', { family: this.family, table: this.table, chain, handle: f.handle })));
+    const res = await this.small(found.map((f) => x.cmd.delete({ rule: { family: this.family, table: this.table, chain, handle: f.handle } })));
     if (res.ok) {
       const c = this.chains.get(chain);
       if (c) c.rules = c.rules.filter((r) => r.id !== id);

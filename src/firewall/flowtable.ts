@@ -24,8 +24,8 @@
  */
 import { UnsupportedError } from '../errors.js';
 import type { PlanDecision } from '../plan/types.js';
-import * as x from './expr.js';
-import type { Stmt } from './expr.js';
+import * as x from '../nft/build.js';
+import type { Command, Flowtable, Statement } from '../nft/schema/index.js';
 
 /** Key of the capability a fast path needs, as in the capability report. */
 export const FASTPATH_CAPABILITY = 'nft.features.flowtable';
@@ -58,13 +58,13 @@ export function offloadRuleId(name: string): string {
 }
 
 /** The flowtable object: `flowtable <name> { hook ingress priority 0; devices = { ... } }`. */
-export function flowtableObject(t: FastPathTarget): Record<string, unknown> {
-  return { family: t.family, table: t.table, name: t.name, hook: 'ingress', prio: 0, dev: [...t.devices] };
+export function flowtableObject(t: FastPathTarget): Flowtable {
+  return x.flowtable(t, t.name, { prio: 0, dev: [...t.devices] }).flowtable;
 }
 
 /** `add flowtable`. */
-export function flowtableCommand(t: FastPathTarget): unknown {
-  return x.add('flowtable', flowtableObject(t));
+export function flowtableCommand(t: FastPathTarget): Command {
+  return x.cmd.add({ flowtable: flowtableObject(t) });
 }
 
 /**
@@ -73,30 +73,30 @@ export function flowtableCommand(t: FastPathTarget): unknown {
  * interfaces must be flowtable devices, otherwise only one direction would be
  * offloaded.
  */
-export function offloadStatements(t: FastPathTarget): Stmt[] {
-  const devs = t.devices.length === 1 ? t.devices[0] : x.setOf([...t.devices]);
+export function offloadStatements(t: FastPathTarget): Statement[] {
+  const devs = t.devices.length === 1 ? (t.devices[0] as string) : x.anonSet([...t.devices]);
   return [
-    x.match(x.ct('state'), 'established', 'in'),
-    x.match(x.meta('l4proto'), x.setOf(['tcp', 'udp'])),
-    x.match(x.meta('iifname'), devs),
-    x.match(x.meta('oifname'), devs),
+    x.match(x.ct('state'), 'in', 'established'),
+    x.eq(x.meta('l4proto'), x.anonSet(['tcp', 'udp'])),
+    x.eq(x.meta('iifname'), devs),
+    x.eq(x.meta('oifname'), devs),
     x.counter(),
     { flow: { op: 'add', flowtable: `@${t.name}` } },
   ];
 }
 
 /** `add rule` of the offload rule (comment `nf:<name>:offload`). */
-export function offloadRuleCommand(t: FastPathTarget): unknown {
-  return x.add('rule', { family: t.family, table: t.table, chain: t.name, comment: `nf:${offloadRuleId(t.name)}`, expr: offloadStatements(t) });
+export function offloadRuleCommand(t: FastPathTarget): Command {
+  return x.cmd.add({ rule: { family: t.family, table: t.table, chain: t.name, comment: `nf:${offloadRuleId(t.name)}`, expr: offloadStatements(t) } });
 }
 
 /** `add chain`: the offload chain, a filter chain of the forward hook with policy accept (it never drops). */
-export function offloadChainCommand(t: FastPathTarget): unknown {
-  return x.add('chain', { family: t.family, table: t.table, name: t.name, type: 'filter', hook: 'forward', prio: t.priority, policy: 'accept' });
+export function offloadChainCommand(t: FastPathTarget): Command {
+  return x.cmd.add({ chain: { family: t.family, table: t.table, name: t.name, type: 'filter', hook: 'forward', prio: t.priority, policy: 'accept' } });
 }
 
 /** Everything a fast path adds to a table being built: flowtable, offload chain, offload rule. */
-export function fastPathCommands(t: FastPathTarget): unknown[] {
+export function fastPathCommands(t: FastPathTarget): Command[] {
   return [flowtableCommand(t), offloadChainCommand(t), offloadRuleCommand(t)];
 }
 
@@ -107,9 +107,9 @@ export function fastPathCommands(t: FastPathTarget): unknown[] {
  * `add`s make it valid whether or not the fast path exists (adding an
  * identical existing object changes nothing).
  */
-export function fastPathRefreshCommands(t: FastPathTarget): unknown[] {
+export function fastPathRefreshCommands(t: FastPathTarget): Command[] {
   const ref = { family: t.family, table: t.table, name: t.name };
-  return [offloadChainCommand(t), x.flush('chain', ref), flowtableCommand(t), x.del('flowtable', ref), flowtableCommand(t), offloadRuleCommand(t)];
+  return [offloadChainCommand(t), x.cmd.flush({ chain: ref }), flowtableCommand(t), x.cmd.delete({ flowtable: ref }), flowtableCommand(t), offloadRuleCommand(t)];
 }
 
 /** What a fast path request comes to on a given kernel. */

@@ -5,13 +5,14 @@
  * schema types; validate a finished document with `parseDocument(doc, { mode: 'emit' })`.
  * @module
  */
+import { parsePrefix } from '../validate.js';
 import type { Family, Known } from './schema/common.js';
 import type {
-  ConcatExpr, CtExpr, CtKey, Expression, Immediate, MatchOp, MetaExpr, MetaKey, PayloadExpr, PayloadProtocol, PrefixExpr,
+  BinopExpr, ConcatExpr, CtExpr, CtKey, ElemExpr, Expression, Immediate, MatchOp, MetaExpr, MetaKey, PayloadExpr, PayloadProtocol, PrefixExpr,
   RangeExpr, SetExpr, SetItem, MapExpr, VerdictExpr,
 } from './schema/expressions.js';
-import type { CounterStmt, MatchStmt, MangleStmt, Statement, VmapStmt, LogStmt, NatBody } from './schema/statements.js';
-import type { Chain, Element, NamedSet, Rule, SetType, Table, HOOKS, CHAIN_TYPES } from './schema/objects.js';
+import type { CounterStmt, MatchStmt, MangleStmt, Statement, VmapStmt, LogStmt, NatBody, RejectStmt, REJECT_TYPES } from './schema/statements.js';
+import type { Chain, Element, Flowtable, NamedSet, Rule, SetType, Table, HOOKS, CHAIN_TYPES } from './schema/objects.js';
 import type { Command, Document, DocumentItem, RulesetObject } from './schema/commands.js';
 
 /** Where a table lives. */
@@ -60,9 +61,18 @@ export function elements(t: TableId, setName: string, elem: SetItem[]): { elemen
   return { element: { family: t.family, table: t.table, name: setName, elem } };
 }
 
+/** `{"flowtable": {...}}` (hook `ingress`). */
+export function flowtable(t: TableId, name: string, opts: { prio: number; dev?: string | string[] | undefined }): { flowtable: Flowtable } {
+  return { flowtable: { family: t.family, table: t.table, name, hook: 'ingress', prio: opts.prio, ...(opts.dev !== undefined ? { dev: opts.dev } : {}) } };
+}
+
 /** `{"match": {left, op, right}}` */
 export function match(left: Expression, op: MatchOp, right: Expression): MatchStmt {
-  return { match: { left, op, right } };
+  return { match: { op, left, right } };
+}
+/** `left == right` (the most common match). */
+export function eq(left: Expression, right: Expression): MatchStmt {
+  return match(left, '==', right);
 }
 /** `{"mangle": {key, value}}` (`key set value`). */
 export function mangle(key: Expression, value: Expression): MangleStmt {
@@ -93,8 +103,34 @@ export function concat(...parts: Expression[]): ConcatExpr {
   return { concat: parts };
 }
 /** An anonymous set `{"set": [...]}`. */
-export function anonSet(items: SetItem[]): SetExpr {
-  return { set: items };
+export function anonSet(items: readonly SetItem[]): SetExpr {
+  return { set: [...items] };
+}
+/** Bitwise and `a & b`. */
+export function and(a: Expression, b: Expression): BinopExpr {
+  return { '&': [a, b] };
+}
+/** Bitwise or `a | b`. */
+export function or(a: Expression, b: Expression): BinopExpr {
+  return { '|': [a, b] };
+}
+/**
+ * An address, prefix or range written as text: `"198.18.0.1"` (an
+ * address), `"198.18.0.0/15"` (a prefix; `/32` and `/128` are the plain
+ * address), `"198.18.0.1-198.18.0.9"` (a range). Text that is none of these
+ * is returned as is (a symbol for nft to resolve, or refused by it).
+ */
+export function addr(text: string): Expression {
+  const dash = text.indexOf('-');
+  if (dash > 0) return range(text.slice(0, dash), text.slice(dash + 1));
+  const p = parsePrefix(text);
+  if (!p) return text;
+  const max = p.family === 4 ? 32 : 128;
+  return p.explicit && p.len < max ? prefix(p.address, p.len) : p.address;
+}
+/** A set element with properties: `{"elem": {"val": ..., "timeout": s}}`. */
+export function elem(val: Expression, opts: Omit<ElemExpr['elem'], 'val'> = {}): ElemExpr {
+  return { elem: { val, ...opts } };
 }
 /** `{"map": {key, data}}` (`key map data`). */
 export function lookup(key: Expression, data: Expression): MapExpr {
@@ -131,6 +167,12 @@ export const accept = verdict.accept;
 export const drop = verdict.drop;
 /** `jump <chain>` statement. */
 export const jump = verdict.jump;
+/** `goto <chain>` statement. */
+export const goto = verdict.goto;
+/** `return` statement. */
+export const ret = verdict.return;
+/** `continue` statement. */
+export const cont = verdict.continue;
 
 /** `counter` (anonymous). */
 export function counter(): CounterStmt {
@@ -139,6 +181,11 @@ export function counter(): CounterStmt {
 /** `log [prefix ...]`. */
 export function log(opts: NonNullable<LogStmt['log']> = {}): LogStmt {
   return { log: Object.keys(opts).length ? opts : null };
+}
+/** `reject [with <type> <expr>]`: `reject()`, `reject('tcp reset')`, `reject('icmpx', 'port-unreachable')`. */
+export function reject(type?: Known<(typeof REJECT_TYPES)[number]>, expr?: string | number): RejectStmt {
+  if (type === undefined) return { reject: null };
+  return { reject: expr === undefined ? { type } : { type, expr } };
 }
 /** `snat`/`dnat`/`masquerade`/`redirect`. */
 export function nat(kind: 'snat' | 'dnat' | 'masquerade' | 'redirect', body: NatBody | null = null): Statement {

@@ -3,6 +3,7 @@
  * It can be printed, stored, diffed and reviewed before anything touches the kernel.
  * @module
  */
+import type { Command } from '../nft/schema/commands.js';
 
 /** A family/name pair identifying an nftables table. */
 export interface TableRef {
@@ -74,8 +75,12 @@ export interface Plan {
   netns?: string | undefined;
   /** Tables this plan owns: the executor snapshots and restores exactly these. */
   tables: TableRef[];
-  /** nftables JSON commands (the items of `{"nftables":[...]}`), applied as one transaction. */
-  nft: unknown[];
+  /**
+   * nftables JSON commands (the items of `{"nftables":[...]}`), applied as one
+   * transaction; typed by the nft schema and validated by the executor with
+   * the strict one before anything is sent.
+   */
+  nft: Command[];
   /** Other steps, each with its undo. */
   steps: Step[];
   /** XDP attachments. */

@@ -5,6 +5,8 @@
  * named counters, the quota and the policer (`limit rate over … drop`).
  * @module
  */
+import * as x from '../nft/build.js';
+import type { Command, Statement } from '../nft/schema/index.js';
 import { parsePrefix } from '../validate.js';
 import type { Direction, Match } from './types.js';
 
@@ -29,23 +31,21 @@ export function nftHook(direction: Direction, perProcess: boolean): 'output' | '
   return perProcess ? 'input' : 'prerouting';
 }
 
-const eq = (left: unknown, right: unknown) => ({ match: { op: '==', left, right } });
-
 /** nft JSON match expressions for the header part of a match, plus the interface. */
-export function nftMatchExprs(iface: string, direction: Direction, m: Match | undefined): unknown[] {
-  const out: unknown[] = [eq({ meta: { key: direction === 'egress' ? 'oifname' : 'iifname' } }, iface)];
+export function nftMatchExprs(iface: string, direction: Direction, m: Match | undefined): Statement[] {
+  const out: Statement[] = [x.eq(x.meta(direction === 'egress' ? 'oifname' : 'iifname'), iface)];
   if (!m) return out;
   for (const [field, v] of [['saddr', m.src], ['daddr', m.dst]] as const) {
     if (v === undefined) continue;
     const p = parsePrefix(v)!;
-    const right = p.len === (p.family === 4 ? 32 : 128) ? p.address : { prefix: { addr: p.address, len: p.len } };
-    out.push(eq({ payload: { protocol: p.family === 4 ? 'ip' : 'ip6', field } }, right));
+    const right = p.len === (p.family === 4 ? 32 : 128) ? p.address : x.prefix(p.address, p.len);
+    out.push(x.eq(x.payload(p.family === 4 ? 'ip' : 'ip6', field), right));
   }
   const ports = m.sport !== undefined || m.dport !== undefined;
-  if (m.protocol) out.push(eq({ meta: { key: 'l4proto' } }, PROTO[m.protocol]));
-  else if (ports) out.push(eq({ meta: { key: 'l4proto' } }, { set: [6, 17] }));
-  if (m.sport !== undefined) out.push(eq({ payload: { protocol: 'th', field: 'sport' } }, m.sport));
-  if (m.dport !== undefined) out.push(eq({ payload: { protocol: 'th', field: 'dport' } }, m.dport));
+  if (m.protocol) out.push(x.eq(x.meta('l4proto'), PROTO[m.protocol] as number));
+  else if (ports) out.push(x.eq(x.meta('l4proto'), x.anonSet([6, 17])));
+  if (m.sport !== undefined) out.push(x.eq(x.payload('th', 'sport'), m.sport));
+  if (m.dport !== undefined) out.push(x.eq(x.payload('th', 'dport'), m.dport));
   return out;
 }
 
@@ -62,48 +62,45 @@ export interface BodyOptions {
 }
 
 /** Rules of the body chain (`add rule` commands), in order. */
-export function bodyRules(o: BodyOptions): unknown[] {
+export function bodyRules(o: BodyOptions): Command[] {
   const n = nftNames(o.id);
-  const rule = (expr: unknown[]) => ({ add: { rule: { family: 'inet', table: o.table, chain: n.body, expr } } });
-  const rules: unknown[] = [];
-  const first: unknown[] = [{ counter: n.matched }];
-  if (o.mark !== undefined)
-    first.push({ mangle: { key: { meta: { key: 'mark' } }, value: { '|': [{ '&': [{ meta: { key: 'mark' } }, (~MARK_MASK) >>> 0] }, o.mark] } } });
+  const t = { family: 'inet', table: o.table } as const;
+  const rule = (expr: Statement[]) => x.cmd.add(x.rule(t, n.body, expr));
+  const rules: Command[] = [];
+  const first: Statement[] = [{ counter: n.matched }];
+  if (o.mark !== undefined) first.push(x.mangle(x.meta('mark'), x.or(x.and(x.meta('mark'), (~MARK_MASK) >>> 0), o.mark)));
   rules.push(rule(first));
-  if (o.quota === 'drop') rules.push(rule([{ quota: n.quota }, { counter: n.overQuota }, { drop: null }]));
+  if (o.quota === 'drop') rules.push(rule([{ quota: n.quota }, { counter: n.overQuota }, x.drop()]));
   if (o.quota === 'log')
-    rules.push(rule([{ quota: n.quota }, { counter: n.overQuota }, { limit: { rate: 10, per: 'minute' } }, { log: { prefix: `netfence quota ${n.base}: ` } }]));
+    rules.push(rule([{ quota: n.quota }, { counter: n.overQuota }, { limit: { rate: 10, per: 'minute' } }, x.log({ prefix: `netfence quota ${n.base}: ` })]));
   if (o.police)
     rules.push(
       rule([
         { limit: { rate: o.police.bytesPerSecond, rate_unit: 'bytes', per: 'second', burst: o.police.burst, burst_unit: 'bytes', inv: true } },
         { counter: n.dropped },
-        { drop: null },
+        x.drop(),
       ]),
     );
   return rules;
 }
 
 /** Everything `add`ed for a limit in the nft transaction (the socket rule comes later, as a text step). */
-export function nftLimitCommands(o: BodyOptions & { iface: string; direction: Direction; match: Match | undefined; perProcess: boolean; quotaBytes?: number | undefined }): unknown[] {
+export function nftLimitCommands(o: BodyOptions & { iface: string; direction: Direction; match: Match | undefined; perProcess: boolean; quotaBytes?: number | undefined }): Command[] {
   const n = nftNames(o.id);
-  const fam = 'inet';
-  const t = o.table;
+  const t = { family: 'inet', table: o.table } as const;
   const hook = nftHook(o.direction, o.perProcess);
-  const cmds: unknown[] = [
-    { add: { table: { family: fam, name: t } } },
-    { add: { counter: { family: fam, table: t, name: n.matched } } },
-    { add: { counter: { family: fam, table: t, name: n.dropped } } },
-    { add: { counter: { family: fam, table: t, name: n.overQuota } } },
+  const cmds: Command[] = [
+    x.cmd.add(x.table(t.family, t.table)),
+    x.cmd.add({ counter: { ...t, name: n.matched } }),
+    x.cmd.add({ counter: { ...t, name: n.dropped } }),
+    x.cmd.add({ counter: { ...t, name: n.overQuota } }),
   ];
-  if (o.quotaBytes !== undefined) cmds.push({ add: { quota: { family: fam, table: t, name: n.quota, bytes: o.quotaBytes, inv: true } } });
-  cmds.push({ add: { chain: { family: fam, table: t, name: n.body } } });
-  if (o.perProcess) cmds.push({ add: { chain: { family: fam, table: t, name: n.sock } } });
-  cmds.push({ add: { chain: { family: fam, table: t, name: n.base, type: 'filter', hook, prio: 0, policy: 'accept' } } });
+  if (o.quotaBytes !== undefined) cmds.push(x.cmd.add({ quota: { ...t, name: n.quota, bytes: o.quotaBytes, inv: true } }));
+  cmds.push(x.cmd.add(x.chain(t, n.body)));
+  if (o.perProcess) cmds.push(x.cmd.add(x.chain(t, n.sock)));
+  cmds.push(x.cmd.add(x.chain(t, n.base, { type: 'filter', hook, prio: 0, policy: 'accept' })));
   cmds.push(...bodyRules(o));
-  cmds.push({
-    add: { rule: { family: fam, table: t, chain: n.base, expr: [...nftMatchExprs(o.iface, o.direction, o.match), { jump: { target: o.perProcess ? n.sock : n.body } }] } },
-  });
+  cmds.push(x.cmd.add(x.rule(t, n.base, [...nftMatchExprs(o.iface, o.direction, o.match), x.jump(o.perProcess ? n.sock : n.body)])));
   return cmds;
 }
 

@@ -16,8 +16,8 @@
  */
 import { createHash } from 'node:crypto';
 import { isIPv4 } from 'node:net';
-import * as x from '../../firewall/expr.js';
-import type { Expr, Stmt } from '../../firewall/expr.js';
+import * as x from '../../nft/build.js';
+import type { Command, Expression, Statement } from '../../nft/schema/index.js';
 import type { ListedRule } from '../../firewall/kernel.js';
 import { nftBurst } from '../../throttle/rate.js';
 import { intervalElement, type CompiledIpList } from './ip-patterns.js';
@@ -39,10 +39,10 @@ export const SMARTPROXY_CHAINS = [
 export const CHAIN_NAMES: string[] = SMARTPROXY_CHAINS.map((c) => c.name);
 
 /** The commands creating a table's base chains (idempotent), plus `extra`. */
-export function structure(table: string, extra: unknown[] = []): unknown[] {
+export function structure(table: string, extra: Command[] = []): Command[] {
   return [
-    x.add('table', { family: 'inet', name: table }),
-    ...SMARTPROXY_CHAINS.map((c) => x.add('chain', { family: 'inet', table, name: c.name, type: c.type, hook: c.hook, prio: c.prio, policy: 'accept' })),
+    x.cmd.add({ table: { family: 'inet', name: table } }),
+    ...SMARTPROXY_CHAINS.map((c) => x.cmd.add({ chain: { family: 'inet', table, name: c.name, type: c.type, hook: c.hook, prio: c.prio, policy: 'accept' } })),
     ...extra,
   ];
 }
@@ -63,9 +63,9 @@ export interface CompiledRoute {
   /** Client families served. */
   families: (4 | 6)[];
   /** `add set` + `flush set` + elements, per named set. */
-  sets: { name: string; type: string; elements: number; cmds: unknown[] }[];
+  sets: { name: string; type: string; elements: number; cmds: Command[] }[];
   /** `add rule` commands (appended; {@link placeRules} positions them among other routes' rules). */
-  rules: unknown[];
+  rules: Command[];
   /** The route's priority (higher = its rules come first). */
   priority: number;
   enabled: boolean;
@@ -79,7 +79,7 @@ export interface CompiledRoute {
    * Conntrack matches of the route's connections, per family, for the fast path's offload rules (none when rate-limited).
    * @internal
    */
-  offloadMatches: Stmt[][];
+  offloadMatches: Statement[][];
   decisions: { subject: string; chosen: string; reason: string }[];
   /** Hash of what goes to the kernel: equal digests mean an unchanged route. */
   digest: string;
@@ -95,9 +95,9 @@ export interface CompileOptions {
 
 const isLoopback = (a: string) => (isIPv4(a) ? a.startsWith('127.') : a === '::1' || a === '0:0:0:0:0:0:0:1');
 
-function portExpr(ports: readonly (number | IPortRange)[]): Expr {
+function portExpr(ports: readonly (number | IPortRange)[]): Expression {
   const l = ports.map((v) => (typeof v === 'number' ? v : v.from === v.to ? v.from : x.range(v.from, v.to)));
-  return l.length === 1 ? l[0] : x.setOf(l);
+  return l.length === 1 ? (l[0] as Expression) : x.anonSet(l);
 }
 
 /**
@@ -107,15 +107,15 @@ function portExpr(ports: readonly (number | IPortRange)[]): Expr {
  */
 export function compileNormalized(r: NormalizedRoute, addresses: TargetAddresses, o: CompileOptions): CompiledRoute | { error: { path: string; message: string } } {
   const sets: CompiledRoute['sets'] = [];
-  const rules: unknown[] = [];
+  const rules: Command[] = [];
   const decisions: CompiledRoute['decisions'] = [];
   const families: (4 | 6)[] = [];
-  const offloadMatches: Stmt[][] = [];
+  const offloadMatches: Statement[][] = [];
   let remoteClients: CompiledRoute['remoteClients'] = 'forwarded';
   let usesRouteLocalnet = false;
   const table = r.table;
-  const rule = (chain: string, kind: string, expr: Stmt[]) => x.add('rule', { family: 'inet', table, chain, comment: `nf:${r.id}:${kind}`, expr });
-  const l4: Expr = r.protocols.length === 1 ? r.protocols[0] : x.setOf(r.protocols);
+  const rule = (chain: string, kind: string, expr: Statement[]) => x.cmd.add({ rule: { family: 'inet', table, chain, comment: `nf:${r.id}:${kind}`, expr } });
+  const l4: Expression = r.protocols.length === 1 ? (r.protocols[0] as string) : x.anonSet(r.protocols);
 
   for (const fam of [4, 6] as const) {
     if (!r.enabled) break;
@@ -125,53 +125,53 @@ export function compileNormalized(r: NormalizedRoute, addresses: TargetAddresses
     if (loop.length > 0 && loop.length < addrs.length) return { error: { path: `${r.where}.${r.hostField}`, message: `mixes loopback (${loop.join(', ')}) and other IPv${fam} targets: they cannot be reached by the same clients` } };
     const ipP = fam === 4 ? 'ip' : 'ip6';
     const nf = fam === 4 ? 'ipv4' : 'ipv6';
-    const setOrInline = (name: string, list: CompiledIpList): Expr | undefined => {
+    const setOrInline = (name: string, list: CompiledIpList): Expression | undefined => {
       const iv = fam === 4 ? list.v4 : list.v6;
       if (iv.length === 0) return undefined;
       const elems = iv.map((i) => intervalElement(i, fam));
-      if (!r.useIPSets) return x.setOf(elems);
+      if (!r.useIPSets) return x.anonSet(elems);
       const type = fam === 4 ? 'ipv4_addr' : 'ipv6_addr';
       sets.push({
         name,
         type,
         elements: elems.length,
-        cmds: [x.add('set', { family: 'inet', table, name, type, flags: ['interval'] }), x.flush('set', { family: 'inet', table, name }), x.add('element', { family: 'inet', table, name, elem: elems })],
+        cmds: [x.cmd.add({ set: { family: 'inet', table, name, type, flags: ['interval'] } }), x.cmd.flush({ set: { family: 'inet', table, name } }), x.cmd.add({ element: { family: 'inet', table, name, elem: elems } })],
       });
       return `@${name}`;
     };
-    let client: Expr | undefined;
+    let client: Expression | undefined;
     if (r.clientIp && !r.clientIp.all) {
       client = setOrInline(`${r.id}_c${fam}`, r.clientIp);
       if (client === undefined) continue; // no client of this family matches the route
     }
     families.push(fam);
     // Client → route packets only: a reply that happens to go to a route's port (a client whose source port is one) is not the route's.
-    const base = (): Stmt[] => [
-      x.match(x.meta('nfproto'), nf),
-      x.match(x.meta('l4proto'), l4),
-      x.match(x.payload('th', 'dport'), portExpr(r.ports)),
-      x.match({ fib: { result: 'type', flags: ['daddr'] } }, 'local'),
-      x.match({ ct: { key: 'direction' } }, 'original'),
-      ...(client ? [x.match(x.payload(ipP, 'saddr'), client)] : []),
+    const base = (): Statement[] => [
+      x.eq(x.meta('nfproto'), nf),
+      x.eq(x.meta('l4proto'), l4),
+      x.eq(x.payload('th', 'dport'), portExpr(r.ports)),
+      x.eq({ fib: { result: 'type', flags: ['daddr'] } }, 'local'),
+      x.eq({ ct: { key: 'direction' } }, 'original'),
+      ...(client ? [x.eq(x.payload(ipP, 'saddr'), client)] : []),
     ];
-    const orig = (): Stmt[] => [
-      x.match(x.meta('nfproto'), nf),
-      x.match(x.meta('l4proto'), l4),
-      x.match(x.ct('status'), 'dnat', 'in'),
-      x.match({ ct: { key: 'proto-dst', dir: 'original' } }, portExpr(r.ports)),
-      ...(client ? [x.match({ ct: { key: `${ipP} saddr`, dir: 'original' } }, client)] : []),
+    const orig = (): Statement[] => [
+      x.eq(x.meta('nfproto'), nf),
+      x.eq(x.meta('l4proto'), l4),
+      x.match(x.ct('status'), 'in', 'dnat'),
+      x.eq({ ct: { key: 'proto-dst', dir: 'original' } }, portExpr(r.ports)),
+      ...(client ? [x.eq({ ct: { key: `${ipP} saddr`, dir: 'original' } }, client)] : []),
     ];
-    const filters: { kind: 'block' | 'allow'; expr: Stmt[] }[] = [];
+    const filters: { kind: 'block' | 'allow'; expr: Statement[] }[] = [];
     r.block.forEach((b, i) => {
       if (b.list.all) return filters.push({ kind: 'block', expr: [...base(), x.counter(), x.drop()] });
       const s = setOrInline(`${r.id}_b${fam}_${i}`, b.list);
-      if (s !== undefined) filters.push({ kind: 'block', expr: [...base(), x.match(x.payload(ipP, 'saddr'), s), x.counter(), x.drop()] });
+      if (s !== undefined) filters.push({ kind: 'block', expr: [...base(), x.eq(x.payload(ipP, 'saddr'), s), x.counter(), x.drop()] });
     });
     r.allow.forEach((a, i) => {
       if (a.list.all) return;
       const s = setOrInline(`${r.id}_a${fam}_${i}`, a.list);
       // An allow list without addresses of this family allows none of it.
-      filters.push({ kind: 'allow', expr: s !== undefined ? [...base(), x.match(x.payload(ipP, 'saddr'), s, '!='), x.counter(), x.drop()] : [...base(), x.counter(), x.drop()] });
+      filters.push({ kind: 'allow', expr: s !== undefined ? [...base(), x.match(x.payload(ipP, 'saddr'), '!=', s), x.counter(), x.drop()] : [...base(), x.counter(), x.drop()] });
     });
     for (const [chain, suffix] of [['sp_filter', ''], ['sp_filter_out', '-local']] as const) {
       for (const f of filters) rules.push(rule(chain, `${f.kind}${suffix}`, f.expr));
@@ -179,12 +179,12 @@ export function compileNormalized(r: NormalizedRoute, addresses: TargetAddresses
       rules.push(rule(chain, `claim${suffix}`, [...base(), x.accept()]));
     }
     const targets = addrs;
-    let addr: Expr = targets[0];
+    let addr: Expression = targets[0] as string;
     if (targets.length > 1) {
       const key = r.lb === 'ip-hash' ? { jhash: { mod: targets.length, seed: 0x6e66, offset: 0, expr: x.payload(ipP, 'saddr') } } : { numgen: { mode: 'inc', mod: targets.length, offset: 0 } };
-      addr = { map: { key, data: x.setOf(targets.map((h, i) => [i, h])) } };
+      addr = { map: { key, data: x.anonSet(targets.map((h, i) => [i, h])) } };
     }
-    const dnat = { dnat: { family: ipP, addr, ...(typeof r.port === 'number' ? { port: r.port } : {}) } };
+    const dnat = x.nat('dnat', { family: ipP, addr, ...(typeof r.port === 'number' ? { port: r.port } : {}) });
     const loopback = loop.length > 0;
     const remoteOk = !loopback || (fam === 4 && o.routeLocalnet);
     if (loopback && remoteOk) usesRouteLocalnet = true;
@@ -198,10 +198,10 @@ export function compileNormalized(r: NormalizedRoute, addresses: TargetAddresses
       });
       // Claimed without NAT (a lower-priority route does not take them), then rejected on input.
       rules.push(rule('sp_dnat', 'claim-remote', [...base(), x.accept()]));
-      const notNatted = x.match(x.and(x.ct('status'), 'dnat'), 0);
+      const notNatted = x.eq(x.and(x.ct('status'), 'dnat'), 0);
       for (const p of r.protocols) {
         const rej = p === 'tcp' ? { reject: { type: 'tcp reset' } } : { reject: { type: 'icmpx', expr: 'port-unreachable' } };
-        rules.push(rule('sp_input', 'reject-remote', [...base().map((s, i) => (i === 1 ? x.match(x.meta('l4proto'), p) : s)), notNatted, x.counter(), rej]));
+        rules.push(rule('sp_input', 'reject-remote', [...base().map((s, i) => (i === 1 ? x.eq(x.meta('l4proto'), p) : s)), notNatted, x.counter(), rej]));
       }
     }
     // Connections made from this host take the output hook.
@@ -211,7 +211,7 @@ export function compileNormalized(r: NormalizedRoute, addresses: TargetAddresses
     else rules.push(rule('sp_snat', 'nomasq', [...orig(), x.accept()]));
     if (r.maxRate !== undefined) rules.push(rule('sp_forward', 'rate', [...orig(), { limit: { rate: r.maxRate, rate_unit: 'bytes', per: 'second', burst: nftBurst(r.maxRate * 8), burst_unit: 'bytes', inv: true } }, x.counter(), x.drop()]));
     if (o.fastPath && r.maxRate === undefined) offloadMatches.push(orig());
-    rules.push(rule('sp_forward', 'sent', [...orig(), x.match({ ct: { key: 'direction' } }, 'original'), x.counter()]));
+    rules.push(rule('sp_forward', 'sent', [...orig(), x.eq({ ct: { key: 'direction' } }, 'original'), x.counter()]));
     rules.push(rule('sp_forward', 'count', [...orig(), x.counter(), x.accept()]));
   }
   if (o.fastPath && r.maxRate !== undefined && r.enabled) decisions.push({ subject: `${r.where} fast path`, chosen: 'not offloaded', reason: 'maxRate must see every packet of the route' });
@@ -252,10 +252,11 @@ export function commentId(comment: string | undefined): string | undefined {
  * the routes in `exclude` (replaced or removed in the same transaction) are
  * never anchors.
  */
-export function placeRules(compiled: Pick<CompiledRoute, 'id' | 'priority' | 'rules'>, existing: readonly ListedRule[], priorityOf: (id: string) => number | undefined, exclude?: string | ReadonlySet<string>): unknown[] {
+export function placeRules(compiled: Pick<CompiledRoute, 'id' | 'priority' | 'rules'>, existing: readonly ListedRule[], priorityOf: (id: string) => number | undefined, exclude?: string | ReadonlySet<string>): Command[] {
   const ex = typeof exclude === 'string' ? new Set([exclude]) : (exclude ?? new Set<string>());
   return compiled.rules.map((cmd) => {
-    const r = (cmd as { add: { rule: { chain: string } & Record<string, unknown> } }).add.rule;
+    if (!('add' in cmd) || !('rule' in cmd.add)) return cmd;
+    const r = cmd.add.rule;
     const anchor = existing.find((e) => {
       if (e.chain !== r.chain) return false;
       const id = commentId(e.comment);

@@ -8,7 +8,8 @@
 import { lookup } from 'node:dns/promises';
 import { isIPv4, isIPv6 } from 'node:net';
 import { NetfenceError, ValidationError } from '../../errors.js';
-import * as x from '../../firewall/expr.js';
+import * as x from '../../nft/build.js';
+import type { Command } from '../../nft/schema/index.js';
 import { destroyTables, listRules, submit, type ListedRule } from '../../firewall/kernel.js';
 import { run } from '../../host/run.js';
 import { emptyPlan, type TableRef } from '../../plan/types.js';
@@ -127,8 +128,8 @@ export class RouteCore {
       for (const p of add) this.routes.delete(p.compiled.id);
       return Ok(undefined);
     }
-    const cmds: unknown[] = [];
-    const setsAfter: unknown[] = [];
+    const cmds: Command[] = [];
+    const setsAfter: Command[] = [];
     const keep = new Set(adding.flatMap((p) => p.compiled.sets.map((s) => `${p.compiled.table}/${s.name}`)));
     const prio = (id: string) => (gone.has(id) ? undefined : this.routes.get(id)?.compiled.priority);
     // Higher priority first; ties keep the order given (insertions before one anchor then come out in that order).
@@ -146,8 +147,8 @@ export class RouteCore {
       for (const id of gone) {
         const r = this.routes.get(id)!;
         if (r.compiled.table !== t) continue;
-        for (const lr of listed) if (isOwnedRuleComment(lr.comment, id)) cmds.push(x.del('rule', { family: 'inet', table: t, chain: lr.chain, handle: lr.handle }));
-        for (const s of r.compiled.sets) if (!keep.has(`${t}/${s.name}`)) setsAfter.push(x.del('set', { family: 'inet', table: t, name: s.name }));
+        for (const lr of listed) if (isOwnedRuleComment(lr.comment, id)) cmds.push(x.cmd.delete({ rule: { family: 'inet', table: t, chain: lr.chain, handle: lr.handle } }));
+        for (const s of r.compiled.sets) if (!keep.has(`${t}/${s.name}`)) setsAfter.push(x.cmd.delete({ set: { family: 'inet', table: t, name: s.name } }));
       }
       for (const { p } of order) if (p.compiled.table === t) cmds.push(...placeRules(p.compiled, listed, prio, gone));
     }

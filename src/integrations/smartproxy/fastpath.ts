@@ -15,8 +15,8 @@
  */
 import { detectCapabilities } from '../../capabilities/index.js';
 import { NetfenceError } from '../../errors.js';
-import * as x from '../../firewall/expr.js';
-import type { Stmt } from '../../firewall/expr.js';
+import * as x from '../../nft/build.js';
+import type { Command, Statement } from '../../nft/schema/index.js';
 import { DEFAULT_FASTPATH_PRIORITY, decideFastPath as decideFlowtable, flowtableCommand, offloadChainCommand, offloadStatements, type FastPathTarget } from '../../firewall/flowtable.js';
 import { listLinks } from '../../host/links.js';
 import { Err, Ok, type Result } from '../../result.js';
@@ -37,7 +37,7 @@ export interface FastPath {
    * Commands re-creating the flowtable and offload chain of `table` with one
    * offload rule per route match in `routes` (id → conntrack matches).
    */
-  refresh(table: string, routes: ReadonlyArray<{ id: string; matches: Stmt[][] }>): unknown[];
+  refresh(table: string, routes: ReadonlyArray<{ id: string; matches: Statement[][] }>): Command[];
   /** Decisions to report in each route's status. */
   decisions: { subject: string; chosen: string; reason: string }[];
 }
@@ -94,11 +94,11 @@ export async function decideFastPath(option: FastPathOption, netns: string | und
       const ref = { family: t.family, table: t.table, name: t.name };
       return [
         offloadChainCommand(t),
-        x.flush('chain', ref),
+        x.cmd.flush({ chain: ref }),
         flowtableCommand(t),
-        x.del('flowtable', ref),
+        x.cmd.delete({ flowtable: ref }),
         flowtableCommand(t),
-        ...routes.flatMap((r) => r.matches.map((m) => x.add('rule', { family: t.family, table: t.table, chain: t.name, comment: ownedRuleComment(r.id, 'offload'), expr: [...m, ...offloadStatements(t)] }))),
+        ...routes.flatMap((r) => r.matches.map((m) => x.cmd.add({ rule: { family: t.family, table: t.table, chain: t.name, comment: ownedRuleComment(r.id, 'offload'), expr: [...m, ...offloadStatements(t)] } }))),
       ];
     },
   });
