@@ -6,9 +6,8 @@
  * on throw and (synchronously) on process exit.
  * @module
  */
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { run, type RunOutput } from '../host/run.js';
+import { run, runSync, type RunOutput } from '../host/run.js';
 import type { CommandError } from '../errors.js';
 import { Err, Ok, type Result } from '../result.js';
 
@@ -21,7 +20,7 @@ function hookExit(): void {
   if (hooked) return;
   hooked = true;
   process.once('exit', () => {
-    for (const ns of live) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    for (const ns of live) runSync(['ip', 'netns', 'del', ns]);
   });
 }
 

@@ -1,6 +1,6 @@
 /**
  * Long-running children: NFQUEUE workers, lab servers, held traffic
- * generators. `spawn()` starts one through the current host; `spawnOnMachine`
+ * generators. `startProcess()` starts one through the current host; `spawnOnMachine`
  * is the real implementation (node:child_process with argv arrays, never a
  * shell, `nsenter --net=` for a namespace so that the pid is the program's).
  * @module
@@ -18,7 +18,7 @@ export type { SpawnedProcess, SpawnExit, SpawnOptions } from './host.js';
  * A program that cannot be started is reported by `exited` (with `error`) and
  * the `error` event, never thrown.
  */
-export function spawn(argv: readonly string[], options: SpawnOptions = {}): SpawnedProcess {
+export function startProcess(argv: readonly string[], options: SpawnOptions = {}): SpawnedProcess {
   const bad = checkArgv(argv, options.netns);
   if (bad) throw bad;
   return currentHost().spawn(argv, options);

@@ -5,11 +5,11 @@
  * and demo, and exported as `netfence/lab` for users' own tests.
  * @module
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { run, runOrThrow, type RunOutput } from '../host/run.js';
+import { run, runOrThrow, runSync, type RunOutput } from '../host/run.js';
+import { startProcess, type SpawnedProcess } from '../host/spawn.js';
 import { IfName } from '../validate.js';
 import type { Result } from '../result.js';
 import type { CommandError } from '../errors.js';
@@ -59,7 +59,7 @@ export class Lab {
   readonly hosts: LabHost[] = [];
   private ifCounter = new Map<string, number>();
   private destroyed = false;
-  private children = new Set<ChildProcess>();
+  private children = new Set<SpawnedProcess>();
 
   private constructor(tag: string) {
     const safe = tag.replace(/[^a-z0-9]/gi, '').slice(0, 12) || 'lab';
@@ -175,7 +175,7 @@ export class Lab {
       proto === 'tcp'
         ? `const T=${JSON.stringify(text)};const s=require('net').createServer(c=>{c.on('error',()=>{});if(T==='%echo'){c.pipe(c);return}if(T.startsWith('%bytes:')){c.end(Buffer.alloc(Number(T.slice(7)),120));return}c.end(T==='%peer'?String(c.remoteAddress).replace(/^::ffff:/,''):T)});s.listen({port:${port},host:'::',ipv6Only:false},()=>console.log('ready'))`
         : `const T=${JSON.stringify(text)};const d=require('dgram');let n=0;for(const [t,a] of [['udp4','0.0.0.0'],['udp6','::']]){const s=d.createSocket(t==='udp6'?{type:t,ipv6Only:true}:{type:t});s.on('message',(m,r)=>s.send(T==='%peer'?r.address:T,r.port,r.address));s.bind(${port},a,()=>{if(++n===2)console.log('ready')})}`;
-    const child = spawn('nsenter', [`--net=/run/netns/${h.netns}`, '--', process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = startProcess([process.execPath, '-e', code], { netns: h.netns });
     this.children.add(child);
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`lab server ${proto}/${port} in ${h.name} did not start`)), 10_000);
@@ -243,7 +243,7 @@ export class Lab {
     if (this.destroyed) return;
     this.destroyed = true;
     for (const c of this.children) c.kill('SIGKILL');
-    for (const h of this.hosts) spawnSync('ip', ['netns', 'del', h.netns], { stdio: 'ignore' });
+    for (const h of this.hosts) runSync(['ip', 'netns', 'del', h.netns]);
   }
 }
 

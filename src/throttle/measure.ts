@@ -8,9 +8,9 @@
  * created, so moving a process later does not move the sockets it already has.
  * @module
  */
-import { spawn } from 'node:child_process';
 import { CommandError } from '../errors.js';
 import { run } from '../host/run.js';
+import { startProcess } from '../host/spawn.js';
 import { Err, Ok, type Result } from '../result.js';
 import { NetnsName } from '../validate.js';
 
@@ -97,27 +97,17 @@ export interface HeldClient {
   kill(): void;
 }
 
-const LAUNCHER = `
-const { spawnSync } = require('node:child_process');
-process.stdin.once('data', () => {
-  const r = spawnSync(process.argv[1], process.argv.slice(2), { encoding: 'utf8', timeout: Number(process.env.NF_TIMEOUT_MS) });
-  process.stdout.write(r.stdout || '');
-  process.exit(r.status === null ? 1 : r.status);
-});`;
-
 /** Start an iperf3 client held before its first socket (see the module comment). */
 export function heldIperf3(o: IperfOptions): HeldClient {
   NetnsName.parse(o.clientNetns);
   const port = o.port ?? 20000 + Math.floor(Math.random() * 10000);
   const total = (o.seconds ?? 2) + (o.omit ?? 1);
   const argv = clientArgs(o, port);
-  const child = spawn('nsenter', [`--net=/run/netns/${o.clientNetns}`, '--', process.execPath, '-e', LAUNCHER, ...argv], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, NF_TIMEOUT_MS: String((total + 8) * 1000) },
-  });
+  // Held (host/spawn.ts): the launcher's pid exists before iperf3 opens a socket.
+  const child = startProcess(argv, { netns: o.clientNetns, hold: true, timeoutMs: (total + 8) * 1000 });
   let stdout = '';
-  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
+  const exited = child.exited.then((e) => e.code);
   const killTimer = setTimeout(() => child.kill('SIGKILL'), (total + 30) * 1000);
   return {
     pid: child.pid ?? -1,
@@ -127,7 +117,7 @@ export function heldIperf3(o: IperfOptions): HeldClient {
     },
     go: () =>
       withServer(o, port, async () => {
-        child.stdin.write('go\n');
+        child.release();
         const code = await exited;
         clearTimeout(killTimer);
         const p = parse(stdout);

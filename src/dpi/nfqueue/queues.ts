@@ -6,7 +6,6 @@
  * events and reports statistics (reader counters and the kernel's own).
  * @module
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -15,6 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { fromZodIssues, NetfenceError, type ValidationError } from '../../errors.js';
 import { Err, Ok, type Result } from '../../result.js';
+import { startProcess, type SpawnedProcess } from '../../host/spawn.js';
 import { NetnsName } from '../../validate.js';
 import type { FromWorker, ToWorker, WorkerInit } from './ipc.js';
 import { FlowMarksSchema } from './marks.js';
@@ -163,7 +163,7 @@ export function workerCommand(workerPath?: string): string[] {
 
 interface WorkerState {
   queue: number;
-  child: ChildProcess;
+  child: SpawnedProcess;
   alive: boolean;
   expectedExit: boolean;
   lastStats?: ReaderStats;
@@ -268,7 +268,6 @@ export async function openQueues(options: OpenQueuesOptions): Promise<Result<Que
   } catch (e) {
     return Err(e as NetfenceError);
   }
-  const argv = o.netns ? ['nsenter', `--net=/run/netns/${o.netns}`, '--', ...cmd] : cmd;
   const handle = new Handle(queues, o.netns);
   // A hang guard, not a speed requirement: a worker loads TypeScript handlers and can start slowly on a busy or emulated machine.
   const startTimeout = o.startTimeoutMs ?? 120_000;
@@ -276,12 +275,7 @@ export async function openQueues(options: OpenQueuesOptions): Promise<Result<Que
   const starts = queues.map(
     (queue) =>
       new Promise<Result<void, NetfenceError>>((resolve) => {
-        const [file, ...args] = argv as [string, ...string[]];
-        const child = spawn(file, args, {
-          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-          serialization: 'advanced',
-          shell: false,
-        });
+        const child = startProcess(cmd, { netns: o.netns, stdout: 'inherit', stderr: 'inherit', ipc: true });
         const w: WorkerState = { queue, child, alive: true, expectedExit: false };
         handle.workers.set(queue, w);
         let settled = false;
@@ -292,7 +286,7 @@ export async function openQueues(options: OpenQueuesOptions): Promise<Result<Que
           resolve(r);
         };
         const timer = setTimeout(() => settle(Err(new NetfenceError('QUEUE_START', `queue ${queue}: worker did not bind within ${startTimeout} ms`))), startTimeout);
-        child.on('error', (e) => settle(Err(new NetfenceError('QUEUE_START', `queue ${queue}: cannot start worker \`${argv.join(' ')}\`: ${e.message}`))));
+        child.on('error', (e) => settle(Err(new NetfenceError('QUEUE_START', `queue ${queue}: cannot start worker \`${child.argv.join(' ')}\`: ${e.message}`))));
         child.on('exit', (code, signal) => {
           w.alive = false;
           settle(Err(new NetfenceError('QUEUE_START', `queue ${queue}: worker exited (code ${code}, signal ${signal}) before binding`)));
