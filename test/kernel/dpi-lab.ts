@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run } from '../../src/host/run.js';
+import { run, wrapNetns } from '../../src/host/run.js';
 import type { LabHost } from '../../src/lab/index.js';
 
 export const TRACKER = fileURLToPath(new URL('./dpi-tracker.mjs', import.meta.url));
@@ -27,7 +27,8 @@ export interface Bg {
 
 /** Start `argv` inside a namespace in the background (nsenter execs it, so the pid is the program's). */
 export function bg(h: LabHost, argv: string[], env: Record<string, string> = {}): Bg {
-  const child = spawn('nsenter', [`--net=/run/netns/${h.netns}`, '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const [file, ...args] = wrapNetns(argv, h.netns) as [string, ...string[]];
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20000)));
   child.stderr?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20000)));

@@ -13,6 +13,7 @@ import { detectCapabilities, type CapabilityReport } from '../../src/capabilitie
 import { UnsupportedError } from '../../src/errors.js';
 import { Firewall } from '../../src/firewall/firewall.js';
 import { nftApply, nftList } from '../../src/host/nft.js';
+import { wrapNetns } from '../../src/host/run.js';
 import { Lab, type LabHost } from '../../src/lab/index.js';
 
 const CLIENT = '198.18.1.2';
@@ -71,7 +72,8 @@ async function fetchBulk(lab: Lab, client: LabHost): Promise<{ bytes: number; in
  */
 async function echoSession(h: LabHost, addr: string, port: number): Promise<{ round: (tag: string, timeoutMs?: number) => Promise<'echo' | 'timeout'>; close: () => void }> {
   const code = `const s=require('net').connect({host:${JSON.stringify(addr)},port:${port}},()=>console.log('connected'));s.setNoDelay(true);s.on('data',d=>process.stdout.write(d));s.on('error',e=>{console.log('error '+e.code);process.exit(1)});require('readline').createInterface({input:process.stdin}).on('line',l=>s.write(l+'\\n'));`;
-  const child = spawn('nsenter', [`--net=/run/netns/${h.netns}`, '--', process.execPath, '-e', code], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const [file, ...args] = wrapNetns([process.execPath, '-e', code], h.netns) as [string, ...string[]];
+  const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let seen = '';
   const waiters = new Set<() => void>();
   child.stdout.on('data', (b: Buffer) => {

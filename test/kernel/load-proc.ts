@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { wrapNetns } from '../../src/host/run.js';
 import type { LabHost } from '../../src/lab/index.js';
 
 export const LOAD_NET = fileURLToPath(new URL('./load-net.mjs', import.meta.url));
@@ -22,7 +23,7 @@ export interface NsProc {
 
 /** Start `argv` in `h` (nsenter execs it); `nofile` raises the file-descriptor limit with prlimit. */
 export function nsProc(h: LabHost, argv: string[], options: { nofile?: number } = {}): NsProc {
-  const inner = ['nsenter', `--net=/run/netns/${h.netns}`, '--', ...argv];
+  const inner = wrapNetns(argv, h.netns);
   const full = options.nofile ? ['prlimit', `--nofile=${options.nofile}:${options.nofile}`, '--', ...inner] : inner;
   const child = spawn(full[0] as string, full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];

@@ -13,7 +13,7 @@ import { detectCapabilities } from '../../src/capabilities/index.js';
 import { UnsupportedError } from '../../src/errors.js';
 import { decideFastPath as decideFlowtable } from '../../src/firewall/flowtable.js';
 import { nftList } from '../../src/host/nft.js';
-import { run } from '../../src/host/run.js';
+import { run, wrapNetns } from '../../src/host/run.js';
 import { withLab, type Lab, type LabHost } from '../../src/lab/index.js';
 
 const T = (host: string | string[], port: number | 'preserve' = 80) => ({ host, port });
@@ -260,7 +260,8 @@ describe('SmartProxy 21.x routes on NFTablesManager (drop-in) with real traffic'
   it("the plan's scenario: a server on localhost:4000, route 5000 → localhost:4000; a client on the same host gets the reply; remote clients only with route_localnet", async () => {
     await withLab('splocal', async (lab) => {
       const { client, proxy } = await topo(lab);
-      const server = spawn('nsenter', [`--net=/run/netns/${proxy.netns}`, '--', process.execPath, '-e', `require('net').createServer(c=>c.end('from-4000')).listen(4000,'localhost',()=>console.log('ready'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const [file, ...args] = wrapNetns([process.execPath, '-e', `require('net').createServer(c=>c.end('from-4000')).listen(4000,'localhost',()=>console.log('ready'))`], proxy.netns) as [string, ...string[]];
+      const server = spawn(file, args, { stdio: ['ignore', 'pipe', 'inherit'] });
       try {
         await new Promise<void>((resolve, reject) => {
           server.stdout.on('data', (b: Buffer) => b.toString().includes('ready') && resolve());
