@@ -32,6 +32,7 @@
  * - interval sets: elements must not overlap ("interval overlaps with an
  *   existing one") unless `auto-merge`; identical elements are accepted;
  * - element timeouts (from the element or the set) expire on the given clock;
+ * - devices of netdev chains and flowtables must exist (`hasDevice`);
  * - nft version differences as options: `destroy` unknown before 1.0.8,
  *   table comments and flags dropped by 1.0.6 ({@link FakeNftOptions}).
  *
@@ -55,6 +56,12 @@ export interface FakeNftOptions {
   validate?: boolean | undefined;
   /** Clock for element timeouts, in ms (default `Date.now`). */
   now?: (() => number) | undefined;
+  /**
+   * Whether a network device exists (netdev chains and flowtables name
+   * devices; nft fails with "No such file or directory" for a missing one).
+   * Default: every device exists. FakeHost passes its namespace's links.
+   */
+  hasDevice?: ((name: string) => boolean) | undefined;
 }
 
 /** The options of nft 1.0.6 (Debian 12's nft): no `destroy`, table comments dropped. */
@@ -233,7 +240,7 @@ export function references(v: unknown, out = { sets: new Set<string>(), chains: 
 export class FakeNft {
   /** The committed ruleset. */
   state: FakeRuleset = { tables: new Map(), nextTableHandle: 1 };
-  readonly options: Required<Omit<FakeNftOptions, 'now'>> & { now: () => number };
+  readonly options: Required<Omit<FakeNftOptions, 'now' | 'hasDevice'>> & { now: () => number; hasDevice: (name: string) => boolean };
 
   constructor(options: FakeNftOptions = {}) {
     this.options = {
@@ -242,6 +249,7 @@ export class FakeNft {
       tableComments: options.tableComments ?? true,
       validate: options.validate ?? true,
       now: options.now ?? Date.now,
+      hasDevice: options.hasDevice ?? (() => true),
     };
   }
 
@@ -431,6 +439,7 @@ function add(nft: FakeNft, rs: FakeRuleset, kind: string, body: Record<string, u
   if (kind === 'rule') return addRule(rs, body, 'add');
   const t = needTable(rs, body);
   const name = str(body.name) ?? '';
+  for (const d of kind === 'chain' || kind === 'flowtable' ? [body.dev].flat() : []) if (typeof d === 'string' && !nft.options.hasDevice(d)) throw kernel('ENOENT');
   if (kind === 'chain') {
     const { family: _f, table: _t, name: _n, handle: _h, ...spec } = body;
     const old = t.chains.get(name);

@@ -16,33 +16,20 @@
  *   backslash, `;`, `$(`, backticks and overlong values are refused, the rest
  *   may be accepted (then the plan must still be clean).
  */
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/errors.js';
+import { FakeHost } from '../../src/host/fake.js';
+import { setHost, withHost } from '../../src/host/host.js';
 import type { NftBlocklist } from '../../src/xdp/nft-backend.js';
 import { dpiHarness, firewallHarness, smartproxyHarness, throttlerHarness, vmHarness, xdpHarness, type Harness } from '../lab/arbitraries.js';
 import { corpusLabel, INJECTION_CORPUS, scanPlan } from '../lab/injection-corpus.js';
 
-const cap = vi.hoisted(() => ({ calls: [] as { argv: string[]; input?: string | undefined }[] }));
-vi.mock('../../src/host/run.js', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('../../src/host/run.js')>();
-  const { Err, Ok } = await import('../../src/result.js');
-  const { CommandError } = await import('../../src/errors.js');
-  return {
-    ...actual,
-    run: async (argv: readonly string[], options: { input?: string } = {}) => {
-      cap.calls.push({ argv: [...argv], input: options.input });
-      if (argv.includes('list')) return Err(new CommandError('list', { argv: [...argv], stdout: '', stderr: 'Error: No such file or directory', exitCode: 1 }));
-      return Ok({ stdout: '', stderr: '', exitCode: 0 });
-    },
-  };
-});
-
+/** NftBlocklist.setup against a FakeHost (the namespace and interface exist, no table yet): the batch it commits. */
 async function setupCommands(nb: NftBlocklist, md: boolean, comment: string): Promise<unknown[]> {
-  cap.calls.length = 0;
-  const r = await nb.setup(md, comment);
+  const fake = new FakeHost({ netns: nb.netns ? [nb.netns] : [], links: { [nb.netns ?? '']: [{ ifname: nb.iface }] } });
+  const r = await withHost(fake, () => nb.setup(md, comment));
   if (r.err) throw r.val;
-  const applied = cap.calls.find((c) => c.input !== undefined);
-  return applied ? (JSON.parse(applied.input as string) as { nftables: unknown[] }).nftables : [];
+  return fake.committedBatches()[0] ?? [];
 }
 
 type Kind = 'id' | 'path' | 'text';
@@ -204,6 +191,11 @@ function put(base: unknown, path: (string | number)[], v: unknown): unknown {
 
 const report: Record<string, { attempts: number; refused: number; acceptedHarmless: number; acceptedList: Set<string> }> = {};
 
+/** Every process any builder would start outside the FakeHost above lands here (and fails): none may. */
+const guard = new FakeHost();
+beforeAll(() => setHost(guard));
+afterAll(() => setHost(undefined));
+
 describe(`hostile input: injection corpus (${INJECTION_CORPUS.length} attempts) in every string field`, () => {
   afterAll(() => {
     console.log(`injection corpus tally:\n${Object.entries(report)
@@ -246,6 +238,7 @@ describe(`hostile input: injection corpus (${INJECTION_CORPUS.length} attempts) 
         }
       }
       expect(failures.slice(0, 40)).toEqual([]);
+      expect(guard.calls.map((c) => c.argv.join(' '))).toEqual([]);
     });
   }
 });

@@ -4,34 +4,20 @@
  * typed error naming a field of the input, or as a plan that passes the plan
  * validator, the strict emit schema for nft JSON and an independent scan for
  * strings that must never reach a tool. No other exception may escape.
- * The process runner is instrumented: every argv and stdin that would reach a
- * tool is scanned too (and nothing is run).
+ * The processes run on a FakeHost: every argv and stdin that would reach a
+ * tool is recorded and scanned too (and nothing runs on this machine).
  */
 import fc from 'fast-check';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeHost } from '../../src/host/fake.js';
+import { setHost, withHost } from '../../src/host/host.js';
 import { validatePlan } from '../../src/plan/validate-plan.js';
 import { parseDocument } from '../../src/nft/parse.js';
 import type { NftBlocklist } from '../../src/xdp/nft-backend.js';
 import { dpiHarness, errorProblems, fcParams, firewallHarness, HOSTILE_CASES, smartproxyHarness, throttlerHarness, vmHarness, xdpHarness, type Harness, type Outcome } from '../lab/arbitraries.js';
 import { scanInvocation, scanPlan, type Finding } from '../lab/injection-corpus.js';
 
-const cap = vi.hoisted(() => ({ calls: [] as { argv: string[]; input?: string | undefined }[] }));
-
-vi.mock('../../src/host/run.js', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('../../src/host/run.js')>();
-  const { Err, Ok } = await import('../../src/result.js');
-  const { CommandError } = await import('../../src/errors.js');
-  return {
-    ...actual,
-    run: async (argv: readonly string[], options: { input?: string } = {}) => {
-      cap.calls.push({ argv: [...argv], input: options.input });
-      if (argv.includes('list')) return Err(new CommandError('list', { argv: [...argv], stdout: '', stderr: 'Error: No such file or directory', exitCode: 1 }));
-      return Ok({ stdout: '', stderr: '', exitCode: 0 });
-    },
-  };
-});
-
-/** NftBlocklist.setup with the runner captured: the commands it would send. */
+/** NftBlocklist.setup against a FakeHost (every process it would start is recorded, nothing runs): the commands it sends. */
 const setupCache = new Map<string, unknown[]>();
 async function setupCommands(nb: NftBlocklist, md: boolean, comment: string): Promise<unknown[]> {
   const key = JSON.stringify([nb.table, nb.iface, nb.netns, md, comment]);
@@ -42,15 +28,15 @@ async function setupCommands(nb: NftBlocklist, md: boolean, comment: string): Pr
   return structuredClone(cmds);
 }
 async function setupCommandsUncached(nb: NftBlocklist, md: boolean, comment: string): Promise<unknown[]> {
-  cap.calls.length = 0;
-  const r = await nb.setup(md, comment);
+  const fake = new FakeHost({ netns: nb.netns ? [nb.netns] : [], links: { [nb.netns ?? '']: [{ ifname: nb.iface }] } });
+  const r = await withHost(fake, () => nb.setup(md, comment));
   if (r.err) throw r.val;
-  const applied = cap.calls.find((c) => c.input !== undefined);
-  for (const c of cap.calls) {
+  if (fake.calls.length === 0) throw new Error('NftBlocklist.setup started no process');
+  for (const c of fake.calls) {
     const f = scanInvocation(c.argv, c.input);
     if (f.length) throw new Error(`XdpBlocklist sent unvalidated input to a tool: ${JSON.stringify(f)}`);
   }
-  return applied ? (JSON.parse(applied.input as string) as { nftables: unknown[] }).nftables : [];
+  return fake.committedBatches()[0] ?? [];
 }
 
 interface Tally {
@@ -111,6 +97,11 @@ async function runHarness(h: Harness): Promise<Tally> {
   return t;
 }
 
+/** Every process any builder would start outside the FakeHost above lands here (and fails): none may. */
+const guard = new FakeHost();
+beforeAll(() => setHost(guard));
+afterAll(() => setHost(undefined));
+
 describe(`hostile input: ${HOSTILE_CASES} property cases per builder`, () => {
   afterAll(() => {
     // the figures of the report
@@ -127,6 +118,7 @@ describe(`hostile input: ${HOSTILE_CASES} property cases per builder`, () => {
       // both outcomes must really occur, or the generator is not doing its job
       expect(t.plans).toBeGreaterThan(HOSTILE_CASES / 20);
       expect(t.typedReturned + t.typedThrown).toBeGreaterThan(HOSTILE_CASES / 20);
+      expect(guard.calls.map((c) => c.argv.join(' '))).toEqual([]);
     });
   }
 });
