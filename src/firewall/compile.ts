@@ -5,8 +5,8 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import type { ValidationIssue } from '../errors.js';
-import { IfName, parsePrefix } from '../validate.js';
-import { ipv6Bytes } from '../xdp/entries.js';
+import { addressToBigInt, familyBits, parsePrefix } from '../net/ip.js';
+import { IfName } from '../validate.js';
 import * as x from '../nft/build.js';
 import type { Command, Expression, Family, LimitStmt, MeterStmt, NatBody, SetItem, Statement, VerdictExpr } from '../nft/schema/index.js';
 import type { ChainInput, MapInput, Rule, RuleAction, SetInput } from './spec.js';
@@ -21,19 +21,8 @@ export interface CompileContext {
   chains: ReadonlySet<string>;
 }
 
-/** Prefix of rule comments carrying the rule id. */
-export const ID_PREFIX = 'nf:';
-
-/** The comment carrying `id` (and optional free text). */
-export function ruleComment(id: string, comment?: string): string {
-  return comment ? `${ID_PREFIX}${id} ${comment}` : `${ID_PREFIX}${id}`;
-}
-
-/** The rule id carried by a comment, if any. */
-export function idFromComment(comment: unknown): string | undefined {
-  if (typeof comment !== 'string' || !comment.startsWith(ID_PREFIX)) return undefined;
-  return comment.slice(ID_PREFIX.length).split(' ')[0] || undefined;
-}
+// Rule comments `nf:<id>[ text]`: the one codec is util/rule-comment.ts.
+export { RULE_COMMENT_PREFIX as ID_PREFIX, ruleComment, ruleIdOf as idFromComment } from '../util/rule-comment.js';
 
 type IpFam = 4 | 6;
 const PORT_PROTOS = new Set(['tcp', 'udp', 'sctp', 'udplite']);
@@ -439,10 +428,8 @@ function intervalOf(type: string, v: unknown): [bigint, bigint] | undefined {
   const num = (a: string): { n: bigint; bits: number } | undefined => {
     const p = parsePrefix(a);
     if (!p) return undefined;
-    const bits = p.family === 4 ? 32 : 128;
-    const bytes = p.family === 4 ? p.address.split('.').map(Number) : [...ipv6Bytes(p.address)];
-    let n = 0n;
-    for (const b of bytes) n = (n << 8n) | BigInt(b);
+    const bits = familyBits(p.family);
+    const n = addressToBigInt(p.address, p.family);
     const host = BigInt(bits - p.len);
     return { n: (n >> host) << host, bits: bits - p.len };
   };
