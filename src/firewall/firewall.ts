@@ -6,11 +6,11 @@
  * nft transaction each.
  * @module
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { NetfenceError, UnsupportedError, ValidationError, type ValidationIssue, fromZodIssues } from '../errors.js';
 import { detectCapabilities } from '../capabilities/index.js';
 import { emptyPlan, type Plan, type TableRef } from '../plan/types.js';
 import { Err, Ok, type Result } from '../result.js';
+import { SerialQueue } from '../util/serial.js';
 import { NetnsName } from '../validate.js';
 import { chainCommand, compileRuleExprs, elementExpr, idFromComment, mapCommand, ruleComment, setCommand, type CompileContext } from './compile.js';
 import * as x from '../nft/build.js';
@@ -372,13 +372,9 @@ export class Firewall {
    * is never lost under a full replacement built from an older state.
    */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.inQueue.getStore()) return fn(); // updateVm -> attachVm
-    const next = this.queue.then(() => this.inQueue.run(true, fn));
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.queue.run(fn); // reentrant: updateVm -> attachVm
   }
-  private queue: Promise<unknown> = Promise.resolve();
-  private readonly inQueue = new AsyncLocalStorage<true>();
+  private readonly queue = new SerialQueue({ reentrant: true });
 
   /** Compile and have the kernel check the plan without committing anything. */
   async check(): Promise<Result<void, NetfenceError>> {
