@@ -24,6 +24,7 @@
  */
 import { UnsupportedError } from '../errors.js';
 import type { PlanDecision } from '../plan/types.js';
+import { ruleComment } from '../util/rule-comment.js';
 import * as x from '../nft/build.js';
 import type { Command, Flowtable, Statement } from '../nft/schema/index.js';
 
@@ -87,7 +88,7 @@ export function offloadStatements(t: FastPathTarget): Statement[] {
 
 /** `add rule` of the offload rule (comment `nf:<name>:offload`). */
 export function offloadRuleCommand(t: FastPathTarget): Command {
-  return x.cmd.add({ rule: { family: t.family, table: t.table, chain: t.name, comment: `nf:${offloadRuleId(t.name)}`, expr: offloadStatements(t) } });
+  return x.cmd.add({ rule: { family: t.family, table: t.table, chain: t.name, comment: ruleComment(offloadRuleId(t.name)), expr: offloadStatements(t) } });
 }
 
 /** `add chain`: the offload chain, a filter chain of the forward hook with policy accept (it never drops). */

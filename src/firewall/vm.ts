@@ -31,6 +31,7 @@ import { IfName, IpPrefix, parsePrefix, Port } from '../validate.js';
 import * as x from '../nft/build.js';
 import type { Command, Expression, Statement } from '../nft/schema/index.js';
 import { MacAddress, RuleId } from './spec.js';
+import { ruleComment } from '../util/rule-comment.js';
 
 /** One rule in the VM managers' model. IN = towards the VM, OUT = from the VM. */
 export const VmFirewallRule = z
@@ -304,7 +305,7 @@ export function vmChainRules(table: string, vm: ParsedVm, d: Dir, b: VmBackends,
   const canReject = d === 'out' || pre;
   const pass = (): Statement => (d === 'out' ? x.ret() : x.accept());
   const cmds: Command[] = [];
-  const sys = (name: string, expr: Statement[]) => cmds.push(ruleCmd(table, chain, `nf:${vmRuleId(vm.vmId, `_${name}`, d)}`, expr));
+  const sys = (name: string, expr: Statement[]) => cmds.push(ruleCmd(table, chain, ruleComment(vmRuleId(vm.vmId, `_${name}`, d)), expr));
   const antiSpoof = vm.antiSpoof ?? (vm.mac !== undefined || vm.ips !== undefined);
   if (d === 'out' && antiSpoof) {
     if (vm.mac) {
@@ -341,7 +342,7 @@ export function vmChainRules(table: string, vm: ParsedVm, d: Dir, b: VmBackends,
     const vs = verdicts(r.action, d, r.protocol, b, canReject);
     vs.forEach((v, k) => {
       const id = vmRuleId(vm.vmId, r.id, d) + (vs.length > 1 && k === 0 ? ':tcp' : '');
-      cmds.push(ruleCmd(table, chain, `nf:${id}`, [...m, x.counter(), ...v]));
+      cmds.push(ruleCmd(table, chain, ruleComment(id), [...m, x.counter(), ...v]));
     });
   }
   const pol = policyOf(vm, d);

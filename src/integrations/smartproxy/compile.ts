@@ -20,6 +20,7 @@ import * as x from '../../nft/build.js';
 import type { Command, Expression, Statement } from '../../nft/schema/index.js';
 import type { ListedRule } from '../../firewall/kernel.js';
 import { nftBurst } from '../../throttle/rate.js';
+import { ownedRuleComment, parseOwnedRuleComment } from '../../util/rule-comment.js';
 import { intervalElement, type CompiledIpList } from './ip-patterns.js';
 import type { NormalizedRoute } from './normalize.js';
 import type { IPortRange } from './types.js';
@@ -114,7 +115,7 @@ export function compileNormalized(r: NormalizedRoute, addresses: TargetAddresses
   let remoteClients: CompiledRoute['remoteClients'] = 'forwarded';
   let usesRouteLocalnet = false;
   const table = r.table;
-  const rule = (chain: string, kind: string, expr: Statement[]) => x.cmd.add({ rule: { family: 'inet', table, chain, comment: `nf:${r.id}:${kind}`, expr } });
+  const rule = (chain: string, kind: string, expr: Statement[]) => x.cmd.add({ rule: { family: 'inet', table, chain, comment: ownedRuleComment(r.id, kind), expr } });
   const l4: Expression = r.protocols.length === 1 ? (r.protocols[0] as string) : x.anonSet(r.protocols);
 
   for (const fam of [4, 6] as const) {
@@ -240,8 +241,7 @@ export function compileNormalized(r: NormalizedRoute, addresses: TargetAddresses
 
 /** The route id in a rule comment `nf:<id>:<kind>`. */
 export function commentId(comment: string | undefined): string | undefined {
-  const m = /^nf:([^:]+):/.exec(comment ?? '');
-  return m ? m[1] : undefined;
+  return parseOwnedRuleComment(comment)?.owner;
 }
 
 /**
