@@ -6,12 +6,13 @@
  * {@link throttleCaps} reads the project's capability report
  * (`detectCapabilities()`); {@link probeThrottleCaps} is a small local probe used
  * only if that report cannot be produced (it builds its throwaway objects in a
- * temporary network namespace that it deletes again).
+ * capability probe namespace, `nfcap-<pid>-*` from capabilities/probe-ns.ts,
+ * which it deletes again and which `reconcile()` sweeps after a crash).
  * @module
  */
-import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { detectCapabilities, type CapabilityReport } from '../capabilities/index.js';
+import { createProbeNamespace, destroyProbeNamespace } from '../capabilities/probe-ns.js';
+import { hostFiles } from '../host/files.js';
 import { run } from '../host/run.js';
 import { findCgroup2Mount, nftCgroupRef } from './cgroup.js';
 
@@ -94,8 +95,12 @@ function said(r: { ok: boolean; val: unknown }): string {
 }
 
 async function probe(): Promise<ThrottleCaps> {
-  const ns = `netfence-probe-${process.pid.toString(36)}${randomBytes(3).toString('hex')}`;
-  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  let mountinfo = '';
+  try {
+    mountinfo = hostFiles().read('/proc/self/mountinfo');
+  } catch {
+    /* no /proc: cgroup v2 counts as not mounted */
+  }
   const cgroup2Mount = findCgroup2Mount(mountinfo);
   const no = (reason: string): Feature => ({ available: false, reason });
   const caps: ThrottleCaps = {
@@ -112,19 +117,19 @@ async function probe(): Promise<ThrottleCaps> {
     nftSocketCgroupv2: no('not probed'),
     cgroup2Mount,
   };
-  const made = await run(['ip', 'netns', 'add', ns], { what: 'create probe namespace' });
+  // The capability probes' throwaway namespace (nfcap-<pid>-*), with the veth pair the tc probes use.
+  const made = await createProbeNamespace(['link add nfp0 type veth peer name nfp1', 'link set nfp0 up', 'link set nfp1 up']);
   if (made.err) {
     const why = `cannot create a probe namespace: ${said(made)}`;
     for (const k of Object.keys(caps) as (keyof ThrottleCaps)[]) if (k !== 'cgroup2Mount') (caps[k] as Feature) = no(why);
     return caps;
   }
+  const probeNs = made.val;
+  const ns = probeNs.name;
   const tc = (args: string[]) => run(['tc', ...args], { netns: ns, timeoutMs: 60_000 });
   const feat = (r: { ok: boolean; val: unknown }, okText: string, prefix: string): Feature =>
     r.ok ? { available: true, reason: okText } : { available: false, reason: `${prefix}: ${said(r)}` };
   try {
-    await run(['ip', 'link', 'add', 'nfp0', 'type', 'veth', 'peer', 'name', 'nfp1'], { netns: ns });
-    await run(['ip', 'link', 'set', 'nfp0', 'up'], { netns: ns });
-    await run(['ip', 'link', 'set', 'nfp1', 'up'], { netns: ns });
     const htb = await tc(['qdisc', 'add', 'dev', 'nfp0', 'root', 'handle', '1:', 'htb', 'default', '0']);
     const cls = htb.ok ? await tc(['class', 'add', 'dev', 'nfp0', 'parent', '1:', 'classid', '1:10', 'htb', 'rate', '1mbit']) : htb;
     caps.tcHtb = feat(cls, 'sch_htb works', 'tc qdisc htb refused');
@@ -167,7 +172,7 @@ async function probe(): Promise<ThrottleCaps> {
       caps.nftSocketCgroupv2 = feat(await run(['nft', '-c', '-f', '-'], { netns: ns, input: text }), `nft socket cgroupv2 works (cgroup2 at ${cgroup2Mount})`, 'nft socket cgroupv2 refused');
     }
   } finally {
-    await run(['ip', 'netns', 'del', ns]);
+    await destroyProbeNamespace(probeNs);
   }
   return caps;
 }

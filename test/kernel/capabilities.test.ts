@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capabilityRows, clearCapabilityCache, detectCapabilities, explain, type CapabilityReport } from '../../src/capabilities/index.js';
 import { leftoverProbeNamespaces } from '../../src/capabilities/probe-ns.js';
+import { realHost, withHost, type Host } from '../../src/host/host.js';
 import { nftProgram, run } from '../../src/host/run.js';
+import { fromReport, probeThrottleCaps } from '../../src/throttle/caps.js';
 import { resolveProgram } from '../../src/capabilities/nft.js';
 import { withLab, type Lab, type LabHost } from '../../src/lab/index.js';
 import { ValidationError } from '../../src/errors.js';
@@ -205,6 +207,24 @@ describe('capability report vs. the real machine', () => {
         }
       }
     });
+  });
+
+  it("the Throttler's own probe (used when no report can be made) runs in a capability probe namespace, agrees with the report and leaves none", async () => {
+    // A host that records every command and hands it to the real machine.
+    const argvs: string[][] = [];
+    const recording: Host = { ...realHost, name: 'recording', run: (argv, o) => (argvs.push([...argv]), realHost.run(argv, o)) };
+    const caps = await withHost(recording, () => probeThrottleCaps());
+    const added = argvs.filter((a) => a[0] === 'ip' && a[1] === 'netns' && a[2] === 'add').map((a) => a[3] ?? '');
+    expect(added.length).toBe(1);
+    expect(added[0]).toMatch(new RegExp(`^nfcap-${process.pid.toString(36)}-`));
+    expect(argvs.some((a) => a[0] === 'ip' && a[1] === 'netns' && a[2] === 'del' && a[3] === added[0])).toBe(true);
+    expect(argvs.flat().some((w) => w.includes('netfence-probe'))).toBe(false);
+    expect((await netnsList()).filter((n) => n === added[0])).toEqual([]);
+    const fromTheReport = fromReport(report);
+    for (const k of ['tcHtb', 'tcIngress', 'tcClsact', 'ifb', 'mirred', 'police'] as const) {
+      expect(caps[k].available, `${k}: own probe ${caps[k].reason}; report ${fromTheReport[k].reason}`).toBe(fromTheReport[k].available);
+    }
+    expect(caps.cgroup2Mount).toBe(fromTheReport.cgroup2Mount);
   });
 
   it('cgroup v2 mount point matches /proc/mounts', () => {
