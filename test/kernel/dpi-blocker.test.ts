@@ -7,6 +7,7 @@
  * peer protocol itself. The downloaded file is compared with the original
  * piece by piece. Ordinary HTTP, TLS, SSH and DNS cross the same queue.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync, mkdtempSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,11 +19,15 @@ import { openQueues } from '../../src/dpi/nfqueue/index.js';
 import { run } from '../../src/host/run.js';
 import { withLab, type Lab, type LabHost } from '../../src/lab/index.js';
 import { XdpBlocklist } from '../../src/xdp/xdp-blocklist.js';
+import { failNth, setFaultHook } from '../../src/plan/faults.js';
+import { reconcile } from '../../src/plan/reconcile.js';
+import { journalOf } from './crash-state.js';
 import { topo, type Topo } from './nfqueue-lab.js';
 import { bg, makeTorrent, sleep, swarm, type Bg } from './dpi-lab.js';
 
 const SERVERS = fileURLToPath(new URL('./dpi-servers.mjs', import.meta.url));
 const CUSTOM = fileURLToPath(new URL('./dpi-custom-classifier.ts', import.meta.url));
+const CRASH_CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 const MiB = 1024 * 1024;
 
 /** The info-hash of a single-file torrent made by mktorrent (the `info` dictionary is its last key). */
@@ -372,6 +377,67 @@ describe('DpiBlocker leaves the namespace as it found it', () => {
       expect(rules).not.toMatch(/--queue-num 62\b|queue.* to 62\b|queue num 62\b/);
       expect((await a.stop()).ok).toBe(true);
       expect(await ruleset()).toBe(before);
+    });
+  });
+
+  it("xtables form in a fresh namespace: a fault at every apply point, and a SIGKILL once applied followed by reconcile(), leave the ruleset as found (iptables-nft's filter tables included)", async () => {
+    await withLab('dpiscaf', async (lab) => {
+      const r = await lab.host('r');
+      const ruleset = async (): Promise<string> => (await lab.sh(r, ['nft', 'list', 'ruleset'])).stdout;
+      const before = await ruleset();
+      // the points the apply passes, then each one failing
+      const rec = failNth(-1);
+      setFaultHook(rec.hook);
+      const b0 = new DpiBlocker({ netns: r.netns, queues: [63, 1], nftQueue: false });
+      try {
+        await started(b0);
+      } finally {
+        setFaultHook(undefined);
+      }
+      expect(b0.plan?.steps[0]?.id).toBe('dpi:xtables-scaffolding');
+      expect(await ruleset()).toMatch(/table ip filter[\s\S]*chain NETFENCE-DPI/);
+      expect((await b0.destroy()).ok).toBe(true);
+      expect(await ruleset()).toBe(before);
+      expect(rec.points.filter((p) => p.startsWith('step:')).length).toBeGreaterThan(0);
+      for (let k = 0; k < rec.points.length; k++) {
+        const f = failNth(k);
+        setFaultHook(f.hook);
+        let res;
+        try {
+          res = await new DpiBlocker({ netns: r.netns, queues: [63, 1], nftQueue: false }).apply();
+        } finally {
+          setFaultHook(undefined);
+        }
+        expect({ point: f.injected, failed: res.err, ruleset: await ruleset() }).toEqual({ point: f.injected, failed: true, ruleset: before });
+        expect(journalOf(process.pid)).toEqual([]);
+      }
+      // a process killed while its blocker runs: reconcile() takes the rules and the scaffolding back through its apply entry
+      const child = spawn(process.execPath, ['--import', 'tsx', CRASH_CHILD, 'dpi', r.netns, 'lo'], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      const line = (re: RegExp): Promise<void> =>
+        new Promise((resolve, reject) => {
+          const check = (): void => {
+            if (re.test(out)) resolve();
+          };
+          child.stdout!.on('data', (d: Buffer) => ((out += d.toString()), check()));
+          void exited.then(() => reject(new Error(`child exited: ${err}`)));
+          check();
+        });
+      await line(/^ready$/m);
+      child.stdin!.write('go\n');
+      await line(/^done \d+$/m);
+      expect(journalOf(child.pid)).toHaveLength(1);
+      expect(await ruleset()).toMatch(/chain NETFENCE-DPI/);
+      process.kill(child.pid!, 'SIGKILL');
+      await exited;
+      const rc = (await reconcile({ netns: r.netns })).unwrap();
+      expect(rc.found.map((f) => f.kind)).toEqual(['apply']);
+      expect(rc.errors).toEqual([]);
+      expect(await ruleset()).toBe(before);
+      expect(journalOf(child.pid)).toEqual([]);
     });
   });
 });
