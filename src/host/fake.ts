@@ -313,6 +313,27 @@ export class FakeHost implements Host {
   private answer(req: FakeRequest): RunOutput {
     const a = req.argv;
     if (a[0] === 'ip' && a[1] === 'netns') return this.ipNetns(a);
+    // ip -n NAME ...: that namespace; ip [-force] -batch -: one ip command per line of stdin
+    if (a[0] === 'ip' && a[1] === '-n') return this.answer({ argv: ['ip', ...a.slice(3)], netns: a[2], input: req.input });
+    if (a[0] === 'ip' && a.includes('-batch')) {
+      const force = a.includes('-force');
+      const said: string[] = [];
+      for (const line of (req.input ?? '').split('\n').map((l) => l.trim()).filter(Boolean)) {
+        const o = this.answer({ argv: ['ip', ...line.split(/\s+/)], netns: req.netns });
+        if (o.exitCode !== 0) {
+          said.push(o.stderr);
+          if (!force) return { stdout: '', stderr: `${o.stderr}\nCommand failed -:1`, exitCode: 1 };
+        }
+      }
+      return { stdout: '', stderr: said.join('\n'), exitCode: said.length ? 1 : 0 };
+    }
+    if (a[0] === 'kill') {
+      const pid = Number(a[a.length - 1]);
+      const p = this.spawned.find((x) => x.pid === pid && x.alive);
+      if (!p) return { stdout: '', stderr: `kill: (${pid}) - No such process`, exitCode: 1 };
+      p.kill(a.includes('-9') || a.includes('-KILL') ? 'SIGKILL' : 'SIGTERM');
+      return { stdout: '', stderr: '', exitCode: 0 };
+    }
     const ns = this.namespaces.get(req.netns ?? '');
     if (!ns) return { stdout: '', stderr: `nsenter: cannot open /run/netns/${req.netns ?? ''}: No such file or directory`, exitCode: 1 };
     switch (a[0]) {
