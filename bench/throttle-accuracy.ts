@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     console.log(line(head));
     console.log(`|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`);
     for (const r of rows) console.log(line(r));
-    const c = await t.clear();
+    const c = await t.destroy();
     if (c.err) throw c.val;
   });
 }

@@ -41,7 +41,7 @@ await withLab('thexample', async (lab) => {
     if (stats.ok) console.log(`class stats:       ${JSON.stringify(stats.val)}`);
   } finally {
     held.kill();
-    const c = await throttler.clear();
+    const c = await throttler.destroy();
     if (c.err) console.error(c.val.message);
   }
 });

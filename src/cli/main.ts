@@ -2,6 +2,7 @@
  * The `netfence` command: a thin dispatcher over the public API.
  * Each subcommand lives in src/cli/commands/ and is registered in commands/index.ts.
  */
+import { NetfenceError } from '../errors.js';
 import { commands } from './commands/index.js';
 
 function help(): string {
@@ -32,7 +33,8 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
-    console.error(e instanceof Error ? e.message : String(e));
+    // a netfence error names its stable code (NetfenceErrorCode); its message says the rest
+    console.error(e instanceof NetfenceError ? `netfence: ${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e));
     process.exit(1);
   },
 );

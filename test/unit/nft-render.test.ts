@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { nft } from '../../src/index.js';
+import { nft } from '../../src/advanced.js';
 import { corpusFiles, readEntries } from './nft-corpus-lib.js';
 
 const T = { family: 'inet', table: 't' } as const;

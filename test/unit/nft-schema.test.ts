@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { nft, type ValidationError } from '../../src/index.js';
+import { nft } from '../../src/advanced.js';
+import type { ValidationError } from '../../src/index.js';
 
 const T = { family: 'inet', table: 'nf' } as const;
 const goodDoc = () =>
