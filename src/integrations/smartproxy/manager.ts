@@ -10,13 +10,12 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
-import { NetfenceError, ValidationError, type ValidationIssue } from '../../errors.js';
-import { PlanOwner } from '../../plan/ownership.js';
+import { NetfenceError, ValidationError } from '../../errors.js';
 import { Err, Ok, type Result } from '../../result.js';
-import { NftName, NetnsName } from '../../validate.js';
 import type { CompiledRoute } from './compile.js';
-import { RouteCore, systemResolve, type Prepared, type SyncSummary } from './core.js';
-import { decideFastPath, fastPathOptionProblem, NO_FAST_PATH } from './fastpath.js';
+import { RouteCore, type Prepared, type SyncSummary } from './core.js';
+import { decideFastPath, NO_FAST_PATH } from './fastpath.js';
+import { parseRouteOptions, type ResolvedRouteOptions } from './options.js';
 import { routeId } from './normalize.js';
 import { routeStatus, smartProxyStatus } from './status.js';
 import type { IRouteConfig, NetfenceNfTablesStatus, NetfenceRouteOptions, NFTablesStatus, RouteLogger, SmartProxyLike, SmartProxySettings } from './types.js';
@@ -27,32 +26,19 @@ export type NFTablesManagerOptions = NetfenceRouteOptions;
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const NETFENCE_KEYS = ['tableName', 'netns', 'owner', 'routeLocalnet', 'resolve', 'logger', 'fastPath'] as const;
 
-function checkOptions(what: string, options: unknown): NetfenceRouteOptions {
-  if (!isObj(options)) throw new ValidationError(what, [{ path: 'options', message: 'must be an object' }]);
-  const o = options as NetfenceRouteOptions;
-  const issues: ValidationIssue[] = [];
-  for (const k of Object.keys(o)) if (!(NETFENCE_KEYS as readonly string[]).includes(k) && o[k as keyof NetfenceRouteOptions] !== undefined) issues.push({ path: k, message: `unknown option (known: ${NETFENCE_KEYS.join(', ')})` });
-  if (o.tableName !== undefined && !NftName.safeParse(o.tableName).success) issues.push({ path: 'tableName', message: 'invalid table name' });
-  if (o.netns !== undefined && !NetnsName.safeParse(o.netns).success) issues.push({ path: 'netns', message: 'invalid namespace name' });
-  if (o.owner !== undefined && !PlanOwner.safeParse(o.owner).success) issues.push({ path: 'owner', message: 'invalid owner (letters, digits and _ . : @ + = / -, at most 100)' });
-  if (o.routeLocalnet !== undefined && typeof o.routeLocalnet !== 'boolean') issues.push({ path: 'routeLocalnet', message: 'must be a boolean' });
-  if (o.resolve !== undefined && typeof o.resolve !== 'function') issues.push({ path: 'resolve', message: 'must be a function (host) => Promise<string[]>' });
-  if (o.logger !== undefined && !(isObj(o.logger) && typeof o.logger.error === 'function')) issues.push({ path: 'logger', message: 'must have an error(message) method' });
-  const fp = fastPathOptionProblem(o.fastPath);
-  if (fp) issues.push({ path: 'fastPath', message: fp });
-  if (issues.length) throw new ValidationError(what, issues);
-  return o;
+function checkOptions(what: string, options: unknown): ResolvedRouteOptions {
+  return parseRouteOptions(what, options);
 }
 
-function makeCore(o: NetfenceRouteOptions, engine: 'strict' | 'lenient', preserveSourceIP: () => boolean | undefined): RouteCore {
+function makeCore(o: ResolvedRouteOptions, engine: 'strict' | 'lenient', preserveSourceIP: () => boolean | undefined): RouteCore {
   return new RouteCore({
-    tableName: o.tableName ?? 'smartproxy',
+    tableName: o.tableName,
     netns: o.netns,
-    owner: o.owner ?? 'smartproxy',
+    owner: o.owner,
     engine,
     preserveSourceIP,
-    routeLocalnet: o.routeLocalnet === true,
-    resolve: o.resolve ?? systemResolve,
+    routeLocalnet: o.routeLocalnet,
+    resolve: o.resolve,
     fastPath: NO_FAST_PATH,
   });
 }
@@ -64,7 +50,7 @@ abstract class Base extends EventEmitter {
   private ready: Promise<Result<void, NetfenceError>> | undefined;
 
   protected constructor(
-    protected readonly options: NetfenceRouteOptions,
+    protected readonly options: ResolvedRouteOptions,
     engine: 'strict' | 'lenient',
     preserveSourceIP: () => boolean | undefined,
   ) {

@@ -214,37 +214,7 @@ export interface RouteLogger {
   info?(message: string, ...args: unknown[]): void;
 }
 
-/** netfence's options of a route manager (not SmartProxy fields). */
-export interface NetfenceRouteOptions {
-  /** Default table name (default `smartproxy`). */
-  tableName?: string;
-  /** Network namespace; the current one if absent. */
-  netns?: string;
-  /** Plan owner recorded in the tables (default `smartproxy`). */
-  owner?: string;
-  /**
-   * Let remote clients reach loopback targets (`localhost`, 127.0.0.0/8):
-   * netfence sets `net.ipv4.conf.all.route_localnet=1` in the namespace
-   * (restored by `stop()`). Without it, loopback targets serve clients on this
-   * host only and remote clients are rejected (TCP reset / ICMP unreachable).
-   * IPv6 `::1` is never reachable from other hosts.
-   */
-  routeLocalnet?: boolean;
-  /** Host name resolution (default: the system resolver, `dns.lookup` with `all: true`). */
-  resolve?: (host: string) => Promise<string[]>;
-  /** Where failures are logged (default `console`). */
-  logger?: RouteLogger;
-  /**
-   * Flowtable fast path for the routes' forwarded connections (netfence's
-   * own option, not a SmartProxy field): `'off'` (default), `'auto'` (used
-   * when the kernel has flowtables, else recorded as a decision in each
-   * route's status), or `'required'` (an `UnsupportedError` when it lacks
-   * them); `{ mode, devices }` names the flowtable's interfaces (default:
-   * every non-loopback interface). Routes with `maxRate` are never offloaded
-   * (the limit must see every packet).
-   */
-  fastPath?: 'off' | 'auto' | 'required' | { mode: 'auto' | 'required'; devices?: string[] };
-}
+export type { NetfenceRouteOptions } from './options.js';
 
 /** Status of one provisioned route in netfence's terms. */
 export interface RouteStatus {
