@@ -146,8 +146,8 @@ export class Throttler {
   constructor(options?: ThrottlerOptions) {
     const r = ThrottlerOptionsSchema.safeParse(options);
     if (!r.success) throw fromZodIssues('Throttler options', r.error.issues);
-    this.netns = r.data?.netns;
-    this.name = r.data?.name ?? 'default';
+    this.netns = r.data.netns;
+    this.name = r.data.name;
     this.owner = `throttle:${this.name}`;
   }
 

@@ -102,9 +102,9 @@ export const ThrottlerOptionsSchema = z
     /** Network namespace to work in (name under /run/netns); the current one when omitted. */
     netns: NetnsName.optional(),
     /** Name of this throttler: its nft table is `netfence_throttle_<name>`. Default `default`. */
-    name: z.string().regex(/^[a-z0-9_]{1,24}$/, 'must be 1-24 characters a-z 0-9 _').optional(),
+    name: z.string().regex(/^[a-z0-9_]{1,24}$/, 'must be 1-24 characters a-z 0-9 _').default('default'),
   })
-  .optional();
+  .prefault({});
 /** Options of `new Throttler()`. */
 export type ThrottlerOptions = z.input<typeof ThrottlerOptionsSchema>;
 
