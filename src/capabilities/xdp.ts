@@ -10,9 +10,9 @@
  * descriptor is closed at the end, which frees it.
  * @module
  */
-import { readFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { BpfCmd, BpfMapType, BpfProgType, BpfSyscallError, BPF_F_NO_PREALLOC } from '../host/bpf.js';
+import { hostFiles } from '../host/files.js';
 import { currentHost, type HostBpf } from '../host/host.js';
 import { linkShowArgv, parseLinks } from '../host/links.js';
 import type { CapabilityEntry, CapabilityReport, XdpAttachEntry } from './schema.js';
@@ -102,6 +102,15 @@ function batchProbe(sys: HostBpf | string): CapabilityEntry {
   }
 }
 
+/** /proc/mounts through the host's files, or the error. */
+async function readMounts(): Promise<string | Error> {
+  try {
+    return hostFiles().read('/proc/mounts');
+  } catch (e) {
+    return e instanceof Error ? e : new Error(String(e));
+  }
+}
+
 /** bpffs from /proc/mounts text: available when /sys/fs/bpf is a bpf filesystem. */
 export function bpffsFromMounts(procMounts: string): CapabilityEntry {
   const bpf = parseProcMounts(procMounts).filter((m) => m.fsType === 'bpf').map((m) => m.mountPoint);
@@ -165,7 +174,7 @@ export interface XdpProbeOptions {
 /** Probe everything XDP. */
 export async function probeXdp(o: XdpProbeOptions): Promise<CapabilityReport['xdp']> {
   const [mounts, bpftoolV, ipV, clangV, sys] = await Promise.all([
-    readFile('/proc/mounts', 'utf8').catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))),
+    readMounts(),
     attempt(['bpftool', 'version'], { timeoutMs: 5_000 }),
     attempt(['ip', '-V'], { timeoutMs: 5_000 }),
     attempt(['clang', '--version'], { timeoutMs: 5_000 }),

@@ -8,7 +8,6 @@
  * (array: [0] active side, [1] flags), nf_stats (per-CPU counters), prog.
  * @module
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   BPF_ANY,
@@ -31,6 +30,7 @@ import {
   possibleCpus,
   updateElemRaw,
 } from '../host/bpf.js';
+import { hostFiles } from '../host/files.js';
 import { KEY_SIZE, VALUE_SIZE, entryText, listKind, maskBytes, readKey, readValue, writeKey, writeValue, type BlockEntry, type ListKind } from './entries.js';
 
 /** The four lists of one side. */
@@ -85,13 +85,13 @@ export class BlocklistMaps {
   private fds = new Map<string, number>();
   /** Whether the maps were created by this call (false: re-opened from pins). */
   created = false;
-  private cpus = possibleCpus(readFileSync('/sys/devices/system/cpu/possible', 'utf8'));
+  private cpus = possibleCpus(hostFiles().read('/sys/devices/system/cpu/possible'));
 
   private constructor(readonly pinDir: string) {}
 
   /** Whether the maps of a blocklist are pinned at `pinDir`. */
   static exists(pinDir: string): boolean {
-    return existsSync(join(pinDir, 'nf_cfg'));
+    return hostFiles().exists(join(pinDir, 'nf_cfg'));
   }
 
   /** Open pinned maps at `pinDir`. Throws BpfSyscallError when missing. */
@@ -108,7 +108,7 @@ export class BlocklistMaps {
 
   /** Create and pin all maps with room for `maxEntries` per list and side. */
   static create(pinDir: string, maxEntries: number, flags: number): BlocklistMaps {
-    mkdirSync(pinDir, { recursive: true });
+    hostFiles().mkdir(pinDir, { recursive: true });
     const m = new BlocklistMaps(pinDir);
     try {
       for (const side of [0, 1] as const) {
