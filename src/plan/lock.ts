@@ -81,7 +81,7 @@ export class LockTimeoutError extends NetfenceError {
   constructor(label: string, netns: string | undefined, holder: LockHolder, waitedMs: number, path: string) {
     const who = holder.pid !== undefined ? `pid ${holder.pid}${holder.what ? ` (${holder.what}` + (holder.since ? `, since ${holder.since})` : ')') : ''}` : 'another process';
     super('LOCK_TIMEOUT', `${label} is locked by ${who}; gave up after waiting ${waitedMs} ms for ${path}`, {
-      hint: 'another netfence process is changing this namespace: retry later, or raise the timeout (configureLocks({ timeoutMs }) / NETFENCE_LOCK_TIMEOUT_MS)',
+      hint: 'another netfence process is changing this namespace: retry later, or raise the timeout (configureLocks({ timeoutMs }) from netfence/advanced, or NETFENCE_LOCK_TIMEOUT_MS)',
     });
     this.netns = netns;
     this.holder = holder;
