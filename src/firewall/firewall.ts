@@ -20,8 +20,6 @@ import { checkPlan, destroyTables, listRules, listSets, probeBridge, submit, typ
 import { ChainSpec, FastPathSpec, FirewallOptions, MapSpec, RuleSpec, SetElement, SetSpec, type ChainInput, type FastPath, type FastPathInput, type FirewallInit, type MapInput, type Rule, type RuleInput, type SetInput } from './spec.js';
 import {
   companionTable,
-  DEFAULT_ESTABLISHED_MARK,
-  DEFAULT_REJECT_MARK,
   parseVm,
   vmAttachCommands,
   vmBaseCommands,
@@ -33,6 +31,7 @@ import {
   type VmSpec,
   VM_NAMES,
 } from './vm.js';
+import { VmOptionsSchema, type ResolvedVmOptions, type VmOptions } from './vm-options.js';
 
 export type { ChainInput, FastPathInput, FirewallInit, MapInput, RuleInput, SetInput, VmSpec, VmBackends, FlowtableCapabilitySource };
 
@@ -54,17 +53,7 @@ export interface FirewallStatus {
   sets: Record<string, { elements: number; packets: number; bytes: number }>;
 }
 
-/** Options of the VM (bridge) layer. */
-export interface VmOptions {
-  /** How REJECT is implemented; `auto` picks native, else br_netfilter, else drop (see {@link VmBackends}). */
-  reject?: 'auto' | VmBackends['reject'];
-  /** Connection state for VM chains; `auto` picks native, else br_netfilter, else off. */
-  stateful?: 'auto' | VmBackends['stateful'];
-  /** Mark bit for the br_netfilter REJECT backend (default 0x00400000). */
-  rejectMark?: number;
-  /** Mark bit for the br_netfilter stateful backend (default 0x00800000). */
-  establishedMark?: number;
-}
+export type { VmOptions };
 
 interface ChainEntry {
   spec: ChainInput;
@@ -109,7 +98,7 @@ export class Firewall {
   private readonly ruleChain = new Map<string, string>();
   private readonly issues: ValidationIssue[] = [];
   private readonly vms = new Map<string, ParsedVm>();
-  private vmOptions: VmOptions = {};
+  private vmOptions: ResolvedVmOptions = VmOptionsSchema.parse({});
   private backends: VmBackends | undefined;
   private lastApplied: AppliedPlan | undefined;
   private fastPathSpec: FastPath | undefined;
@@ -276,7 +265,9 @@ export class Firewall {
 
   /** Configure the VM layer (bridge tables only). Call before the first `attachVm`. */
   vmOptionsSet(options: VmOptions): this {
-    this.vmOptions = { ...options };
+    const r = VmOptionsSchema.safeParse(options);
+    if (r.success) this.vmOptions = r.data;
+    else this.issues.push(...fromZodIssues('', r.error.issues).issues.map((i) => ({ path: i.path ? `vmOptions.${i.path}` : 'vmOptions', message: i.message })));
     this.backends = undefined;
     return this;
   }
@@ -344,8 +335,8 @@ export class Firewall {
 
   private explicitBackends(): VmBackends | undefined {
     const o = this.vmOptions;
-    if (!o.reject || o.reject === 'auto' || !o.stateful || o.stateful === 'auto') return undefined;
-    return { reject: o.reject, stateful: o.stateful, rejectMark: o.rejectMark ?? DEFAULT_REJECT_MARK, establishedMark: o.establishedMark ?? DEFAULT_ESTABLISHED_MARK };
+    if (o.reject === 'auto' || o.stateful === 'auto') return undefined;
+    return { reject: o.reject, stateful: o.stateful, rejectMark: o.rejectMark, establishedMark: o.establishedMark };
   }
 
   private decisions(b: VmBackends): Plan['decisions'] {
@@ -589,9 +580,9 @@ export class Firewall {
     if (!b) {
       const p = await probeBridge(this.netns);
       // With no way to reject, 'auto' keeps 'drop' only as a placeholder: REJECT rules are then refused (compileVm), never silently dropped.
-      const reject = o.reject && o.reject !== 'auto' ? o.reject : p.reject ? 'native' : p.brNetfilter ? 'br_netfilter' : 'drop';
-      const stateful = o.stateful && o.stateful !== 'auto' ? o.stateful : p.ct ? 'native' : p.brNetfilter ? 'br_netfilter' : 'off';
-      b = { reject, stateful, rejectMark: o.rejectMark ?? DEFAULT_REJECT_MARK, establishedMark: o.establishedMark ?? DEFAULT_ESTABLISHED_MARK };
+      const reject = o.reject !== 'auto' ? o.reject : p.reject ? 'native' : p.brNetfilter ? 'br_netfilter' : 'drop';
+      const stateful = o.stateful !== 'auto' ? o.stateful : p.ct ? 'native' : p.brNetfilter ? 'br_netfilter' : 'off';
+      b = { reject, stateful, rejectMark: o.rejectMark, establishedMark: o.establishedMark };
     }
     this.backends = b;
     return Ok(b);
