@@ -5,7 +5,6 @@
  * NUL and non-ASCII can never pass.
  * @module
  */
-import { isIPv4 } from 'node:net';
 import { z } from 'zod';
 import { ipFamily, parsePrefix } from './net/ip.js';
 import { Err, Ok, type Result } from './result.js';
@@ -63,7 +62,7 @@ export const SafePath = z
 export const Port = z.number().int('must be an integer').min(0, 'must be >= 0').max(65535, 'must be <= 65535');
 
 /** A single IPv4 address in dotted-quad form. */
-export const Ipv4Address = z.string().refine((s) => isIPv4(s), 'must be an IPv4 address');
+export const Ipv4Address = z.string().refine((s) => ipFamily(s) === 4, 'must be an IPv4 address');
 /** A single IPv6 address. */
 export const Ipv6Address = z.string().refine((s) => ipFamily(s) === 6, 'must be an IPv6 address (no zone id)');
 /** An IPv4 or IPv6 address. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIpAddress } from '../../net/ip.js';
 import { ValidationError, type ValidationIssue } from '../../errors.js';
 import { Err, Ok, type Result } from '../../result.js';
 import { NftName } from '../../validate.js';
@@ -322,7 +322,7 @@ function readHostPort(t: Record<string, unknown>, path: string, bad: (f: string,
     }
     list.forEach((v, i) => {
       const at = typeof h === 'string' ? `${path}.host` : `${path}.host.${i}`;
-      if (typeof v !== 'string' || !(isIPv4(v) || (isIPv6(v) && !v.includes('%')) || HOSTNAME.test(v))) {
+      if (typeof v !== 'string' || !(isIpAddress(v) || HOSTNAME.test(v))) {
         bad(at, `${safeJson(typeof v === 'string' ? v.slice(0, 60) : typeof v)} is not an IP address or host name`);
         ok = false;
       }
