@@ -123,7 +123,11 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
     const form = steeringForm(o, facts);
     if (form.err) return form;
     // the families the rules will cover (the steering schema holds the default)
-    if (form.val === 'xtables') facts.xtablesFilter = await readXtablesFilter(o.netns, SteeringSchema.shape.families.parse(o.families));
+    if (form.val === 'xtables') {
+      const filter = await readXtablesFilter(o.netns, SteeringSchema.shape.families.parse(o.families));
+      if (filter.err) return filter;
+      facts.xtablesFilter = filter.val;
+    }
     return Ok(facts);
   }
 

@@ -11,7 +11,10 @@
  * ({@link scaffoldingStep}).
  * @module
  */
+import type { CommandError } from '../errors.js';
 import { listingObjects, nftList } from '../host/nft.js';
+import { isNoSuchTable } from '../plan/nft-prune.js';
+import { Err, Ok, type Result } from '../result.js';
 import type { Action, Step } from '../plan/types.js';
 
 /** The built-in chains iptables-nft creates in table filter on first use. */
@@ -26,16 +29,21 @@ export interface XtablesFilterFact {
   chains: string[];
 }
 
-/** Read which `filter` tables and built-in chains exist (one listing per family). */
-export async function readXtablesFilter(netns: string | undefined, families: readonly ('ipv4' | 'ipv6')[]): Promise<XtablesFilterFact[]> {
+/**
+ * Read which `filter` tables and built-in chains exist (one listing per
+ * family). Only "no such table" counts as absent; any other failure is an
+ * error (guessing "absent" could later remove a chain that was there before).
+ */
+export async function readXtablesFilter(netns: string | undefined, families: readonly ('ipv4' | 'ipv6')[]): Promise<Result<XtablesFilterFact[], CommandError>> {
   const out: XtablesFilterFact[] = [];
   for (const f of families) {
     const family = f === 'ipv4' ? 'ip' : 'ip6';
     const l = await nftList(['table', family, 'filter'], { netns });
+    if (l.err && !isNoSuchTable(l.val)) return Err(l.val);
     const chains = l.ok ? listingObjects(l.val).filter((o) => o.kind === 'chain').map((o) => String(o.value['name'] ?? '')) : [];
     out.push({ family, table: l.ok, chains: BUILTIN_CHAINS.filter((c) => chains.includes(c)) });
   }
-  return out;
+  return Ok(out);
 }
 
 /**

@@ -52,12 +52,17 @@ export function pruneCommands(a: NftPruneAction, listing: { nftables: unknown[] 
   return prunable.map((name) => ({ delete: { chain: { family: a.family, table: a.table, name } } }));
 }
 
+/** Whether a failed `nft list table ...` said the table does not exist. */
+export function isNoSuchTable(e: CommandError): boolean {
+  return /No such file or directory|does not exist/i.test(e.failure.stderr);
+}
+
 /** Run an `nft-prune` action in `netns`: list the table, delete what is unused (one nft batch). */
 export async function runNftPrune(a: NftPruneAction, netns: string | undefined): Promise<Result<void, CommandError>> {
   const l = await nftList(['table', a.family, a.table], { netns });
   if (l.err) {
     // gone already (someone removed it, or it was never created): nothing to prune
-    if (/No such file or directory|does not exist/i.test(l.val.failure.stderr)) return Ok(undefined);
+    if (isNoSuchTable(l.val)) return Ok(undefined);
     return Err(l.val);
   }
   const commands = pruneCommands(a, l.val);
