@@ -51,7 +51,7 @@ await withLab('dpibench', async (lab) => {
   const offConn = await connRate(c);
 
   const dpi = new DpiBlocker({ netns: r.netns, queues: [90, 2], failOpen: true });
-  const st = await dpi.start();
+  const st = await dpi.apply();
   if (st.err) throw st.val;
   let onBps = 0;
   let onConn = { done: 0, failed: 0, perSecond: 0 };
@@ -62,7 +62,7 @@ await withLab('dpibench', async (lab) => {
     await sleep(300);
     stats = (await dpi.stats()).unwrap();
   } finally {
-    await dpi.stop();
+    await dpi.destroy();
   }
   const queued = stats.queues.reduce((n, q) => n + (q.reader?.packets ?? 0), 0);
   console.log(`TCP throughput (iperf3 -t 3): off ${(offBps / 1e9).toFixed(2)} Gbit/s, DpiBlocker on ${(onBps / 1e9).toFixed(2)} Gbit/s`);

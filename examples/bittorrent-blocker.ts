@@ -8,7 +8,7 @@
  * 1. the swarm with DpiBlocker in monitor-only mode: the download completes, the detection is reported;
  * 2. the swarm with DpiBlocker blocking, over TCP and over uTP: no piece arrives, the seeder's address
  *    goes to the XDP blocklist with a TTL (and its later packets are dropped there, before conntrack);
- * 3. ordinary HTTP through the same router still works; stop() removes every rule.
+ * 3. ordinary HTTP through the same router still works; destroy() removes every rule.
  *
  * Needs root, qbittorrent-nox, mktorrent, iptables (scripts/ensure-deps.mjs installs them).
  * The BitTorrent lab helpers (tracker on each peer's loopback, qBittorrent profiles, piece
@@ -44,13 +44,13 @@ await withLab('btexample', async (lab) => {
     // 1. Monitor-only.
     const monitor = new DpiBlocker({ netns: router.netns, queues: [100, 1], monitorOnly: true });
     monitor.on('detection', (d) => console.log(`  ${show(d)}`));
-    (await monitor.start()).unwrap();
+    (await monitor.apply()).unwrap();
     console.log('monitor-only, qBittorrent over TCP:');
     const m = await swarm('qbt-tcp', leecher, seeder, fx, 20_000, 'monitor');
     console.log(`  download ${m.complete ? 'COMPLETE' : 'incomplete'}: ${m.pieces}/${m.total} pieces in ${m.ms} ms`);
     const ms = (await monitor.stats()).unwrap();
     console.log(`  stats: flows ${ms.flowsSeen}, detections ${ms.detections}, dropped ${ms.dropped}`);
-    (await monitor.stop()).unwrap();
+    (await monitor.destroy()).unwrap();
 
     // 2. Blocking, with the XDP blocklist on the router's seeder-side interface.
     const blocklist = new XdpBlocklist({ iface: seedLink.a, netns: router.netns, name: 'btexample' });
@@ -60,9 +60,9 @@ await withLab('btexample', async (lab) => {
       // Block the end of a detected flow that is not one of "our customers" (198.18.1.0/24):
       // uTP peers connect in either direction, so "the responder" is not always the remote peer.
       const remote = (d: Detection): string[] => [d.flow.client.addr, d.flow.server.addr].filter((a) => !a.startsWith('198.18.1.'));
-      const dpi = new DpiBlocker({ netns: router.netns, queues: [100, 2], blocklist, blockTtl: 30, blockPeers: remote });
+      const dpi = new DpiBlocker({ netns: router.netns, queues: [100, 2], blocklist, blockTtlMs: 30_000, blockPeers: remote });
       dpi.on('detection', (d) => console.log(`  ${show(d)}`));
-      (await dpi.start()).unwrap();
+      (await dpi.apply()).unwrap();
       console.log(` qBittorrent over ${kind === 'qbt-tcp' ? 'TCP' : 'uTP only'}:`);
       const r = await swarm(kind, leecher, seeder, fx, 10_000, kind);
       console.log(`  download ${r.complete ? 'COMPLETE' : 'incomplete'}: ${r.pieces}/${r.total} pieces, ${r.bytes} non-zero bytes on disk after ${r.ms} ms`);
@@ -72,12 +72,12 @@ await withLab('btexample', async (lab) => {
       console.log(`  blocklist: ${list.map((e) => `${e.entry} (${e.hits} packets dropped, expires in ${Math.round((e.expiresInMs ?? 0) / 1000)} s)`).join(', ') || 'empty'}`);
       const http = await run(['curl', '-s', '--max-time', '3', 'http://198.18.2.2:8080/'], { netns: leecher.netns, timeoutMs: 6000 });
       console.log(`  ordinary HTTP from the leecher to the seeder's host: ${http.ok ? http.val.stdout.trim() : 'no answer — the seeder is on the XDP blocklist'}`);
-      (await dpi.stop()).unwrap();
+      (await dpi.destroy()).unwrap();
       (await blocklist.remove(list.map((e) => e.entry))).unwrap();
     }
     (await blocklist.detach()).unwrap();
     const rules = await lab.exec(router, ['iptables-nft', '-S']);
-    console.log(`\nafter stop(): NETFENCE-DPI chain ${rules.ok && rules.val.stdout.includes('NETFENCE-DPI') ? 'STILL PRESENT' : 'gone'}`);
+    console.log(`\nafter destroy(): NETFENCE-DPI chain ${rules.ok && rules.val.stdout.includes('NETFENCE-DPI') ? 'STILL PRESENT' : 'gone'}`);
   } finally {
     await web.kill();
     fx.cleanup();
