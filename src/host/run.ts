@@ -1,11 +1,14 @@
 /**
- * The one place where netfence starts processes: execa with argv arrays,
- * optional standard input, optional network namespace. Never a shell.
+ * Tools that run to completion: {@link run} (and {@link runSync} for exit
+ * hooks) dispatch through the current host (host/host.ts); on this machine
+ * ({@link runOnMachine}) that is execa with argv arrays, optional standard
+ * input, optional network namespace ({@link wrapNetns}, the one nsenter
+ * wrapper). Never a shell. Long-running children: host/spawn.ts.
  *
  * Standard input is a real pipe. Node (libuv) gives children a socketpair as
  * stdin, and tools that implement `-f -` as `open("/dev/stdin")` (nft 1.0.x)
  * fail on a socket with ENXIO. So when there is input, a pipe is made with
- * pipe2(2) through koffi, its read end becomes the child's fd 0 and the input
+ * pipe2(2) (host/libc.ts), its read end becomes the child's fd 0 and the input
  * is streamed into the write end: no temp file, no shell, no size limit.
  * @module
  */
