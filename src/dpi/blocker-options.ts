@@ -84,7 +84,7 @@ export const DpiBlockerOptionsSchema = z
       )
       .min(1)
       .default(['bittorrent']),
-    /** Packets of each flow (both directions, handshake included) that are inspected (default: {@link compileSteering}'s, 24). */
+    /** Packets of each flow (both directions, handshake included) that are inspected (default: {@link advanced!compileSteering}'s, 24). */
     packets: z.number().int().min(1).max(1000).optional(),
     /** Answer later TCP packets of a bad flow with a reset instead of dropping silently (default false). */
     resetBad: z.boolean().optional(),

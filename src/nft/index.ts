@@ -4,7 +4,7 @@
  * to readable nft text, and small typed constructors.
  *
  * ```ts
- * import { nft } from 'netfence';
+ * import { nft } from 'netfence/advanced';
  * const t = { family: 'inet', table: 'demo' } as const;
  * const doc = nft.document([
  *   nft.cmd.add(nft.table('inet', 'demo')),

@@ -6,8 +6,8 @@
  *
  * ```ts
  * // my-handler.ts
- * import type { PacketHandlerFactory } from 'netfence';
- * export const createPacketHandler: PacketHandlerFactory = (ctx) => (packet) => {
+ * import type { nfqueue } from 'netfence/advanced';
+ * export const createPacketHandler: nfqueue.PacketHandlerFactory = (ctx) => (packet) => {
  *   if (packet.payload.includes('BitTorrent protocol')) { ctx.emit({ kind: 'bt' }); return 'bad'; }
  *   return 'accept';
  * };
