@@ -59,6 +59,15 @@ export function clearCapabilityCache(netns?: string): void {
 }
 
 /**
+ * Use `report` as the cached report for a namespace (and interface), as if it
+ * had been probed: for tests on a FakeHost (src/host/fake.ts), where there is
+ * no kernel to probe. The report is validated by its schema. @internal
+ */
+export function primeCapabilityCache(report: CapabilityReport, options: { netns?: string | undefined; iface?: string | undefined } = {}): void {
+  cache.set(`${options.netns ?? ''}\0${options.iface ?? ''}\0${nftProgram().program}`, Promise.resolve(CapabilityReportSchema.parse(report)));
+}
+
+/**
  * Detect what this host can do, for the given network namespace.
  *
  * Returns one {@link CapabilityReport}; every entry that is not available

@@ -204,8 +204,9 @@ export function tc(ns: FakeNamespace, argv: readonly string[]): RunOutput {
   if (!found) return err('RTNETLINK answers: No such file or directory\nWe have an error talking to the kernel', 2);
   if (verb === 'change') found.argv = [...argv];
   else if (verb === 'del' || verb === 'delete') {
-    // a qdisc takes its classes and filters with it
-    ns.tc = obj === 'qdisc' ? ns.tc.filter((t) => t !== found && !(t.dev === dev && t.kind !== 'qdisc' && (key.endsWith(' root') ? true : t.key.includes(' ingress') || t.key.includes(' egress') || t.key.includes(' ffff:')))) : ns.tc.filter((t) => t !== found);
+    // a qdisc takes its classes and filters with it, a class its leaf qdisc
+    const leafOf = obj === 'class' ? `qdisc ${dev} ${get('classid') ?? ''}` : undefined;
+    ns.tc = obj === 'qdisc' ? ns.tc.filter((t) => t !== found && !(t.dev === dev && (key.endsWith(' root') ? true : t.kind !== 'qdisc' && (t.key.includes(' ingress') || t.key.includes(' egress') || t.key.includes(' ffff:'))))) : ns.tc.filter((t) => t !== found && t.key !== leafOf);
   } else return err(`Command "${verb ?? ''}" is unknown, try "tc ${obj} help".`);
   return out();
 }

@@ -1,0 +1,106 @@
+/**
+ * Throttler orchestration on a FakeHost: with a given capability report, a limit becomes the tc objects and nft table its
+ * backend compiles to (in the namespace, nowhere else), stats read them back,
+ * a failing step rolls the whole limit back, and destroy removes everything.
+ */
+import './fake-setup.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { FakeHost } from '../../src/host/fake.js';
+import { withHost } from '../../src/host/host.js';
+import { clearNftBatchFeatures } from '../../src/plan/nft-features.js';
+import { Throttler } from '../../src/throttle/throttler.js';
+import { primeFakeCapabilities } from './fake-caps.js';
+
+const NS = 'thr-fake';
+let fake: FakeHost;
+beforeEach(() => {
+  clearNftBatchFeatures();
+  fake = new FakeHost({ netns: [NS], links: { [NS]: [{ ifname: 'veth0' }, { ifname: 'veth1' }] } });
+  // no kernel to probe: the capability report is given (everything available)
+  primeFakeCapabilities(NS);
+});
+
+const tcKeys = (): string[] => fake.ns(NS).tc.map((t) => t.key).sort();
+
+describe('Throttler on a FakeHost', () => {
+  it('egress limit: HTB qdisc, class and filters on the interface, an owned nft table; stats; remove; destroy', async () => {
+    const th = new Throttler({ netns: NS, name: 'app' });
+    await withHost(fake, async () => {
+      const caps = await th.capabilities();
+      expect(caps.tcHtb.available && caps.tcU32.available && caps.nftLimit.available).toBe(true);
+      const l = await th.limit({ iface: 'veth0', direction: 'egress', rate: '10mbit', match: { dst: '198.18.0.0/15', dport: 443, protocol: 'tcp' } });
+      expect(l.err ? l.val.message : 'ok').toBe('ok');
+      const h = l.unwrap();
+      expect(h.backend).toMatch(/htb|tc/);
+      // what was applied, in the namespace only
+      expect(tcKeys().some((k) => k.startsWith('qdisc veth0 root'))).toBe(true);
+      expect(tcKeys().some((k) => k.startsWith('class veth0 '))).toBe(true);
+      expect(tcKeys().some((k) => k.startsWith('filter veth0 '))).toBe(true);
+      const rate = fake.ns(NS).tc.find((t) => t.kind === 'class')!.argv;
+      expect(rate).toContain('rate');
+      expect(fake.ns().tc).toEqual([]);
+      expect(fake.calls.filter((c) => c.argv[0] === 'tc' && !/^nfcap-/.test(c.netns ?? '')).every((c) => c.netns === NS)).toBe(true);
+      // what the kernel was told, in order: root HTB, the class at the rate, its leaf queue, the u32 filter of the match
+      const tcCalls = fake.calls.filter((c) => c.argv[0] === 'tc' && c.netns === NS).map((c) => c.argv.join(' '));
+      expect(tcCalls[0]).toBe('tc qdisc add dev veth0 root handle 1: htb default 0');
+      expect(tcCalls[1]).toMatch(/^tc class add dev veth0 parent 1: classid 1:\d+ htb rate \d+bit/);
+      expect(tcCalls[2]).toMatch(/^tc qdisc add dev veth0 parent 1:\d+ /);
+      expect(tcCalls[3]).toMatch(/^tc filter add dev veth0 parent 1: protocol ip prio \d+ u32 match ip dst 198\.18\.0\.0\/15 .*match ip dport 443 0xffff flowid 1:\d+$/);
+      expect(tcKeys()).toHaveLength(4);
+      // stats read the tc class and nft counters of the fake
+      const s = await th.stats();
+      expect(s.err ? s.val.message : 'ok').toBe('ok');
+      expect(s.unwrap().limits).toHaveLength(1);
+      // a second limit on the other interface, then remove the first by its handle
+      const l2 = (await th.limit({ iface: 'veth1', direction: 'egress', rate: '1mbit' })).unwrap();
+      expect((await h.remove()).ok).toBe(true);
+      expect(tcKeys().some((k) => k.startsWith('class veth0 '))).toBe(false);
+      expect(tcKeys().some((k) => k.includes('veth1'))).toBe(true);
+      expect(l2.id).not.toBe(h.id);
+      expect((await th.destroy()).ok).toBe(true);
+    });
+    expect(tcKeys()).toEqual([]);
+    expect(fake.nftOf(NS).state.tables.size).toBe(0);
+  });
+
+  it('nft-limit backend: the limit lives in its own owned nft table, removed with the limit', async () => {
+    const th = new Throttler({ netns: NS, name: 'app' });
+    await withHost(fake, async () => {
+      const l = await th.limit({ iface: 'veth0', direction: 'ingress', rate: '5mbit', backend: 'nft-limit' });
+      expect(l.err ? l.val.message : 'ok').toBe('ok');
+      const h = l.unwrap();
+      expect(h.backend).toBe('nft-limit');
+      expect(h.plan.tables.length).toBe(1);
+      const t = fake.nftOf(NS).table('inet', h.plan.tables[0]!.name);
+      expect(t).toBeDefined();
+      expect([...t!.objects.keys()].some((k) => k.startsWith('counter netfence_owner_'))).toBe(true);
+      expect(JSON.stringify(fake.nftOf(NS).list('table', { family: 'inet', name: h.plan.tables[0]!.name }))).toContain('"limit"');
+      expect(tcKeys()).toEqual([]);
+      const s = await th.stats();
+      expect(s.err ? s.val.message : 'ok').toBe('ok');
+      expect((await h.remove()).ok).toBe(true);
+    });
+    expect(fake.nftOf(NS).state.tables.size).toBe(0);
+  });
+
+  it('a step the kernel refuses rolls the whole limit back: no tc object, no table left', async () => {
+    const th = new Throttler({ netns: NS, name: 'app' });
+    await withHost(fake, async () => {
+      await th.capabilities();
+      fake.failRun((req) => req.netns === NS && req.argv[0] === 'tc' && req.argv[1] === 'filter' && req.argv[2] === 'add', { stderr: 'RTNETLINK answers: Invalid argument', exitCode: 2 });
+      const l = await th.limit({ iface: 'veth0', direction: 'egress', rate: '10mbit', match: { dport: 443, protocol: 'tcp' } });
+      expect(l.err).toBe(true);
+      expect(l.err && l.val.message).toMatch(/Invalid argument/);
+    });
+    expect(tcKeys()).toEqual([]);
+    expect(fake.nftOf(NS).state.tables.size).toBe(0);
+    expect(fake.ns(NS).links.get('veth0')).toBeDefined();
+  });
+
+  it('refuses an interface the namespace does not have, naming the field', async () => {
+    const th = new Throttler({ netns: NS, name: 'app' });
+    const l = await withHost(fake, () => th.limit({ iface: 'nope0', direction: 'egress', rate: '10mbit' }));
+    expect(l.err && l.val.message).toMatch(/nope0/);
+    expect(tcKeys()).toEqual([]);
+  });
+});
