@@ -160,7 +160,7 @@ export const realBpf: HostBpf = {
     try {
       libc();
     } catch (e) {
-      return `libc could not be bound through koffi: ${e instanceof Error ? e.message : String(e)}`;
+      return `libc could not be bound through the FFI (host/libc.ts): ${e instanceof Error ? e.message : String(e)}`;
     }
     return undefined;
   },

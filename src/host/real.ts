@@ -1,7 +1,7 @@
 /**
  * The real host: this machine. Processes through execa / node:child_process
  * (host/run.ts, host/spawn.ts), nft through host/nft.ts, files through
- * node:fs (host/files.ts), bpf(2) through koffi (host/bpf.ts, host/libc.ts).
+ * node:fs (host/files.ts), bpf(2) through the native boundary (host/bpf.ts over host/libc.ts).
  * @module
  */
 import { realBpf } from './bpf.js';

@@ -1,5 +1,5 @@
 /**
- * NFQUEUE in Node: the nfnetlink_queue protocol in TypeScript over a koffi
+ * NFQUEUE in Node: the nfnetlink_queue protocol in TypeScript over a libc
  * netlink socket, queue readers in worker processes, kernel statistics.
  * @module
  */

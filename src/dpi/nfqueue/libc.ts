@@ -1,6 +1,6 @@
 /**
  * The few libc calls the queue reader needs. They are bound in netfence's one
- * native boundary, src/host/libc.ts (koffi, loaded lazily so that importing
+ * native boundary, src/host/libc.ts (loaded lazily so that importing
  * the protocol code never loads it).
  * @module
  */

@@ -1,6 +1,6 @@
 /**
  * A netfilter netlink socket (AF_NETLINK, NETLINK_NETFILTER) driven from Node
- * through koffi: open with a large receive buffer, send, non-blocking
+ * through host/libc.ts: open with a large receive buffer, send, non-blocking
  * receive, poll (synchronous or on the thread pool), request/ack.
  * Used inside queue reader workers; every call is a plain syscall.
  * @module
