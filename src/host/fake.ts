@@ -228,10 +228,14 @@ export class FakeHost implements Host {
   callsOf(...prefix: string[]): FakeCall[] {
     return this.calls.filter((c) => prefix.every((w, i) => c.argv[i] === w));
   }
-  /** The command arrays of the nft batches that committed (in order). */
-  committedBatches(netns?: string): unknown[][] {
+  /**
+   * The command arrays of the nft batches that committed, in order: all of
+   * them, or with `{ netns }` those of one namespace (`netns: undefined`: the
+   * host's own).
+   */
+  committedBatches(where?: { netns: string | undefined }): unknown[][] {
     return this.calls
-      .filter((c) => c.argv[0] === 'nft' && c.argv.includes('-f') && !c.argv.includes('-c') && c.argv.includes('-j') && c.output.exitCode === 0 && (netns === undefined || c.netns === netns))
+      .filter((c) => c.argv[0] === 'nft' && c.argv.includes('-f') && !c.argv.includes('-c') && c.argv.includes('-j') && c.output.exitCode === 0 && (where === undefined || c.netns === where.netns))
       .map((c) => (JSON.parse(c.input ?? '{"nftables":[]}') as { nftables: unknown[] }).nftables)
       .filter((cmds) => cmds.some((x) => !(x && typeof x === 'object' && 'list' in x)));
   }

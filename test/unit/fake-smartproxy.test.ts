@@ -39,12 +39,12 @@ describe('SmartProxy route managers on a FakeHost', () => {
     const high: IRouteConfig = { ...createNfTablesRoute('high', T('198.18.3.2'), { ports: 8081 }), priority: 100 };
     const mid: IRouteConfig = { ...createNfTablesRoute('mid', T('198.18.2.3'), { ports: 8082 }), priority: 50 };
     await withHost(fake, async () => {
-      const before = fake.committedBatches(NS).length;
+      const before = fake.committedBatches({ netns: NS }).length;
       const a = await m.provisionRoute(low);
       expect(a.err ? a.val.message : 'ok').toBe('ok');
       expect((await m.provisionRoute(high)).ok).toBe(true);
       expect((await m.provisionRoute(mid)).ok).toBe(true);
-      expect(fake.committedBatches(NS).length - before).toBe(3);
+      expect(fake.committedBatches({ netns: NS }).length - before).toBe(3);
       const chains = chainsWithRules(fake);
       expect(chains.length).toBeGreaterThan(0);
       const ids = (await m.getStatus()).unwrap();
@@ -76,9 +76,9 @@ describe('SmartProxy route managers on a FakeHost', () => {
     m.on('error', (e) => errors.push(e));
     await withHost(fake, async () => {
       const routes = [createNfTablesRoute('a', T('198.18.2.2'), { ports: 8080 }), createNfTablesRoute('b', T('198.18.2.3'), { ports: 8081, protocol: 'udp' }), createNfTablesRoute('c', T('fd00:2::2'), { ports: 8082 })];
-      const before = fake.committedBatches(NS).length;
+      const before = fake.committedBatches({ netns: NS }).length;
       expect(await m.syncRoutes(routes)).toBe(true);
-      expect(fake.committedBatches(NS).length - before).toBe(1);
+      expect(fake.committedBatches({ netns: NS }).length - before).toBe(1);
       expect(Object.keys(await m.getStatus())).toHaveLength(3);
       // sync again without b: one more transaction, b gone
       expect(await m.syncRoutes([routes[0]!, routes[2]!])).toBe(true);

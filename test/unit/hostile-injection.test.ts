@@ -16,6 +16,7 @@
  *   backslash, `;`, `$(`, backticks and overlong values are refused, the rest
  *   may be accepted (then the plan must still be clean).
  */
+import './fake-setup.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/errors.js';
 import { FakeHost } from '../../src/host/fake.js';
@@ -27,9 +28,11 @@ import { corpusLabel, INJECTION_CORPUS, scanPlan } from '../lab/injection-corpus
 /** NftBlocklist.setup against a FakeHost (the namespace and interface exist, no table yet): the batch it commits. */
 async function setupCommands(nb: NftBlocklist, md: boolean, comment: string): Promise<unknown[]> {
   const fake = new FakeHost({ netns: nb.netns ? [nb.netns] : [], links: { [nb.netns ?? '']: [{ ifname: nb.iface }] } });
-  const r = await withHost(fake, () => nb.setup(md, comment));
+  // setup(matchDestination[, comment]): the comment argument goes away as the nft fallback moves onto the executor
+  const setup = nb.setup.bind(nb) as (md: boolean, comment?: string) => Promise<{ err: boolean; val: unknown }>;
+  const r = await withHost(fake, () => setup(md, comment));
   if (r.err) throw r.val;
-  return fake.committedBatches()[0] ?? [];
+  return fake.committedBatches({ netns: nb.netns })[0] ?? [];
 }
 
 type Kind = 'id' | 'path' | 'text';

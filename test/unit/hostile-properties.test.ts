@@ -7,6 +7,7 @@
  * The processes run on a FakeHost: every argv and stdin that would reach a
  * tool is recorded and scanned too (and nothing runs on this machine).
  */
+import './fake-setup.js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeHost } from '../../src/host/fake.js';
@@ -29,14 +30,16 @@ async function setupCommands(nb: NftBlocklist, md: boolean, comment: string): Pr
 }
 async function setupCommandsUncached(nb: NftBlocklist, md: boolean, comment: string): Promise<unknown[]> {
   const fake = new FakeHost({ netns: nb.netns ? [nb.netns] : [], links: { [nb.netns ?? '']: [{ ifname: nb.iface }] } });
-  const r = await withHost(fake, () => nb.setup(md, comment));
+  // setup(matchDestination[, comment]): the comment argument goes away as the nft fallback moves onto the executor
+  const setup = nb.setup.bind(nb) as (md: boolean, comment?: string) => Promise<{ err: boolean; val: unknown }>;
+  const r = await withHost(fake, () => setup(md, comment));
   if (r.err) throw r.val;
   if (fake.calls.length === 0) throw new Error('NftBlocklist.setup started no process');
   for (const c of fake.calls) {
     const f = scanInvocation(c.argv, c.input);
     if (f.length) throw new Error(`XdpBlocklist sent unvalidated input to a tool: ${JSON.stringify(f)}`);
   }
-  return fake.committedBatches()[0] ?? [];
+  return fake.committedBatches({ netns: nb.netns })[0] ?? [];
 }
 
 interface Tally {
