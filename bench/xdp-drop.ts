@@ -63,10 +63,10 @@ try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const which of ['xdp', 'nft'] as const) {
         const bl = which === 'xdp' ? xdpBl : nftBl;
-        (await bl.attach()).unwrap();
+        (await bl.apply()).unwrap();
         (await bl.replace(list)).unwrap();
         const m = await measure(a, l.a, macB, bl);
-        (await bl.detach()).unwrap();
+        (await bl.destroy()).unwrap();
         rounds[which].push(m.dropsPerS);
         rounds[which === 'xdp' ? 'xdpSent' : 'nftSent'].push(m.sentPerS);
       }

@@ -54,7 +54,7 @@ await withLab('btexample', async (lab) => {
 
     // 2. Blocking, with the XDP blocklist on the router's seeder-side interface.
     const blocklist = new XdpBlocklist({ iface: seedLink.a, netns: router.netns, name: 'btexample' });
-    const at = (await blocklist.attach()).unwrap();
+    const at = (await blocklist.apply()).unwrap();
     console.log(`\nblocking (blocklist backend: ${at.backend}):`);
     for (const kind of ['qbt-tcp', 'qbt-utp'] as BtClient[]) {
       // Block the end of a detected flow that is not one of "our customers" (198.18.1.0/24):
@@ -75,7 +75,7 @@ await withLab('btexample', async (lab) => {
       (await dpi.destroy()).unwrap();
       (await blocklist.remove(list.map((e) => e.entry))).unwrap();
     }
-    (await blocklist.detach()).unwrap();
+    (await blocklist.destroy()).unwrap();
     const rules = await lab.exec(router, ['iptables-nft', '-S']);
     console.log(`\nafter destroy(): NETFENCE-DPI chain ${rules.ok && rules.val.stdout.includes('NETFENCE-DPI') ? 'STILL PRESENT' : 'gone'}`);
   } finally {

@@ -2,7 +2,7 @@
  * XdpBlocklist example: a lab with a server and two clients; the server's
  * interface gets an XDP blocklist, one client is blocked (by address, and a
  * whole IPv6 prefix), the other still gets through. Prints the verdicts and
- * the counters, then detaches and tears the lab down.
+ * the counters, then destroys it (detached, maps removed) and tears the lab down.
  *
  * Run as root: npx tsx examples/xdp-blocklist.ts
  */
@@ -23,12 +23,12 @@ await withLab('xdpexample', async (lab) => {
   const blocklist = new XdpBlocklist({ iface: up.a, netns: server.netns, name: 'example' });
   blocklist.on('progress', (p) => console.log(`  loading: ${p.done}/${p.total}`));
   try {
-    const attached = (await blocklist.attach()).unwrap();
-    console.log(`attached: backend=${attached.backend} mode=${attached.mode ?? '-'} (${attached.reason})`);
+    const attached = (await blocklist.apply()).unwrap();
+    console.log(`applied: backend=${attached.backend} mode=${attached.mode ?? '-'} (${attached.reason})`);
 
     console.log(`before: bad host gets ${await lab.ping(bad, '198.18.10.1', 3)}/3 replies`);
     (await blocklist.add(['198.18.10.66', 'fd00:10::66/128', 'fd00:bad::/32'])).unwrap();
-    (await blocklist.add(['198.18.99.0/24'], { ttl: 3600 })).unwrap();
+    (await blocklist.add(['198.18.99.0/24'], { ttlMs: 3_600_000 })).unwrap();
 
     console.log(`after:  bad host gets ${await lab.ping(bad, '198.18.10.1', 3)}/3 replies (IPv4), ${await lab.ping(bad, 'fd00:10::1', 3)}/3 (IPv6)`);
     console.log(`        good host gets ${await lab.ping(good, '198.18.10.1', 3)}/3 replies`);
@@ -41,7 +41,7 @@ await withLab('xdpexample', async (lab) => {
     const s = (await blocklist.stats()).unwrap();
     console.log(`stats: passed=${s.passed.packets} dropped=${s.dropped.packets} (${s.dropped.bytes} bytes) entries=${s.entries} backend=${s.backend}/${s.mode ?? '-'}`);
   } finally {
-    (await blocklist.detach()).unwrap();
-    console.log('detached; the interface filters nothing again');
+    (await blocklist.destroy()).unwrap();
+    console.log('destroyed; the interface filters nothing again');
   }
 });
