@@ -16,6 +16,7 @@ import { nftProgram, type NftProgram } from '../host/run.js';
 import type { NftFeatureEntry, NftFeatureName, CapabilityEntry } from './schema.js';
 import { attempt } from './probe-ns.js';
 import { parseNftVersion } from './parse.js';
+import { parseListingText } from '../nft/listing.js';
 
 type Cmd = Record<string, unknown>;
 
@@ -301,12 +302,8 @@ export async function probeNftBasics(netns: string | undefined): Promise<NftBasi
   let json: CapabilityEntry;
   if (j.err) json = { available: false, reason: `nft -j list tables failed: ${j.val}` };
   else {
-    try {
-      const doc = JSON.parse(j.val.stdout) as { nftables?: unknown[] };
-      json = Array.isArray(doc.nftables) ? { available: true } : { available: false, reason: 'nft -j printed JSON without an "nftables" array' };
-    } catch {
-      json = { available: false, reason: `nft -j printed something that is not JSON: ${j.val.stdout.slice(0, 80)}` };
-    }
+    const doc = parseListingText(j.val.stdout);
+    json = doc.ok ? { available: true } : { available: false, reason: `nft -j printed something that is not a JSON listing (${doc.val.issues[0]?.message ?? doc.val.message}): ${j.val.stdout.slice(0, 80)}` };
   }
   return { binary, present, version: parsed?.version ?? null, json };
 }

@@ -5,7 +5,7 @@
  */
 import { detectCapabilities } from '../capabilities/index.js';
 import { NetfenceError } from '../errors.js';
-import { listingObjects, nftApply, nftList, type NftListing } from '../host/nft.js';
+import { listingObjects, nftApply, nftList, parseListingText, type NftListing } from '../host/nft.js';
 import { run } from '../host/run.js';
 import { apply, check, destroy, type AppliedPlan, type ApplyOptions } from '../plan/executor.js';
 import type { Plan, TableRef } from '../plan/types.js';
@@ -54,11 +54,9 @@ export async function listRules(netns: string | undefined, family: string, table
   } else {
     const r = await run(['nft', '-t', '-j', 'list', 'table', family, table], { netns, what: `nft list table ${family} ${table}` });
     if (r.err) return Err(r.val);
-    try {
-      listing = JSON.parse(r.val.stdout) as NftListing;
-    } catch (e) {
-      return Err(new NetfenceError('BAD_LISTING', `unparseable nft listing: ${(e as Error).message}`));
-    }
+    const l = parseListingText(r.val.stdout);
+    if (l.err) return Err(new NetfenceError('BAD_LISTING', `unparseable nft listing: ${l.val.message}`));
+    listing = l.val;
   }
   const wanted = new Set(chains);
   const out: ListedRule[] = [];

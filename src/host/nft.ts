@@ -6,6 +6,7 @@
  * @module
  */
 import { CommandError } from '../errors.js';
+import { parseListingText, type NftListing } from '../nft/listing.js';
 import { Err, Ok, type Result } from '../result.js';
 import { currentHost } from './host.js';
 import { run } from './run.js';
@@ -142,10 +143,6 @@ export async function nftApplyOnMachine(commands: readonly unknown[], options: N
   );
 }
 
-/** A parsed nft JSON listing: the `nftables` array (metainfo first, then objects). */
-export interface NftListing {
-  nftables: unknown[];
-}
 
 /** Options for {@link nftList}. */
 export interface NftListOptions {
@@ -178,16 +175,11 @@ export async function nftListOnMachine(target: readonly string[], options: NftLi
   return parseListing(r.val.stdout, ['nft', '-j', 'list', ...target], options.netns);
 }
 
+/** The listing module (src/nft/listing.ts) reads nft's output through the tolerant schema. */
 function parseListing(stdout: string, argv: string[], netns: string | undefined): Result<NftListing, CommandError> {
-  const text = stdout.trim();
-  if (text === '') return Ok({ nftables: [] });
-  try {
-    const doc = JSON.parse(text) as { nftables?: unknown };
-    if (!doc || !Array.isArray(doc.nftables)) throw new Error('no "nftables" array');
-    return Ok({ nftables: doc.nftables });
-  } catch (e) {
-    return Err(new CommandError('parse nft listing', { argv, netns, stdout: text.slice(0, 2000), stderr: `unparseable JSON from nft: ${(e as Error).message}` }));
-  }
+  const p = parseListingText(stdout);
+  if (p.ok) return p;
+  return Err(new CommandError('parse nft listing', { argv, netns, stdout: stdout.trim().slice(0, 2000), stderr: `unreadable listing from nft: ${p.val.message}` }));
 }
 
 /**
@@ -220,17 +212,4 @@ export async function nftListManyOnMachine(listCommands: readonly unknown[], opt
   return Ok(out);
 }
 
-/** The objects of a listing without the metainfo entry, each as `{kind, value}`. */
-export function listingObjects(listing: NftListing): { kind: string; value: Record<string, unknown> }[] {
-  const out: { kind: string; value: Record<string, unknown> }[] = [];
-  for (const item of listing.nftables) {
-    if (!item || typeof item !== 'object') continue;
-    const keys = Object.keys(item);
-    if (keys.length !== 1) continue;
-    const kind = keys[0] as string;
-    if (kind === 'metainfo') continue;
-    const value = (item as Record<string, unknown>)[kind];
-    if (value && typeof value === 'object') out.push({ kind, value: value as Record<string, unknown> });
-  }
-  return out;
-}
+export { listingObjects, listingItems, parseListingText, type ListedObject, type NftListing } from '../nft/listing.js';

@@ -163,3 +163,72 @@ export function checkEmit(value: unknown): { path: string; message: string }[] {
   walk(value, '', undefined);
   return issues;
 }
+
+// ---------------------------------------------------------------------------
+// What the executor sends
+// ---------------------------------------------------------------------------
+
+/** Options of {@link checkCommands}. */
+export interface CheckCommandsOptions {
+  /**
+   * Do not parse the elements of sets, maps and element commands (`elem`,
+   * possibly millions): only check that it is an array or an immediate. The
+   * kernel and nft still refuse a bad element, atomically, and the runner
+   * names the failed command. Default true.
+   */
+  skipElements?: boolean;
+  /** Path prefix of the issues (default `nft`): issue paths read `nft.<index>.<field>`. */
+  path?: string;
+  /** Stop after this many issues (default 20). */
+  maxIssues?: number;
+}
+
+const ELEMENT_KINDS = new Set(['set', 'map', 'element']);
+
+/** The command with its `elem` taken out (an empty list for element commands, which need one), or undefined if it has none. */
+function withoutElements(c: unknown): { command: unknown; elem: unknown; at: string } | undefined {
+  if (!isPlainObject(c)) return undefined;
+  const verbs = Object.keys(c);
+  if (verbs.length !== 1) return undefined;
+  const verb = verbs[0] as string;
+  const body = c[verb];
+  if (!isPlainObject(body)) return undefined;
+  const kinds = Object.keys(body);
+  if (kinds.length !== 1 || !ELEMENT_KINDS.has(kinds[0] as string)) return undefined;
+  const kind = kinds[0] as string;
+  const obj = body[kind];
+  if (!isPlainObject(obj) || !('elem' in obj)) return undefined;
+  const { elem, ...rest } = obj;
+  return { command: { [verb]: { [kind]: kind === 'element' ? { ...rest, elem: [] } : rest } }, elem, at: `${verb}.${kind}.elem` };
+}
+
+/**
+ * Validate commands netfence is about to send with the *strict* schema
+ * (unknown keys and kinds refused, vocabularies checked); set elements are
+ * skipped unless `skipElements: false`. Returns the issues, each naming the
+ * command's index and the field (`nft.3.add.rule.expr.0.match.left`).
+ */
+export function checkCommands(commands: readonly unknown[], options: CheckCommandsOptions = {}): { path: string; message: string }[] {
+  const S = schemas('strict').Command;
+  const base = options.path ?? 'nft';
+  const max = options.maxIssues ?? 20;
+  const issues: { path: string; message: string }[] = [];
+  for (let i = 0; i < commands.length && issues.length < max; i++) {
+    let c = commands[i];
+    if (options.skipElements !== false) {
+      const w = withoutElements(c);
+      if (w) {
+        const e = w.elem;
+        if (!Array.isArray(e) && typeof e !== 'string' && typeof e !== 'number' && typeof e !== 'boolean') {
+          issues.push({ path: `${base}.${i}.${w.at}`, message: 'must be an array of elements' });
+          continue;
+        }
+        c = w.command;
+      }
+    }
+    const r = S.safeParse(c);
+    if (r.success) continue;
+    for (const iss of fromZodIssues('', r.error.issues).issues) issues.push({ path: `${base}.${i}${iss.path ? `.${iss.path}` : ''}`, message: iss.message });
+  }
+  return issues.slice(0, max);
+}

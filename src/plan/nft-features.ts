@@ -13,6 +13,7 @@
  * @module
  */
 import { nftProgram, run } from '../host/run.js';
+import { listingObjects, parseListingText } from '../nft/listing.js';
 import { createProbeNamespace, destroyProbeNamespace } from '../capabilities/probe-ns.js';
 
 /** nft features the executor uses when present. */
@@ -55,12 +56,8 @@ async function probe(): Promise<NftBatchFeatures> {
     if (add.ok) {
       const l = await run(['nft', '-j', 'list', 'table', table.family, table.name], { netns, timeoutMs: 10_000, what: 'nft feature probe (listing)' });
       if (l.ok) {
-        try {
-          const objs = (JSON.parse(l.val.stdout) as { nftables?: Record<string, { name?: unknown; comment?: unknown }>[] }).nftables ?? [];
-          tableComment = objs.some((o) => o.table?.name === table.name && o.table.comment === comment);
-        } catch {
-          /* not JSON: no */
-        }
+        const objs = parseListingText(l.val.stdout);
+        tableComment = objs.ok && listingObjects(objs.val).some((o) => o.kind === 'table' && o.value.name === table.name && o.value.comment === comment);
       }
     }
     const gone = { destroy: { table: { ...table, name: `${table.name}_absent` } } };

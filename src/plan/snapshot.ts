@@ -7,8 +7,8 @@
  * which nft accepts on input), to the second.
  * @module
  */
-import type { NftListing } from '../host/nft.js';
-import { listingObjects } from '../host/nft.js';
+import type { Command } from '../nft/schema/commands.js';
+import { addCommand, listingItems, type NftListing } from '../nft/listing.js';
 import type { NftBatchFeatures } from './nft-features.js';
 import { tableKey } from './ownership.js';
 import type { TableRef } from './types.js';
@@ -50,16 +50,17 @@ const READ_ONLY = new Set(['handle']);
  * chains, stateful objects, flowtables, sets and maps with their elements,
  * then rules in listing order. Objects of other tables in the listing are ignored.
  */
-export function listingToCommands(listing: NftListing, table: TableRef): unknown[] {
-  const items: { order: number; seq: number; cmd: unknown }[] = [];
+export function listingToCommands(listing: NftListing | { readonly nftables: readonly unknown[] }, table: TableRef): Command[] {
+  const items: { order: number; seq: number; cmd: Command }[] = [];
   let seq = 0;
-  for (const { kind, value } of listingObjects(listing)) {
+  // Every kind, also those this version does not model: the restore must bring back exactly what was there.
+  for (const { kind, value } of listingItems(listing)) {
     const owner = kind === 'table' ? value.name : value.table;
     if (owner !== table.name || value.family !== table.family) continue;
     const order = ORDER[kind] ?? 2;
     const obj: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) if (!READ_ONLY.has(k)) obj[k] = v;
-    items.push({ order, seq: seq++, cmd: { add: { [kind]: obj } } });
+    items.push({ order, seq: seq++, cmd: addCommand(kind, obj) });
   }
   items.sort((a, b) => a.order - b.order || a.seq - b.seq);
   return items.map((i) => i.cmd);
@@ -73,8 +74,8 @@ export function listingToCommands(listing: NftListing, table: TableRef): unknown
  * `add table` followed by `delete table`. Tables that existed but have no
  * snapshot are left alone and reported in `unrestorable`.
  */
-export function restoreCommands(tables: readonly TableSnapshot[], features: NftBatchFeatures = {}): { commands: unknown[]; unrestorable: TableRef[] } {
-  const commands: unknown[] = [];
+export function restoreCommands(tables: readonly TableSnapshot[], features: NftBatchFeatures = {}): { commands: Command[]; unrestorable: TableRef[] } {
+  const commands: Command[] = [];
   const unrestorable: TableRef[] = [];
   const seen = new Set<string>();
   for (const s of tables) {

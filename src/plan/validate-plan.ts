@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { fromZodIssues, ValidationError } from '../errors.js';
 import { Err, Ok, type Result } from '../result.js';
 import { IfName, NetnsName, NftName } from '../validate.js';
+import { checkCommands } from '../nft/parse.js';
 import { commandTarget, PlanOwner, TableFamily, tableKey } from './ownership.js';
 import type { Plan } from './types.js';
 
@@ -80,7 +81,8 @@ export const PlanSchema = z.object({
 /**
  * Validate a plan: shape and names (zod), unique step ids and tables, every nft
  * command targeting one of `plan.tables` (so a plan can never touch another
- * program's table or the whole ruleset), and XDP attachments implemented by
+ * program's table or the whole ruleset), every nft command valid under the
+ * strict nft schema (set elements are not parsed, for speed), and XDP attachments implemented by
  * steps (builders translate `plan.xdp` into steps whose ids start with `xdp:`).
  */
 export function validatePlan(plan: unknown): Result<Plan, ValidationError> {
@@ -106,6 +108,8 @@ export function validatePlan(plan: unknown): Result<Plan, ValidationError> {
       issues.push({ path: `nft.${i}`, message: `touches table ${tableKey(t.target.table)}, which is not in plan.tables (a plan may only touch the tables it owns)` });
     }
   });
+  // What goes to nft is checked with the strict schema before anything is sent (set elements skipped for speed).
+  if (issues.length === 0) issues.push(...checkCommands(p.nft));
   if (p.xdp.length > 0 && !p.steps.some((s) => s.id.startsWith('xdp:'))) {
     issues.push({ path: 'xdp', message: 'XDP attachments must be implemented by steps whose id starts with "xdp:" (the executor does not attach programs by itself)' });
   }

@@ -5,6 +5,7 @@
  * counters and quotas (`nft -j list counters|quotas table …`).
  * @module
  */
+import { listingObjects, parseListingText } from '../nft/listing.js';
 
 /** Counters of one tc class or action. */
 export interface TcCounters {
@@ -76,29 +77,17 @@ export function parseTcActionStats(output: string): TcCounters | undefined {
 /** Named counters (`name → {packets, bytes}`) from `nft -j list counters …`. */
 export function parseNftCounters(output: string): Map<string, { packets: number; bytes: number }> {
   const out = new Map<string, { packets: number; bytes: number }>();
-  try {
-    const j = JSON.parse(output) as { nftables?: Record<string, unknown>[] };
-    for (const item of j.nftables ?? []) {
-      const c = item.counter as Record<string, unknown> | undefined;
-      if (c && typeof c.name === 'string') out.set(c.name, { packets: num(c.packets), bytes: num(c.bytes) });
-    }
-  } catch {
-    /* empty */
-  }
+  const l = parseListingText(output);
+  if (l.err) return out;
+  for (const o of listingObjects(l.val)) if (o.kind === 'counter') out.set(o.value.name, { packets: num(o.value.packets), bytes: num(o.value.bytes) });
   return out;
 }
 
 /** Named quotas (`name → {bytes, used, inv}`) from `nft -j list quotas …`. */
 export function parseNftQuotas(output: string): Map<string, { bytes: number; used: number; inv: boolean }> {
   const out = new Map<string, { bytes: number; used: number; inv: boolean }>();
-  try {
-    const j = JSON.parse(output) as { nftables?: Record<string, unknown>[] };
-    for (const item of j.nftables ?? []) {
-      const q = item.quota as Record<string, unknown> | undefined;
-      if (q && typeof q.name === 'string') out.set(q.name, { bytes: num(q.bytes), used: num(q.used), inv: q.inv === true });
-    }
-  } catch {
-    /* empty */
-  }
+  const l = parseListingText(output);
+  if (l.err) return out;
+  for (const o of listingObjects(l.val)) if (o.kind === 'quota') out.set(o.value.name, { bytes: num(o.value.bytes), used: num(o.value.used), inv: o.value.inv === true });
   return out;
 }

@@ -32,6 +32,7 @@ import { nftList } from '../../src/host/nft.js';
 import { run } from '../../src/host/run.js';
 import type { Plan, TableRef } from '../../src/plan/types.js';
 import { corpusFiles, corpusRoot, readEntries, type CorpusEntry } from '../unit/nft-corpus-lib.js';
+import type { Statement } from '../../src/nft/schema/index.js';
 
 interface TableSpec {
   family: TableRef['family'];
@@ -159,7 +160,7 @@ async function roundTripFile(tFile: string): Promise<void> {
       let pending: CorpusEntry[] = [...entries];
       // Apply all rules of the file in one plan; when nft rejects one, classify it and retry without it.
       for (;;) {
-        const cmds = pending.map((e) => ({ add: { rule: { family: t.family, table: t.name, chain, expr: e.expr } } }));
+        const cmds = pending.map((e) => ({ add: { rule: { family: t.family, table: t.name, chain, expr: e.expr as Statement[] } } }));
         const plan: Plan = { owner: 'corpus', netns, tables: [ref], nft: cmds, steps: [], xdp: [], queue: [], decisions: [] };
         const r = await apply(plan);
         if (r.ok) break;
@@ -169,7 +170,7 @@ async function roundTripFile(tFile: string): Promise<void> {
           // netfence refused the plan before nft saw it (validation): find each refused rule alone.
           const keep: CorpusEntry[] = [];
           for (const e of pending) {
-            const one = await apply({ ...plan, nft: [{ add: { rule: { family: t.family, table: t.name, chain, expr: e.expr } } }] });
+            const one = await apply({ ...plan, nft: [{ add: { rule: { family: t.family, table: t.name, chain, expr: e.expr as Statement[] } } }] });
             if (one.ok) {
               keep.push(e);
               continue;

@@ -3,20 +3,24 @@ import { withLab } from '../../src/lab/index.js';
 import { apply, check } from '../../src/plan/executor.js';
 import { emptyPlan, type Plan } from '../../src/plan/types.js';
 import { run } from '../../src/host/run.js';
-import { ApplyError, CommandError } from '../../src/errors.js';
+import { ApplyError, CommandError, ValidationError } from '../../src/errors.js';
+import type { Command } from '../../src/nft/schema/index.js';
 
 const T = { family: 'inet' as const, name: 'nf_atomic' };
-const chain = (name: string) => ({ add: { chain: { family: 'inet', table: T.name, name } } });
-const elem = (a: string) => ({ add: { element: { family: 'inet', table: T.name, name: 'blocked', elem: [a] } } });
-const rule = (c: string, addr: string) => ({
+const chain = (name: string): Command => ({ add: { chain: { family: 'inet', table: T.name, name } } });
+const elem = (a: string): Command => ({ add: { element: { family: 'inet', table: T.name, name: 'blocked', elem: [a] } } });
+const rule = (c: string, addr: string): Command => ({
   add: { rule: { family: 'inet', table: T.name, chain: c, expr: [{ match: { op: '==', left: { payload: { protocol: 'ip', field: 'saddr' } }, right: addr } }, { drop: null }] } },
 });
 
-/** Three kinds of invalid command: caught by the kernel, by nft's evaluation, by nft's JSON parser. */
-const INVALID = {
+/**
+ * Three kinds of invalid command: caught by the kernel, by nft's evaluation, and one nft's JSON
+ * parser would refuse, which the executor's strict schema check refuses first (nothing is sent).
+ */
+const INVALID: Record<'kernel' | 'evaluation' | 'parser', Command> = {
   kernel: rule('no_such_chain', '198.18.0.1'),
   evaluation: { add: { element: { family: 'inet', table: T.name, name: 'blocked', elem: ['fd00::1'] } } },
-  parser: { add: { rule: { family: 'inet', table: T.name, chain: 'input', expr: [{ bogus: null }] } } },
+  parser: { add: { rule: { family: 'inet', table: T.name, chain: 'input', expr: [{ bogus: null }] } } } as unknown as Command,
 };
 
 async function listings(netns: string): Promise<{ text: string; json: string }> {
@@ -70,6 +74,19 @@ describe('atomicity: a plan with one invalid command changes nothing', () => {
             const r = mode === 'check' ? await check(p) : await apply(p, { snapshot: 'never' });
             expect(r.err, label).toBe(true);
             if (r.ok) continue;
+            if (kind === 'parser') {
+              // refused by validation, naming the command's index in the plan; nothing reached nft
+              const v = (mode === 'check' ? r.val : r.val.cause) as ValidationError;
+              expect(v, label).toBeInstanceOf(ValidationError);
+              expect(v.issues.map((i) => i.path).some((p) => p.startsWith(`nft.${k}.add.rule.expr.0`)), `${label} (${mode}): ${v.message}`).toBe(true);
+              if (mode === 'apply') {
+                expect((r.val as unknown as ApplyError).phase).toBe('validate');
+                expect((r.val as unknown as ApplyError).restored).toBe(true);
+              }
+              expect(await listings(h.netns), `${label} (${mode})`).toEqual(before);
+              cases++;
+              continue;
+            }
             const cmdErr = (mode === 'check' ? r.val : r.val.cause) as CommandError;
             expect(cmdErr, label).toBeInstanceOf(CommandError);
             expect(cmdErr.failure.failedIndex, `${label} (${mode})`).toBe(k);

@@ -7,6 +7,7 @@ import { ownershipCommands, OwnershipError } from '../../src/plan/ownership.js';
 import { emptyPlan, type Plan } from '../../src/plan/types.js';
 import { run } from '../../src/host/run.js';
 import { ApplyError } from '../../src/errors.js';
+import type { Command } from '../../src/nft/schema/index.js';
 
 const OURS = { family: 'inet' as const, name: 'nf_own' };
 
@@ -160,7 +161,7 @@ describe('ownership: foreign tables are never touched', () => {
       expect(await textComment(h.netns, old.name)).toBe(false);
       const p = ourPlan(h.netns);
       p.tables = [old];
-      p.nft = p.nft.map((c) => JSON.parse(JSON.stringify(c).replaceAll(`"${OURS.name}"`, `"${old.name}"`)) as unknown);
+      p.nft = p.nft.map((c) => JSON.parse(JSON.stringify(c).replaceAll(`"${OURS.name}"`, `"${old.name}"`)) as Command);
       const r = await apply(p);
       expect(r.ok, r.err ? r.val.message : '').toBe(true);
       expect(await text(h.netns, ['list', 'table', 'inet', old.name])).toContain('198.18.8.8');

@@ -23,6 +23,7 @@ import { nestedPrefixIssues, parseEntries } from '../../src/xdp/entries.js';
 import { NftBlocklist } from '../../src/xdp/nft-backend.js';
 import { DpiBlocker } from '../../src/dpi/dpi-blocker.js';
 import { INJECTION_CORPUS } from './injection-corpus.js';
+import type { Command } from '../../src/nft/schema/index.js';
 
 /** Cases per builder (env NETFENCE_HOSTILE_CASES, default 10000). */
 export const HOSTILE_CASES = Math.max(1, Number(process.env.NETFENCE_HOSTILE_CASES ?? 10_000) || 10_000);
@@ -353,7 +354,7 @@ function runRoute(input: unknown): Outcome {
     plan.tables = [{ family: 'inet', name: t }];
     plan.nft = [
       { add: { table: { family: 'inet', name: t } } },
-      ...SP_CHAINS.map((ch) => ({ add: { chain: { family: 'inet', table: t, ...ch, policy: 'accept' } } })),
+      ...SP_CHAINS.map((ch): Command => ({ add: { chain: { family: 'inet', table: t, ...ch, policy: 'accept' } } })),
       ...c.val.sets.flatMap((s) => s.cmds),
       ...c.val.rules,
     ];
@@ -484,7 +485,7 @@ async function runXdp(input: unknown, setupCommands: SetupCapture): Promise<Outc
     const plan = emptyPlan(`xdp:${bl.name}`, bl.options.netns);
     plan.tables = [{ family: 'netdev', name: bl.nftTable }];
     const add = (nb as unknown as { addElems(e: unknown[], t?: number): unknown[] }).addElems(entries.val, ttl as number | undefined);
-    plan.nft = [...(await setupCommands(nb, bl.options.matchDestination, `netfence xdp-blocklist ${bl.name}`)), ...add];
+    plan.nft = [...(await setupCommands(nb, bl.options.matchDestination, `netfence xdp-blocklist ${bl.name}`)), ...add] as Command[];
     return { kind: 'plan', plan };
   } catch (e) {
     return caught(e, input);

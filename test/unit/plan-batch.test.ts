@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { planBatch } from '../../src/plan/executor.js';
 import { ownerMarkName } from '../../src/plan/ownership.js';
 import { emptyPlan } from '../../src/plan/types.js';
+import type { Command } from '../../src/nft/schema/index.js';
 
 const mark = (table: string) => ({ add: { counter: { family: 'inet', table, name: ownerMarkName('fw:web'), comment: 'netfence:fw:web' } } });
 
@@ -9,7 +10,7 @@ describe('planBatch', () => {
   it('creates and marks every owned table before the plan commands', () => {
     const p = emptyPlan('fw:web');
     p.tables.push({ family: 'inet', name: 'a' }, { family: 'inet', name: 'b' });
-    const rule = { add: { chain: { family: 'inet', table: 'a', name: 'c' } } };
+    const rule: Command = { add: { chain: { family: 'inet', table: 'a', name: 'c' } } };
     p.nft.push(rule);
     const b = planBatch(p);
     expect(b.commands).toEqual([
@@ -40,7 +41,7 @@ describe('planBatch', () => {
   it('with JSON table comments (tableComment), owned tables are created with netfence:<owner>; the mark stays the counter', () => {
     const p = emptyPlan('fw:web');
     p.tables.push({ family: 'inet', name: 'a' }, { family: 'ip', name: 'b' });
-    const foreign = { add: { table: { family: 'inet', name: 'not_in_plan_tables' } } };
+    const foreign: Command = { add: { table: { family: 'inet', name: 'not_in_plan_tables' } } };
     p.nft.push(
       { delete: { table: { family: 'inet', name: 'a' } } },
       { add: { table: { family: 'inet', name: 'a' } } },

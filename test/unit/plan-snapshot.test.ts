@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { listingToCommands, restoreCommands } from '../../src/plan/snapshot.js';
+import { parseListingText } from '../../src/nft/listing.js';
 import { commandTarget, isOwned, ownerMarkName, ownerOf, ownershipCommands } from '../../src/plan/ownership.js';
 
 const MARK = ownerMarkName('fw:web');
@@ -7,7 +8,7 @@ const MARK = ownerMarkName('fw:web');
 const T = { family: 'inet' as const, name: 't1' };
 
 /** A listing as nft 1.0.6 prints it (`nft -j list table inet t1`): note the map before the chain it jumps to. */
-const listing = {
+const raw = {
   nftables: [
     { metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } },
     { table: { family: 'inet', name: 't1', handle: 6 } },
@@ -22,6 +23,8 @@ const listing = {
     { chain: { family: 'ip', table: 'other', name: 'x', handle: 1 } },
   ],
 };
+/** Read through the listing module, as nftList() does (tolerant schema). */
+const listing = parseListingText(raw).unwrap();
 
 describe('snapshot → restore commands', () => {
   it('re-creates a table from its listing: no handles, chains before maps, rules last in order', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { validatePlan } from '../../src/plan/validate-plan.js';
 import { emptyPlan, type Plan } from '../../src/plan/types.js';
+import type { Command } from '../../src/nft/schema/index.js';
 
 function plan(): Plan {
   const p = emptyPlan('firewall:web', 'nflab-x');
@@ -39,7 +40,7 @@ describe('validatePlan', () => {
       null,
     ]) {
       const p = plan();
-      p.nft.push(bad);
+      p.nft.push(bad as unknown as Command);
       expect(issues(p).length, JSON.stringify(bad)).toBeGreaterThan(0);
     }
   });

@@ -103,13 +103,64 @@ export function reparse<T>(schema: z.ZodType<T>, value: unknown, ctx: TransformC
   return z.NEVER;
 }
 
+/** The payload a zod schema parses (value and the issues found so far). */
+type Payload = z.core.ParsePayload;
+/** The parse context zod hands to a schema. */
+type ParseCtx = z.core.ParseContext<z.core.$ZodIssue>;
+
+/**
+ * A schema whose parse step is `parse` itself: the payload goes straight to
+ * the chosen inner schema's `_zod.run`, with no transform, no nested
+ * `safeParse` and no re-reported issues (each of those costs about as much as
+ * parsing a small object, and the dispatchers below run for every statement
+ * and expression of every rule).
+ */
+function direct<T>(parse: (payload: Payload, ctx: ParseCtx) => Payload): z.ZodType<T> {
+  const s = z.unknown();
+  s._zod.parse = parse as typeof s._zod.parse;
+  s._zod.run = parse as typeof s._zod.run;
+  return s as unknown as z.ZodType<T>;
+}
+
+/** Run `schema` on its own payload (synchronous schemas only). */
+function runOn(schema: z.ZodType, value: unknown, ctx: ParseCtx): Payload {
+  const r = schema._zod.run({ value, issues: [] }, ctx);
+  if (r instanceof Promise) throw new Error('nft schemas are synchronous');
+  return r;
+}
+
+/**
+ * A context whose `addIssue` reports on `payload` (the shape of a zod
+ * transform's context). A class, so that no function is created per parse.
+ */
+class IssueCtx {
+  constructor(private readonly payload: Payload) {}
+  get value(): unknown {
+    return this.payload.value;
+  }
+  get issues(): Payload['issues'] {
+    return this.payload.issues;
+  }
+  addIssue(issue: string | Record<string, unknown>): void {
+    const i = typeof issue === 'string' ? { message: issue } : issue;
+    this.payload.issues.push({ code: 'custom', input: this.payload.value, path: [], ...i } as never);
+  }
+}
+
+function fail(payload: Payload, message: string, path: PropertyKey[] = []): Payload {
+  payload.issues.push({ code: 'custom', message, input: payload.value, path } as never);
+  return payload;
+}
+
 /** A schema choosing another schema from the input value (no `invalid_union` noise in errors). */
 export function select<T>(choose: (v: unknown, ctx: TransformCtx) => z.ZodType | undefined): z.ZodType<T> {
-  return z.unknown().transform((v, ctx) => {
-    const schema = choose(v, ctx);
-    if (!schema) return z.NEVER;
-    return reparse(schema, v, ctx) as T;
-  }) as unknown as z.ZodType<T>;
+  return direct<T>((payload, ctx) => {
+    const schema = choose(payload.value, new IssueCtx(payload) as unknown as TransformCtx);
+    if (!schema) return payload;
+    const r = schema._zod.run(payload, ctx);
+    if (r instanceof Promise) throw new Error('nft schemas are synchronous');
+    return r;
+  });
 }
 
 /** Options of {@link keyed}. */
@@ -131,35 +182,38 @@ export interface KeyedOptions {
  */
 export function keyed<T>(bodies: () => Record<string, z.ZodType>, opts: KeyedOptions): z.ZodType<T> {
   let table: Record<string, z.ZodType> | undefined;
-  return z.unknown().transform((v, ctx) => {
+  return direct<T>((payload, ctx) => {
     table ??= bodies();
-    if (!isPlainObject(v)) {
-      ctx.addIssue({ code: 'custom', message: `a ${opts.what} must be an object with exactly one key naming its kind`, input: v });
-      return z.NEVER;
+    const v = payload.value;
+    if (!isPlainObject(v)) return fail(payload, `a ${opts.what} must be an object with exactly one key naming its kind`);
+    let kind: string | undefined;
+    let n = 0;
+    for (const key in v) {
+      if (!Object.prototype.hasOwnProperty.call(v, key)) continue;
+      if (n++ === 0) kind = key;
     }
-    const keys = Object.keys(v);
-    if (keys.length !== 1) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `a ${opts.what} must have exactly one key naming its kind, got ${keys.length === 0 ? 'none' : keys.map((k) => JSON.stringify(k)).join(', ')}`,
-        input: v,
-      });
-      return z.NEVER;
+    if (n !== 1 || kind === undefined) {
+      const keys = Object.keys(v);
+      return fail(payload, `a ${opts.what} must have exactly one key naming its kind, got ${keys.length === 0 ? 'none' : keys.map((k) => JSON.stringify(k)).join(', ')}`);
     }
-    const kind = keys[0]!;
     const refusal = opts.refused?.[kind];
     const schema = Object.prototype.hasOwnProperty.call(table, kind) ? table[kind] : undefined;
     if (!schema || refusal !== undefined) {
-      if (opts.opaque) return brandOpaque(v) as unknown as T;
-      ctx.addIssue({
-        code: 'custom',
-        path: [kind],
-        message: refusal ?? `unknown ${opts.what} kind ${JSON.stringify(kind)}`,
-        input: v,
-      });
-      return z.NEVER;
+      if (opts.opaque) {
+        payload.value = brandOpaque(v);
+        return payload;
+      }
+      return fail(payload, refusal ?? `unknown ${opts.what} kind ${JSON.stringify(kind)}`, [kind]);
     }
-    const body = reparse(schema, v[kind], ctx, [kind]);
-    return { [kind]: body } as T;
-  }) as unknown as z.ZodType<T>;
+    const r = runOn(schema, v[kind], ctx);
+    if (r.issues.length) {
+      for (const iss of r.issues) {
+        (iss as { path?: PropertyKey[] }).path ??= [];
+        (iss as { path: PropertyKey[] }).path.unshift(kind);
+        payload.issues.push(iss);
+      }
+    }
+    payload.value = { [kind]: r.value };
+    return payload;
+  });
 }
