@@ -58,6 +58,7 @@ export interface SpawnOptions {
    * pid) and execs nothing until {@link SpawnedProcess.release}; then it runs
    * argv as its child, passes its stdout through and exits with its status.
    * Lets a caller put the pid into a cgroup before the program opens a socket.
+   * A held process has no `stdin` (the launcher's stdin is the release signal).
    */
   hold?: boolean | undefined;
   /**
