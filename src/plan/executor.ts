@@ -18,6 +18,7 @@ import { restoreCommands, type TableSnapshot } from './snapshot.js';
 import { withNsLock } from './lock.js';
 import { KeyedSerialQueue } from '../util/serial.js';
 import { faultAt } from './faults.js';
+import { runXdpAction } from './actions-xdp.js';
 import { journalBegin, type ApplyJournalEntry, type JournalHandle } from './journal.js';
 import type { Action, Plan, Step, TableRef } from './types.js';
 import { TableRefSchema, validatePlan } from './validate-plan.js';
@@ -250,6 +251,8 @@ export async function runAction(a: Action, netns: string | undefined): Promise<R
         return Err(fsError(a.kind, a.path, netns, e));
       }
     }
+    default:
+      return runXdpAction(a, netns);
   }
 }
 

@@ -9,8 +9,8 @@
  *   steps with their undo), updated before each step, removed when the apply
  *   completes, fails (after restoring) or — with a confirm timer — when it is
  *   confirmed or rolled back.
- * - `xdp` entries: an XdpBlocklist attach in progress (and, once attached, the
- *   attachment, marked `persistent`).
+ *   XdpBlocklist attaches are plans too (XDP steps with their undo); a completed
+ *   attach has no entry: it outlives its process by design.
  * - `dpi` entries: a running DpiBlocker (its steering rules, queues, worker pids).
  *
  * Each entry names its process by pid AND start time (field 22 of
@@ -64,21 +64,6 @@ export interface ApplyJournalEntry extends EntryBase {
   phase: 'prepared' | 'steps' | 'verify' | 'health-check' | 'awaiting-confirm';
 }
 
-/** An XdpBlocklist attach (in progress, or done and persistent). */
-export interface XdpJournalEntry extends EntryBase {
-  kind: 'xdp';
-  name: string;
-  iface: string;
-  pinDir: string;
-  /** Whether the pinned maps existed before this attach (false: this attach created them). */
-  mapsExisted: boolean;
-  /** Program id of ours attached before (re-attach), if any. */
-  progIdBefore?: number | undefined;
-  /** Program id attached by this attach, once known. */
-  progId?: number | undefined;
-  phase: 'attaching' | 'attached';
-}
-
 /** A running DpiBlocker: its steering rules and queue workers. */
 export interface DpiJournalEntry extends EntryBase {
   kind: 'dpi';
@@ -90,7 +75,7 @@ export interface DpiJournalEntry extends EntryBase {
 }
 
 /** Any journal entry. */
-export type JournalEntry = ApplyJournalEntry | XdpJournalEntry | DpiJournalEntry;
+export type JournalEntry = ApplyJournalEntry | DpiJournalEntry;
 
 /** Distributes `Omit` over a union. */
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -210,7 +195,7 @@ export function readJournal(): JournalEntry[] {
     if (!n.endsWith('.json')) continue;
     try {
       const e = JSON.parse(readFileSync(join(JOURNAL_DIR, n), 'utf8')) as JournalEntry;
-      if (e && e.version === 1 && typeof e.pid === 'number' && (e.kind === 'apply' || e.kind === 'xdp' || e.kind === 'dpi')) out.push({ ...e, id: n });
+      if (e && e.version === 1 && typeof e.pid === 'number' && (e.kind === 'apply' || e.kind === 'dpi')) out.push({ ...e, id: n });
     } catch {
       // a foreign or damaged file: not ours to interpret
     }

@@ -8,9 +8,8 @@
  *   (tc qdiscs, IFB devices, ...), and its owned tables go back to what they
  *   were before the apply (deleted when new, replaced by the journal's snapshot
  *   when they existed) — so the host ends with the OLD configuration;
- * - an **XdpBlocklist attach** that never completed: the program it attached is
- *   detached and the pins it created are unlinked (a re-attach is completed or
- *   dropped, so the previous program stays in force);
+ *   An XdpBlocklist attach is such an apply (its XDP steps undo to the previous
+ *   program and remove the pins they created); a completed one has no entry;
  * - a **DpiBlocker** whose process died: its steering rules (queue rules with
  *   no reader any more) are undone and its owned tables deleted.
  *
@@ -18,19 +17,17 @@
  * the entry owner's mark, and never anything of a live process.
  * @module
  */
-import { existsSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { NetfenceError, ValidationError } from '../errors.js';
 import { nftApply } from '../host/nft.js';
 import { run } from '../host/run.js';
 import { probeNamespaceOwner } from '../capabilities/probe-ns.js';
 import { Err, Ok, type Result } from '../result.js';
-import { IfName, NetnsName } from '../validate.js';
-import { pinnedId } from '../host/bpf.js';
-import { detachProgram, PIN_ROOT, xdpState } from '../xdp/loader.js';
+import { NetnsName } from '../validate.js';
 import { runAction } from './executor.js';
+import { isXdpAction, xdpActionNeedsNetns } from './actions-xdp.js';
 import { pruneLockFiles } from './lock.js';
-import { isAlive, readJournal, removeJournalEntry, removeStaleTemporaries, type ApplyJournalEntry, type DpiJournalEntry, type JournalEntry, type XdpJournalEntry } from './journal.js';
+import { isAlive, readJournal, removeJournalEntry, removeStaleTemporaries, type JournalEntry } from './journal.js';
 import { probeOwnership, tableKey } from './ownership.js';
 import { restoreCommands, type TableSnapshot } from './snapshot.js';
 import { emptyPlan, type Step, type TableRef } from './types.js';
@@ -43,9 +40,10 @@ export interface ReconcileOptions {
   /** Report what would be done, change nothing. */
   dryRun?: boolean | undefined;
   /**
-   * Also detach XdpBlocklists whose attach completed but whose process is
-   * gone. Off by default: a completed blocklist outlives its process by design
-   * (another process re-opens it by name, see docs/xdp.md).
+   * @deprecated completed XdpBlocklists are not journaled any more (an attach
+   * is an ordinary apply whose entry goes when it completes), so reconcile
+   * cannot find them; `true` is reported in `errors`. Remove one with
+   * `XdpBlocklist.destroy()`.
    */
   detachPersistentXdp?: boolean | undefined;
   /** How long to wait for tools the dead process started (nft, tc, ...) to finish, in ms (default 10,000). */
@@ -147,19 +145,27 @@ function netnsGone(netns: string | undefined): boolean {
   return netns !== undefined && !existsSync(`/run/netns/${netns}`);
 }
 
-async function undoSteps(steps: readonly Step[], netns: string | undefined, dryRun: boolean, out: ReconcileAction[]): Promise<number> {
+/**
+ * Undo `steps` in reverse. When the namespace is gone (`machineOnly`), only
+ * the actions that do not live in it run: bpffs pins are machine-wide.
+ */
+async function undoSteps(steps: readonly Step[], netns: string | undefined, dryRun: boolean, out: ReconcileAction[], report: ReconcileReport, machineOnly = false): Promise<number> {
   let n = 0;
   for (const s of [...steps].reverse()) {
+    const undo = machineOnly ? s.undo.filter((a) => isXdpAction(a) && !xdpActionNeedsNetns(a)) : s.undo;
+    if (machineOnly && undo.length === 0) continue;
     if (dryRun) {
       out.push({ kind: 'undo-step', target: s.id, ok: true });
       n++;
       continue;
     }
     const notes: string[] = [];
-    for (const a of s.undo) {
+    for (const a of undo) {
       const r = await runAction(a, netns);
       // tolerated: the step may have been half done (or not at all), like the executor's own undo
       if (r.err && !a.ignoreFailure) notes.push(r.val.failure.stderr.split('\n')[0] ?? r.val.message);
+      else if (r.ok && a.kind === 'xdp-detach') report.removed.xdpDetached++;
+      else if (r.ok && a.kind === 'xdp-unpin' && !a.names) report.removed.pinDirsRemoved++;
     }
     out.push({ kind: 'undo-step', target: s.id, ok: true, ...(notes.length ? { note: `tolerated: ${notes.join('; ')}` } : {}) });
     n++;
@@ -217,72 +223,6 @@ async function restoreTables(
   return { deleted: kinds.filter((k) => k.kind === 'delete-table').length, restored: kinds.filter((k) => k.kind === 'restore-table').length, failed: false };
 }
 
-function removePinDir(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const f of readdirSync(dir)) {
-    try {
-      unlinkSync(join(dir, f));
-    } catch {
-      // keep going
-    }
-  }
-  rmdirSync(dir);
-  try {
-    if (existsSync(PIN_ROOT) && readdirSync(PIN_ROOT).length === 0) rmdirSync(PIN_ROOT);
-  } catch {
-    // shared root
-  }
-}
-
-async function reconcileXdp(e: XdpJournalEntry, dryRun: boolean, out: ReconcileAction[], errors: string[]): Promise<{ detached: number; pins: number; failed: boolean }> {
-  // The pin directory must be the one the journal names, under our root, and the name must match.
-  if (e.pinDir !== join(PIN_ROOT, e.name) || !/^[A-Za-z0-9_-]+$/.test(e.name)) {
-    errors.push(`xdp entry ${e.id}: unexpected pin directory ${e.pinDir}; left alone`);
-    return { detached: 0, pins: 0, failed: true };
-  }
-  const prog = join(e.pinDir, 'prog');
-  const next = join(e.pinDir, 'prog_next');
-  const ours = new Set<number>([pinnedId(prog), pinnedId(next), e.progId].filter((x): x is number => x !== undefined));
-  let detached = 0;
-  let pins = 0;
-  const gone = netnsGone(e.netns);
-  const st = gone ? undefined : await xdpState(e.iface, e.netns);
-  const attached = st?.ok ? st.val.prog : undefined;
-  const teardown = e.phase === 'attached' || !e.mapsExisted;
-  if (teardown) {
-    // created by the dead attach (or a completed one we were asked to remove): back to nothing
-    if (attached && ours.has(attached.id)) {
-      if (!dryRun) {
-        const d = await detachProgram(e.iface, e.netns, attached.mode === 'generic' ? 'generic' : 'native');
-        if (d.err) {
-          errors.push(`detach ${e.iface}: ${d.val.message.split('\n')[0]}`);
-          out.push({ kind: 'detach-xdp', target: `${e.netns ?? ''}/${e.iface}`, ok: false });
-          return { detached, pins, failed: true };
-        }
-      }
-      out.push({ kind: 'detach-xdp', target: `${e.netns ?? ''}/${e.iface} prog ${attached.id}`, ok: true });
-      detached++;
-    }
-    if (existsSync(e.pinDir)) {
-      if (!dryRun) removePinDir(e.pinDir);
-      out.push({ kind: 'unlink-pins', target: e.pinDir, ok: true });
-      pins++;
-    }
-  } else if (existsSync(next)) {
-    // a re-attach: the old program stays in force unless the new one was swapped in already
-    const nextId = pinnedId(next);
-    if (attached && nextId !== undefined && attached.id === nextId) {
-      if (!dryRun) renameSync(next, prog);
-      out.push({ kind: 'complete-xdp-pin', target: next, ok: true, note: 'the new program was already attached: its pin replaces the old one' });
-    } else {
-      if (!dryRun) unlinkSync(next);
-      out.push({ kind: 'unlink-pins', target: next, ok: true });
-      pins++;
-    }
-  }
-  return { detached, pins, failed: false };
-}
-
 /**
  * A journal file is data read back from disk: before anything in it reaches a
  * tool, it passes the same validation as a plan (argv arrays, no shells,
@@ -290,7 +230,6 @@ async function reconcileXdp(e: XdpJournalEntry, dryRun: boolean, out: ReconcileA
  */
 function entryProblem(e: JournalEntry): string | undefined {
   if (e.netns !== undefined && !NetnsName.safeParse(e.netns).success) return 'invalid namespace name';
-  if (e.kind === 'xdp') return IfName.safeParse(e.iface).success ? undefined : 'invalid interface name';
   const p = emptyPlan(e.owner, e.netns);
   p.tables.push(...(e.kind === 'apply' ? e.tables.map((t) => t.table) : e.tables));
   p.steps.push(...e.steps);
@@ -320,6 +259,7 @@ export async function reconcile(options: ReconcileOptions = {}): Promise<Result<
     removed: { stepsUndone: 0, tablesDeleted: 0, tablesRestored: 0, xdpDetached: 0, pinDirsRemoved: 0, queueRuleSets: 0, probeNamespaces: 0, journalEntries: 0 },
     errors: [],
   };
+  if (options.detachPersistentXdp) report.errors.push('detachPersistentXdp: completed XdpBlocklists are not journaled any more; remove one with XdpBlocklist.destroy()');
   if (!dryRun) removeStaleTemporaries();
   const all = readJournal();
   report.scanned = all.length;
@@ -330,19 +270,12 @@ export async function reconcile(options: ReconcileOptions = {}): Promise<Result<
     if (e.kind === 'apply') for (const t of e.tables) busy.add(`${e.netns ?? ''}|${tableKey(t.table)}`);
     if (e.kind === 'dpi') for (const t of e.tables) busy.add(`${e.netns ?? ''}|${tableKey(t)}`);
   }
-  const order: Record<JournalEntry['kind'], number> = { apply: 0, dpi: 1, xdp: 2 };
+  const order: Record<JournalEntry['kind'], number> = { apply: 0, dpi: 1 };
   const entries = all.filter((e) => options.netns === undefined || e.netns === options.netns).sort((a, b) => order[a.kind] - order[b.kind] || a.createdAt.localeCompare(b.createdAt));
   for (const e of entries) {
     if (isAlive(e)) {
       report.live++;
       continue;
-    }
-    if (e.kind === 'xdp' && e.phase === 'attached' && !options.detachPersistentXdp) {
-      if (existsSync(e.pinDir)) {
-        report.kept++;
-        continue;
-      }
-      // detached by hand (pins gone): the record is stale; fall through and drop it
     }
     const problem = entryProblem(e);
     if (problem) {
@@ -354,29 +287,22 @@ export async function reconcile(options: ReconcileOptions = {}): Promise<Result<
       continue;
     }
     const actions: ReconcileAction[] = [];
-    const finding: ReconcileFinding = { entry: e.id, kind: e.kind, owner: e.kind === 'xdp' ? e.name : e.owner, pid: e.pid, netns: e.netns, phase: e.kind === 'dpi' ? 'running' : e.phase, actions };
+    const finding: ReconcileFinding = { entry: e.id, kind: e.kind, owner: e.owner, pid: e.pid, netns: e.netns, phase: e.kind === 'dpi' ? 'running' : e.phase, actions };
     report.found.push(finding);
     let failed = false;
     const gone = netnsGone(e.netns);
-    if (e.kind === 'apply' || e.kind === 'dpi') {
-      if (!gone) {
-        const steps = e.kind === 'apply' ? (e as ApplyJournalEntry).steps.slice(0, (e as ApplyJournalEntry).stepsStarted) : (e as DpiJournalEntry).steps;
-        const n = await undoSteps(steps, e.netns, dryRun, actions);
-        report.removed.stepsUndone += n;
-        if (e.kind === 'dpi' && n > 0) report.removed.queueRuleSets++;
-        const tables = e.kind === 'apply' ? (e as ApplyJournalEntry).tables : (e as DpiJournalEntry).tables.map((table) => ({ table, existed: false }));
-        const r = await restoreTables(tables, e.owner, e.netns, busy, dryRun, actions, report.errors);
-        report.removed.tablesDeleted += r.deleted;
-        report.removed.tablesRestored += r.restored;
-        if (e.kind === 'dpi' && r.deleted > 0 && n === 0) report.removed.queueRuleSets++;
-        failed = r.failed;
-      }
-    } else {
-      const r = await reconcileXdp(e, dryRun, actions, report.errors);
-      report.removed.xdpDetached += r.detached;
-      report.removed.pinDirsRemoved += r.pins;
+    const steps = e.kind === 'apply' ? e.steps.slice(0, e.stepsStarted) : e.steps;
+    if (!gone) {
+      const n = await undoSteps(steps, e.netns, dryRun, actions, report);
+      report.removed.stepsUndone += n;
+      if (e.kind === 'dpi' && n > 0) report.removed.queueRuleSets++;
+      const tables = e.kind === 'apply' ? e.tables : e.tables.map((table) => ({ table, existed: false }));
+      const r = await restoreTables(tables, e.owner, e.netns, busy, dryRun, actions, report.errors);
+      report.removed.tablesDeleted += r.deleted;
+      report.removed.tablesRestored += r.restored;
+      if (e.kind === 'dpi' && r.deleted > 0 && n === 0) report.removed.queueRuleSets++;
       failed = r.failed;
-    }
+    } else report.removed.stepsUndone += await undoSteps(steps, e.netns, dryRun, actions, report, true); // pins outlive the namespace
     if (!failed) {
       if (!dryRun) removeJournalEntry(e.id);
       actions.push({ kind: 'remove-journal', target: e.id, ok: true, ...(gone ? { note: `namespace ${e.netns} no longer exists` } : {}) });

@@ -22,7 +22,32 @@ export type Action =
   /** Write text to a file (cgroup.procs, sysctl). */
   | { kind: 'write'; path: string; data: string; ignoreFailure?: boolean }
   /** Remove a file (pinned BPF object). */
-  | { kind: 'unlink'; path: string; ignoreFailure?: boolean };
+  | { kind: 'unlink'; path: string; ignoreFailure?: boolean }
+  | XdpAction;
+
+/** XDP program mode as the kernel reports it. */
+export type XdpAttachMode = 'native' | 'generic';
+
+/**
+ * XDP actions (run by `actions-xdp.ts`). Pins live in `pinDir`
+ * (`/sys/fs/bpf/netfence/<name>`): the maps, `prog` (the program in force),
+ * `prog_next` (a program loaded, not yet in force), `prog_prev` (the program a
+ * re-attach replaced, kept until the apply completed so that an undo can put it back).
+ */
+export type XdpAction =
+  /** Create and pin the blocklist maps (`create`), or open the pinned ones; then set the program flags. */
+  | { kind: 'xdp-maps'; pinDir: string; maxEntries: number; flags: number; create: boolean; ignoreFailure?: boolean }
+  /** Load the program of `object` bound to the pinned maps of `pinDir` and pin it as `pinDir/pin`. */
+  | { kind: 'xdp-load'; object: string; pinDir: string; pin: 'prog_next'; ignoreFailure?: boolean }
+  /** Attach the program pinned at `pinDir/pin` to `iface`, trying `modes` in order; `replace` swaps our attached program atomically. Nothing to do when it is attached already. */
+  | { kind: 'xdp-attach'; iface: string; pinDir: string; pin: 'prog' | 'prog_next'; modes: XdpAttachMode[]; replace: boolean; ignoreFailure?: boolean }
+  /** Detach the program attached to `iface` if it is one pinned in `pinDir` (never a foreign one). */
+  | { kind: 'xdp-detach'; iface: string; pinDir: string; ignoreFailure?: boolean }
+  /** `commit`: `prog` -> `prog_prev` (if any), `prog_next` -> `prog`. `revert`: the other way round. */
+  | { kind: 'xdp-pin-swap'; pinDir: string; direction: 'commit' | 'revert'; ignoreFailure?: boolean }
+  /** Unlink the named pins of `pinDir`, or (no `names`) every pin and the directory itself. */
+  | { kind: 'xdp-unpin'; pinDir: string; names?: ('prog' | 'prog_next' | 'prog_prev')[]; ignoreFailure?: boolean };
+
 
 /** A non-nft step with its inverse. Steps run in order after the nft batch; undo runs in reverse. */
 export interface Step {

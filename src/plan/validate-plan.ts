@@ -12,6 +12,7 @@ import { IfName, NetnsName, NftName } from '../validate.js';
 import { checkCommands } from '../nft/parse.js';
 import { commandTarget, PlanOwner, TableFamily, tableKey } from './ownership.js';
 import type { Plan } from './types.js';
+import { XdpActionSchemas } from './actions-xdp.js';
 
 const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'csh', 'tcsh', 'fish', 'busybox']);
 
@@ -38,6 +39,7 @@ export const ActionSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('rmdir'), path: Path, ...flag }).strict(),
   z.object({ kind: z.literal('write'), path: Path, data: z.string(), ...flag }).strict(),
   z.object({ kind: z.literal('unlink'), path: Path, ...flag }).strict(),
+  ...XdpActionSchemas,
 ]);
 
 /** zod schema of a {@link Step}. */

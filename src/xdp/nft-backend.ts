@@ -4,36 +4,25 @@
  * earliest nftables hook, still after the driver). Exact addresses go in
  * plain sets, prefixes in interval sets; every set has per-element timeouts
  * and counters; two named counters count passed and dropped packets.
- * Everything goes through `nft -j -f -` (JSON on stdin), one transaction per
- * call, so replace() is atomic here too.
+ *
+ * The table is an ordinary owned table: every change is a plan applied by the
+ * executor (ownership mark, namespace lock, one transaction), so replace() is
+ * atomic here too. Element operations never list the sets (nft 1.0.x loads
+ * every element for any listing: minutes next to a 1M set): add() refreshes
+ * existing elements with add+delete+add in one batch, has() and remove() ask
+ * the kernel with `nft -c` probes.
  * @module
  */
-import { run } from '../host/run.js';
-import type { CommandError } from '../errors.js';
-import { Ok, type Result } from '../result.js';
+import { CommandError, type NetfenceError } from '../errors.js';
+import { nftApply, nftList } from '../host/nft.js';
+import type { Command } from '../nft/schema/commands.js';
+import { apply, destroy } from '../plan/executor.js';
+import { probeOwnership, OwnershipError, foreignOwner } from '../plan/ownership.js';
+import { emptyPlan, type Plan, type TableRef } from '../plan/types.js';
+import { Err, Ok, type Result } from '../result.js';
 import { listKind, parseEntry, type BlockEntry, type ListKind } from './entries.js';
 
 const SETS: readonly ListKind[] = ['v4', 'v6', 'p4', 'p6'];
-
-/**
- * Apply an nft JSON document (one transaction). A tiny local wrapper over
- * `nft -j -f -` on a real stdin pipe (`run()`), kept local so that it
- * can be switched to the shared src/host/nft.ts helper in one place.
- */
-async function nftApply(netns: string | undefined, commands: unknown[], what: string): Promise<Result<void, CommandError>> {
-  const r = await run(['nft', '-j', '-f', '-'], { netns, input: JSON.stringify({ nftables: commands }), what, timeoutMs: 300_000 });
-  return r.err ? r : Ok(undefined);
-}
-
-/** List one table as parsed JSON items. */
-async function nftListTable(netns: string | undefined, table: string): Promise<Result<unknown[] | undefined, CommandError>> {
-  const r = await run(['nft', '-j', 'list', 'table', 'netdev', table], { netns, what: `list table netdev ${table}`, timeoutMs: 120_000 });
-  if (r.err) {
-    if (/No such file or directory|does not exist/i.test(r.val.failure.stderr)) return Ok(undefined);
-    return r;
-  }
-  return Ok((JSON.parse(r.val.stdout) as { nftables: unknown[] }).nftables);
-}
 
 /** One listed element. */
 export interface NftElement {
@@ -43,13 +32,24 @@ export interface NftElement {
   expiresS?: number | undefined;
 }
 
+/** Plan owner of a blocklist's nft table. */
+export function nftBlocklistOwner(name: string): string {
+  return `xdp-blocklist:${name}`;
+}
+
 /** A blocklist served by nftables sets on one interface. */
 export class NftBlocklist {
+  /** The owned table. */
+  readonly ref: TableRef;
   constructor(
     readonly table: string,
     readonly iface: string,
     readonly netns: string | undefined,
-  ) {}
+    /** Plan owner (its mark is on the table). */
+    readonly owner: string = `xdp-blocklist:${table}`,
+  ) {
+    this.ref = { family: 'netdev', name: table };
+  }
 
   private elemExpr(e: BlockEntry, ttlS?: number): unknown {
     const addr = e.text.split('/')[0] as string;
@@ -57,36 +57,58 @@ export class NftBlocklist {
     return ttlS ? { elem: { val, timeout: ttlS } } : val;
   }
 
-  private addElems(entries: readonly BlockEntry[], ttlS?: number): unknown[] {
+  private elems(verb: 'add' | 'delete', entries: readonly BlockEntry[], ttlS?: number): Command[] {
     const by: Record<ListKind, unknown[]> = { v4: [], v6: [], p4: [], p6: [] };
     for (const e of entries) by[listKind(e)].push(this.elemExpr(e, ttlS));
-    return SETS.filter((s) => by[s].length).map((s) => ({ add: { element: { family: 'netdev', table: this.table, name: s, elem: by[s] } } }));
+    return SETS.filter((s) => by[s].length).map((s) => ({ [verb]: { element: { family: 'netdev', table: this.table, name: s, elem: by[s] } } }) as unknown as Command);
   }
 
-  /** Whether the table exists. */
-  async exists(): Promise<Result<boolean, CommandError>> {
-    const r = await nftListTable(this.netns, this.table);
-    return r.err ? r : Ok(r.val !== undefined);
+  private addElems(entries: readonly BlockEntry[], ttlS?: number): Command[] {
+    return this.elems('add', entries, ttlS);
   }
 
-  /** Create the table, sets, counters and chain (when missing). */
-  async setup(matchDestination: boolean, comment: string): Promise<Result<void, CommandError>> {
-    const ex = await this.exists();
-    if (ex.err) return ex;
-    if (ex.val) return Ok(undefined);
-    return nftApply(this.netns, this.setupCommands(matchDestination, comment), 'create the nftables blocklist');
+  /** A plan on the owned table with `nft` as its commands. */
+  plan(nft: Command[]): Plan {
+    const p = emptyPlan(this.owner, this.netns);
+    p.tables.push(this.ref);
+    p.nft.push(...nft);
+    return p;
   }
 
-  /** The nft commands {@link setup} applies (pure: no I/O). */
-  setupCommands(matchDestination: boolean, comment: string): unknown[] {
+  private async applyNft(nft: Command[]): Promise<Result<void, NetfenceError>> {
+    if (nft.length === 0) return Ok(undefined);
+    const r = await apply(this.plan(nft));
+    return r.err ? Err(r.val) : Ok(undefined);
+  }
+
+  /** Whether the table exists (and is ours: a table of the same name without our mark is an OwnershipError). */
+  async exists(): Promise<Result<boolean, NetfenceError>> {
+    const p = await probeOwnership(this.ref, this.owner, this.netns);
+    if (p.err) return p;
+    if (p.val === 'not-owned') return Err(new OwnershipError(this.ref, await foreignOwner(this.ref, this.netns), this.owner));
+    return Ok(p.val === 'owned');
+  }
+
+  /**
+   * The plan that creates the table (or brings an existing one to this
+   * layout, keeping its elements and counters): pure, no I/O.
+   */
+  setupPlan(matchDestination: boolean): Plan {
+    return this.plan(this.setupCommands(matchDestination));
+  }
+
+  /** The nft commands of {@link setupPlan} (pure: no I/O); `comment` names the table where nft keeps table comments. */
+  setupCommands(matchDestination: boolean, comment?: string): Command[] {
     const t = { family: 'netdev', table: this.table };
-    const cmds: unknown[] = [{ add: { table: { family: 'netdev', name: this.table, comment } } }];
+    const cmds: unknown[] = [{ add: { table: { family: 'netdev', name: this.table, ...(comment ? { comment } : {}) } } }];
     cmds.push({ add: { counter: { ...t, name: 'passed' } } }, { add: { counter: { ...t, name: 'dropped' } } });
     for (const s of SETS) {
       const flags = s.startsWith('p') ? ['interval', 'timeout'] : ['timeout'];
       cmds.push({ add: { set: { ...t, name: s, type: s.endsWith('4') ? 'ipv4_addr' : 'ipv6_addr', flags, stmt: [{ counter: null }] } } });
     }
     cmds.push({ add: { chain: { ...t, name: 'ingress', type: 'filter', hook: 'ingress', dev: this.iface, prio: -500, policy: 'accept' } } });
+    // an existing table gets its rules again (matchDestination may have changed); sets keep their elements
+    cmds.push({ flush: { chain: { ...t, name: 'ingress' } } });
     const rule = (proto: 'ip' | 'ip6', field: 'saddr' | 'daddr', set: string): unknown => ({
       add: { rule: { ...t, chain: 'ingress', expr: [{ match: { op: '==', left: { payload: { protocol: proto, field } }, right: `@${set}` } }, { counter: 'dropped' }, { drop: null }] } },
     });
@@ -94,58 +116,94 @@ export class NftBlocklist {
       cmds.push(rule('ip', field, 'v4'), rule('ip', field, 'p4'), rule('ip6', field, 'v6'), rule('ip6', field, 'p6'));
     }
     cmds.push({ add: { rule: { ...t, chain: 'ingress', expr: [{ counter: 'passed' }] } } });
-    return cmds;
+    return cmds as Command[];
   }
 
-  /** Delete the table. */
-  async destroy(): Promise<Result<void, CommandError>> {
-    const ex = await this.exists();
-    if (ex.err) return ex;
-    if (!ex.val) return Ok(undefined);
-    return nftApply(this.netns, [{ delete: { table: { family: 'netdev', name: this.table } } }], 'delete the nftables blocklist');
+  /** Create the table, sets, counters and chain through the executor (an existing table keeps its elements). */
+  async setup(matchDestination: boolean): Promise<Result<void, NetfenceError>> {
+    const r = await apply(this.setupPlan(matchDestination));
+    return r.err ? Err(r.val) : Ok(undefined);
   }
 
-  /** Add entries (existing ones get their timeout refreshed). */
-  async add(entries: readonly BlockEntry[], ttlS?: number): Promise<Result<void, CommandError>> {
+  /** Delete the table (only when it carries our mark). */
+  async destroy(): Promise<Result<void, NetfenceError>> {
+    const r = await destroy([this.ref], { netns: this.netns, owner: this.owner });
+    return r.err ? r : Ok(undefined);
+  }
+
+  /**
+   * Add entries; existing ones get their timeout refreshed and their counter
+   * reset: add (a no-op when present), delete, add again with the timeout,
+   * all in one transaction — no listing needed.
+   */
+  async add(entries: readonly BlockEntry[], ttlS?: number): Promise<Result<void, NetfenceError>> {
     if (!entries.length) return Ok(undefined);
-    // delete-then-add refreshes timeouts of existing elements in the same transaction
-    const current = await this.list();
-    if (current.err) return current;
-    const have = new Set(current.val.map((e) => e.entry.text));
-    const again = entries.filter((e) => have.has(e.text));
-    return nftApply(this.netns, [...this.deleteElems(again), ...this.addElems(entries, ttlS)], 'add blocklist entries');
+    return this.applyNft([...this.elems('add', entries), ...this.elems('delete', entries), ...this.addElems(entries, ttlS)]);
   }
 
-  private deleteElems(entries: readonly BlockEntry[]): unknown[] {
-    const by: Record<ListKind, unknown[]> = { v4: [], v6: [], p4: [], p6: [] };
-    for (const e of entries) by[listKind(e)].push(this.elemExpr(e));
-    return SETS.filter((s) => by[s].length).map((s) => ({ delete: { element: { family: 'netdev', table: this.table, name: s, elem: by[s] } } }));
+  /** Whether the kernel accepts `commands` (`nft -c`: nothing is committed); the error when it does not. */
+  private async probe(commands: Command[]): Promise<Result<boolean, CommandError> & { stderr?: string }> {
+    const r = await nftApply(commands, { netns: this.netns, check: true, noLocalize: true, what: 'nft probe' });
+    if (r.ok) return Ok(true);
+    const stderr = r.val.failure.stderr;
+    if (r.val.failure.timedOut || r.val.failure.exitCode === undefined || r.val.failure.exitCode === 127) return Err(r.val);
+    return Object.assign(Ok(false), { stderr });
+  }
+
+  /** Which of `entries` are elements now (exact match, expired ones excluded): `nft -c delete element` probes, halved on failure. */
+  private async present(entries: readonly BlockEntry[]): Promise<Result<BlockEntry[], CommandError>> {
+    if (!entries.length) return Ok([]);
+    const p = await this.probe(this.elems('delete', entries));
+    if (p.err) return p;
+    if (p.val) return Ok([...entries]);
+    if (entries.length === 1) return Ok([]);
+    const mid = entries.length >> 1;
+    const a = await this.present(entries.slice(0, mid));
+    if (a.err) return a;
+    const b = await this.present(entries.slice(mid));
+    if (b.err) return b;
+    return Ok([...a.val, ...b.val]);
   }
 
   /** Remove entries; absent ones are ignored. Returns how many were removed. */
-  async remove(entries: readonly BlockEntry[]): Promise<Result<number, CommandError>> {
-    const current = await this.list();
-    if (current.err) return current;
-    const have = new Set(current.val.map((e) => e.entry.text));
-    const del = entries.filter((e) => have.has(e.text));
-    if (!del.length) return Ok(0);
-    const r = await nftApply(this.netns, this.deleteElems(del), 'remove blocklist entries');
-    return r.err ? r : Ok(del.length);
+  async remove(entries: readonly BlockEntry[]): Promise<Result<number, NetfenceError>> {
+    const have = await this.present(entries);
+    if (have.err) return have;
+    const r = await this.applyNft(this.elems('delete', have.val));
+    return r.err ? r : Ok(have.val.length);
+  }
+
+  /**
+   * Whether `e` is listed: a prefix must be an element exactly; an address is
+   * listed when it is an element of the address set or inside an element of
+   * the prefix set (adding it there would overlap, which `nft -c` refuses).
+   */
+  async has(e: BlockEntry): Promise<Result<boolean, CommandError>> {
+    const exact = await this.present([e]);
+    if (exact.err) return exact;
+    if (exact.val.length) return Ok(true);
+    if (e.len !== (e.family === 4 ? 32 : 128)) return Ok(false);
+    const set = e.family === 4 ? 'p4' : 'p6';
+    const p = await this.probe([{ add: { element: { family: 'netdev', table: this.table, name: set, elem: [e.text] } } } as unknown as Command]);
+    if (p.err) return p;
+    if (p.val) return Ok(false);
+    if (/overlap|exists/i.test(p.stderr ?? '')) return Ok(true);
+    return Err(new CommandError('nft probe', { argv: ['nft', '-c', 'add', 'element'], netns: this.netns, stdout: '', stderr: p.stderr ?? '' }));
   }
 
   /** Replace every entry in one nft transaction. */
-  async replace(entries: readonly BlockEntry[], ttlS?: number): Promise<Result<void, CommandError>> {
-    const cmds: unknown[] = SETS.map((s) => ({ flush: { set: { family: 'netdev', table: this.table, name: s } } }));
-    return nftApply(this.netns, [...cmds, ...this.addElems(entries, ttlS)], 'replace the blocklist');
+  async replace(entries: readonly BlockEntry[], ttlS?: number): Promise<Result<void, NetfenceError>> {
+    const cmds = SETS.map((s) => ({ flush: { set: { family: 'netdev', table: this.table, name: s } } }) as unknown as Command);
+    return this.applyNft([...cmds, ...this.addElems(entries, ttlS)]);
   }
 
-  /** Every element with its counter and remaining timeout. */
+  /** Every element with its counter and remaining timeout (lists the table: this is the one call that must). */
   async list(): Promise<Result<NftElement[], CommandError>> {
-    const r = await nftListTable(this.netns, this.table);
+    const r = await nftList(['table', 'netdev', this.table], { netns: this.netns, timeoutMs: 600_000 });
     if (r.err) return r;
     const out: NftElement[] = [];
-    for (const item of r.val ?? []) {
-      const set = (item as { set?: { name: string; elem?: unknown[] } }).set;
+    for (const item of r.val.nftables ?? []) {
+      const set = (item as unknown as { set?: { name: string; elem?: unknown[] } }).set;
       if (!set || !SETS.includes(set.name as ListKind)) continue;
       for (const el of set.elem ?? []) {
         const parsed = parseElem(el);
@@ -157,11 +215,11 @@ export class NftBlocklist {
 
   /** Named counters. */
   async counters(): Promise<Result<{ passed: { packets: number; bytes: number }; dropped: { packets: number; bytes: number } }, CommandError>> {
-    const r = await run(['nft', '-j', 'list', 'counters', 'table', 'netdev', this.table], { netns: this.netns, what: 'list blocklist counters' });
+    const r = await nftList(['counters', 'table', 'netdev', this.table], { netns: this.netns, timeoutMs: 600_000 });
     if (r.err) return r;
     const res = { passed: { packets: 0, bytes: 0 }, dropped: { packets: 0, bytes: 0 } };
-    for (const item of (JSON.parse(r.val.stdout) as { nftables: unknown[] }).nftables) {
-      const c = (item as { counter?: { name: string; packets: number; bytes: number } }).counter;
+    for (const item of r.val.nftables ?? []) {
+      const c = (item as unknown as { counter?: { name: string; packets: number; bytes: number } }).counter;
       if (c && (c.name === 'passed' || c.name === 'dropped')) res[c.name] = { packets: c.packets, bytes: c.bytes };
     }
     return Ok(res);
@@ -190,4 +248,3 @@ function parseElem(el: unknown): NftElement | undefined {
   const r = parseEntry(text);
   return r.ok ? { entry: r.val, hits, expiresS } : undefined;
 }
-

@@ -4,125 +4,64 @@
  * Node through bpf(2) — or, when XDP cannot be used, with nftables sets on
  * the interface's ingress hook, behind the same API.
  *
+ * Lifecycle: {@link XdpBlocklist.compile} (pure: host facts in, Plan out) →
+ * {@link XdpBlocklist.apply} (the executor applies the plan: XDP steps with
+ * inverses, or the nft fallback's owned table) → {@link XdpBlocklist.destroy}.
+ * Entries are the data plane: add/remove/has/list/replace/clear/prune/stats
+ * go straight to the maps (bpf(2), batched) or to the nft sets (element
+ * operations through the executor).
+ *
  * See docs/xdp.md for the user guide and the design (A/B maps for atomic
  * replacement, pins, clocks, fallback).
  * @module
  */
 import { EventEmitter } from 'node:events';
-import { existsSync, readdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
+import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { NetfenceError, UnsupportedError, ValidationError, fromZodIssues } from '../errors.js';
-import { Err, Ok, type Result } from '../result.js';
+import { BpfSyscallError, pinnedId } from '../host/bpf.js';
+import { apply as applyPlan } from '../plan/executor.js';
 import { withKeyLock } from '../plan/lock.js';
-import { IfName, NetnsName, SafePath } from '../validate.js';
-import { BpfSyscallError, bpfSyscallNumber, pinnedId } from '../host/bpf.js';
-import { covers, parseEntries, parseEntry, type BlockEntry, nestedPrefixIssues } from './entries.js';
-import { attachProgram, defaultObjectPath, detachProgram, ensureBpffs, loadProgram, PIN_ROOT, xdpState, type XdpMode } from './loader.js';
+import { Err, Ok, type Result } from '../result.js';
+import { compileXdp, compileXdpDestroy, gatherXdpFacts, type XdpCompiled, type XdpFacts } from './compile.js';
+import { parseEntries, parseEntry, type BlockEntry, nestedPrefixIssues } from './entries.js';
+import { PIN_ROOT, xdpState, type XdpMode } from './loader.js';
 import { ALL_MAPS, BlocklistMaps, MapOpError, bootNowNs, type XdpProgress, type Side } from './maps.js';
-import { NftBlocklist } from './nft-backend.js';
-import { faultAt } from '../plan/faults.js';
-import { journalBegin, removeJournalEntries, type XdpJournalEntry } from '../plan/journal.js';
+import { NftBlocklist, nftBlocklistOwner } from './nft-backend.js';
+import {
+  PROGRESS_THRESHOLD,
+  XdpBlocklistOptionsSchema,
+  defaultName,
+  type XdpAddOptions,
+  type XdpAttachInfo,
+  type XdpBlocklistBackend,
+  type XdpBlocklistEntry,
+  type XdpBlocklistEvents,
+  type XdpBlocklistOptions,
+  type XdpBlocklistStats,
+  type XdpCounter,
+} from './types.js';
 
-/** Options of {@link XdpBlocklist}, validated with zod. */
-export const XdpBlocklistOptionsSchema = z
-  .object({
-    /** Interface whose incoming packets are filtered. */
-    iface: IfName,
-    /** Network namespace of the interface (a name under /run/netns). */
-    netns: NetnsName.optional(),
-    /** XDP attach mode: `native` (driver), `generic` (skb), or `auto` (native, then generic). Default `auto`. */
-    mode: z.enum(['native', 'generic', 'auto']).default('auto'),
-    /** `xdp` or `nft` forces a backend; `auto` (default) uses XDP and falls back to nftables. */
-    backend: z.enum(['auto', 'xdp', 'nft']).default('auto'),
-    /**
-     * Name of the blocklist: its pins live in /sys/fs/bpf/netfence/<name>/ and its
-     * nft fallback table is `netfence_bl_<name>`. Default: `<netns or host>_<iface>`.
-     */
-    name: z
-      .string()
-      .min(1)
-      .max(48)
-      .regex(/^[A-Za-z0-9_][A-Za-z0-9_-]*$/, 'must contain only letters, digits, _ and - (bpffs refuses dots) and not start with -')
-      .optional(),
-    /** Capacity of each list (IPv4 addresses, IPv6 addresses, IPv4 prefixes, IPv6 prefixes). Default 65536. */
-    maxEntries: z.number().int().min(1).max(1 << 24).default(65_536),
-    /** Also drop packets whose destination is listed. Default false. */
-    matchDestination: z.boolean().default(false),
-    /** Path of the BPF object (default: the one shipped in the package, bpf/build/xdp_blocklist.o). */
-    objectPath: SafePath.optional(),
-  })
-  .strict();
-
-/** Options accepted by the {@link XdpBlocklist} constructor. */
-export type XdpBlocklistOptions = z.input<typeof XdpBlocklistOptionsSchema>;
-
-/** Which mechanism serves the blocklist. */
-export type XdpBlocklistBackend = 'xdp' | 'nft';
-
-/** Result of {@link XdpBlocklist.attach}. */
-export interface XdpAttachInfo {
-  backend: XdpBlocklistBackend;
-  /** XDP mode in force (undefined for the nft backend). */
-  mode?: XdpMode | undefined;
-  /** Why this backend and mode were chosen (e.g. why XDP was not usable). */
-  reason: string;
-  /** Whether the blocklist's maps already existed (re-opened with their entries and counters). */
-  reopened: boolean;
-}
-
-/** Options of {@link XdpBlocklist.add} and {@link XdpBlocklist.replace}. */
-export interface XdpAddOptions {
-  /** Seconds after which the entries expire (checked per packet in the kernel). */
-  ttl?: number;
-}
-
-/** One entry as listed by {@link XdpBlocklist.list}. */
-export interface XdpBlocklistEntry {
-  /** Canonical address or prefix (`198.18.0.1`, `198.18.0.0/15`, `fd00::/8`). */
-  entry: string;
-  /** Packets dropped because of this entry. */
-  hits: number;
-  /** Milliseconds until the entry expires; undefined when it never does. */
-  expiresInMs?: number | undefined;
-}
-
-/** Packet and byte counts. */
-export interface XdpCounter {
-  packets: number;
-  bytes: number;
-}
-
-/** Counters of a blocklist, from {@link XdpBlocklist.stats}. */
-export interface XdpBlocklistStats {
-  backend: XdpBlocklistBackend;
-  mode?: XdpMode | undefined;
-  /** Packets seen and let through. */
-  passed: XdpCounter;
-  /** Packets dropped. */
-  dropped: XdpCounter;
-  /** Expired entries met (and deleted) by the program; 0 for the nft backend. */
-  expired: number;
-  /** Live entries. */
-  entries: number;
-}
-
-/** Events emitted by {@link XdpBlocklist}. */
-export interface XdpBlocklistEvents {
-  /** Progress of loads and deletions larger than a few thousand entries. */
-  progress: [XdpProgress];
-}
-
-/** Progress of a bulk operation. */
-export type { XdpProgress, XdpMode };
-
-/** Loads above this many entries emit `progress` events. */
-export const PROGRESS_THRESHOLD = 4096;
-
-const FLAG_MATCH_DST = 1;
+export {
+  PROGRESS_THRESHOLD,
+  XdpBlocklistOptionsSchema,
+  defaultName,
+  type XdpAddOptions,
+  type XdpAttachInfo,
+  type XdpBlocklistBackend,
+  type XdpBlocklistEntry,
+  type XdpBlocklistEvents,
+  type XdpBlocklistOptions,
+  type XdpBlocklistStats,
+  type XdpCounter,
+  type XdpCompiled,
+  type XdpFacts,
+};
+export type { XdpProgress, XdpMode } from './types.js';
 
 function notAttached(name: string): NetfenceError {
-  return new NetfenceError('NOT_ATTACHED', `blocklist ${name} is not attached (no pinned maps, no nft table)`, { hint: 'call attach() first' });
+  return new NetfenceError('NOT_ATTACHED', `blocklist ${name} is not attached (no pinned maps, no nft table)`, { hint: 'call apply() first' });
 }
 
 /**
@@ -141,8 +80,8 @@ function notAttached(name: string): NetfenceError {
  * @example
  * ```ts
  * const bl = new XdpBlocklist({ iface: 'eth0' });
- * (await bl.attach()).unwrap();
- * (await bl.add(['198.18.7.7', '198.19.0.0/16', 'fd00:bad::/32'], { ttl: 3600 })).unwrap();
+ * (await bl.apply()).unwrap();
+ * (await bl.add(['198.18.7.7', '198.19.0.0/16', 'fd00:bad::/32'], { ttlMs: 3_600_000 })).unwrap();
  * console.log((await bl.stats()).unwrap());
  * ```
  */
@@ -167,12 +106,12 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     this.pinDir = join(PIN_ROOT, this.name);
   }
 
-  /** The backend in force: `xdp` or `nft` (before attach/open: the forced one, else `xdp`). */
+  /** The backend in force: `xdp` or `nft` (before apply/open: the forced one, else `xdp`). */
   get backend(): XdpBlocklistBackend {
     return this.currentBackend ?? (this.options.backend === 'nft' ? 'nft' : 'xdp');
   }
 
-  /** XDP mode in force after {@link attach} (undefined for nft or before attach). */
+  /** XDP mode in force after {@link apply} (undefined for nft or before apply). */
   get mode(): XdpMode | undefined {
     return this.currentMode;
   }
@@ -183,145 +122,113 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
   }
 
   private nftBackend(): NftBlocklist {
-    this.nft ??= new NftBlocklist(this.nftTable, this.options.iface, this.options.netns);
+    this.nft ??= new NftBlocklist(this.nftTable, this.options.iface, this.options.netns, nftBlocklistOwner(this.name));
     return this.nft;
   }
 
   /**
-   * Attach the blocklist to the interface. With backend `auto`, XDP is tried
+   * The XDP plan for `facts` (pure, no I/O; facts from the host, see
+   * `gatherXdpFacts`): maps, load, attach, pin swap — each a step with its
+   * undo. Err when XDP cannot serve this host (no bpf(2), no object) or a
+   * foreign XDP program is attached (`XDP_BUSY`).
+   */
+  compile(facts: XdpFacts): Result<XdpCompiled, NetfenceError> {
+    return compileXdp(this.options, this.name, this.pinDir, facts);
+  }
+
+  /** The nft fallback's plan (pure): its owned table, sets, counters and chain. */
+  compileNft(): Result<XdpCompiled, NetfenceError> {
+    return Ok({ plan: this.nftBackend().setupPlan(this.options.matchDestination), reopened: false, replacing: false, modes: [] });
+  }
+
+  /**
+   * Put the blocklist on the interface. With backend `auto`, XDP is tried
    * (native, then generic, unless `mode` says otherwise) and nftables is used
    * when XDP cannot be. An existing blocklist of the same name is re-opened
    * with its entries and counters; an attached program of ours is replaced
    * atomically. A foreign XDP program on the interface is never replaced.
+   * Either way the change is a plan applied by the executor: a failure (or a
+   * crash, repaired by `reconcile()`) leaves the previous state.
    */
-  async attach(): Promise<Result<XdpAttachInfo, NetfenceError>> {
+  async apply(): Promise<Result<XdpAttachInfo, NetfenceError>> {
     const o = this.options;
     if (o.backend !== 'nft') {
-      // pins are machine-wide: serialize attach/detach/replace of one blocklist across processes
-      const x = await withKeyLock(`xdp-${this.name}`, `xdp attach ${this.name}`, () => this.attachXdp(), (e) => Err(e));
+      // pins are machine-wide: serialize apply/destroy/replace of one blocklist across processes
+      const x = await withKeyLock(`xdp-${this.name}`, `xdp apply ${this.name}`, () => this.applyXdp(), (e) => Err(e));
       if (x.ok) return x;
       if (o.backend === 'xdp' || x.val.code === 'XDP_BUSY' || x.val instanceof ValidationError) return x;
-      const n = await this.attachNft(`XDP not usable: ${firstLine(x.val.message)}`);
-      return n;
+      return this.applyNft(`XDP not usable: ${firstLine(x.val.message)}`);
     }
-    return this.attachNft('backend nft was requested');
+    return this.applyNft('backend nft was requested');
   }
 
-  private async attachNft(reason: string): Promise<Result<XdpAttachInfo, NetfenceError>> {
+  /** @deprecated use {@link apply} (same behaviour). */
+  attach(): Promise<Result<XdpAttachInfo, NetfenceError>> {
+    return this.apply();
+  }
+
+  private async applyNft(reason: string): Promise<Result<XdpAttachInfo, NetfenceError>> {
     const nft = this.nftBackend();
     const ex = await nft.exists();
     if (ex.err) return ex;
-    const r = await nft.setup(this.options.matchDestination, `netfence xdp-blocklist ${this.name}`);
+    const r = await nft.setup(this.options.matchDestination);
     if (r.err) return r;
     this.currentBackend = 'nft';
     this.currentMode = undefined;
     return Ok({ backend: 'nft', reason, reopened: ex.val });
   }
 
-  private async attachXdp(): Promise<Result<XdpAttachInfo, NetfenceError>> {
+  private async applyXdp(): Promise<Result<XdpAttachInfo, NetfenceError>> {
     const o = this.options;
-    if (bpfSyscallNumber() === undefined) return Err(new UnsupportedError('xdp.bpf', `bpf(2) from Node is not supported on ${process.arch}`));
-    const objectPath = o.objectPath ?? defaultObjectPath();
-    if (!objectPath || !existsSync(objectPath)) return Err(new UnsupportedError('xdp.object', `the prebuilt XDP object was not found${objectPath ? ` at ${objectPath}` : ''}`, { hint: 'run `npm run build:bpf`' }));
-    const st0 = await xdpState(o.iface, o.netns);
-    if (st0.err) return st0;
-    const fs = await ensureBpffs();
-    if (fs.err) return fs;
-    const progPin = join(this.pinDir, 'prog');
-    const ourId = pinnedId(progPin);
-    const attached = st0.val.prog;
-    if (attached && attached.id !== ourId) {
-      return Err(new NetfenceError('XDP_BUSY', `interface ${o.iface} already has an XDP program (id ${attached.id}, ${attached.name || 'unnamed'}) that is not this blocklist's; refusing to replace it`, { hint: 'detach it first, or use backend: "nft"' }));
-    }
-    // journal: what reconcile() must undo if this process dies before the attach completes
-    const mapsExisted = BlocklistMaps.exists(this.pinDir);
-    const journal = journalBegin<XdpJournalEntry>({ kind: 'xdp', netns: o.netns, name: this.name, iface: o.iface, pinDir: this.pinDir, mapsExisted, progIdBefore: attached?.id, phase: 'attaching' });
-    // maps: re-open or create
-    let maps: BlocklistMaps;
-    try {
-      maps = mapsExisted ? BlocklistMaps.open(this.pinDir) : BlocklistMaps.create(this.pinDir, o.maxEntries, 0);
-      if (faultAt('xdp-maps')) {
-        maps.close();
-        throw new BpfSyscallError('MAP_CREATE (fault injected)', 1);
-      }
-      maps.setFlags(o.matchDestination ? FLAG_MATCH_DST : 0);
-    } catch (e) {
-      journal?.remove();
-      if (!mapsExisted) this.removePins();
-      if (e instanceof BpfSyscallError) return Err(new UnsupportedError('xdp.bpf', `cannot create BPF maps: ${e.message}`, { hint: 'needs root (CAP_BPF, CAP_NET_ADMIN)' }));
-      throw e;
-    }
-    const created = maps.created;
-    const fail = (err: NetfenceError): Result<never, NetfenceError> => {
-      maps.close();
-      if (created) this.removePins();
-      journal?.remove();
-      return Err(err);
-    };
-    // load a fresh program bound to the pinned maps
-    const nextPin = join(this.pinDir, 'prog_next');
-    if (existsSync(nextPin)) unlinkSync(nextPin);
-    const ld = faultAt('xdp-load') ? Err(new NetfenceError('FAULT_INJECTED', 'load refused: fault injected')) : await loadProgram(objectPath, this.pinDir, nextPin);
-    if (ld.err) return fail(ld.val);
-    // attach: same mode as ours in force (atomic replace), else native then generic
-    const modes: XdpMode[] = attached ? [attached.mode === 'generic' ? 'generic' : 'native'] : o.mode === 'auto' ? ['native', 'generic'] : [o.mode];
-    const errors: string[] = [];
-    let mode: XdpMode | undefined;
-    for (const m of modes) {
-      if (faultAt('xdp-attach')) {
-        errors.push(`${m}: refused (fault injected)`);
-        continue;
-      }
-      const a = await attachProgram(o.iface, o.netns, nextPin, m, attached !== undefined);
-      if (a.ok) {
-        mode = m;
-        break;
-      }
-      errors.push(`${m}: ${firstLine(a.val.failure.stderr)}`);
-    }
-    if (!mode) {
-      if (existsSync(nextPin)) unlinkSync(nextPin);
-      return fail(new UnsupportedError('xdp.attach', `interface ${o.iface} refused the XDP program (${errors.join('; ')})`));
-    }
-    if (existsSync(progPin)) unlinkSync(progPin);
-    renameSync(nextPin, progPin);
+    const f = await gatherXdpFacts(o, this.pinDir);
+    if (f.err) return f;
+    const c = this.compile(f.val);
+    if (c.err) return c;
+    const r = await applyPlan(c.val.plan);
+    if (r.err) return Err(r.val);
+    // in force: the program it replaced is no longer needed
+    const prev = join(this.pinDir, 'prog_prev');
+    if (existsSync(prev)) unlinkSync(prev);
     const st = await xdpState(o.iface, o.netns);
-    if (st.ok && st.val.prog?.mode && (st.val.prog.mode === 'native' || st.val.prog.mode === 'generic')) mode = st.val.prog.mode;
-    // done: the attachment outlives this process by design (see docs/xdp.md), so its record becomes persistent
-    journal?.update({ phase: 'attached', progId: st.ok ? st.val.prog?.id : undefined });
-    removeJournalEntries((e) => e.kind === 'xdp' && e.name === this.name, journal?.entry.id);
+    const m = st.ok ? st.val.prog?.mode : undefined;
+    const mode: XdpMode = m === 'native' || m === 'generic' ? m : (c.val.modes[0] as XdpMode);
     this.maps?.close();
-    this.maps = maps;
+    this.maps = undefined;
     this.currentBackend = 'xdp';
     this.currentMode = mode;
-    const reason = attached ? `replaced our attached program atomically (${mode})` : errors.length ? `native attach refused (${errors.join('; ')}); generic in force` : `${mode} attach accepted`;
-    return Ok({ backend: 'xdp', mode, reason, reopened: !created });
+    const reason = c.val.replacing ? `replaced our attached program atomically (${mode})` : c.val.modes.length > 1 && mode === 'generic' ? 'native attach refused; generic in force' : `${mode} attach accepted`;
+    return Ok({ backend: 'xdp', mode, reason, reopened: c.val.reopened });
   }
 
   /**
-   * Detach from the interface: the XDP program (or the nft table) is removed
-   * and the interface filters nothing again. Unless `keepMaps` is true, the
-   * pinned maps (entries and counters) are deleted too.
+   * Remove the blocklist from the interface: the XDP program (or the nft
+   * table) is removed and the interface filters nothing again. Unless
+   * `keepMaps` is true, the pinned maps (entries and counters) are deleted too.
    */
-  async detach(options: { keepMaps?: boolean } = {}): Promise<Result<void, NetfenceError>> {
-    return withKeyLock(`xdp-${this.name}`, `xdp detach ${this.name}`, () => this.detachLocked(options), (e) => Err(e));
+  async destroy(options: { keepMaps?: boolean } = {}): Promise<Result<void, NetfenceError>> {
+    return withKeyLock(`xdp-${this.name}`, `xdp destroy ${this.name}`, () => this.destroyLocked(options), (e) => Err(e));
   }
 
-  private async detachLocked(options: { keepMaps?: boolean }): Promise<Result<void, NetfenceError>> {
+  /** @deprecated use {@link destroy} (same behaviour). */
+  detach(options: { keepMaps?: boolean } = {}): Promise<Result<void, NetfenceError>> {
+    return this.destroy(options);
+  }
+
+  private async destroyLocked(options: { keepMaps?: boolean }): Promise<Result<void, NetfenceError>> {
     const o = this.options;
-    const progPin = join(this.pinDir, 'prog');
     if (existsSync(this.pinDir)) {
-      const ourId = pinnedId(progPin);
       const st = await xdpState(o.iface, o.netns);
-      if (st.ok && st.val.prog && ourId !== undefined && st.val.prog.id === ourId) {
-        const d = await detachProgram(o.iface, o.netns, st.val.prog.mode === 'generic' ? 'generic' : 'native');
-        if (d.err) return d;
+      let ourProgId: number | undefined;
+      try {
+        ourProgId = pinnedId(join(this.pinDir, 'prog'));
+      } catch {
+        ourProgId = undefined;
       }
       this.maps?.close();
       this.maps = undefined;
-      if (!options.keepMaps) this.removePins();
-      else if (existsSync(progPin)) unlinkSync(progPin);
-      removeJournalEntries((e) => e.kind === 'xdp' && e.name === this.name);
+      const plan = compileXdpDestroy(o, this.name, this.pinDir, { attached: st.ok ? st.val.prog : undefined, ourProgId, pinned: true }, options.keepMaps === true);
+      const r = await applyPlan(plan);
+      if (r.err) return Err(r.val);
     }
     if (o.backend !== 'xdp') {
       const n = await this.nftBackend().destroy();
@@ -330,23 +237,6 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     this.currentBackend = undefined;
     this.currentMode = undefined;
     return Ok(undefined);
-  }
-
-  private removePins(): void {
-    if (!existsSync(this.pinDir)) return;
-    for (const f of readdirSync(this.pinDir)) {
-      try {
-        unlinkSync(join(this.pinDir, f));
-      } catch {
-        // keep going
-      }
-    }
-    try {
-      rmdirSync(this.pinDir);
-      if (existsSync(PIN_ROOT) && readdirSync(PIN_ROOT).length === 0) rmdirSync(PIN_ROOT);
-    } catch {
-      // another blocklist may share the root
-    }
   }
 
   /** Open the backend: this process's, or the pinned maps / nft table another process left. */
@@ -379,32 +269,53 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
   }
 
   /**
-   * Shared start of add() and replace(): validate the entries (nested prefixes
-   * are refused on the nft backend, whose interval sets cannot hold them) and
-   * the ttl, open the backend, and give the expiry in the form each backend
-   * takes (whole seconds for nft, a CLOCK_BOOTTIME deadline for the maps).
+   * Shared start of add() and replace(): validate the entries and the ttl,
+   * open the backend, then check what only that backend refuses (nested
+   * prefixes on the nft backend, whose interval sets cannot hold them), and
+   * give the expiry in the form each backend takes (whole seconds for nft, a
+   * CLOCK_BOOTTIME deadline for the maps).
    */
   private async prepareLoad(
     entries: readonly string[] | string,
     options: XdpAddOptions,
   ): Promise<Result<{ list: BlockEntry[]; backend: { kind: 'xdp'; maps: BlocklistMaps } | { kind: 'nft'; nft: NftBlocklist }; nftTtl: number | undefined; expires: bigint }, NetfenceError>> {
-    const p = parseEntries(entries, 'blocklist entries', { dedupe: this.backend === 'nft' });
-    if (p.err) return p;
-    const nested = this.backend === 'nft' ? nestedPrefixIssues(p.val) : [];
-    if (nested.length) return Err(new ValidationError('blocklist entries', nested));
-    const t = this.ttlCheck(options.ttl);
+    const p0 = parseEntries(entries, 'blocklist entries', { dedupe: false });
+    if (p0.err) return p0;
+    const t = this.ttlMsCheck(options);
     if (t.err) return t;
     const b = await this.open();
     if (b.err) return b;
-    const ttl = t.val;
+    const nft = b.val.kind === 'nft';
+    const list = nft ? uniq(p0.val) : p0.val;
+    const nested = nft ? nestedPrefixIssues(list) : [];
+    if (nested.length) return Err(new ValidationError('blocklist entries', nested));
+    const ms = t.val;
     return Ok({
-      list: p.val,
+      list,
       backend: b.val,
-      nftTtl: ttl === undefined ? undefined : Math.max(1, Math.ceil(ttl)),
-      expires: ttl === undefined || b.val.kind === 'nft' ? 0n : bootNowNs() + BigInt(Math.round(ttl * 1e9)),
+      nftTtl: ms === undefined ? undefined : Math.max(1, Math.ceil(ms / 1000)),
+      expires: ms === undefined || nft ? 0n : bootNowNs() + BigInt(Math.round(ms * 1e6)),
     });
   }
 
+  /** `ttlMs`, or the deprecated `ttl` (seconds) converted once; both at once is refused. */
+  private ttlMsCheck(options: XdpAddOptions): Result<number | undefined, ValidationError> {
+    if (options.ttlMs !== undefined && options.ttl !== undefined) {
+      return Err(new ValidationError('blocklist options', [{ path: 'ttl', message: 'give ttlMs (milliseconds) or the deprecated ttl (seconds), not both' }]));
+    }
+    if (options.ttl !== undefined) {
+      const s = this.ttlCheck(options.ttl);
+      return s.err ? s : Ok(s.val === undefined ? undefined : s.val * 1000);
+    }
+    const ms = options.ttlMs;
+    if (ms === undefined) return Ok(undefined);
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0 || ms > 10 * 365 * 86400 * 1000) {
+      return Err(new ValidationError('blocklist options', [{ path: 'ttlMs', message: 'must be a number of milliseconds > 0 (at most 10 years)' }]));
+    }
+    return Ok(ms);
+  }
+
+  /** The deprecated seconds-valued `ttl`. */
   private ttlCheck(ttl: number | undefined): Result<number | undefined, ValidationError> {
     if (ttl === undefined) return Ok(undefined);
     if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0 || ttl > 10 * 365 * 86400) {
@@ -425,7 +336,7 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     if (l.err) return l;
     const { list, backend, nftTtl, expires } = l.val;
     if (backend.kind === 'nft') {
-      const r = await backend.nft.add(uniq(list), nftTtl);
+      const r = await backend.nft.add(list, nftTtl);
       return r.err ? r : Ok({ added: list.length });
     }
     const maps = backend.maps;
@@ -470,12 +381,7 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     const b = await this.open();
     if (b.err) return b;
     const full = e.val.family === 4 ? 32 : 128;
-    if (b.val.kind === 'nft') {
-      const l = await b.val.nft.list();
-      if (l.err) return l;
-      const hit = l.val.some((x) => (e.val.len === full ? covers(x.entry, e.val) : x.entry.text === e.val.text) && (x.expiresS === undefined || x.expiresS > 0));
-      return Ok(hit);
-    }
+    if (b.val.kind === 'nft') return b.val.nft.has(e.val); // nft -c probes: no listing
     const maps = b.val.maps;
     return this.mapOp(() => {
       const m = maps.lookup(maps.activeSide(), e.val);
@@ -515,7 +421,7 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     if (l.err) return l;
     const { list, backend, nftTtl, expires } = l.val;
     if (backend.kind === 'nft') {
-      const r = await backend.nft.replace(uniq(list), nftTtl);
+      const r = await backend.nft.replace(list, nftTtl);
       return r.err ? r : Ok({ count: list.length });
     }
     const maps = backend.maps;
@@ -587,11 +493,6 @@ function firstLine(s: string): string {
   const lines = s.split('\n').map((l) => l.trim()).filter(Boolean);
   const said = lines.find((l) => l.startsWith('tool said:'));
   return (said ? `${lines[0]?.split(':')[0]}: ${said.slice(10).trim()}` : (lines[0] ?? s)).slice(0, 300);
-}
-
-/** Default blocklist name for an interface in a namespace: `<netns or host>_<iface>`, made safe. */
-export function defaultName(iface: string, netns?: string): string {
-  return `${netns ?? 'host'}_${iface}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(-48).replace(/^-/, '_');
 }
 
 /** Names of the maps pinned for every blocklist. */

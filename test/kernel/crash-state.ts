@@ -56,10 +56,10 @@ export async function hostState(netns: string): Promise<Record<string, string>> 
   return st;
 }
 
-/** Journal entries of operations in progress (completed XdpBlocklists are persistent by design and not listed) written by `pid` (or any). */
+/** Journal entries of operations in progress written by `pid` (or any); a completed XdpBlocklist apply leaves none (it outlives its process by design). */
 export function journalOf(pid?: number): string[] {
   return readJournal()
-    .filter((e) => (pid === undefined || e.pid === pid) && !(e.kind === 'xdp' && e.phase === 'attached'))
+    .filter((e) => pid === undefined || e.pid === pid)
     .map((e) => `${e.kind}:${e.id}`);
 }
 
