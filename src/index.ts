@@ -22,7 +22,7 @@ export { LimitSchema, ThrottlerOptionsSchema, type Direction as ThrottleDirectio
 export type { ThrottleCaps, Feature as ThrottleFeature } from './throttle/caps.js';
 
 // XdpBlocklist
-export { XdpBlocklist, XdpBlocklistOptionsSchema, type XdpBlocklistOptions, type XdpBlocklistBackend, type XdpAttachInfo, type XdpAddOptions, type XdpBlocklistEntry, type XdpBlocklistStats, type XdpCounter, type XdpBlocklistEvents, type XdpProgress, type XdpMode } from './xdp/xdp-blocklist.js';
+export { XdpBlocklist, XdpBlocklistOptionsSchema, type XdpBlocklistOptions, type XdpBlocklistBackend, type XdpAttachInfo, type XdpAddOptions, type XdpBlocklistEntry, type XdpBlocklistStats, type XdpCounter, type XdpBlocklistEvents, type XdpProgress, type XdpMode, type XdpCompiled, type XdpFacts } from './xdp/xdp-blocklist.js';
 
 // DpiBlocker and classification
 export { DpiBlocker, dpiHandlerPath, DpiBlockerOptionsSchema, type DpiBlockerOptions, type DpiBlockerStats, type DpiBlockerEvents, type DpiBlockerCompiled, type DpiHostFacts, type DpiClassifierSpec, type Detection, type DetectionBlocklist } from './dpi/dpi-blocker.js';
