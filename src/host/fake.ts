@@ -10,8 +10,9 @@
  * - processes: every `run()`/`runSync()` is recorded in {@link FakeHost.calls}
  *   (argv, namespace, stdin, what it answered) and answered by the test's
  *   {@link FakeHost.respond} responders first, then by the default tools of
- *   src/host/fake-tools.ts (ip, tc, sysctl, bpftool, iptables, mount,
- *   modprobe); anything else exits 127 ("not found"), so a gap in the fake
+ *   src/host/fake-tools.ts (ip, tc, sysctl, bpftool, iptables) and here
+ *   (`ip netns`, `ip -n`, `ip -batch`, `tee` into /proc/sys or the fake
+ *   files, `kill`, `mount`, `modprobe`); anything else exits 127 ("not found"), so a gap in the fake
  *   shows instead of passing silently. Namespaces must exist (`netns` option,
  *   {@link FakeHost.addNetns} or `ip netns add`), as with nsenter.
  * - faults: {@link FakeHost.failNftBatch} fails the n-th committing nft batch,
@@ -155,7 +156,7 @@ export class FakeHost implements Host {
   private readonly responders: { match: Match; respond: Responder }[] = [];
   private readonly spawnScripts: { match: Match; script: (p: FakeProcess) => void }[] = [];
   private readonly runFaults: { match: Match; output: RunOutput; times: number }[] = [];
-  private nftFaults: { at: number; stderr: string }[] = [];
+  private nftFaults: { left: number; stderr: string; netns: string | undefined; anyNs: boolean }[] = [];
   /** Committing nft batches seen so far (`nft -j -f -` without `-c`, list-only batches excluded). */
   nftBatches = 0;
   readonly nftOptions: FakeNftOptions;
@@ -206,9 +207,13 @@ export class FakeHost implements Host {
     this.responders.unshift({ match, respond: typeof answer === 'function' ? answer : () => answer });
     return this;
   }
-  /** Fail the `n`-th committing nft batch from now (1 = the next one), with nft-like stderr. */
-  failNftBatch(n = 1, stderr = 'internal:0:0-0: Error: Could not process rule: Cannot allocate memory (fault injected)'): this {
-    this.nftFaults.push({ at: this.nftBatches + n, stderr });
+  /**
+   * Fail the `n`-th committing nft batch from now (1 = the next one), with
+   * nft-like stderr; with `netns` given, only batches of that namespace count
+   * (`undefined`: the host's own), else every namespace's (probe namespaces too).
+   */
+  failNftBatch(n = 1, options: { stderr?: string; netns?: string | undefined } = {}): this {
+    this.nftFaults.push({ left: n, stderr: options.stderr ?? 'internal:0:0-0: Error: Could not process rule: Cannot allocate memory (fault injected)', netns: options.netns, anyNs: !('netns' in options) });
     return this;
   }
   /** Fail the next `times` run() calls matching `match`. */
@@ -216,7 +221,12 @@ export class FakeHost implements Host {
     this.runFaults.push({ match, output: full({ exitCode: 1, stderr: 'fault injected', ...output }), times });
     return this;
   }
-  /** Script spawned processes matching `match` (called with each new process). */
+  /**
+   * Script spawned processes matching `match`: called synchronously with each
+   * new process, before spawn() returns; listen for `sent` (IPC from the
+   * parent) and answer with `emitMessage()` / `exit()` (asynchronously, as a
+   * child would).
+   */
   onSpawn(match: Match, script: (p: FakeProcess) => void): this {
     this.spawnScripts.unshift({ match, script });
     return this;
@@ -293,7 +303,8 @@ export class FakeHost implements Host {
     this.spawned.push(p);
     const s = this.spawnScripts.find((x) => matches(x.match, { argv, netns: options.netns }));
     if (options.netns !== undefined && !this.namespaces.has(options.netns)) queueMicrotask(() => p.exit(1));
-    else if (s) queueMicrotask(() => s.script(p));
+    // synchronously, so the script hears what the parent sends right after spawn() (an IPC init message)
+    else if (s) s.script(p);
     return p;
   }
 
@@ -308,8 +319,12 @@ export class FakeHost implements Host {
     const a = req.argv;
     if (a[0] === 'nft' && a.includes('-f') && a.includes('-j') && !a.includes('-c') && req.input && /"(add|create|insert|replace|delete|destroy|flush|rename|reset)"/.test(req.input)) {
       this.nftBatches++;
-      const nf = this.nftFaults.find((x) => x.at === this.nftBatches);
-      if (nf) return { stdout: '', stderr: nf.stderr, exitCode: 1 };
+      let hit: { stderr: string } | undefined;
+      for (const f of this.nftFaults) {
+        if (f.left <= 0 || !(f.anyNs || f.netns === req.netns)) continue;
+        if (--f.left === 0) hit ??= f;
+      }
+      if (hit) return { stdout: '', stderr: hit.stderr, exitCode: 1 };
     }
     return undefined;
   }
@@ -356,6 +371,22 @@ export class FakeHost implements Host {
         return iptables(ns, a);
       case 'bpftool':
         return bpftool(ns, a, this.bpf, this.files);
+      case 'tee': {
+        // the executor writes namespace-scoped /proc/sys files from inside the namespace with tee
+        const path = a[a.length - 1] ?? '';
+        if (path.startsWith('/proc/sys/')) {
+          const key = path.slice('/proc/sys/'.length).replace(/\//g, '.');
+          if (!ns.sysctl.has(key)) return { stdout: '', stderr: `tee: ${path}: No such file or directory`, exitCode: 1 };
+          ns.sysctl.set(key, (req.input ?? '').trim());
+          return { stdout: req.input ?? '', stderr: '', exitCode: 0 };
+        }
+        try {
+          this.files.write(path, req.input ?? '', { append: a.includes('-a') });
+        } catch (e) {
+          return { stdout: '', stderr: `tee: ${path}: ${(e as Error).message}`, exitCode: 1 };
+        }
+        return { stdout: req.input ?? '', stderr: '', exitCode: 0 };
+      }
       case 'mount':
       case 'modprobe':
         return { stdout: '', stderr: '', exitCode: 0 };
