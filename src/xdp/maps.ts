@@ -20,7 +20,6 @@ import {
   batchRaw,
   clockNs,
   closeFd,
-  deleteElemRaw,
   lookupElemRaw,
   mapCreate,
   mapInfo,
@@ -31,6 +30,9 @@ import {
   updateElemRaw,
 } from '../host/bpf.js';
 import { hostFiles } from '../host/files.js';
+import { BATCH, MapOpError, capacityMessage, deleteKeys, dumpMap, noBatch, undoUpsert } from './maps-batch.js';
+
+export { MapOpError } from './maps-batch.js';
 import { KEY_SIZE, VALUE_SIZE, entryText, listKind, maskBytes, readKey, readValue, writeKey, writeValue, type BlockEntry, type ListKind } from './entries.js';
 
 /** The four lists of one side. */
@@ -60,16 +62,6 @@ export interface XdpProgress {
   total: number;
 }
 
-/** Why a map operation failed. */
-export class MapOpError extends Error {
-  constructor(
-    message: string,
-    readonly errno: number,
-  ) {
-    super(message);
-    this.name = 'MapOpError';
-  }
-}
 
 /** One listed entry with its state. */
 export interface MapEntry {
@@ -78,7 +70,6 @@ export interface MapEntry {
   expiresNs: bigint;
 }
 
-const BATCH = 65_536;
 
 /** Open (or create and pin) the maps of one blocklist. */
 export class BlocklistMaps {
@@ -243,7 +234,7 @@ export class BlocklistMaps {
           }
         }
         let applied = 0;
-        undo.push(() => this.undoUpsert(fd, ks, keys, applied, existing));
+        undo.push(() => undoUpsert(fd, ks, keys, applied, existing));
         let batchOk = true;
         while (applied < list.length) {
           if (!batchOk) {
@@ -275,20 +266,6 @@ export class BlocklistMaps {
     }
   }
 
-  private undoUpsert(fd: number, ks: number, keys: CMem, applied: number, existing: Map<number, Buffer>): void {
-    const v = new CMem(VALUE_SIZE);
-    try {
-      for (let i = 0; i < applied; i++) {
-        const old = existing.get(i);
-        if (old) {
-          old.copy(v.buf);
-          updateElemRaw(fd, keys.addr + BigInt(i * ks), v.addr);
-        } else deleteElemRaw(fd, keys.addr + BigInt(i * ks));
-      }
-    } finally {
-      v.free();
-    }
-  }
 
   /** Delete `entries` from `side`; absent ones are ignored. Returns how many were deleted. */
   delete(side: Side, entries: readonly BlockEntry[], progress?: (p: XdpProgress) => void): number {
@@ -302,7 +279,7 @@ export class BlocklistMaps {
       const keys = new CMem(list.length * ks);
       try {
         list.forEach((e, i) => writeKey(kind, e, keys.buf, i * ks));
-        deleted += this.deleteKeys(this.fd(mapName(kind, side)), keys, ks, list.length, (n) => progress?.({ op: 'remove', done: done + n, total: entries.length }));
+        deleted += deleteKeys(this.fd(mapName(kind, side)), keys, ks, list.length, (n) => progress?.({ op: 'remove', done: done + n, total: entries.length }));
         done += list.length;
       } finally {
         keys.free();
@@ -311,93 +288,13 @@ export class BlocklistMaps {
     return deleted;
   }
 
-  private deleteKeys(fd: number, keys: CMem, ks: number, n: number, progress?: (done: number) => void): number {
-    let i = 0;
-    let deleted = 0;
-    while (i < n) {
-      const c = Math.min(BATCH, n - i);
-      const r = batchRaw(BpfCmd.MAP_DELETE_BATCH, fd, { keys: keys.addr + BigInt(i * ks), count: c });
-      deleted += r.count;
-      i += r.count;
-      if (r.ret === 0) {
-        // chunk done
-      } else if (r.ret === -Errno.ENOENT) {
-        i++; // absent: skip it
-      } else if (noBatch(r.ret) && r.count === 0) {
-        for (; i < n; i++) if (deleteElemRaw(fd, keys.addr + BigInt(i * ks)) === 0) deleted++;
-      } else throw new MapOpError(`delete failed: errno ${-r.ret}`, -r.ret);
-      if (progress && n > 4096) progress(i);
-    }
-    return deleted;
-  }
 
-  /** Every key and value of one map (batched lookups; element walk when unsupported). */
-  private dump(kind: ListKind, side: Side): { keys: Buffer; vals: Buffer; count: number } {
-    const fd = this.fd(mapName(kind, side));
-    const ks = KEY_SIZE[kind];
-    const chunk = 16_384;
-    const keyParts: Buffer[] = [];
-    const valParts: Buffer[] = [];
-    let count = 0;
-    const keys = new CMem(chunk * ks);
-    const vals = new CMem(chunk * VALUE_SIZE);
-    const inB = new CMem(Math.max(8, ks));
-    const outB = new CMem(Math.max(8, ks));
-    try {
-      let first = true;
-      let batchOk = true;
-      for (;;) {
-        const r = batchRaw(BpfCmd.MAP_LOOKUP_BATCH, fd, { inBatch: first ? 0n : inB.addr, outBatch: outB.addr, keys: keys.addr, values: vals.addr, count: chunk });
-        if (r.ret < 0 && r.ret !== -Errno.ENOENT) {
-          if (first && noBatch(r.ret)) batchOk = false;
-          else throw new MapOpError(`lookup batch on ${mapName(kind, side)} failed: errno ${-r.ret}`, -r.ret);
-          break;
-        }
-        if (r.count) {
-          keyParts.push(Buffer.from(keys.buf.subarray(0, r.count * ks)));
-          valParts.push(Buffer.from(vals.buf.subarray(0, r.count * VALUE_SIZE)));
-          count += r.count;
-        }
-        if (r.ret === -Errno.ENOENT) break;
-        outB.buf.copy(inB.buf, 0, 0, Math.max(8, ks));
-        first = false;
-      }
-      if (!batchOk) {
-        // element walk
-        const cur = new CMem(ks);
-        const next = new CMem(ks);
-        const v = new CMem(VALUE_SIZE);
-        try {
-          let r = nextKeyRaw(fd, 0n, next.addr);
-          while (r === 0) {
-            if (lookupElemRaw(fd, next.addr, v.addr) === 0) {
-              keyParts.push(Buffer.from(next.buf.subarray(0, ks)));
-              valParts.push(Buffer.from(v.buf.subarray(0, VALUE_SIZE)));
-              count++;
-            }
-            next.buf.copy(cur.buf, 0, 0, ks);
-            r = nextKeyRaw(fd, cur.addr, next.addr);
-          }
-        } finally {
-          cur.free();
-          next.free();
-          v.free();
-        }
-      }
-    } finally {
-      keys.free();
-      vals.free();
-      inB.free();
-      outB.free();
-    }
-    return { keys: Buffer.concat(keyParts), vals: Buffer.concat(valParts), count };
-  }
 
   /** Every entry of `side` with its hits and expiry (expired ones included; the caller filters). */
   entries(side: Side): MapEntry[] {
     const out: MapEntry[] = [];
     for (const kind of LIST_KINDS) {
-      const d = this.dump(kind, side);
+      const d = dumpMap(this.fd(mapName(kind, side)), kind, mapName(kind, side));
       const ks = KEY_SIZE[kind];
       for (let i = 0; i < d.count; i++) {
         const v = readValue(d.vals, i * VALUE_SIZE);
@@ -410,13 +307,13 @@ export class BlocklistMaps {
   /** Delete every element of `side`. */
   clearSide(side: Side): void {
     for (const kind of LIST_KINDS) {
-      const d = this.dump(kind, side);
+      const d = dumpMap(this.fd(mapName(kind, side)), kind, mapName(kind, side));
       if (!d.count) continue;
       const ks = KEY_SIZE[kind];
       const keys = new CMem(d.count * ks);
       try {
         d.keys.copy(keys.buf);
-        this.deleteKeys(this.fd(mapName(kind, side)), keys, ks, d.count);
+        deleteKeys(this.fd(mapName(kind, side)), keys, ks, d.count);
       } finally {
         keys.free();
       }
@@ -485,10 +382,6 @@ export class BlocklistMaps {
   }
 }
 
-/** Whether a batch call failed because the kernel has no batch operation for this map type. */
-function noBatch(ret: number): boolean {
-  return ret === -Errno.EINVAL || ret === -Errno.ENOTSUPP || ret === -95 /* EOPNOTSUPP */;
-}
 
 function groupByKind(entries: readonly BlockEntry[]): Record<ListKind, BlockEntry[]> {
   const g: Record<ListKind, BlockEntry[]> = { v4: [], v6: [], p4: [], p6: [] };
@@ -496,13 +389,6 @@ function groupByKind(entries: readonly BlockEntry[]): Record<ListKind, BlockEntr
   return g;
 }
 
-function capacityMessage(kind: ListKind, ret: number): string {
-  const e = -ret;
-  if (e === Errno.E2BIG || e === Errno.ENOSPC || e === 12 /* ENOMEM */) {
-    return `the ${kind === 'v4' ? 'IPv4 address' : kind === 'v6' ? 'IPv6 address' : kind === 'p4' ? 'IPv4 prefix' : 'IPv6 prefix'} list is full (errno ${e}); create the blocklist with a larger maxEntries`;
-  }
-  return `map update failed: errno ${e}`;
-}
 
 /** Current CLOCK_BOOTTIME in ns (the clock of bpf_ktime_get_boot_ns). */
 export function bootNowNs(): bigint {

@@ -3,6 +3,8 @@
  * @module
  */
 import { z } from 'zod';
+import { ValidationError } from '../errors.js';
+import { Err, Ok, type Result } from '../result.js';
 import { IfName, NetnsName, SafePath } from '../validate.js';
 import type { XdpMode } from './loader.js';
 import type { XdpProgress } from './maps.js';
@@ -113,4 +115,30 @@ export const FLAG_MATCH_DST = 1;
 /** Default blocklist name for an interface in a namespace: `<netns or host>_<iface>`, made safe. */
 export function defaultName(iface: string, netns?: string): string {
   return `${netns ?? 'host'}_${iface}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(-48).replace(/^-/, '_');
+}
+
+/** `ttlMs`, or the deprecated `ttl` (seconds) converted once; both at once is refused. */
+export function ttlMsOf(options: XdpAddOptions): Result<number | undefined, ValidationError> {
+  if (options.ttlMs !== undefined && options.ttl !== undefined) {
+    return Err(new ValidationError('blocklist options', [{ path: 'ttl', message: 'give ttlMs (milliseconds) or the deprecated ttl (seconds), not both' }]));
+  }
+  if (options.ttl !== undefined) {
+    const s = ttlSecondsCheck(options.ttl);
+    return s.err ? s : Ok(s.val === undefined ? undefined : s.val * 1000);
+  }
+  const ms = options.ttlMs;
+  if (ms === undefined) return Ok(undefined);
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0 || ms > 10 * 365 * 86400 * 1000) {
+    return Err(new ValidationError('blocklist options', [{ path: 'ttlMs', message: 'must be a number of milliseconds > 0 (at most 10 years)' }]));
+  }
+  return Ok(ms);
+}
+
+/** The deprecated seconds-valued `ttl`: a number of seconds > 0, at most 10 years. */
+export function ttlSecondsCheck(ttl: number | undefined): Result<number | undefined, ValidationError> {
+  if (ttl === undefined) return Ok(undefined);
+  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0 || ttl > 10 * 365 * 86400) {
+    return Err(new ValidationError('blocklist options', [{ path: 'ttl', message: 'must be a number of seconds > 0 (at most 10 years)' }]));
+  }
+  return Ok(ttl);
 }

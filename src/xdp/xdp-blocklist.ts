@@ -27,38 +27,14 @@ import { Err, Ok, type Result } from '../result.js';
 import { compileXdp, compileXdpDestroy, gatherXdpFacts, type XdpCompiled, type XdpFacts } from './compile.js';
 import { parseEntries, parseEntry, type BlockEntry, nestedPrefixIssues } from './entries.js';
 import { PIN_ROOT, xdpState, type XdpMode } from './loader.js';
-import { ALL_MAPS, BlocklistMaps, MapOpError, bootNowNs, type XdpProgress, type Side } from './maps.js';
+import { ALL_MAPS, BlocklistMaps, bootNowNs, type XdpProgress } from './maps.js';
+import { mapOp, mapsHas, mapsList, mapsPrune, mapsReplace, mapsStats } from './map-ops.js';
 import { NftBlocklist, nftBlocklistOwner } from './nft-backend.js';
-import {
-  PROGRESS_THRESHOLD,
-  XdpBlocklistOptionsSchema,
-  defaultName,
-  type XdpAddOptions,
-  type XdpAttachInfo,
-  type XdpBlocklistBackend,
-  type XdpBlocklistEntry,
-  type XdpBlocklistEvents,
-  type XdpBlocklistOptions,
-  type XdpBlocklistStats,
-  type XdpCounter,
-} from './types.js';
+import { PROGRESS_THRESHOLD, XdpBlocklistOptionsSchema, defaultName, ttlMsOf, ttlSecondsCheck, type XdpAddOptions, type XdpAttachInfo, type XdpBlocklistBackend, type XdpBlocklistEntry, type XdpBlocklistEvents, type XdpBlocklistOptions, type XdpBlocklistStats } from './types.js';
 
-export {
-  PROGRESS_THRESHOLD,
-  XdpBlocklistOptionsSchema,
-  defaultName,
-  type XdpAddOptions,
-  type XdpAttachInfo,
-  type XdpBlocklistBackend,
-  type XdpBlocklistEntry,
-  type XdpBlocklistEvents,
-  type XdpBlocklistOptions,
-  type XdpBlocklistStats,
-  type XdpCounter,
-  type XdpCompiled,
-  type XdpFacts,
-};
-export type { XdpProgress, XdpMode } from './types.js';
+export { PROGRESS_THRESHOLD, XdpBlocklistOptionsSchema, defaultName } from './types.js';
+export type { XdpAddOptions, XdpAttachInfo, XdpBlocklistBackend, XdpBlocklistEntry, XdpBlocklistEvents, XdpBlocklistOptions, XdpBlocklistStats, XdpCounter, XdpProgress, XdpMode } from './types.js';
+export type { XdpCompiled, XdpFacts } from './compile.js';
 
 function notAttached(name: string): NetfenceError {
   return new NetfenceError('NOT_ATTACHED', `blocklist ${name} is not attached (no pinned maps, no nft table)`, { hint: 'call apply() first' });
@@ -281,7 +257,7 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
   ): Promise<Result<{ list: BlockEntry[]; backend: { kind: 'xdp'; maps: BlocklistMaps } | { kind: 'nft'; nft: NftBlocklist }; nftTtl: number | undefined; expires: bigint }, NetfenceError>> {
     const p0 = parseEntries(entries, 'blocklist entries', { dedupe: false });
     if (p0.err) return p0;
-    const t = this.ttlMsCheck(options);
+    const t = ttlMsOf(options);
     if (t.err) return t;
     const b = await this.open();
     if (b.err) return b;
@@ -298,30 +274,9 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     });
   }
 
-  /** `ttlMs`, or the deprecated `ttl` (seconds) converted once; both at once is refused. */
-  private ttlMsCheck(options: XdpAddOptions): Result<number | undefined, ValidationError> {
-    if (options.ttlMs !== undefined && options.ttl !== undefined) {
-      return Err(new ValidationError('blocklist options', [{ path: 'ttl', message: 'give ttlMs (milliseconds) or the deprecated ttl (seconds), not both' }]));
-    }
-    if (options.ttl !== undefined) {
-      const s = this.ttlCheck(options.ttl);
-      return s.err ? s : Ok(s.val === undefined ? undefined : s.val * 1000);
-    }
-    const ms = options.ttlMs;
-    if (ms === undefined) return Ok(undefined);
-    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0 || ms > 10 * 365 * 86400 * 1000) {
-      return Err(new ValidationError('blocklist options', [{ path: 'ttlMs', message: 'must be a number of milliseconds > 0 (at most 10 years)' }]));
-    }
-    return Ok(ms);
-  }
-
-  /** The deprecated seconds-valued `ttl`. */
+  /** The deprecated seconds-valued `ttl` (also used by the hostile-input harness). */
   private ttlCheck(ttl: number | undefined): Result<number | undefined, ValidationError> {
-    if (ttl === undefined) return Ok(undefined);
-    if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0 || ttl > 10 * 365 * 86400) {
-      return Err(new ValidationError('blocklist options', [{ path: 'ttl', message: 'must be a number of seconds > 0 (at most 10 years)' }]));
-    }
-    return Ok(ttl);
+    return ttlSecondsCheck(ttl);
   }
 
   /**
@@ -340,20 +295,10 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
       return r.err ? r : Ok({ added: list.length });
     }
     const maps = backend.maps;
-    return this.mapOp(() => {
+    return mapOp(() => {
       maps.upsert(maps.activeSide(), list, expires, 'add', this.progress('add', list.length));
       return { added: list.length };
     });
-  }
-
-  private mapOp<T>(fn: () => T): Result<T, NetfenceError> {
-    try {
-      return Ok(fn());
-    } catch (e) {
-      if (e instanceof MapOpError) return Err(new NetfenceError(e.errno === 7 || e.errno === 28 ? 'BLOCKLIST_FULL' : 'MAP_FAILED', e.message));
-      if (e instanceof BpfSyscallError) return Err(new NetfenceError('MAP_FAILED', e.message));
-      throw e;
-    }
   }
 
   /** Remove addresses/prefixes (exact entries; absent ones are ignored). */
@@ -367,7 +312,7 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
       return r.err ? r : Ok({ removed: r.val });
     }
     const maps = b.val.maps;
-    return this.mapOp(() => ({ removed: maps.delete(maps.activeSide(), p.val, this.progress('remove', p.val.length)) }));
+    return mapOp(() => ({ removed: maps.delete(maps.activeSide(), p.val, this.progress('remove', p.val.length)) }));
   }
 
   /**
@@ -380,15 +325,9 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     if (e.err) return Err(new ValidationError('address', [{ path: '', message: e.val }]));
     const b = await this.open();
     if (b.err) return b;
-    const full = e.val.family === 4 ? 32 : 128;
     if (b.val.kind === 'nft') return b.val.nft.has(e.val); // nft -c probes: no listing
     const maps = b.val.maps;
-    return this.mapOp(() => {
-      const m = maps.lookup(maps.activeSide(), e.val);
-      if (!m) return false;
-      if (e.val.len !== full && m.entry.text !== e.val.text) return false;
-      return m.expiresNs === 0n || m.expiresNs > bootNowNs();
-    });
+    return mapOp(() => mapsHas(maps, e.val));
   }
 
   /** Every live entry with its hits and remaining lifetime. */
@@ -401,13 +340,7 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
       return Ok(l.val.map((x) => ({ entry: x.entry.text, hits: x.hits, expiresInMs: x.expiresS === undefined ? undefined : x.expiresS * 1000 })));
     }
     const maps = b.val.maps;
-    return this.mapOp(() => {
-      const now = bootNowNs();
-      return maps
-        .entries(maps.activeSide())
-        .filter((x) => x.expiresNs === 0n || x.expiresNs > now)
-        .map((x) => ({ entry: x.entry.text, hits: Number(x.hits), expiresInMs: x.expiresNs === 0n ? undefined : Number((x.expiresNs - now) / 1_000_000n) }));
-    });
+    return mapOp(() => mapsList(maps));
   }
 
   /**
@@ -425,13 +358,8 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
       return r.err ? r : Ok({ count: list.length });
     }
     const maps = backend.maps;
-    return withKeyLock(`xdp-${this.name}`, `xdp replace ${this.name}`, async () => this.mapOp(() => {
-      const active = maps.activeSide();
-      const next: Side = active === 0 ? 1 : 0;
-      maps.clearSide(next); // normally empty already
-      maps.upsert(next, list, expires, 'replace', this.progress('replace', list.length));
-      maps.flip(next);
-      maps.clearSide(active);
+    return withKeyLock(`xdp-${this.name}`, `xdp replace ${this.name}`, async () => mapOp(() => {
+      mapsReplace(maps, list, expires, this.progress('replace', list.length));
       return { count: list.length };
     }), (e) => Err(e));
   }
@@ -448,12 +376,7 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     if (b.err) return b;
     if (b.val.kind === 'nft') return Ok({ removed: 0 }); // nftables expires elements itself
     const maps = b.val.maps;
-    return this.mapOp(() => {
-      const side = maps.activeSide();
-      const now = bootNowNs();
-      const dead = maps.entries(side).filter((x) => x.expiresNs !== 0n && x.expiresNs <= now);
-      return { removed: maps.delete(side, dead.map((x) => x.entry)) };
-    });
+    return mapOp(() => ({ removed: mapsPrune(maps) }));
   }
 
   /** Counters: packets passed and dropped, expired entries met, live entries. */
@@ -468,13 +391,7 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
       return Ok({ backend: 'nft', passed: c.val.passed, dropped: c.val.dropped, expired: 0, entries: l.val.length });
     }
     const maps = b.val.maps;
-    return this.mapOp(() => {
-      const c = maps.counters();
-      const now = bootNowNs();
-      const entries = maps.entries(maps.activeSide()).filter((x) => x.expiresNs === 0n || x.expiresNs > now).length;
-      const n = (x: { packets: bigint; bytes: bigint }): XdpCounter => ({ packets: Number(x.packets), bytes: Number(x.bytes) });
-      return { backend: 'xdp' as const, mode: this.currentMode, passed: n(c.pass), dropped: n(c.drop), expired: Number(c.expired.packets), entries };
-    });
+    return mapOp(() => mapsStats(maps, this.currentMode));
   }
 
   /** Release file descriptors held by this object (the blocklist stays attached and pinned). */
