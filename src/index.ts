@@ -14,6 +14,7 @@
 export { Firewall } from './firewall/firewall.js';
 export { type FirewallStatus, type VmOptions, type ChainInput, type FirewallInit, type MapInput, type RuleInput, type SetInput, type VmSpec, type VmBackends, type FirewallRule, VmFirewallRule, RuleSpec, ChainSpec, SetSpec, MapSpec, FirewallOptions, FastPathSpec, type FirewallCompileOptions, type FastPathInput, type FlowtableCapabilitySource } from './firewall/index.js';
 export type { Family } from './firewall/expr.js';
+export { VmOptionsSchema } from './firewall/vm-options.js';
 
 // Throttler
 export { Throttler } from './throttle/throttler.js';
@@ -26,6 +27,7 @@ export { XdpBlocklist, XdpBlocklistOptionsSchema, type XdpBlocklistOptions, type
 
 // DpiBlocker and classification
 export { DpiBlocker, dpiHandlerPath, DpiBlockerOptionsSchema, type DpiBlockerOptions, type DpiBlockerStats, type DpiBlockerEvents, type DpiBlockerCompiled, type DpiHostFacts, type DpiClassifierSpec, type Detection, type DetectionBlocklist } from './dpi/dpi-blocker.js';
+export type { XtablesFilterFact } from './dpi/scaffolding.js';
 export type { ClassifierModuleSpec, DpiHandlerOptions, DpiHandlerCounters, DpiHandlerDetection } from './dpi/blocker-handler.js';
 export { bittorrentClassifier, type BitTorrentClassifierOptions, type BitTorrentFamily } from './dpi/classifiers/bittorrent.js';
 export { DEFAULT_BITTORRENT_DOMAINS } from './dpi/classifiers/bittorrent/hostnames.js';
@@ -39,9 +41,10 @@ export { OwnershipError } from './plan/ownership.js';
 export { LockTimeoutError, type LockHolder } from './plan/lock.js';
 export { Ok, Err, type Result, type OkResult, type ErrResult } from './result.js';
 export * as validate from './validate.js';
+export type { IpFamily } from './net/ip.js';
 
 // Plans (what compile() returns and apply() takes)
-export type { Plan, Step, Action, TableRef, XdpAttachment, QueueBinding, PlanDecision } from './plan/types.js';
+export type { Plan, Step, Action, XdpAction, XdpAttachMode, TableRef, XdpAttachment, QueueBinding, PlanDecision } from './plan/types.js';
 export type { ApplyOptions, AppliedPlan } from './plan/executor.js';
 
 // Host configuration, capabilities, recovery
