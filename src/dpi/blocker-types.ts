@@ -88,7 +88,7 @@ export interface DpiHostFacts {
   nftQueue?: boolean | undefined;
   /**
    * xtables form: which iptables-nft `filter` tables and built-in chains existed
-   * before ({@link readXtablesFilter}). With it the plan removes, last, what
+   * before (`readXtablesFilter`, inside `apply()`). With it the plan removes, last, what
    * iptables-nft creates and nothing else uses; without it nothing of that is removed.
    */
   xtablesFilter?: readonly XtablesFilterFact[] | undefined;

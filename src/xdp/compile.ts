@@ -21,7 +21,7 @@ import type { z } from 'zod';
 
 type Options = z.output<typeof XdpBlocklistOptionsSchema>;
 
-/** What an XDP plan depends on, read from the host by {@link gatherXdpFacts}. */
+/** What an XDP plan depends on, read from the host by `gatherXdpFacts` (inside `apply()`). */
 export interface XdpFacts {
   /** Whether Node can call bpf(2) on this architecture. */
   bpfSyscall: boolean;

@@ -28,6 +28,8 @@ export { placeRules, structure, SMARTPROXY_CHAINS, type CompiledRoute, type Targ
 export { SMARTPROXY_FIELDS, type FieldRule } from './fields.js';
 export { parseIpPattern, compileIpList, listContains, type CompiledIpList, type Interval, type ParsedIpPattern } from './ip-patterns.js';
 export type { SyncSummary } from './core.js';
+export { NetfenceRouteOptionsSchema } from './options.js';
+export type { FastPathOption } from './fastpath.js';
 /** A rule as listed from the kernel (chain, handle, comment, counters), as {@link placeRules} receives it. */
 export type { ListedRule } from '../../firewall/kernel.js';
 
