@@ -11,7 +11,7 @@
  *   confirmed or rolled back.
  *   XdpBlocklist attaches are plans too (XDP steps with their undo); a completed
  *   attach has no entry: it outlives its process by design.
- * - `dpi` entries: a running DpiBlocker (its steering rules, queues, worker pids).
+ *   A DpiBlocker's steering is an apply entry kept while its process lives (`in-effect`).
  *
  * Each entry names its process by pid AND start time (field 22 of
  * `/proc/<pid>/stat`), so a reused pid is never mistaken for the writer.
@@ -61,21 +61,12 @@ export interface ApplyJournalEntry extends EntryBase {
   steps: Step[];
   /** How many steps had started (a started step's tools run to completion even if netfence dies). */
   stepsStarted: number;
-  phase: 'prepared' | 'steps' | 'verify' | 'health-check' | 'awaiting-confirm';
-}
-
-/** A running DpiBlocker: its steering rules and queue workers. */
-export interface DpiJournalEntry extends EntryBase {
-  kind: 'dpi';
-  owner: string;
-  tables: TableRef[];
-  steps: Step[];
-  queues: [number, number];
-  workerPids: number[];
+  /** `in-effect`: applied with `whileAlive` (the plan holds only while the process lives). */
+  phase: 'prepared' | 'steps' | 'verify' | 'health-check' | 'awaiting-confirm' | 'in-effect';
 }
 
 /** Any journal entry. */
-export type JournalEntry = ApplyJournalEntry | DpiJournalEntry;
+export type JournalEntry = ApplyJournalEntry;
 
 /** Distributes `Omit` over a union. */
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -195,7 +186,7 @@ export function readJournal(): JournalEntry[] {
     if (!n.endsWith('.json')) continue;
     try {
       const e = JSON.parse(readFileSync(join(JOURNAL_DIR, n), 'utf8')) as JournalEntry;
-      if (e && e.version === 1 && typeof e.pid === 'number' && (e.kind === 'apply' || e.kind === 'dpi')) out.push({ ...e, id: n });
+      if (e && e.version === 1 && typeof e.pid === 'number' && e.kind === 'apply') out.push({ ...e, id: n });
     } catch {
       // a foreign or damaged file: not ours to interpret
     }

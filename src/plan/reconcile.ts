@@ -10,8 +10,9 @@
  *   when they existed) — so the host ends with the OLD configuration;
  *   An XdpBlocklist attach is such an apply (its XDP steps undo to the previous
  *   program and remove the pins they created); a completed one has no entry;
- * - a **DpiBlocker** whose process died: its steering rules (queue rules with
- *   no reader any more) are undone and its owned tables deleted.
+ *   A DpiBlocker's steering is such an apply too, kept journaled while its
+ *   process lives (`whileAlive`): once the process died, its queue rules (no
+ *   reader any more) are undone.
  *
  * It never touches anything without a journal entry, never a table without
  * the entry owner's mark, and never anything of a live process.
@@ -66,15 +67,15 @@ export interface ReconcileAction {
 export interface ReconcileFinding {
   /** Journal entry id (file name). */
   entry: string;
-  /** `apply` (an interrupted apply), `xdp` (an XdpBlocklist attach), `dpi` (a DpiBlocker's steering rules). */
-  kind: 'apply' | 'xdp' | 'dpi' | 'probe';
-  /** Plan owner (apply, dpi) or blocklist name (xdp). */
+  /** `apply` (an interrupted apply, an XdpBlocklist attach, a DpiBlocker's steering), `probe` (a capability-probe namespace). */
+  kind: 'apply' | 'probe';
+  /** Plan owner. */
   owner: string;
   /** The dead process. */
   pid: number;
   /** Its network namespace (undefined: the machine's own). */
   netns: string | undefined;
-  /** Where the dead process was (apply phase, xdp phase, or `running` for dpi). */
+  /** Where the dead process was (the apply phase; `in-effect` for a plan held while its process lived). */
   phase: string;
   actions: ReconcileAction[];
 }
@@ -231,7 +232,7 @@ async function restoreTables(
 function entryProblem(e: JournalEntry): string | undefined {
   if (e.netns !== undefined && !NetnsName.safeParse(e.netns).success) return 'invalid namespace name';
   const p = emptyPlan(e.owner, e.netns);
-  p.tables.push(...(e.kind === 'apply' ? e.tables.map((t) => t.table) : e.tables));
+  p.tables.push(...e.tables.map((t) => t.table));
   p.steps.push(...e.steps);
   const v = validatePlan(p);
   return v.err ? v.val.message.split('\n')[0] : undefined;
@@ -240,8 +241,8 @@ function entryProblem(e: JournalEntry): string | undefined {
 /**
  * Find what dead netfence processes left behind (journal entries whose pid
  * is gone or reused) and remove it: half-applied plans are undone (steps in
- * reverse, owned tables back to their pre-apply state), interrupted XDP
- * attaches are detached and their pins unlinked, DpiBlocker steering rules
+ * reverse, owned tables back to their pre-apply state; interrupted XDP
+ * attaches and DpiBlocker steering rules are such plans), steering rules
  * without a reader are removed. Entries of live processes are left alone;
  * nothing without a journal entry or an ownership mark is ever touched.
  */
@@ -268,10 +269,8 @@ export async function reconcile(options: ReconcileOptions = {}): Promise<Result<
   for (const e of all) {
     if (!isAlive(e)) continue;
     if (e.kind === 'apply') for (const t of e.tables) busy.add(`${e.netns ?? ''}|${tableKey(t.table)}`);
-    if (e.kind === 'dpi') for (const t of e.tables) busy.add(`${e.netns ?? ''}|${tableKey(t)}`);
   }
-  const order: Record<JournalEntry['kind'], number> = { apply: 0, dpi: 1 };
-  const entries = all.filter((e) => options.netns === undefined || e.netns === options.netns).sort((a, b) => order[a.kind] - order[b.kind] || a.createdAt.localeCompare(b.createdAt));
+    const entries = all.filter((e) => options.netns === undefined || e.netns === options.netns).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   for (const e of entries) {
     if (isAlive(e)) {
       report.live++;
@@ -287,20 +286,20 @@ export async function reconcile(options: ReconcileOptions = {}): Promise<Result<
       continue;
     }
     const actions: ReconcileAction[] = [];
-    const finding: ReconcileFinding = { entry: e.id, kind: e.kind, owner: e.owner, pid: e.pid, netns: e.netns, phase: e.kind === 'dpi' ? 'running' : e.phase, actions };
+    const finding: ReconcileFinding = { entry: e.id, kind: e.kind, owner: e.owner, pid: e.pid, netns: e.netns, phase: e.phase, actions };
     report.found.push(finding);
     let failed = false;
     const gone = netnsGone(e.netns);
-    const steps = e.kind === 'apply' ? e.steps.slice(0, e.stepsStarted) : e.steps;
+    const steps = e.steps.slice(0, e.stepsStarted);
     if (!gone) {
       const n = await undoSteps(steps, e.netns, dryRun, actions, report);
       report.removed.stepsUndone += n;
-      if (e.kind === 'dpi' && n > 0) report.removed.queueRuleSets++;
-      const tables = e.kind === 'apply' ? e.tables : e.tables.map((table) => ({ table, existed: false }));
+      const tables = e.tables;
       const r = await restoreTables(tables, e.owner, e.netns, busy, dryRun, actions, report.errors);
       report.removed.tablesDeleted += r.deleted;
       report.removed.tablesRestored += r.restored;
-      if (e.kind === 'dpi' && r.deleted > 0 && n === 0) report.removed.queueRuleSets++;
+      // a plan that held only while its process lived (DpiBlocker's queue rules, `whileAlive`)
+      if ((e.phase as string) === 'in-effect' && (n > 0 || r.deleted > 0)) report.removed.queueRuleSets++;
       failed = r.failed;
     } else report.removed.stepsUndone += await undoSteps(steps, e.netns, dryRun, actions, report, true); // pins outlive the namespace
     if (!failed) {
