@@ -14,22 +14,20 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { ApplyError, fromZodIssues, UnsupportedError, ValidationError, type CommandError } from '../errors.js';
-import { listLinks } from '../host/links.js';
-import { run } from '../host/run.js';
 import { apply } from '../plan/executor.js';
 import type { Plan } from '../plan/types.js';
 import { Err, Ok, type Result } from '../result.js';
 import { SerialQueue } from '../util/serial.js';
-import { backendByName, listBackends, PER_PROCESS_NOTE, selectBackend } from './backends/index.js';
-import type { SiteInfo, ThrottleBackend } from './backends/types.js';
+import { backendByName, listBackends, selectBackend } from './backends/index.js';
+import type { SiteInfo } from './backends/types.js';
 import { throttleCaps, type ThrottleCaps } from './caps.js';
-import { cgroup2PathOf } from './cgroup.js';
 import { burstFor, compileLimit, compileRemove, compileUpdate, type CompileContext, type LimitRecord } from './compile.js';
-import { nftNames } from './nft.js';
-import { parseNftCounters, parseNftQuotas, parseTcActionStats, parseTcClassStats } from './stats.js';
+import { readHostFacts, SAFE_MOUNT } from './facts.js';
+import type { LimitError, LimitHandle, ThrottleHostFacts, ThrottlerStats } from './handle.js';
+import { readLimitStats } from './read-stats.js';
 import {
   LimitSchema,
   ThrottlerOptionsSchema,
@@ -45,66 +43,10 @@ import {
 
 export { PER_PROCESS_NOTE } from './backends/index.js';
 export type { BackendInfo, BackendName, LimitRequest, ThrottleStats, ThrottlerOptions, UpdateRequest } from './types.js';
-
-/** Errors {@link Throttler.limit} can return. */
-export type LimitError = ValidationError | UnsupportedError | ApplyError;
-
-/**
- * The host facts {@link Throttler.compile} decides with, read by
- * {@link Throttler.hostFacts} (or supplied by the caller, e.g. in a test or
- * from a stored capability report). Plain data.
- */
-export interface ThrottleHostFacts {
-  /** What the namespace's kernel and tools can do. */
-  capabilities: ThrottleCaps;
-  /** MTU of the limit's interface (for `accounting: 'tcp-payload'`); 1500 when undefined. */
-  mtu?: number | undefined;
-  /** For a `match.pid` limit: the process's current cgroup v2 path (the `0::` line of /proc/PID/cgroup). */
-  pidCgroup?: string | undefined;
-}
-
-/** Counters of every limit of a {@link Throttler}, from {@link Throttler.stats}. */
-export interface ThrottlerStats {
-  limits: {
-    /** Number of the limit within its Throttler. */
-    id: number;
-    backend: BackendName;
-    iface: string;
-    direction: LimitSpec['direction'];
-    stats: ThrottleStats;
-  }[];
-}
+export type { LimitError, LimitHandle, ThrottleHostFacts, ThrottlerStats } from './handle.js';
 
 /** Largest number of limits one Throttler can create (fwmark and prio space). */
 export const MAX_LIMITS = 4095;
-
-const SAFE_MOUNT = /^\/[A-Za-z0-9_./@:+=-]*$/;
-
-/** An applied limit. */
-export interface LimitHandle {
-  /** Number of the limit within its Throttler. */
-  readonly id: number;
-  /** The backend that enforces it. */
-  readonly backend: BackendName;
-  /** The validated request (rates in bits/s, sizes in bytes). */
-  readonly spec: LimitSpec;
-  /** Current rate in bits/s as requested (undefined for a quota-only limit). */
-  readonly rateBps: number | undefined;
-  /** Current rate given to the kernel in bits/s (see `accounting`). */
-  readonly kernelRateBps: number | undefined;
-  /** Current burst in bytes. */
-  readonly burst: number | undefined;
-  /** For pid matches: the cgroup v2 directory netfence created. */
-  readonly cgroupDir: string | undefined;
-  /** The plan that created it. */
-  readonly plan: Plan;
-  /** Change the rate in place (`tc class change`, `tc actions change`, or a new nft policer rule): no connection is dropped. */
-  update(u: UpdateRequest): Promise<Result<void, ValidationError | UnsupportedError | ApplyError>>;
-  /** Bytes, packets, drops and backlog of this limit. */
-  stats(): Promise<Result<ThrottleStats, CommandError | UnsupportedError>>;
-  /** Remove the limit (and the shared qdisc/IFB when it was the last on its interface). */
-  remove(): Promise<Result<void, ApplyError>>;
-}
 
 interface SiteState {
   info: SiteInfo;
@@ -195,33 +137,7 @@ export class Throttler {
     const caps = await this.capabilities();
     const sel = selectBackend(spec, caps);
     if (sel.err) return Err(sel.val);
-    const link = await listLinks({ netns: this.netns, dev: spec.iface, what: 'read interface' });
-    if (link.err && link.val.code !== 'BAD_LISTING') return Err(new ValidationError('limit', [{ path: 'iface', message: `no interface ${spec.iface}${this.netns ? ` in netns ${this.netns}` : ''}` }]));
-    const mtu = link.ok ? link.val[0]?.mtu : undefined;
-    const facts: ThrottleHostFacts = { capabilities: caps, mtu };
-    const m = spec.match;
-    if (m?.pid !== undefined || m?.cgroup !== undefined) {
-      const mount = caps.cgroup2Mount;
-      if (!mount) return Err(new UnsupportedError('cgroup.v2', 'per-process limits need cgroup v2, which is not mounted here'));
-      if (!SAFE_MOUNT.test(mount)) return Err(new UnsupportedError('cgroup.v2', `the cgroup2 mount point ${JSON.stringify(mount)} contains characters netfence will not pass to nft`));
-      if (m.pid !== undefined) {
-        let text: string;
-        try {
-          text = await readFile(`/proc/${m.pid}/cgroup`, 'utf8');
-        } catch {
-          return Err(new ValidationError('limit', [{ path: 'match.pid', message: `no process ${m.pid}` }]));
-        }
-        facts.pidCgroup = cgroup2PathOf(text);
-      } else {
-        const rel = m.cgroup!;
-        try {
-          if (!(await stat(posix.join(mount, rel))).isDirectory()) throw new Error('not a directory');
-        } catch {
-          return Err(new ValidationError('limit', [{ path: 'match.cgroup', message: `no cgroup ${rel} under ${mount}` }]));
-        }
-      }
-    }
-    return Ok(facts);
+    return readHostFacts(spec, caps, this.netns);
   }
 
   /** Validate and select with the given facts: everything the pure compilation needs. No I/O. */
@@ -382,45 +298,7 @@ export class Throttler {
   private async statsOf(id: number): Promise<Result<ThrottleStats, CommandError | UnsupportedError>> {
     const e = this.entries.get(id);
     if (!e) return Err(new UnsupportedError('throttle.stats', `limit ${id} was removed`));
-    const rec = e.record;
-    const b: ThrottleBackend = backendByName(rec.backend);
-    const out: ThrottleStats = { bytes: 0, packets: 0, drops: 0, backlog: 0 };
-    const n = nftNames(rec.id);
-    let counters = new Map<string, { packets: number; bytes: number }>();
-    if (rec.usesNft) {
-      const c = await run(['nft', '-j', 'list', 'counters', 'table', 'inet', rec.table], { netns: this.netns, what: 'read nft counters' });
-      if (c.err) return Err(c.val);
-      counters = parseNftCounters(c.val.stdout);
-      if (rec.spec.quota) {
-        const q = await run(['nft', '-j', 'list', 'quotas', 'table', 'inet', rec.table], { netns: this.netns, what: 'read nft quota' });
-        if (q.err) return Err(q.val);
-        const quota = parseNftQuotas(q.val.stdout).get(n.quota);
-        if (quota) {
-          out.quotaUsed = quota.used;
-          out.quotaExceeded = quota.used >= quota.bytes; // the kernel caps `used` at the quota
-        }
-      }
-    }
-    const matched = counters.get(n.matched) ?? { packets: 0, bytes: 0 };
-    const policed = counters.get(n.dropped) ?? { packets: 0, bytes: 0 };
-    const overQuota = counters.get(n.overQuota) ?? { packets: 0, bytes: 0 };
-    const quotaDrops = rec.spec.quota?.action === 'drop' ? overQuota : { packets: 0, bytes: 0 };
-    if (b.policesInNft || rec.rateBps === undefined) {
-      out.bytes = matched.bytes - policed.bytes - quotaDrops.bytes;
-      out.packets = matched.packets - policed.packets - quotaDrops.packets;
-      out.drops = policed.packets + quotaDrops.packets;
-    } else if (b.name === 'tc-police') {
-      const a = await run(['tc', '-s', '-j', 'actions', 'get', 'action', 'police', 'index', String(rec.policeIndex)], { netns: this.netns, what: 'read tc police statistics' });
-      if (a.err) return Err(a.val);
-      const s = parseTcActionStats(a.val.stdout);
-      if (s) Object.assign(out, { bytes: s.bytes, packets: s.packets, drops: s.drops + quotaDrops.packets, overlimits: s.overlimits });
-    } else {
-      const c = await run(['tc', '-s', '-j', 'class', 'show', 'dev', rec.dev], { netns: this.netns, what: 'read tc class statistics' });
-      if (c.err) return Err(c.val);
-      const s = parseTcClassStats(c.val.stdout, rec.classid);
-      if (s) Object.assign(out, { bytes: s.bytes, packets: s.packets, drops: s.drops + quotaDrops.packets, backlog: s.backlog, overlimits: s.overlimits });
-    }
-    return Ok(out);
+    return readLimitStats(e.record, this.netns);
   }
 
   /**
