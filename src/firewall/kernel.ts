@@ -5,7 +5,7 @@
  */
 import { detectCapabilities } from '../capabilities/index.js';
 import { NetfenceError } from '../errors.js';
-import { listingObjects, nftApply, nftList, parseListingText, type NftListing } from '../host/nft.js';
+import { listingObjects, nftList, parseListingText, type NftListing } from '../host/nft.js';
 import { run } from '../host/run.js';
 import { apply, check, destroy, type AppliedPlan, type ApplyOptions } from '../plan/executor.js';
 import type { Plan, TableRef } from '../plan/types.js';

@@ -3,7 +3,7 @@
  * over 10/second`, verdicts). Part of the renderer, see render.ts.
  * @module
  */
-import { isOpaque, isPlainObject } from './schema/common.js';
+import { isPlainObject } from './schema/common.js';
 import type { Statement } from './schema/statements.js';
 import { BINOP_PREC, flags, json, q, quote, renderExpr, single, str, type Obj } from './render-expr.js';
 

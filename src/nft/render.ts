@@ -7,7 +7,7 @@
  * anything it does not know is shown as compact JSON.
  * @module
  */
-import { isOpaque, isPlainObject } from './schema/common.js';
+import { isPlainObject } from './schema/common.js';
 import type { Command, Document, DocumentItem } from './schema/commands.js';
 import { flags, json, q, quote, renderExpr, renderSetItems, single, str, type Obj } from './render-expr.js';
 import { rate, renderStatements } from './render-stmt.js';
