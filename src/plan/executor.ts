@@ -7,21 +7,23 @@
  */
 import { mkdir, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { ApplyError, CommandError, NetfenceError, ValidationError } from '../errors.js';
-import { nftApply, nftListMany, type NftRenderer } from '../host/nft.js';
+import { nftApply, type NftRenderer } from '../host/nft.js';
 import { run } from '../host/run.js';
 import { renderCommand } from '../nft/render.js';
 import { Err, Ok, type Result } from '../result.js';
-import { NetnsName } from '../validate.js';
-import { commandTarget, foreignOwner, OwnershipError, ownerComment, ownerMarkCommand, ownershipCommands, PlanOwner, probeOwnership, tableKey, type TableOwnership } from './ownership.js';
+import { OwnershipError, probeOwnership, tableKey, type TableOwnership } from './ownership.js';
 import { nftBatchFeatures, type NftBatchFeatures } from './nft-features.js';
 import { restoreCommands, type TableSnapshot } from './snapshot.js';
-import { withNsLock } from './lock.js';
-import { KeyedSerialQueue } from '../util/serial.js';
 import { faultAt } from './faults.js';
 import { runXdpAction } from './actions-xdp.js';
 import { journalBegin, type ApplyJournalEntry, type JournalHandle } from './journal.js';
 import type { Action, Plan, Step, TableRef } from './types.js';
-import { TableRefSchema, validatePlan } from './validate-plan.js';
+import { validatePlan } from './validate-plan.js';
+import { buildBatch, mapNftError } from './batch.js';import { LONG_MS, needsSnapshot, preflight, withLock } from './preflight.js';
+
+export { planBatch, type PlanBatch } from './batch.js';
+export { executorStats } from './preflight.js';
+export { destroy, type DestroyOptions } from './destroy.js';
 
 /** Options for {@link apply}. */
 export interface ApplyOptions {
@@ -69,140 +71,6 @@ export interface AppliedPlan {
   readonly state: 'applied' | 'confirmed' | 'rolled-back';
   /** How long each phase took, in ms (nft, steps, verify, health-check, total). */
   readonly timings: Readonly<Record<string, number>>;
-}
-
-/** Options for {@link destroy}. */
-export interface DestroyOptions {
-  /** Network namespace; the current one if undefined. */
-  netns?: string | undefined;
-  /** Only tables marked with this owner are deleted. */
-  owner: string;
-}
-
-/**
- * Time limit for snapshot listings and restore batches: nft 1.0.x needs more
- * than a minute to list a table with a million set elements.
- */
-const LONG_MS = 600_000;
-
-/** Counters for tests and benchmarks: how many tables were listed in full as snapshots. */
-export const executorStats = { tablesSnapshotted: 0 };
-
-// ---------------------------------------------------------------------------
-// Serialization: one operation at a time per namespace, within this process
-// (a promise chain) and across processes (flock, see lock.ts).
-
-const queues = new KeyedSerialQueue();
-function withLock<T>(netns: string | undefined, fn0: () => Promise<T>, onLockError: (e: NetfenceError) => T, what: string): Promise<T> {
-  return queues.run(netns ?? '', () => withNsLock(netns, what, fn0, onLockError));
-}
-
-// ---------------------------------------------------------------------------
-// Building the batch.
-
-/** The nft batch {@link apply} sends for a plan, and how to read it. */
-export interface PlanBatch {
-  /** Every command, in order: ownership marks, the plan's `nft`, marks again for re-created tables. */
-  commands: unknown[];
-  /** Index in `commands` of `plan.nft[0]`. */
-  offset: number;
-  /** For each owned table (`family name`): whether it must exist after the batch. */
-  expectPresent: Map<string, boolean>;
-}
-
-/**
- * The exact nft batch that {@link apply} and {@link check} send for `plan`
- * (pure, no I/O): `add table` and the owner's mark for every table of the
- * plan, then the plan's commands, then the mark again for every table the
- * plan deletes and re-creates (a full replacement). `features` are what the
- * nft in use offers (apply and check probe them): with `tableComment`, every
- * `add`/`create` of an owned table without a comment of its own gets
- * `netfence:<owner>`.
- */
-export function planBatch(plan: Plan, features: NftBatchFeatures = {}): PlanBatch {
-  return buildBatch(plan, features);
-}
-
-/** `plan.nft` with the owner comment on every add/create of an owned table that has no comment (same length). */
-function withTableComments(plan: Plan): unknown[] {
-  const owned = new Set(plan.tables.map(tableKey));
-  return plan.nft.map((c) => {
-    const t = commandTarget(c);
-    if (!t.ok || t.target.object !== 'table' || (t.target.verb !== 'add' && t.target.verb !== 'create') || !owned.has(tableKey(t.target.table))) return c;
-    const body = (c as Record<string, { table: Record<string, unknown> }>)[t.target.verb]?.table;
-    if (!body || 'comment' in body) return c;
-    return { [t.target.verb]: { table: { ...body, comment: ownerComment(plan.owner) } } };
-  });
-}
-
-function buildBatch(plan: Plan, features: NftBatchFeatures = {}): PlanBatch {
-  const prefix = plan.tables.flatMap((t) => ownershipCommands(t, plan.owner, features));
-  const expectPresent = new Map<string, boolean>(plan.tables.map((t) => [tableKey(t), true]));
-  const deleted = new Set<string>();
-  for (const c of plan.nft) {
-    const t = commandTarget(c);
-    if (!t.ok || t.target.object !== 'table') continue;
-    const k = tableKey(t.target.table);
-    if (t.target.verb === 'delete' || t.target.verb === 'destroy') {
-      expectPresent.set(k, false);
-      deleted.add(k);
-    } else if (t.target.verb === 'add' || t.target.verb === 'create') expectPresent.set(k, true);
-  }
-  // A plan that deletes and re-creates its table (full replacement) must get the mark back.
-  const suffix = plan.tables.filter((t) => deleted.has(tableKey(t)) && expectPresent.get(tableKey(t))).map((t) => ownerMarkCommand(t, plan.owner));
-  const body = features.tableComment ? withTableComments(plan) : plan.nft;
-  return { commands: [...prefix, ...body, ...suffix], offset: prefix.length, expectPresent };
-}
-
-/** Re-express a batch failure in terms of the plan's own `nft` array. */
-function mapNftError(e: CommandError, offset: number, planLen: number): CommandError {
-  const i = e.failure.failedIndex;
-  if (i === undefined) return e;
-  const inPlan = i >= offset && i < offset + planLen;
-  return new CommandError(
-    'nft',
-    {
-      ...e.failure,
-      failedIndex: inPlan ? i - offset : undefined,
-      failedText: inPlan ? e.failure.failedText : `(netfence ownership command) ${e.failure.failedText ?? ''}`,
-    },
-    e.hint ? { hint: e.hint, cause: e } : { cause: e },
-  );
-}
-
-// ---------------------------------------------------------------------------
-// Reading the current state of the owned tables.
-
-interface Preflight {
-  tables: TableSnapshot[];
-}
-
-/**
- * Which of `tables` exist and whether they are ours (one cheap `nft -c` probe
- * per table, see {@link probeOwnership}); with `snapshot`, the listings of
- * those that exist (one batched `nft -j list`). Tables that are not ours are
- * never listed, except — on the error path — their counters, to name the owner.
- */
-async function preflight(tables: readonly TableRef[], owner: string, netns: string | undefined, snapshot: boolean): Promise<Result<Preflight, NetfenceError>> {
-  const probes = await Promise.all(tables.map((t) => probeOwnership(t, owner, netns)));
-  const out: TableSnapshot[] = [];
-  for (let i = 0; i < tables.length; i++) {
-    const t = tables[i] as TableRef;
-    const p = probes[i] as Result<TableOwnership, CommandError>;
-    if (p.err) return Err(p.val);
-    if (p.val === 'not-owned') return Err(new OwnershipError(t, await foreignOwner(t, netns), owner));
-    out.push({ table: t, existed: p.val === 'owned' });
-  }
-  const existing = out.filter((s) => s.existed);
-  if (snapshot && existing.length > 0) {
-    const l = await nftListMany(existing.map((s) => ({ list: { table: { family: s.table.family, name: s.table.name } } })), { netns, timeoutMs: LONG_MS });
-    if (l.err) return Err(l.val);
-    existing.forEach((s, i) => {
-      executorStats.tablesSnapshotted++;
-      s.listing = l.val[i];
-    });
-  }
-  return Ok({ tables: out });
 }
 
 // ---------------------------------------------------------------------------
@@ -319,29 +187,6 @@ async function restore(a: Applied): Promise<{ restored: boolean; errors: Netfenc
 
 // ---------------------------------------------------------------------------
 // Public API.
-
-function needsSnapshot(plan: Plan, options: ApplyOptions): boolean {
-  const mode = options.snapshot ?? 'auto';
-  if (mode === 'always') return true;
-  if (mode === 'never') return false;
-  return plan.steps.length > 0 || options.healthCheck !== undefined || options.confirmWithinMs !== undefined || rebuildsTable(plan);
-}
-
-/**
- * Whether the plan replaces or empties a whole table (`delete table`, `flush
- * table`): then the previous content would be lost without a snapshot, so
- * `auto` takes one and {@link AppliedPlan.rollback} can put it back. Small
- * incremental plans (elements, single rules) do not, so they never list a
- * large set.
- */
-function rebuildsTable(plan: Plan): boolean {
-  return plan.nft.some((c) => {
-    if (typeof c !== 'object' || c === null) return false;
-    const cmd = c as Record<string, unknown>;
-    const body = (cmd.delete ?? cmd.flush ?? cmd.destroy) as Record<string, unknown> | undefined;
-    return typeof body === 'object' && body !== null && 'table' in body;
-  });
-}
 
 /**
  * Validate a plan and have the kernel check its nft part without committing
@@ -541,31 +386,3 @@ class AppliedPlanImpl implements AppliedPlan {
   }
 }
 
-/**
- * Delete tables created by `owner` (in one transaction). Tables that do not
- * exist are skipped; if any existing table is not owned by `owner`, nothing
- * is deleted and an {@link OwnershipError} is returned.
- */
-export async function destroy(tables: readonly TableRef[], options: DestroyOptions): Promise<Result<{ deleted: TableRef[] }, NetfenceError>> {
-  const issues: { path: string; message: string }[] = [];
-  tables.forEach((t, i) => {
-    const r = TableRefSchema.safeParse(t);
-    if (!r.success) issues.push({ path: `tables.${i}`, message: r.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ') });
-  });
-  if (options.netns !== undefined && !NetnsName.safeParse(options.netns).success) issues.push({ path: 'netns', message: 'invalid namespace name' });
-  if (!PlanOwner.safeParse(options.owner).success) issues.push({ path: 'owner', message: 'must be a valid owner (the plan owner that created the tables)' });
-  if (issues.length) return Err(new ValidationError('destroy request', issues));
-  return withLock(options.netns, async (): Promise<Result<{ deleted: TableRef[] }, NetfenceError>> => {
-    const [pf, features] = await Promise.all([preflight(tables, options.owner, options.netns, false), nftBatchFeatures()]);
-    if (pf.err) return Err(pf.val);
-    const doomed = pf.val.tables.filter((s) => s.existed).map((s) => s.table);
-    // `destroy` where the nft has it: a table someone else removed meanwhile is then no error.
-    const verb = features.destroy ? 'destroy' : 'delete';
-    const r = await nftApply(
-      doomed.map((t) => ({ [verb]: { table: { family: t.family, name: t.name } } })),
-      { netns: options.netns, what: 'nft destroy' },
-    );
-    if (r.err) return Err(r.val);
-    return Ok({ deleted: doomed });
-  }, (e) => Err(e), `destroy ${options.owner}`);
-}

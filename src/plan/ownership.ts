@@ -30,6 +30,7 @@ import type { NftListing } from '../host/nft.js';
 import { listingObjects, nftApply, nftList } from '../host/nft.js';
 import { Err, Ok, type Result } from '../result.js';
 import type { NftBatchFeatures } from './nft-features.js';
+import type { Command } from '../nft/schema/commands.js';
 import type { TableRef } from './types.js';
 
 /** Prefix of the name of the marker counter object inside every netfence-owned table. */
@@ -103,7 +104,7 @@ export function ownerMarkCommand(ref: TableRef, owner: string): { add: { counter
 }
 
 /** Both commands that create an owned, marked table (idempotent: `add` of an existing object is a no-op). */
-export function ownershipCommands(ref: TableRef, owner: string, features: NftBatchFeatures = {}): unknown[] {
+export function ownershipCommands(ref: TableRef, owner: string, features: NftBatchFeatures = {}): Command[] {
   return [ownedTable(ref, owner, features), ownerMarkCommand(ref, owner)];
 }
 
