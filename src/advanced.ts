@@ -17,6 +17,9 @@ export { emptyPlan } from './plan/types.js';
 export { apply, check, destroy, planBatch, type DestroyOptions, type PlanBatch } from './plan/executor.js';
 export type { NftBatchFeatures } from './plan/nft-features.js';
 
+// The Host seam: everything netfence does to a machine (processes, nft, files, bpf(2))
+export { currentHost, withHost, setHost, realHost, type Host, type HostNft, type HostFiles, type HostBpf, type SpawnOptions, type SpawnedProcess, type SpawnExit, type RunSyncOptions } from './host/host.js';
+
 // Processes and nft
 export { run, type RunOptions, type RunOutput } from './host/run.js';
 export { nftApply, nftList, setDefaultNftRenderer, type NftApplyOptions, type NftListOptions, type NftListing, type NftRenderer } from './host/nft.js';

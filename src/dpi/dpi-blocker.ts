@@ -109,8 +109,8 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
     return compileDpiBlocker(this.settings, this.owner, typeof facts === 'boolean' ? { nftQueue: facts } : facts);
   }
 
-  /** The host facts for {@link compile}: the capability report (when `nftQueue` is `auto`), then, for the xtables form, iptables-nft's `filter` tables. */
-  private async hostFacts(): Promise<Result<DpiHostFacts, NetfenceError>> {
+  /** The host facts for {@link compile} (reads only): the capability report (when `nftQueue` is `auto`), then, for the xtables form, iptables-nft's `filter` tables. */
+  async hostFacts(): Promise<Result<DpiHostFacts, NetfenceError>> {
     const o = this.settings;
     const facts: DpiHostFacts = {};
     if (o.nftQueue === 'auto') {

@@ -16,11 +16,11 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
-import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { z } from 'zod';
 import { NetfenceError, UnsupportedError, ValidationError, fromZodIssues } from '../errors.js';
 import { BpfSyscallError, pinnedId } from '../host/bpf.js';
+import { hostFiles } from '../host/files.js';
 import { apply as applyPlan } from '../plan/executor.js';
 import { withKeyLock } from '../plan/lock.js';
 import { Err, Ok, type Result } from '../result.js';
@@ -104,12 +104,17 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
 
   /**
    * The XDP plan for `facts` (pure, no I/O; facts from the host, see
-   * `gatherXdpFacts`): maps, load, attach, pin swap — each a step with its
+   * {@link hostFacts}): maps, load, attach, pin swap — each a step with its
    * undo. Err when XDP cannot serve this host (no bpf(2), no object) or a
    * foreign XDP program is attached (`XDP_BUSY`).
    */
   compile(facts: XdpFacts): Result<XdpCompiled, NetfenceError> {
     return compileXdp(this.options, this.name, this.pinDir, facts);
+  }
+
+  /** The host facts for {@link compile} (reads only): what is attached to the interface, which of our pins exist, whether bpf(2) and the object are usable. */
+  async hostFacts(): Promise<Result<XdpFacts, NetfenceError>> {
+    return gatherXdpFacts(this.options, this.pinDir);
   }
 
   /** The nft fallback's plan (pure): its owned table, sets, counters and chain. */
@@ -164,7 +169,7 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     if (r.err) return Err(r.val);
     // in force: the program it replaced is no longer needed
     const prev = join(this.pinDir, 'prog_prev');
-    if (existsSync(prev)) unlinkSync(prev);
+    if (hostFiles().exists(prev)) hostFiles().unlink(prev);
     const st = await xdpState(o.iface, o.netns);
     const m = st.ok ? st.val.prog?.mode : undefined;
     const mode: XdpMode = m === 'native' || m === 'generic' ? m : (c.val.modes[0] as XdpMode);
@@ -192,7 +197,7 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
 
   private async destroyLocked(options: { keepMaps?: boolean }): Promise<Result<void, NetfenceError>> {
     const o = this.options;
-    if (existsSync(this.pinDir)) {
+    if (hostFiles().exists(this.pinDir)) {
       const st = await xdpState(o.iface, o.netns);
       let ourProgId: number | undefined;
       try {
