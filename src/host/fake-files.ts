@@ -23,6 +23,9 @@ export function fsError(code: string, syscall: string, path: string): NodeJS.Err
   return e;
 }
 
+/** statfs(2) magic numbers of the file systems the fake knows (linux/magic.h). */
+export const FS_MAGIC: Record<string, number> = { bpf: 0xcafe4a11, cgroup2: 0x63677270, cgroup: 0x27e0eb, tmpfs: 0x01021994, proc: 0x9fa0, sysfs: 0x62656572, ext4: 0xef53 };
+
 const norm = (p: string): string => {
   if (typeof p !== 'string' || !p.startsWith('/')) throw fsError('ENOENT', 'open', String(p));
   const n = posix.normalize(p);
@@ -149,6 +152,31 @@ export class FakeFiles implements HostFiles {
     } catch {
       return false;
     }
+  }
+
+  isDirectory(path: string): boolean {
+    return this.exists(path) && this.nodes.get(norm(path))?.type === 'dir';
+  }
+
+  /**
+   * statfs(2): the magic number of the file system mounted at the longest
+   * mount point of /proc/self/mountinfo above `path` (so a test unmounts
+   * bpffs by rewriting that file); ext4 when no mount covers it.
+   */
+  statfs(path: string): { type: number } {
+    const p = norm(path);
+    if (!this.nodes.has(p)) throw fsError('ENOENT', 'statfs', p);
+    let best = { at: '', type: FS_MAGIC.ext4! };
+    const info = this.nodes.get('/proc/self/mountinfo');
+    for (const line of info?.type === 'file' ? info.data.split('\n') : []) {
+      const [left, right] = line.split(' - ');
+      const at = left?.split(' ')[4];
+      const fstype = right?.split(' ')[0];
+      if (!at || !fstype) continue;
+      const covers = at === '/' || p === at || p.startsWith(`${at}/`);
+      if (covers && at.length >= best.at.length) best = { at, type: FS_MAGIC[fstype] ?? FS_MAGIC.ext4! };
+    }
+    return { type: best.type };
   }
 
   readdir(path: string): string[] {

@@ -387,7 +387,16 @@ export class FakeHost implements Host {
         }
         return { stdout: req.input ?? '', stderr: '', exitCode: 0 };
       }
-      case 'mount':
+      case 'mount': {
+        // mount -t TYPE SOURCE TARGET: a line in /proc/self/mountinfo (what files.statfs() reads)
+        const t = a.indexOf('-t');
+        const [source, target] = a.slice(1).filter((w, i) => !w.startsWith('-') && i !== t);
+        if (t > 0 && a[t + 1] && source && target) {
+          if (!this.files.isDirectory(target)) return { stdout: '', stderr: `mount: ${target}: mount point does not exist.`, exitCode: 32 };
+          this.files.write('/proc/self/mountinfo', `99 1 0:99 / ${target} rw - ${a[t + 1]} ${source} rw\n`, { append: true });
+        }
+        return { stdout: '', stderr: '', exitCode: 0 };
+      }
       case 'modprobe':
         return { stdout: '', stderr: '', exitCode: 0 };
       default:

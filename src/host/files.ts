@@ -4,7 +4,7 @@
  * {@link realFiles} is the real implementation over `node:fs`.
  * @module
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statfsSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { currentHost, type HostFiles } from './host.js';
 
 export type { HostFiles } from './host.js';
@@ -25,5 +25,7 @@ export const realFiles: HostFiles = {
   unlink: (path) => unlinkSync(path),
   rename: (from, to) => renameSync(from, to),
   exists: (path) => existsSync(path),
+  isDirectory: (path) => statSync(path, { throwIfNoEntry: false })?.isDirectory() === true,
+  statfs: (path) => ({ type: Number(statfsSync(path).type) }),
   readdir: (path) => readdirSync(path),
 };

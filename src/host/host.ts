@@ -147,6 +147,14 @@ export interface HostFiles {
   rename(from: string, to: string): void;
   /** Whether the path exists. */
   exists(path: string): boolean;
+  /** Whether the path is a directory (false when it does not exist). */
+  isDirectory(path: string): boolean;
+  /**
+   * statfs(2) of the file system holding `path`: `type` is its magic number
+   * (`f_type`: 0xcafe4a11 bpffs, 0x63677270 cgroup2, ...). Throws ENOENT when
+   * the path does not exist.
+   */
+  statfs(path: string): { type: number };
   /** The names in a directory (no `.`/`..`), unsorted. */
   readdir(path: string): string[];
 }

@@ -6,13 +6,14 @@
  * undoes the started steps of a process that died mid-attach.
  *
  * The XDP modules (koffi, bpf(2)) are imported when an action runs, so
- * plans without XDP never load them.
+ * plans without XDP never load them. Pins are files of the current host
+ * (`hostFiles()`), so a FakeHost runs these actions too.
  * @module
  */
-import { existsSync, readdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { CommandError } from '../errors.js';
+import { hostFiles } from '../host/files.js';
 import { Err, Ok, type Result } from '../result.js';
 import { IfName, SafePath } from '../validate.js';
 import { faultAt } from './faults.js';
@@ -59,17 +60,18 @@ function firstLine(s: string): string {
 
 /** Unlink every pin of `dir`, the directory, and the root when it is empty. */
 export function removePinDir(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const f of readdirSync(dir)) {
+  const fs = hostFiles();
+  if (!fs.exists(dir)) return;
+  for (const f of fs.readdir(dir)) {
     try {
-      unlinkSync(join(dir, f));
+      fs.unlink(join(dir, f));
     } catch {
       // keep going
     }
   }
   try {
-    rmdirSync(dir);
-    if (existsSync(XDP_PIN_ROOT) && readdirSync(XDP_PIN_ROOT).length === 0) rmdirSync(XDP_PIN_ROOT);
+    fs.rmdir(dir);
+    if (fs.exists(XDP_PIN_ROOT) && fs.readdir(XDP_PIN_ROOT).length === 0) fs.rmdir(XDP_PIN_ROOT);
   } catch {
     // another blocklist may share the root
   }
@@ -107,7 +109,7 @@ export async function runXdpAction(a: XdpAction, netns: string | undefined): Pro
     case 'xdp-load': {
       const { loadProgram } = await import('../xdp/loader.js');
       const pin = join(a.pinDir, a.pin);
-      if (existsSync(pin)) unlinkSync(pin);
+      if (hostFiles().exists(pin)) hostFiles().unlink(pin);
       if (faultAt('xdp-load')) return fail('load the XDP program', netns, 'load refused: fault injected', ['bpftool', 'prog', 'load']);
       const r = await loadProgram(a.object, a.pinDir, pin);
       return r.err ? Err(r.val) : Ok(undefined);
@@ -144,16 +146,17 @@ export async function runXdpAction(a: XdpAction, netns: string | undefined): Pro
     }
     case 'xdp-pin-swap': {
       const p = (n: string): string => join(a.pinDir, n);
+      const fs = hostFiles();
       try {
         if (a.direction === 'commit') {
-          if (!existsSync(p('prog_next'))) return fail('swap the XDP program pins', netns, `${p('prog_next')} does not exist`);
-          if (existsSync(p('prog'))) renameSync(p('prog'), p('prog_prev'));
-          renameSync(p('prog_next'), p('prog'));
-        } else if (existsSync(p('prog_prev'))) {
+          if (!fs.exists(p('prog_next'))) return fail('swap the XDP program pins', netns, `${p('prog_next')} does not exist`);
+          if (fs.exists(p('prog'))) fs.rename(p('prog'), p('prog_prev'));
+          fs.rename(p('prog_next'), p('prog'));
+        } else if (fs.exists(p('prog_prev'))) {
           // a re-attach: the previous program's pin comes back; the new one is `prog_next` again
-          if (existsSync(p('prog'))) renameSync(p('prog'), p('prog_next'));
-          renameSync(p('prog_prev'), p('prog'));
-        } else if (existsSync(p('prog')) && !existsSync(p('prog_next'))) renameSync(p('prog'), p('prog_next'));
+          if (fs.exists(p('prog'))) fs.rename(p('prog'), p('prog_next'));
+          fs.rename(p('prog_prev'), p('prog'));
+        } else if (fs.exists(p('prog')) && !fs.exists(p('prog_next'))) fs.rename(p('prog'), p('prog_next'));
         return Ok(undefined);
       } catch (e) {
         return fail('swap the XDP program pins', netns, (e as Error).message);
@@ -162,7 +165,7 @@ export async function runXdpAction(a: XdpAction, netns: string | undefined): Pro
     case 'xdp-unpin': {
       try {
         if (!a.names) removePinDir(a.pinDir);
-        else for (const n of a.names) if (existsSync(join(a.pinDir, n))) unlinkSync(join(a.pinDir, n));
+        else for (const n of a.names) if (hostFiles().exists(join(a.pinDir, n))) hostFiles().unlink(join(a.pinDir, n));
         return Ok(undefined);
       } catch (e) {
         return fail('unpin XDP objects', netns, (e as Error).message);

@@ -1,12 +1,14 @@
 /**
  * The I/O half of `Throttler.limit`: read the host facts a limit needs (the
  * interface's MTU, a process's cgroup), checking on the way that the
- * interface, process or cgroup exists. The pure half is `compile`.
+ * interface, process or cgroup exists. The pure half is `compile`. Files
+ * (/proc/<pid>/cgroup, the cgroup tree) are read through the current host
+ * (`hostFiles()`), so a FakeHost answers them.
  * @module
  */
-import { readFile, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { UnsupportedError, ValidationError } from '../errors.js';
+import { hostFiles } from '../host/files.js';
 import { listLinks } from '../host/links.js';
 import { Err, Ok, type Result } from '../result.js';
 import type { ThrottleCaps } from './caps.js';
@@ -31,18 +33,14 @@ export async function readHostFacts(spec: LimitSpec, caps: ThrottleCaps, netns: 
     if (m.pid !== undefined) {
       let text: string;
       try {
-        text = await readFile(`/proc/${m.pid}/cgroup`, 'utf8');
+        text = hostFiles().read(`/proc/${m.pid}/cgroup`);
       } catch {
         return Err(new ValidationError('limit', [{ path: 'match.pid', message: `no process ${m.pid}` }]));
       }
       facts.pidCgroup = cgroup2PathOf(text);
     } else {
       const rel = m.cgroup!;
-      try {
-        if (!(await stat(posix.join(mount, rel))).isDirectory()) throw new Error('not a directory');
-      } catch {
-        return Err(new ValidationError('limit', [{ path: 'match.cgroup', message: `no cgroup ${rel} under ${mount}` }]));
-      }
+      if (!hostFiles().isDirectory(posix.join(mount, rel))) return Err(new ValidationError('limit', [{ path: 'match.cgroup', message: `no cgroup ${rel} under ${mount}` }]));
     }
   }
   return Ok(facts);

@@ -14,9 +14,9 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { ApplyError, fromZodIssues, UnsupportedError, ValidationError, type CommandError } from '../errors.js';
+import { hostFiles } from '../host/files.js';
 import { apply } from '../plan/executor.js';
 import type { Plan } from '../plan/types.js';
 import { Err, Ok, type Result } from '../result.js';
@@ -280,7 +280,12 @@ export class Throttler {
     const lastOnSite = (site?.count ?? 1) <= 1;
     let pids: number[] = [];
     if (rec.cgroup?.created) {
-      const txt = await readFile(posix.join(rec.cgroup.abs, 'cgroup.procs'), 'utf8').catch(() => '');
+      let txt = '';
+      try {
+        txt = hostFiles().read(posix.join(rec.cgroup.abs, 'cgroup.procs'));
+      } catch {
+        // the group is gone already: no process to move back
+      }
       pids = txt.split('\n').filter(Boolean).map(Number).filter((n) => Number.isInteger(n) && n > 0);
     }
     const caps = await this.capabilities();

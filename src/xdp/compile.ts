@@ -8,10 +8,10 @@
  * it outlives the process by design (docs/xdp.md).
  * @module
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetfenceError, UnsupportedError } from '../errors.js';
 import { BpfSyscallError, bpfSyscallNumber, pinnedId } from '../host/bpf.js';
+import { hostFiles } from '../host/files.js';
 import { emptyPlan, type Plan, type Step, type XdpAction, type XdpAttachMode } from '../plan/types.js';
 import { Err, Ok, type Result } from '../result.js';
 import { defaultObjectPath, ensureBpffs, xdpState, type XdpState } from './loader.js';
@@ -52,11 +52,12 @@ export interface XdpCompiled {
 /**
  * Read the host facts an XDP apply depends on. Mounts bpffs at /sys/fs/bpf
  * when it is not (as bpftool and iproute2 do): the one host change made
- * outside a plan, machine-wide and never undone.
+ * outside a plan, machine-wide and never undone. Everything is read through
+ * the current host (`hostFiles()`, bpf(2), `run`), so a FakeHost answers it.
  */
 export async function gatherXdpFacts(o: Options, pinDir: string): Promise<Result<XdpFacts, NetfenceError>> {
   const objectPath = o.objectPath ?? defaultObjectPath();
-  const facts: XdpFacts = { bpfSyscall: bpfSyscallNumber() !== undefined, objectPath, objectExists: !!objectPath && existsSync(objectPath), mapsExist: false };
+  const facts: XdpFacts = { bpfSyscall: bpfSyscallNumber() !== undefined, objectPath, objectExists: !!objectPath && hostFiles().exists(objectPath), mapsExist: false };
   if (!facts.bpfSyscall || !facts.objectExists) return Ok(facts);
   const st = await xdpState(o.iface, o.netns);
   if (st.err) return st;

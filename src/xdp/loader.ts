@@ -4,12 +4,14 @@
  * `bpftool net attach` attaches it over netlink (native first, then generic),
  * replacing an attached program of ours in one atomic netlink operation.
  * Every command runs through {@link run} (argv, no shell) in the interface's
- * network namespace; bpffs stays visible there (nsenter --net).
+ * network namespace; bpffs stays visible there (nsenter --net). bpffs is
+ * checked (statfs) and mounted through the current host (`hostFiles()`, `run`).
  * @module
  */
-import { existsSync, statfsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hostFiles } from '../host/files.js';
 import { linkShowArgv, parseLinks, xdpModeName } from '../host/links.js';
 import { run } from '../host/run.js';
 import { CommandError, UnsupportedError } from '../errors.js';
@@ -28,7 +30,7 @@ export type XdpMode = 'native' | 'generic';
 /** Whether bpffs is mounted at /sys/fs/bpf. */
 export function bpffsMounted(): boolean {
   try {
-    return statfsSync(BPFFS).type === BPF_FS_MAGIC;
+    return hostFiles().statfs(BPFFS).type === BPF_FS_MAGIC;
   } catch {
     return false;
   }
@@ -40,7 +42,7 @@ export function bpffsMounted(): boolean {
  */
 export async function ensureBpffs(): Promise<Result<void, UnsupportedError>> {
   if (bpffsMounted()) return Ok(undefined);
-  if (!existsSync(BPFFS)) return Err(new UnsupportedError('xdp.bpffs', `${BPFFS} does not exist (no BPF filesystem support)`));
+  if (!hostFiles().exists(BPFFS)) return Err(new UnsupportedError('xdp.bpffs', `${BPFFS} does not exist (no BPF filesystem support)`));
   const r = await run(['mount', '-t', 'bpf', 'bpf', BPFFS], { what: 'mount bpffs' });
   if (r.err || !bpffsMounted()) {
     return Err(new UnsupportedError('xdp.bpffs', `bpffs is not mounted at ${BPFFS} and mounting it failed${r.err ? `: ${r.val.failure.stderr}` : ''}`, { hint: 'mount -t bpf bpf /sys/fs/bpf (as root)' }));
@@ -48,7 +50,7 @@ export async function ensureBpffs(): Promise<Result<void, UnsupportedError>> {
   return Ok(undefined);
 }
 
-/** Path of the prebuilt object shipped in the package (bpf/build/xdp_blocklist.o). */
+/** Path of the prebuilt object shipped in the package (bpf/build/xdp_blocklist.o); found in this package's files (node:fs), not on the host. */
 export function defaultObjectPath(): string | undefined {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
