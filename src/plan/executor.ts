@@ -14,8 +14,9 @@ import { Err, Ok, type Result } from '../result.js';
 import { OwnershipError, probeOwnership, tableKey, type TableOwnership } from './ownership.js';
 import { nftBatchFeatures, type NftBatchFeatures } from './nft-features.js';
 import { restoreCommands, type TableSnapshot } from './snapshot.js';
-import { faultAt } from './faults.js';
+import { runNftPrune } from './nft-prune.js';
 import { runXdpAction } from './actions-xdp.js';
+import { faultAt } from './faults.js';
 import { journalBegin, type ApplyJournalEntry, type JournalHandle } from './journal.js';
 import type { Action, Plan, Step, TableRef } from './types.js';
 import { validatePlan } from './validate-plan.js';
@@ -53,6 +54,13 @@ export interface ApplyOptions {
   onConfirmTimeout?: (error: ApplyError) => void;
   /** Renderer of nft commands for error messages (default: netfence's `renderCommand`). */
   render?: NftRenderer;
+  /**
+   * The plan holds only while this process lives (DpiBlocker: queue rules whose
+   * readers are this process's workers): its journal entry stays, phase
+   * `in-effect`, until {@link AppliedPlan.rollback}, so that `reconcile()` takes
+   * the plan back after the process died.
+   */
+  whileAlive?: boolean;
 }
 
 /** A plan that is in effect; take it back with {@link AppliedPlan.rollback}. */
@@ -119,6 +127,8 @@ export async function runAction(a: Action, netns: string | undefined): Promise<R
         return Err(fsError(a.kind, a.path, netns, e));
       }
     }
+    case 'nft-prune':
+      return runNftPrune(a, netns);
     default:
       return runXdpAction(a, netns);
   }
@@ -242,7 +252,7 @@ async function applyLocked(plan: Plan, options: ApplyOptions): Promise<Result<Ap
   const applied: Applied = { plan, tables: pf.val.tables, nftApplied: false, steps: [], features };
   // Record the intent before touching the host, so reconcile() can repair a crash mid-apply.
   // A plain nft plan needs no entry: its batch is atomic by itself.
-  if (plan.steps.length > 0 || options.healthCheck !== undefined || options.confirmWithinMs !== undefined) {
+  if (plan.steps.length > 0 || options.healthCheck !== undefined || options.confirmWithinMs !== undefined || options.whileAlive) {
     applied.journal = journalBegin<ApplyJournalEntry>({
       kind: 'apply',
       owner: plan.owner,
@@ -269,7 +279,7 @@ async function applyLocked(plan: Plan, options: ApplyOptions): Promise<Result<Ap
     if (r.err) {
       applied.journal?.remove();
       const e = mapNftError(r.val, batch.offset, plan.nft.length);
-      const which = e.failure.failedIndex !== undefined ? ` (plan.nft[${e.failure.failedIndex}]: ${e.failure.failedText ?? ''})` : '';
+      const which = e.failure.failedIndex !== undefined ? ` (plan.nft[${e.failure.failedIndex}], shown below)` : ''; // the command text once: it is in e.message
       return Err(new ApplyError('nft', `nft rejected the batch${which}; nothing was applied (the batch is atomic)\n${e.message}`, { restored: true, cause: e }));
     }
     applied.nftApplied = true;
@@ -316,6 +326,7 @@ async function applyLocked(plan: Plan, options: ApplyOptions): Promise<Result<Ap
   mark('total', t0);
   // With a confirm timer the entry stays until confirm() or rollback: an unconfirmed plan of a dead process is reverted by reconcile().
   if (options.confirmWithinMs !== undefined) applied.journal?.update({ phase: 'awaiting-confirm' });
+  else if (options.whileAlive) applied.journal?.update({ phase: 'in-effect' });
   else applied.journal?.remove();
   return Ok(new AppliedPlanImpl(applied, options, timings));
 }
@@ -354,7 +365,7 @@ class AppliedPlanImpl implements AppliedPlan {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.st = 'confirmed';
-    this.applied.journal?.remove();
+    if (!this.options.whileAlive) this.applied.journal?.remove();
   }
 
   rollback(): Promise<Result<void, ApplyError>> {

@@ -23,6 +23,13 @@ export type Action =
   | { kind: 'write'; path: string; data: string; ignoreFailure?: boolean }
   /** Remove a file (pinned BPF object). */
   | { kind: 'unlink'; path: string; ignoreFailure?: boolean }
+  /**
+   * Remove scaffolding a tool created on first use (iptables-nft's `filter` table and built-in
+   * chains) once nothing uses it: each of `chains` only while it holds no rule and no rule jumps
+   * to it; the table (with `deleteTable`) only when it then holds nothing else. The table is
+   * listed when the action runs (inside the namespace lock). See `nft-prune.ts`.
+   */
+  | { kind: 'nft-prune'; family: TableRef['family']; table: string; chains: string[]; deleteTable: boolean; ignoreFailure?: boolean }
   | XdpAction;
 
 /** XDP program mode as the kernel reports it. */
@@ -47,7 +54,6 @@ export type XdpAction =
   | { kind: 'xdp-pin-swap'; pinDir: string; direction: 'commit' | 'revert'; ignoreFailure?: boolean }
   /** Unlink the named pins of `pinDir`, or (no `names`) every pin and the directory itself. */
   | { kind: 'xdp-unpin'; pinDir: string; names?: ('prog' | 'prog_next' | 'prog_prev')[]; ignoreFailure?: boolean };
-
 
 /** A non-nft step with its inverse. Steps run in order after the nft batch; undo runs in reverse. */
 export interface Step {

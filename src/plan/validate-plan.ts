@@ -39,6 +39,7 @@ export const ActionSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('rmdir'), path: Path, ...flag }).strict(),
   z.object({ kind: z.literal('write'), path: Path, data: z.string(), ...flag }).strict(),
   z.object({ kind: z.literal('unlink'), path: Path, ...flag }).strict(),
+  z.object({ kind: z.literal('nft-prune'), family: TableFamily, table: NftName, chains: z.array(NftName).max(64), deleteTable: z.boolean(), ...flag }).strict(),
   ...XdpActionSchemas,
 ]);
 
