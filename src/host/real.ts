@@ -4,7 +4,7 @@
  * node:fs (host/files.ts), bpf(2) through the native boundary (host/bpf.ts over host/libc.ts).
  * @module
  */
-import { realBpf } from './bpf.js';
+import { realBpf } from './bpf-real.js';
 import { realFiles } from './files.js';
 import type { Host } from './host.js';
 import { nftApplyOnMachine, nftListManyOnMachine, nftListOnMachine } from './nft.js';
