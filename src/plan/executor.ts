@@ -5,8 +5,8 @@
  * refuses tables created by anybody else.
  * @module
  */
-import { mkdir, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { ApplyError, CommandError, NetfenceError, ValidationError } from '../errors.js';
+import { hostFiles } from '../host/files.js';
 import { nftApply, type NftRenderer } from '../host/nft.js';
 import { run } from '../host/run.js';
 import { renderCommand } from '../nft/render.js';
@@ -109,7 +109,7 @@ export async function runAction(a: Action, netns: string | undefined): Promise<R
         return r.ok ? Ok(undefined) : Err(r.val);
       }
       try {
-        await writeFile(a.path, a.data);
+        hostFiles().write(a.path, a.data);
         return Ok(undefined);
       } catch (e) {
         return Err(fsError('write', a.path, netns, e));
@@ -119,9 +119,10 @@ export async function runAction(a: Action, netns: string | undefined): Promise<R
     case 'rmdir':
     case 'unlink': {
       try {
-        if (a.kind === 'mkdir') await mkdir(a.path);
-        else if (a.kind === 'rmdir') await rmdir(a.path);
-        else await unlink(a.path);
+        // files on the current host (cgroup v2 tree, /run/netfence), so a FakeHost answers them
+        if (a.kind === 'mkdir') hostFiles().mkdir(a.path);
+        else if (a.kind === 'rmdir') hostFiles().rmdir(a.path);
+        else hostFiles().unlink(a.path);
         return Ok(undefined);
       } catch (e) {
         return Err(fsError(a.kind, a.path, netns, e));
