@@ -5,6 +5,7 @@ export default defineConfig([
     entry: {
       index: 'src/index.ts',
       advanced: 'src/advanced.ts',
+      testing: 'src/testing.ts',
       smartproxy: 'src/integrations/smartproxy.ts',
       lab: 'src/lab/index.ts',
       'nfqueue-worker': 'src/dpi/nfqueue/worker.ts',

@@ -51,5 +51,15 @@ for (const sub of ['smartproxy', 'lab']) {
   const s = await load(sub);
   for (const format of ['cjs', 'esm']) if (names(s[format]).length === 0) fail(`${sub} ${format}: no exports`);
 }
+// netfence/testing: a FakeHost applies a plan through the same executor copy
+const testing = await load('testing');
+for (const format of ['cjs', 'esm']) {
+  const t = testing[format];
+  const fake = new t.FakeHost({ netns: ['smoke'] });
+  const plan = advanced[format].emptyPlan('smoke:test', 'smoke');
+  const r = await advanced[format].withHost(fake, () => advanced[format].check(plan));
+  if (!(typeof t.FakeHost === 'function' && r.ok)) fail(`testing ${format}: FakeHost with the executor`);
+  else console.log(`netfence/testing ${format}: ${names(t).length} exports`);
+}
 if (typeof (await load('smartproxy')).esm.NetfenceRouteManager?.prototype.destroy !== 'function') fail('smartproxy: NetfenceRouteManager.destroy');
 process.exit(bad ? 1 : 0);

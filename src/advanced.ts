@@ -18,7 +18,7 @@ export { apply, check, destroy, planBatch, type DestroyOptions, type PlanBatch }
 export type { NftBatchFeatures } from './plan/nft-features.js';
 
 // The Host seam: everything netfence does to a machine (processes, nft, files, bpf(2))
-export { currentHost, withHost, setHost, realHost, type Host, type HostNft, type HostFiles, type HostBpf, type SpawnOptions, type SpawnedProcess, type SpawnExit, type RunSyncOptions } from './host/host.js';
+export { currentHost, withHost, setHost, realHost, type Host, type HostNft, type HostFiles, type HostBpf, type SpawnOptions, type SpawnedProcess, type SpawnExit, type RunSyncOptions, type HostMem, type MapInfo, type BatchArgs, type MapCreateOptions, type ProgLoadOptions } from './host/host.js';
 
 // Processes and nft
 export { run, type RunOptions, type RunOutput } from './host/run.js';
