@@ -32,13 +32,11 @@ import { mapOp, mapsHas, mapsList, mapsPrune, mapsReplace, mapsStats } from './m
 import { NftBlocklist, nftBlocklistOwner } from './nft-backend.js';
 import { PROGRESS_THRESHOLD, XdpBlocklistOptionsSchema, defaultName, ttlMsOf, ttlSecondsCheck, type XdpAddOptions, type XdpAttachInfo, type XdpBlocklistBackend, type XdpBlocklistEntry, type XdpBlocklistEvents, type XdpBlocklistOptions, type XdpBlocklistStats } from './types.js';
 
+import { firstLine, notAttached, uniq } from './blocklist-util.js';
+
 export { PROGRESS_THRESHOLD, XdpBlocklistOptionsSchema, defaultName } from './types.js';
 export type { XdpAddOptions, XdpAttachInfo, XdpBlocklistBackend, XdpBlocklistEntry, XdpBlocklistEvents, XdpBlocklistOptions, XdpBlocklistStats, XdpCounter, XdpProgress, XdpMode } from './types.js';
 export type { XdpCompiled, XdpFacts } from './compile.js';
-
-function notAttached(name: string): NetfenceError {
-  return new NetfenceError('NOT_ATTACHED', `blocklist ${name} is not attached (no pinned maps, no nft table)`, { hint: 'call apply() first' });
-}
 
 /**
  * A blocklist of IPv4/IPv6 addresses and CIDR prefixes, enforced on one
@@ -404,17 +402,6 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     this.maps?.close();
     this.maps = undefined;
   }
-}
-
-function uniq(list: BlockEntry[]): BlockEntry[] {
-  const seen = new Set<string>();
-  return list.filter((e) => (seen.has(e.text) ? false : (seen.add(e.text), true)));
-}
-
-function firstLine(s: string): string {
-  const lines = s.split('\n').map((l) => l.trim()).filter(Boolean);
-  const said = lines.find((l) => l.startsWith('tool said:'));
-  return (said ? `${lines[0]?.split(':')[0]}: ${said.slice(10).trim()}` : (lines[0] ?? s)).slice(0, 300);
 }
 
 /** Names of the maps pinned for every blocklist. */
