@@ -19,7 +19,10 @@
  */
 import { z } from 'zod';
 import { fromZodIssues, type ValidationError } from '../errors.js';
+import { accept, and, anonSet, chain, cmd, counter, ct, drop, eq, mangle, match, meta, or, range, reject, rule, table, type TableId } from '../nft/build.js';
 import type { Command } from '../nft/schema/commands.js';
+import type { Expression } from '../nft/schema/expressions.js';
+import type { QUEUE_FLAGS, QueueStmt, Statement } from '../nft/schema/statements.js';
 import { PlanOwner } from '../plan/ownership.js';
 import { emptyPlan, type Action, type Plan, type Step } from '../plan/types.js';
 import { Err, Ok, type Result } from '../result.js';
@@ -120,52 +123,36 @@ export function xtablesRules(o: {
   return lines.join('\n');
 }
 
-function nftExpr(o: { chainNames: Map<SteeringHook, string>; table: string; families: ('ipv4' | 'ipv6')[]; protocols: ('tcp' | 'udp')[]; queues: [number, number]; failOpen: boolean; packets: number; resetBad: boolean; cpuFanout: boolean; marks: FlowMarks }): unknown[] {
+type QueueFlag = (typeof QUEUE_FLAGS)[number];
+
+function nftExpr(o: { chainNames: Map<SteeringHook, string>; table: string; families: ('ipv4' | 'ipv6')[]; protocols: ('tcp' | 'udp')[]; queues: [number, number]; failOpen: boolean; packets: number; resetBad: boolean; cpuFanout: boolean; marks: FlowMarks }): Command[] {
   const m = o.marks;
-  const fam = 'inet';
+  const t: TableId = { family: 'inet', table: o.table };
   const notMask = ~m.mask >>> 0;
-  const metaMark = { meta: { key: 'mark' } };
-  const ctMark = { ct: { key: 'mark' } };
-  const masked = (e: unknown, v: number): unknown => ({ match: { op: '==', left: { '&': [e, m.mask] }, right: v } });
-  const setCt = (v: number): unknown => ({ mangle: { key: ctMark, value: { '|': [{ '&': [ctMark, notMask] }, v] } } });
-  const clearMeta = { mangle: { key: metaMark, value: { '&': [metaMark, notMask] } } };
-  const famMatch: unknown[] = o.families.length === 2 ? [] : [{ match: { op: '==', left: { meta: { key: 'nfproto' } }, right: o.families[0] } }];
+  const masked = (e: Expression, v: number): Statement => eq(and(e, m.mask), v);
+  const setCt = (v: number): Statement => mangle(ct('mark'), or(and(ct('mark'), notMask), v));
+  const clearMeta = mangle(meta('mark'), and(meta('mark'), notMask));
+  const famMatch: Statement[] = o.families.length === 2 ? [] : [eq(meta('nfproto'), o.families[0] as string)];
   const [first, count] = o.queues;
-  const flags: string[] = [];
+  const flags: QueueFlag[] = [];
   if (o.failOpen) flags.push('bypass');
   if (count > 1 && o.cpuFanout) flags.push('fanout');
-  const queue: Record<string, unknown> = { num: count > 1 ? { range: [first, first + count - 1] } : first };
-  if (flags.length) queue['flags'] = flags.length === 1 ? flags[0] : flags;
-  const protoSet = o.protocols.length === 1 ? o.protocols[0] : { set: o.protocols };
-  const out: unknown[] = [{ add: { table: { family: fam, name: o.table } } }];
-  for (const [hook, chain] of o.chainNames) {
-    out.push({ add: { chain: { family: fam, table: o.table, name: chain, type: 'filter', hook, prio: 0, policy: 'accept' } } });
+  const queue: QueueStmt = { queue: { num: count > 1 ? range(first, first + count - 1) : first, ...(flags.length ? { flags: flags.length === 1 ? flags[0] : flags } : {}) } };
+  const protoSet: Expression = o.protocols.length === 1 ? (o.protocols[0] as string) : anonSet(o.protocols);
+  const out: Command[] = [cmd.add(table(t.family, t.table))];
+  for (const [hook, chainName] of o.chainNames) {
+    out.push(cmd.add(chain(t, chainName, { type: 'filter', hook, prio: 0, policy: 'accept' })));
     // Every rule counts (as the xtables form does): stats, tests and `netfence status` read them by comment.
-    const rule = (comment: string, expr: unknown[]): unknown => {
-      const at = expr.findIndex((e) => !('match' in (e as object)));
-      return { add: { rule: { family: fam, table: o.table, chain, comment, expr: [...expr.slice(0, at), { counter: null }, ...expr.slice(at)] } } };
+    const counted = (comment: string, expr: Statement[]): Command => {
+      const at = expr.findIndex((e) => !('match' in e));
+      return cmd.add(rule(t, chainName, [...expr.slice(0, at), counter(), ...expr.slice(at)], { comment }));
     };
-    out.push(rule('netfence dpi: verdict bad to conntrack', [...famMatch, masked(metaMark, m.bad), setCt(m.bad), clearMeta]));
-    out.push(rule('netfence dpi: verdict benign to conntrack', [...famMatch, masked(metaMark, m.benign), setCt(m.benign), clearMeta]));
-    out.push(rule('netfence dpi: benign flow bypasses the queue', [...famMatch, masked(ctMark, m.benign), { accept: null }]));
-    if (o.resetBad)
-      out.push(
-        rule('netfence dpi: bad flow, reset', [
-          ...famMatch,
-          { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'tcp' } },
-          masked(ctMark, m.bad),
-          { reject: { type: 'tcp reset' } },
-        ]),
-      );
-    out.push(rule('netfence dpi: bad flow, drop', [...famMatch, masked(ctMark, m.bad), { drop: null }]));
-    out.push(
-      rule('netfence dpi: first packets to the queue', [
-        ...famMatch,
-        { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: protoSet } },
-        { match: { op: '<=', left: { ct: { key: 'packets' } }, right: o.packets } },
-        { queue },
-      ]),
-    );
+    out.push(counted('netfence dpi: verdict bad to conntrack', [...famMatch, masked(meta('mark'), m.bad), setCt(m.bad), clearMeta]));
+    out.push(counted('netfence dpi: verdict benign to conntrack', [...famMatch, masked(meta('mark'), m.benign), setCt(m.benign), clearMeta]));
+    out.push(counted('netfence dpi: benign flow bypasses the queue', [...famMatch, masked(ct('mark'), m.benign), accept()]));
+    if (o.resetBad) out.push(counted('netfence dpi: bad flow, reset', [...famMatch, eq(meta('l4proto'), 'tcp'), masked(ct('mark'), m.bad), reject('tcp reset')]));
+    out.push(counted('netfence dpi: bad flow, drop', [...famMatch, masked(ct('mark'), m.bad), drop()]));
+    out.push(counted('netfence dpi: first packets to the queue', [...famMatch, eq(meta('l4proto'), protoSet), match(ct('packets'), '<=', o.packets), queue]));
   }
   return out;
 }
@@ -204,7 +191,7 @@ export function compileSteering(options: SteeringOptions): Result<Plan, Validati
   if (o.nftQueue) {
     plan.tables.push({ family: 'inet', name: table });
     const chainNames = new Map<SteeringHook, string>(hooks.map((h) => [h, `dpi_${h}`]));
-    plan.nft.push(...(nftExpr({ ...common, table, chainNames, families }) as Command[]));
+    plan.nft.push(...nftExpr({ ...common, table, chainNames, families }));
     // `ct packets` needs conntrack accounting (xt connbytes turns it on by itself; nft does not).
     plan.steps.push({
       id: `dpi:${name}:ct-acct`,

@@ -15,12 +15,17 @@
  */
 import { CommandError, type NetfenceError } from '../errors.js';
 import { nftApply, nftList } from '../host/nft.js';
+import { chain, cmd, counter, drop, elem, elements, eq, payload, prefix, rule, set, setRef, table, type TableId } from '../nft/build.js';
 import type { Command } from '../nft/schema/commands.js';
+import type { SetItem } from '../nft/schema/expressions.js';
+import type { SET_FLAGS } from '../nft/schema/objects.js';
 import { apply, destroy } from '../plan/executor.js';
 import { probeOwnership, OwnershipError, foreignOwner } from '../plan/ownership.js';
 import { emptyPlan, type Plan, type TableRef } from '../plan/types.js';
 import { Err, Ok, type Result } from '../result.js';
 import { listKind, parseEntry, type BlockEntry, type ListKind } from './entries.js';
+
+type SetFlag = (typeof SET_FLAGS)[number];
 
 const SETS: readonly ListKind[] = ['v4', 'v6', 'p4', 'p6'];
 
@@ -49,18 +54,22 @@ export class NftBlocklist {
     readonly owner: string = `xdp-blocklist:${table}`,
   ) {
     this.ref = { family: 'netdev', name: table };
+    this.tableId = { family: 'netdev', table };
   }
 
-  private elemExpr(e: BlockEntry, ttlS?: number): unknown {
+  /** The owned table, as the nft constructors take it. */
+  private readonly tableId: TableId;
+
+  private elemExpr(e: BlockEntry, ttlS?: number): SetItem {
     const addr = e.text.split('/')[0] as string;
-    const val = e.len === (e.family === 4 ? 32 : 128) ? addr : { prefix: { addr, len: e.len } };
-    return ttlS ? { elem: { val, timeout: ttlS } } : val;
+    const val = e.len === (e.family === 4 ? 32 : 128) ? addr : prefix(addr, e.len);
+    return ttlS ? elem(val, { timeout: ttlS }) : val;
   }
 
   private elems(verb: 'add' | 'delete', entries: readonly BlockEntry[], ttlS?: number): Command[] {
-    const by: Record<ListKind, unknown[]> = { v4: [], v6: [], p4: [], p6: [] };
+    const by: Record<ListKind, SetItem[]> = { v4: [], v6: [], p4: [], p6: [] };
     for (const e of entries) by[listKind(e)].push(this.elemExpr(e, ttlS));
-    return SETS.filter((s) => by[s].length).map((s) => ({ [verb]: { element: { family: 'netdev', table: this.table, name: s, elem: by[s] } } }) as unknown as Command);
+    return SETS.filter((s) => by[s].length).map((s) => cmd[verb](elements(this.tableId, s, by[s])));
   }
 
   private addElems(entries: readonly BlockEntry[], ttlS?: number): Command[] {
@@ -99,24 +108,22 @@ export class NftBlocklist {
 
   /** The nft commands of {@link setupPlan} (pure: no I/O); `comment` names the table where nft keeps table comments. */
   setupCommands(matchDestination: boolean, comment?: string): Command[] {
-    const t = { family: 'netdev', table: this.table };
-    const cmds: unknown[] = [{ add: { table: { family: 'netdev', name: this.table, ...(comment ? { comment } : {}) } } }];
-    cmds.push({ add: { counter: { ...t, name: 'passed' } } }, { add: { counter: { ...t, name: 'dropped' } } });
+    const t = this.tableId;
+    const cmds: Command[] = [cmd.add(table('netdev', this.table, comment ? { comment } : {}))];
+    cmds.push(cmd.add({ counter: { ...t, name: 'passed' } }), cmd.add({ counter: { ...t, name: 'dropped' } }));
     for (const s of SETS) {
-      const flags = s.startsWith('p') ? ['interval', 'timeout'] : ['timeout'];
-      cmds.push({ add: { set: { ...t, name: s, type: s.endsWith('4') ? 'ipv4_addr' : 'ipv6_addr', flags, stmt: [{ counter: null }] } } });
+      const flags: SetFlag[] = s.startsWith('p') ? ['interval', 'timeout'] : ['timeout'];
+      cmds.push(cmd.add(set(t, s, s.endsWith('4') ? 'ipv4_addr' : 'ipv6_addr', { flags, stmt: [counter()] })));
     }
-    cmds.push({ add: { chain: { ...t, name: 'ingress', type: 'filter', hook: 'ingress', dev: this.iface, prio: -500, policy: 'accept' } } });
+    cmds.push(cmd.add(chain(t, 'ingress', { type: 'filter', hook: 'ingress', dev: this.iface, prio: -500, policy: 'accept' })));
     // an existing table gets its rules again (matchDestination may have changed); sets keep their elements
-    cmds.push({ flush: { chain: { ...t, name: 'ingress' } } });
-    const rule = (proto: 'ip' | 'ip6', field: 'saddr' | 'daddr', set: string): unknown => ({
-      add: { rule: { ...t, chain: 'ingress', expr: [{ match: { op: '==', left: { payload: { protocol: proto, field } }, right: `@${set}` } }, { counter: 'dropped' }, { drop: null }] } },
-    });
+    cmds.push(cmd.flush({ chain: { ...t, name: 'ingress' } }));
+    const dropFrom = (proto: 'ip' | 'ip6', field: 'saddr' | 'daddr', setName: string): Command => cmd.add(rule(t, 'ingress', [eq(payload(proto, field), setRef(setName)), { counter: 'dropped' }, drop()]));
     for (const field of matchDestination ? (['saddr', 'daddr'] as const) : (['saddr'] as const)) {
-      cmds.push(rule('ip', field, 'v4'), rule('ip', field, 'p4'), rule('ip6', field, 'v6'), rule('ip6', field, 'p6'));
+      cmds.push(dropFrom('ip', field, 'v4'), dropFrom('ip', field, 'p4'), dropFrom('ip6', field, 'v6'), dropFrom('ip6', field, 'p6'));
     }
-    cmds.push({ add: { rule: { ...t, chain: 'ingress', expr: [{ counter: 'passed' }] } } });
-    return cmds as Command[];
+    cmds.push(cmd.add(rule(t, 'ingress', [{ counter: 'passed' }])));
+    return cmds;
   }
 
   /** Create the table, sets, counters and chain through the executor (an existing table keeps its elements). */
@@ -184,7 +191,7 @@ export class NftBlocklist {
     if (exact.val.length) return Ok(true);
     if (e.len !== (e.family === 4 ? 32 : 128)) return Ok(false);
     const set = e.family === 4 ? 'p4' : 'p6';
-    const p = await this.probe([{ add: { element: { family: 'netdev', table: this.table, name: set, elem: [e.text] } } } as unknown as Command]);
+    const p = await this.probe([cmd.add(elements(this.tableId, set, [e.text]))]);
     if (p.err) return p;
     if (p.val) return Ok(false);
     if (/overlap|exists/i.test(p.stderr ?? '')) return Ok(true);
@@ -193,7 +200,7 @@ export class NftBlocklist {
 
   /** Replace every entry in one nft transaction. */
   async replace(entries: readonly BlockEntry[], ttlS?: number): Promise<Result<void, NetfenceError>> {
-    const cmds = SETS.map((s) => ({ flush: { set: { family: 'netdev', table: this.table, name: s } } }) as unknown as Command);
+    const cmds = SETS.map((s) => cmd.flush({ set: { ...this.tableId, name: s } }));
     return this.applyNft([...cmds, ...this.addElems(entries, ttlS)]);
   }
 
