@@ -61,7 +61,7 @@ await withLab('vmexample', async (lab) => {
   if (updated.err) throw updated.val;
   await show('after updateVm (443 open, 22 closed, IPv6 dropped by an IPv6 "all" rule):');
 
-  const st = await fw.status();
+  const st = await fw.stats();
   if (st.ok) {
     console.log('counters by rule id:');
     for (const [id, c] of Object.entries(st.val.rules)) if (c.packets > 0) console.log(`   ${id.padEnd(28)} ${c.packets} packets, ${c.bytes} bytes`);

@@ -226,8 +226,16 @@ export class Firewall extends FirewallBuilder {
     });
   }
 
+  /**
+   * Per-rule counters (by id) and per-set counters (sets with `counter: true`), read from the kernel.
+   * @deprecated use {@link stats} (same result; the name every class uses).
+   */
+  status(): Promise<Result<FirewallStatus, NetfenceError>> {
+    return this.stats();
+  }
+
   /** Per-rule counters (by id) and per-set counters (sets with `counter: true`), read from the kernel. */
-  async status(): Promise<Result<FirewallStatus, NetfenceError>> {
+  async stats(): Promise<Result<FirewallStatus, NetfenceError>> {
     const chains = [...this.chains.keys()];
     for (const vm of this.vms.values()) {
       chains.push(VM_NAMES.chainIn(vm.vmId), VM_NAMES.chainOut(vm.vmId));

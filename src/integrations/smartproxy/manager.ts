@@ -158,8 +158,16 @@ export class NetfenceRouteManager extends Base {
     return this.doSync(routes);
   }
 
+  /**
+   * Per route: packets, bytes, the rules in force, the target addresses in force.
+   * @deprecated use {@link stats} (same result; the name every class uses).
+   */
+  getStatus(): Promise<Result<NFTablesStatus, NetfenceError>> {
+    return this.stats();
+  }
+
   /** Per route: packets, bytes, the rules in force, the target addresses in force. */
-  async getStatus(): Promise<Result<NFTablesStatus, NetfenceError>> {
+  async stats(): Promise<Result<NFTablesStatus, NetfenceError>> {
     const l = await this.core.listed();
     if (l.err) return Err(l.val);
     const out: NFTablesStatus = {};
