@@ -335,14 +335,23 @@ describe('capability report vs. the real machine', () => {
   });
 
   it('the CLI prints the table and the JSON report', async () => {
-    const r = await run(['npx', 'tsx', 'src/cli/main.ts', 'capabilities', '--json'], { timeoutMs: 300_000 });
+    // Under qemu TCG (the Debian kernel column, NETFENCE_VM=1) one run of this CLI once died of SIGILL (exit 132)
+    // in the emulated CPU, and passed on every re-run: there, and only for that signal, it is run once more,
+    // saying so. Any other failure, or SIGILL twice, fails the test.
+    const cli = async (argv: string[]): ReturnType<typeof run> => {
+      const r1 = await run(argv, { timeoutMs: 300_000 });
+      if (r1.ok || process.env.NETFENCE_VM !== '1' || r1.val.failure.exitCode !== 132) return r1;
+      console.log(`[capabilities] ${argv.join(' ')} died of SIGILL under emulation; running it once more`);
+      return run(argv, { timeoutMs: 300_000 });
+    };
+    const r = await cli(['npx', 'tsx', 'src/cli/main.ts', 'capabilities', '--json']);
     expect(r.ok, r.err ? r.val.message : '').toBe(true);
     if (r.ok) {
       const j = JSON.parse(r.val.stdout) as CapabilityReport;
       expect(j.schemaVersion).toBe(1);
       expect(j.tc.qdiscs.htb.available).toBe(report.tc.qdiscs.htb.available);
     }
-    const t = await run(['npx', 'tsx', 'src/cli/main.ts', 'capabilities', '--missing'], { timeoutMs: 300_000 });
+    const t = await cli(['npx', 'tsx', 'src/cli/main.ts', 'capabilities', '--missing']);
     expect(t.ok).toBe(true);
     if (t.ok) {
       for (const row of capabilityRows(report)) if (!row.available) expect(t.val.stdout).toContain(row.key);
