@@ -19,6 +19,14 @@ import type { LimitSpec } from './types.js';
 /** A cgroup2 mount point netfence will pass to nft. */
 export const SAFE_MOUNT = /^\/[A-Za-z0-9_./@:+=-]*$/;
 
+/** The cgroup v2 mount point per-process limits use: mounted, and a path netfence will pass to nft. */
+export function cgroup2Mount(caps: ThrottleCaps): Result<string, UnsupportedError> {
+  const mount = caps.cgroup2Mount;
+  if (!mount) return Err(new UnsupportedError('cgroup.v2', 'per-process limits need cgroup v2, which is not mounted here'));
+  if (!SAFE_MOUNT.test(mount)) return Err(new UnsupportedError('cgroup.v2', `the cgroup2 mount point ${JSON.stringify(mount)} contains characters netfence will not pass to nft`));
+  return Ok(mount);
+}
+
 /** The host facts of a validated limit whose backend `caps` can serve. */
 export async function readHostFacts(spec: LimitSpec, caps: ThrottleCaps, netns: string | undefined): Promise<Result<ThrottleHostFacts, LimitError>> {
   const link = await listLinks({ netns, dev: spec.iface, what: 'read interface' });
@@ -27,9 +35,9 @@ export async function readHostFacts(spec: LimitSpec, caps: ThrottleCaps, netns: 
   const facts: ThrottleHostFacts = { capabilities: caps, mtu };
   const m = spec.match;
   if (m?.pid !== undefined || m?.cgroup !== undefined) {
-    const mount = caps.cgroup2Mount;
-    if (!mount) return Err(new UnsupportedError('cgroup.v2', 'per-process limits need cgroup v2, which is not mounted here'));
-    if (!SAFE_MOUNT.test(mount)) return Err(new UnsupportedError('cgroup.v2', `the cgroup2 mount point ${JSON.stringify(mount)} contains characters netfence will not pass to nft`));
+    const mounted = cgroup2Mount(caps);
+    if (mounted.err) return mounted;
+    const mount = mounted.val;
     if (m.pid !== undefined) {
       let text: string;
       try {

@@ -25,7 +25,7 @@ import { backendByName, listBackends, selectBackend } from './backends/index.js'
 import type { SiteInfo } from './backends/types.js';
 import { throttleCaps, type ThrottleCaps } from './caps.js';
 import { burstFor, compileLimit, compileRemove, compileUpdate, type CompileContext, type LimitRecord } from './compile.js';
-import { readHostFacts, SAFE_MOUNT } from './facts.js';
+import { cgroup2Mount, readHostFacts } from './facts.js';
 import type { LimitError, LimitHandle, ThrottleHostFacts, ThrottlerStats } from './handle.js';
 import { readLimitStats } from './read-stats.js';
 import {
@@ -164,9 +164,9 @@ export class Throttler {
     };
     const m = spec.match;
     if (m?.pid !== undefined || m?.cgroup !== undefined) {
-      const mount = caps.cgroup2Mount;
-      if (!mount) return Err(new UnsupportedError('cgroup.v2', 'per-process limits need cgroup v2, which is not mounted here'));
-      if (!SAFE_MOUNT.test(mount)) return Err(new UnsupportedError('cgroup.v2', `the cgroup2 mount point ${JSON.stringify(mount)} contains characters netfence will not pass to nft`));
+      const mounted = cgroup2Mount(caps);
+      if (mounted.err) return mounted;
+      const mount = mounted.val;
       if (m.pid !== undefined) {
         const from = facts.pidCgroup;
         if (from === undefined) return Err(new UnsupportedError('cgroup.v2', `process ${m.pid} has no cgroup v2 membership (no 0:: line in /proc/${m.pid}/cgroup)`));
