@@ -28,7 +28,7 @@ export { XdpBlocklist, XdpBlocklistOptionsSchema, type XdpBlocklistOptions, type
 // DpiBlocker and classification
 export { DpiBlocker, dpiHandlerPath, DpiBlockerOptionsSchema, type DpiBlockerOptions, type DpiBlockerStats, type DpiBlockerEvents, type DpiBlockerCompiled, type DpiHostFacts, type DpiClassifierSpec, type Detection, type DetectionBlocklist } from './dpi/dpi-blocker.js';
 export type { XtablesFilterFact } from './dpi/scaffolding.js';
-export type { ClassifierModuleSpec, DpiHandlerOptions, DpiHandlerCounters, DpiHandlerDetection } from './dpi/blocker-handler.js';
+export type { ClassifierModuleSpec, DpiHandlerOptions, DpiHandlerCounters, DpiHandlerDetection, DetectionVerdict } from './dpi/blocker-handler.js';
 export { bittorrentClassifier, type BitTorrentClassifierOptions, type BitTorrentFamily } from './dpi/classifiers/bittorrent.js';
 export { DEFAULT_BITTORRENT_DOMAINS } from './dpi/classifiers/bittorrent/hostnames.js';
 export { classifyPcap, classifyPcapSync, type ClassifiedFlow, type PcapClassification, type ClassifyPcapOptions } from './dpi/classify-pcap.js';

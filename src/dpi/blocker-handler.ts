@@ -67,22 +67,32 @@ export interface DpiHandlerCounters {
   accepted: number;
 }
 
+/** What a classifier said about a flow it judged, as workers report it and {@link Detection} carries it. */
+export interface DetectionVerdict {
+  /** Why, e.g. `TCP peer handshake ("BitTorrent protocol")`. */
+  reason: string;
+  /** Detection family (`handshake`, `utp`, `dht`, `cache`, ...). */
+  detection?: string | undefined;
+  /** Classifier that decided. */
+  classifier?: string | undefined;
+  /** Torrent info-hash (40 hex digits) when the packets carried one. */
+  infoHash?: string | undefined;
+  /** Peer id when seen. */
+  peerId?: string | undefined;
+  /** Client software when known. */
+  software?: string | undefined;
+  /** Packets of the flow (both directions) seen when it was decided. */
+  atPacket: number;
+}
+
 /** A detection as the worker reports it (the main process adds the queue and time). */
-export interface DpiHandlerDetection {
+export interface DpiHandlerDetection extends DetectionVerdict {
   kind: 'detection';
   transport: Transport;
   family: 4 | 6;
   client: Endpoint;
   server: Endpoint;
-  reason: string;
-  detection?: string | undefined;
-  classifier?: string | undefined;
-  infoHash?: string | undefined;
-  peerId?: string | undefined;
-  software?: string | undefined;
   peers: boolean;
-  /** Packets of the flow (both directions) seen when it was decided. */
-  atPacket: number;
   /** True when the flow was let through (monitor-only). */
   monitored: boolean;
 }

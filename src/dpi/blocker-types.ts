@@ -7,31 +7,18 @@ import type { CapabilityReport } from '../capabilities/index.js';
 import type { Plan } from '../plan/types.js';
 import type { DpiHandlerOptions } from './blocker-handler.js';
 import type { QueueStats } from './nfqueue/queues.js';
+import type { DetectionVerdict } from './blocker-handler.js';
 import type { XtablesFilterFact } from './scaffolding.js';
 import type { Endpoint, Transport } from './types.js';
 
-/** One flow judged BitTorrent (or bad by a custom classifier). */
-export interface Detection {
+/** One flow judged BitTorrent (or bad by a custom classifier): the classifier's verdict, and what was done. */
+export interface Detection extends DetectionVerdict {
   /** When the main process learnt of it. */
   time: Date;
   /** Queue (worker) that saw it. */
   queue: number;
   /** The flow's 5-tuple: transport, initiator (client) and responder (server). */
   flow: { transport: Transport; family: 4 | 6; client: Endpoint; server: Endpoint };
-  /** Why, e.g. `TCP peer handshake ("BitTorrent protocol")`. */
-  reason: string;
-  /** Detection family (`handshake`, `utp`, `dht`, `cache`, ...). */
-  detection?: string | undefined;
-  /** Classifier that decided. */
-  classifier?: string | undefined;
-  /** Torrent info-hash (40 hex digits) when the packets carried one. */
-  infoHash?: string | undefined;
-  /** Peer id when seen. */
-  peerId?: string | undefined;
-  /** Client software when known. */
-  software?: string | undefined;
-  /** Packets of the flow seen when it was decided. */
-  atPacket: number;
   /** `dropped` (this and every later packet of the flow) or `monitored` (monitor-only: let through). */
   action: 'dropped' | 'monitored';
   /** Addresses handed to the blocklist (empty when none). */
