@@ -81,6 +81,22 @@ function cstr(s: string): RealMem {
 
 let tsMem: RealMem | undefined;
 
+/** BPF_OBJ_GET_INFO_BY_FD into a zeroed buffer of `size` bytes, read by `read`. */
+function infoByFd<T>(fd: number, size: number, read: (b: Buffer) => T): T {
+  const info = new RealMem(size);
+  try {
+    info.buf.fill(0);
+    const a = attr();
+    a.buf.writeUInt32LE(fd, 0);
+    a.buf.writeUInt32LE(size, 4);
+    a.buf.writeBigUInt64LE(info.addr, 8);
+    call('OBJ_GET_INFO_BY_FD', BpfCmd.OBJ_GET_INFO_BY_FD, a);
+    return read(info.buf);
+  } finally {
+    info.free();
+  }
+}
+
 /** bpf(2) on this machine. */
 export const realBpf: HostBpf = {
   syscallNumber: (a) => bpfSyscallNumber(a),
@@ -160,15 +176,7 @@ export const realBpf: HostBpf = {
   },
 
   mapInfo(fd: number): MapInfo {
-    const info = new RealMem(96);
-    try {
-      info.buf.fill(0);
-      const a = attr();
-      a.buf.writeUInt32LE(fd, 0);
-      a.buf.writeUInt32LE(96, 4);
-      a.buf.writeBigUInt64LE(info.addr, 8);
-      call('OBJ_GET_INFO_BY_FD', BpfCmd.OBJ_GET_INFO_BY_FD, a);
-      const b = info.buf;
+    return infoByFd(fd, 96, (b) => {
       const nameRaw = b.subarray(24, 40);
       const z = nameRaw.indexOf(0);
       return {
@@ -180,24 +188,12 @@ export const realBpf: HostBpf = {
         flags: b.readUInt32LE(20),
         name: nameRaw.subarray(0, z < 0 ? 16 : z).toString('ascii'),
       };
-    } finally {
-      info.free();
-    }
+    });
   },
 
   objId(fd: number): number {
-    const info = new RealMem(16);
-    try {
-      info.buf.fill(0);
-      const a = attr();
-      a.buf.writeUInt32LE(fd, 0);
-      a.buf.writeUInt32LE(16, 4);
-      a.buf.writeBigUInt64LE(info.addr, 8);
-      call('OBJ_GET_INFO_BY_FD', BpfCmd.OBJ_GET_INFO_BY_FD, a);
-      return info.buf.readUInt32LE(4);
-    } finally {
-      info.free();
-    }
+    // map and program infos both start with type, id
+    return infoByFd(fd, 16, (b) => b.readUInt32LE(4));
   },
 
   close(fd: number): void {
