@@ -3,28 +3,15 @@ import { UnsupportedError } from '../../src/errors.js';
 import { validatePlan } from '../../src/plan/validate-plan.js';
 import { backendByName, listBackends, selectBackend } from '../../src/throttle/backends/index.js';
 import type { ThrottleCaps } from '../../src/throttle/caps.js';
+import { throttleCaps } from './throttle-fixtures.js';
 import { findCgroup2Mount, nftCgroupRef } from '../../src/throttle/cgroup.js';
 import { compileLimit, compileRemove, compileUpdate, type CompileContext } from '../../src/throttle/compile.js';
 import { parseNftCounters, parseTcClassStats } from '../../src/throttle/stats.js';
 import { LimitSchema, type LimitRequest } from '../../src/throttle/types.js';
 import { markBytecode, u32Filters } from '../../src/throttle/u32.js';
 
-const yes = { available: true, reason: 'ok' };
 /** The capabilities of the development machine: no tc police. */
-const caps: ThrottleCaps = {
-  tcHtb: yes,
-  tcU32: yes,
-  tcBpf: yes,
-  tcIngress: yes,
-  tcClsact: yes,
-  ifb: yes,
-  mirred: yes,
-  police: { available: false, reason: 'this kernel has no tc police action' },
-  nftLimit: yes,
-  nftQuota: yes,
-  nftSocketCgroupv2: yes,
-  cgroup2Mount: '/sys/fs/cgroup/unified',
-};
+const caps: ThrottleCaps = throttleCaps();
 
 function ctx(req: LimitRequest, extra: Partial<CompileContext> = {}) {
   const spec = LimitSchema.parse(req);

@@ -1,26 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { UnsupportedError, ValidationError } from '../../src/errors.js';
 import type { ThrottleCaps } from '../../src/throttle/caps.js';
+import { throttleCaps } from './throttle-fixtures.js';
 import { compileLimit, type CompileContext } from '../../src/throttle/compile.js';
 import { selectBackend } from '../../src/throttle/backends/index.js';
 import { LimitSchema } from '../../src/throttle/types.js';
 import { Throttler, type ThrottleHostFacts } from '../../src/throttle/throttler.js';
 
-const yes = { available: true, reason: 'ok' };
-const caps: ThrottleCaps = {
-  tcHtb: yes,
-  tcU32: yes,
-  tcBpf: yes,
-  tcIngress: yes,
-  tcClsact: yes,
-  ifb: yes,
-  mirred: yes,
-  police: { available: false, reason: 'this kernel has no tc police action' },
-  nftLimit: yes,
-  nftQuota: yes,
-  nftSocketCgroupv2: yes,
-  cgroup2Mount: '/sys/fs/cgroup',
-};
+const caps: ThrottleCaps = throttleCaps({ cgroup2Mount: '/sys/fs/cgroup' });
 const facts: ThrottleHostFacts = { capabilities: caps, mtu: 1500 };
 
 describe('Throttler.compile(req, facts): pure and synchronous', () => {
