@@ -81,8 +81,7 @@ if (missing.length) {
 
 if (!existsSync(join(root, 'node_modules', '.package-lock.json')) && !existsSync(join(root, 'node_modules', 'zod'))) {
   console.log('[netfence] installing node_modules');
-  // `npm install`, not `npm ci`: with `"os": ["linux"]` npm records only the
-  // Linux builds of optional platform packages (rollup, esbuild) in the lock
-  // file, and `npm ci` then refuses the lock file as out of sync.
-  if (!sh(['npm', 'install', '--no-audit', '--no-fund'])) process.exit(1);
+  // `npm ci`: the lock file lists every platform's optional packages (rollup,
+  // esbuild), which `npm test`'s package step checks on a clean copy.
+  if (!sh(['npm', 'ci', '--no-audit', '--no-fund'])) process.exit(1);
 }

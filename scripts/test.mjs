@@ -13,7 +13,7 @@
 //   nft-1.1.6 this machine's kernel with nftables 1.1.6 built from ../shared/vendor
 //             (scripts/nft): the files that drive nft
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -187,6 +187,22 @@ async function vmColumn() {
   rmSync(outDir, { recursive: true, force: true });
 }
 
+/**
+ * `npm ci` on a fresh clone: the lock file must be in sync with package.json
+ * for every platform (npm refuses a lock file that lacks another platform's
+ * optional packages). Checked on a clean copy of the two files, so the
+ * project's own node_modules cannot hide a problem.
+ */
+function lockfileCheck() {
+  const dir = mkdtempSync(join(tmpdir(), 'netfence-npm-ci-'));
+  try {
+    for (const f of ['package.json', 'package-lock.json']) writeFileSync(join(dir, f), readFileSync(join(root, f)));
+    check('npm ci accepts the lock file (clean copy)', ['npm', 'ci', '--dry-run', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: dir });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Top-level describe names of a test file, as a pattern matching all of its tests. */
 function describeNames(file) {
   const text = readFileSync(join(root, 'test', 'kernel', `${file}.test.ts`), 'utf8');
@@ -277,6 +293,7 @@ if ((want('kernel') || want('vm') || want('nft')) && !isRoot) {
   }
 }
 if (want('package')) {
+  lockfileCheck();
   check('build', ['npm', 'run', '-s', 'build']);
   check('dist loads as ESM and CJS', ['node', 'scripts/check-dist.mjs']);
   check('publint', [bin('publint'), '--strict']);

@@ -3,11 +3,21 @@ import { capabilitiesCommand } from './capabilities.js';
 import { throttleBackendsCommand } from './throttle.js';
 import { dpiClassifyCommand } from './dpi-classify.js';
 import { reconcileCommand } from './reconcile.js';
+import { statusCommands } from './status.js';
+import { metricsCommands } from './metrics.js';
+import { declarativeCommands } from './declarative.js';
+import { confirmCommands } from './confirm.js';
+import { xdpCommands } from './xdp.js';
 
-/** Every subcommand; each lives in its own file and is registered here with one line. */
+/** Every subcommand; each file exports its command(s) and is registered here with one line. */
 export const commands: CliCommand[] = [
   capabilitiesCommand,
   throttleBackendsCommand,
   dpiClassifyCommand,
   reconcileCommand,
+  ...statusCommands,
+  ...metricsCommands,
+  ...declarativeCommands,
+  ...confirmCommands,
+  ...xdpCommands,
 ];
