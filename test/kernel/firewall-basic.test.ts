@@ -158,9 +158,10 @@ describe('Firewall (inet) with real traffic', () => {
   it('NAT: port forward (DNAT + masquerade), load-balancing across two servers, port range, redirect', async () => {
     await withLab('fwnat', async (lab) => {
       const { client, router, server, server2 } = await topo(lab);
-      await lab.serve(server, 'tcp', 80, 'server1');
-      await lab.serve(server2, 'tcp', 80, 'server2');
-      await lab.serve(server, 'udp', 5353, 'udp-server1');
+      // The servers answer the address they see the client at: the router's (masquerade), not the client's 198.18.1.2 / fd00:1::2.
+      await lab.serve(server, 'tcp', 80, '%peer');
+      await lab.serve(server2, 'tcp', 80, '%peer');
+      await lab.serve(server, 'udp', 5353, '%peer');
       for (const p of [7001, 7002]) await lab.serve(server, 'tcp', p);
       await lab.serve(router, 'tcp', 3128, 'proxy');
       const fw = new Firewall({ table: 'nf_nat', netns: router.netns })
@@ -175,12 +176,14 @@ describe('Firewall (inet) with real traffic', () => {
         .rule('post', { id: 'masq', oifname: ['eth1', 'eth2'], action: 'masquerade' });
       const r = await fw.apply();
       expect(r.err ? r.val.message : 'ok').toBe('ok');
-      expect((await lab.probe(client, 'tcp', '198.18.1.1', 8080)).reply).toBe('server1');
-      expect((await lab.probe(client, 'tcp', 'fd00:1::1', 8080)).reply).toBe('server1');
+      // server (198.18.2.2) saw the router's address on its link, 198.18.2.1 / fd00:2::1
+      expect((await lab.probe(client, 'tcp', '198.18.1.1', 8080)).reply).toBe('198.18.2.1');
+      expect((await lab.probe(client, 'tcp', 'fd00:1::1', 8080)).reply).toBe('fd00:2::1');
+      // both servers answered (each sees the router's address on its own link: 198.18.2.1, 198.18.3.1)
       const lb = new Set<string>();
       for (let i = 0; i < 4; i++) lb.add((await lab.probe(client, 'tcp', '198.18.1.1', 8081)).reply);
-      expect([...lb].sort()).toEqual(['server1', 'server2']);
-      expect((await lab.probe(client, 'udp', '198.18.1.1', 53)).reply).toBe('udp-server1');
+      expect([...lb].sort()).toEqual(['198.18.2.1', '198.18.3.1']);
+      expect((await lab.probe(client, 'udp', '198.18.1.1', 53)).reply).toBe('198.18.2.1');
       expect((await lab.probe(client, 'tcp', '198.18.1.1', 7002)).reply).toBe('ok 7002');
       expect((await lab.probe(client, 'tcp', '198.18.2.2', 3000)).reply).toBe('proxy');
       // not forwarded: another port on the router is closed
