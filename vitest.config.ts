@@ -2,6 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Inside the matrix's qemu VM (software emulation, NETFENCE_VM=1) everything runs
 // 2-4x slower: timeouts stretch with it. They are limits, never assertions.
+// The same factor as test/lab/scale.ts (timeScale), which tests use for their waiting windows.
 const scale = Number(process.env.NETFENCE_TIMEOUT_SCALE ?? (process.env.NETFENCE_VM ? 4 : 1));
 
 export default defineConfig({

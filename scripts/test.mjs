@@ -112,7 +112,14 @@ function countReport(label, out, ok, column, filtered = undefined) {
       if (results.length === 0 || (f.status === 'failed' && n === 0)) n += 1; // the file itself failed (load error, hook, leak check)
       const skipped = results.filter((a) => a.status === 'pending' || a.status === 'skipped' || a.status === 'todo').length;
       if (skipped) failures.push(`${label}: ${skipped} skipped tests in ${basename(f.name)} (skips count as failures)`);
-      if (n) failures.push(`${label}: ${n} failed in ${basename(f.name)}`);
+      if (n) {
+        // Name each failed test and the first line of why, so the summary at the end says it (CI logs get cut).
+        const why = results
+          .filter((a) => a.status === 'failed')
+          .map((a) => `\n      ✘ ${a.title}: ${String(a.failureMessages?.[0] ?? '').split('\n')[0].slice(0, 300)}`);
+        const fileWhy = results.length === 0 && f.message ? `\n      ✘ ${String(f.message).split('\n')[0].slice(0, 300)}` : '';
+        failures.push(`${label}: ${n} failed in ${basename(f.name)}${why.join('')}${fileWhy}`);
+      }
       passed += p;
       failed += n;
       total += p + n;

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, wrapNetns } from '../../src/host/run.js';
 import type { LabHost } from '../../src/lab/index.js';
+import { timeScale } from '../lab/scale.js';
 
 export const TRACKER = fileURLToPath(new URL('./dpi-tracker.mjs', import.meta.url));
 export const PIECE_BITS = 16; // 64 KiB pieces
@@ -176,11 +177,13 @@ export async function swarm(
 ): Promise<{ pieces: number; total: number; bytes: number; complete: boolean; ms: number; seederLog: string; leecherLog: string }> {
   const port = 6881;
   const leechDir = join(fx.dir, `leech-${tag}`);
-  const ts = tracker(s, `198.18.1.2:${port}`, ms + 15_000);
-  const tc = tracker(c, `198.18.2.2:${port}`, ms + 15_000);
+  const ts = tracker(s, `198.18.1.2:${port}`, (ms + 15_000) * timeScale);
+  const tc = tracker(c, `198.18.2.2:${port}`, (ms + 15_000) * timeScale);
   const seedState = join(fx.dir, `seedstate-${tag}`);
   const seeder = btClient(kind, s, fx, 'seed', seedState, port);
-  await sleep(2500);
+  // Under emulation (the VM column) the clients take seconds to start: the windows stretch.
+  ms *= timeScale;
+  await sleep(2500 * timeScale);
   const t0 = Date.now();
   const leecher = btClient(kind, c, fx, 'leech', leechDir, port);
   let last = { pieces: 0, total: 1, bytes: 0 };
