@@ -5,7 +5,7 @@
  */
 import type { CapabilityReport } from '../capabilities/index.js';
 import type { Plan } from '../plan/types.js';
-import type { DpiHandlerOptions } from './blocker-handler.js';
+import type { DpiHandlerCounters, DpiHandlerOptions } from './blocker-handler.js';
 import type { QueueStats } from './nfqueue/queues.js';
 import type { DetectionVerdict } from './blocker-handler.js';
 import type { XtablesFilterFact } from './scaffolding.js';
@@ -51,6 +51,12 @@ export interface DpiBlockerStats {
   workerExits: number;
   /** Per queue: reader counters and the kernel's statistics. */
   queues: QueueStats[];
+  /** Per queue: the engine's cumulative counters as last reported by its worker. */
+  engines: { queue: number; counters: DpiHandlerCounters }[];
+  /** Detections by classifier, detection family and action, since apply(). */
+  detectionsBy: { classifier: string; detection: string; action: Detection['action']; count: number }[];
+  /** The fail-open choice in force (undefined before apply()). */
+  failOpen: boolean | undefined;
 }
 
 /** Events of a {@link DpiBlocker}. */

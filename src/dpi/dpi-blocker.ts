@@ -86,6 +86,9 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
   private blocklisted = 0;
   private blocklistErrors = 0;
   private workerExits = 0;
+  /** Detections by `classifier\0detection\0action` (for {@link stats}' `detectionsBy`). */
+  private readonly detectionTally = new Map<string, number>();
+  private failOpen: boolean | undefined;
   private state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle';
   private readonly feed = new DetectionFeed<Detection>();
   private readonly pendingBlocks = new Set<Promise<void>>();
@@ -140,6 +143,7 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
     if (this.state !== 'idle' && this.state !== 'stopped') return Err(new NetfenceError('DPI_STATE', `DpiBlocker cannot start: it is ${this.state}`));
     this.state = 'starting';
     this.counters.clear();
+    this.detectionTally.clear();
     this.handle = undefined;
     const fail = async (e: NetfenceError): Promise<Result<void, NetfenceError>> => {
       if (this.handle) await this.handle.close();
@@ -153,6 +157,7 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
     if (compiled.err) return fail(compiled.val);
     const { plan, queues, failOpen, handlerOptions, steering } = compiled.val;
     this.steering = steering;
+    this.failOpen = failOpen;
     let handlerModule: string;
     try {
       handlerModule = dpiHandlerPath();
@@ -248,6 +253,12 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
       blocklistErrors: this.blocklistErrors,
       workerExits: this.workerExits,
       queues,
+      engines: [...this.counters].map(([queue, counters]) => ({ queue, counters: { ...counters } })),
+      detectionsBy: [...this.detectionTally].map(([k, count]) => {
+        const [classifier = '', detection = '', action] = k.split('\0');
+        return { classifier, detection, action: action === 'monitored' ? 'monitored' : 'dropped', count };
+      }),
+      failOpen: this.failOpen,
     });
   }
 
@@ -296,6 +307,8 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
       }
     }
     if (blocked.length && o.blocklist) this.block(o.blocklist, blocked);
+    const tally = `${d.classifier ?? ''}\0${d.detection ?? ''}\0${d.action}`;
+    this.detectionTally.set(tally, (this.detectionTally.get(tally) ?? 0) + 1);
     this.emit('detection', d);
     this.feed.push(d);
   }
