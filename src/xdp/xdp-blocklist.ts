@@ -21,6 +21,8 @@ import type { z } from 'zod';
 import { NetfenceError, UnsupportedError, ValidationError, fromZodIssues } from '../errors.js';
 import { BpfSyscallError, pinnedId } from '../host/bpf.js';
 import { hostFiles } from '../host/files.js';
+import { listLinks } from '../host/links.js';
+import { nftList } from '../host/nft.js';
 import { apply as applyPlan } from '../plan/executor.js';
 import { withKeyLock } from '../plan/lock.js';
 import { Err, Ok, type Result } from '../result.js';
@@ -395,6 +397,69 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     }
     const maps = b.val.maps;
     return mapOp(() => mapsStats(maps, this.currentMode));
+  }
+
+  /**
+   * Open an existing blocklist by name, from any process: the one that
+   * applied it (a library user, `netfence apply`) may be another. The
+   * blocklist is found as its pinned maps (/sys/fs/bpf/netfence/<name>/)
+   * whose program is attached to an interface of `netns`, or as its nft
+   * fallback table `netfence_bl_<name>` in `netns`. The returned object
+   * serves the data plane (add/remove/has/list/replace/clear/prune/stats)
+   * and destroy(); `iface` is read from the kernel unless given.
+   * Err `NOT_ATTACHED` when neither exists there, a ValidationError for a
+   * bad name or namespace.
+   *
+   * @example
+   * ```ts
+   * const bl = (await XdpBlocklist.open('edge', { netns: 'fw' })).unwrap();
+   * (await bl.add(['198.18.7.7'])).unwrap();
+   * bl.close();
+   * ```
+   */
+  static async open(name: string, options: { netns?: string | undefined; iface?: string | undefined } = {}): Promise<Result<XdpBlocklist, NetfenceError>> {
+    let probe: XdpBlocklist;
+    try {
+      probe = new XdpBlocklist({ iface: options.iface ?? 'lo', name, ...(options.netns !== undefined ? { netns: options.netns } : {}) });
+    } catch (e) {
+      if (e instanceof ValidationError) return Err(e);
+      throw e;
+    }
+    let iface = options.iface;
+    let backend: XdpBlocklistBackend | undefined;
+    if (BlocklistMaps.exists(probe.pinDir)) {
+      let progId: number | undefined;
+      try {
+        progId = pinnedId(join(probe.pinDir, 'prog'));
+      } catch {
+        progId = undefined;
+      }
+      const links = await listLinks({ netns: options.netns, what: `find blocklist ${name}` });
+      if (links.err) return links;
+      const at = progId === undefined ? undefined : links.val.find((l) => l.xdp?.prog?.id === progId);
+      if (at && (iface === undefined || iface === at.ifname)) {
+        iface = at.ifname;
+        backend = 'xdp';
+      }
+    }
+    if (!backend) {
+      const t = await nftList(['chain', 'netdev', probe.nftTable, 'ingress'], { netns: options.netns });
+      if (t.ok) {
+        const ch = (t.val.nftables ?? []).map((x) => (x as { chain?: { dev?: string | string[] } }).chain).find((c) => c !== undefined);
+        const dev = Array.isArray(ch?.dev) ? ch.dev[0] : ch?.dev;
+        if (dev !== undefined && (iface === undefined || iface === dev)) {
+          iface = dev;
+          backend = 'nft';
+        }
+      }
+    }
+    if (!backend || iface === undefined) {
+      const where = options.netns ? `network namespace ${options.netns}` : "the machine's own network namespace";
+      return Err(new NetfenceError('NOT_ATTACHED', `blocklist ${name} is not attached in ${where}${options.iface ? ` on ${options.iface}` : ''} (no attached program with its pins, no nft table ${probe.nftTable})`, { hint: 'check the name and --netns, or apply the blocklist first' }));
+    }
+    const bl = new XdpBlocklist({ iface, name, backend, ...(options.netns !== undefined ? { netns: options.netns } : {}) });
+    bl.currentBackend = backend;
+    return Ok(bl);
   }
 
   /** Release file descriptors held by this object (the blocklist stays attached and pinned). */

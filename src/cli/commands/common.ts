@@ -5,7 +5,8 @@
  * 2 invalid arguments or input, 3 a confirm deadline passed / nothing to confirm.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { NetfenceError } from '../../errors.js';
+import { existsSync } from 'node:fs';
+import { CommandError, NetfenceError, ValidationError } from '../../errors.js';
 
 /** Exit codes shared by all commands. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, notConfirmed: 3 } as const;
@@ -42,7 +43,7 @@ export function parseCommand<O extends Options>(
 export function printError(name: string, e: unknown, hint?: string): void {
   const msg = e instanceof NetfenceError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
   const first = msg.split('\n')[0] ?? msg;
-  console.error(`netfence ${name}: ${first.length > 600 ? `${first.slice(0, 600)}…` : first}${hint ? `\n${hint}` : ''}`);
+  console.error(`netfence${name ? ` ${name}` : ''}: ${first.length > 600 ? `${first.slice(0, 600)}…` : first}${hint ? `\n${hint}` : ''}`);
 }
 
 /** A plain-text table: header row, a rule, then rows; columns padded to their widest cell. */
@@ -53,31 +54,68 @@ export function table(header: string[], rows: (string | number)[][]): string {
   return [line(header), line(width.map((w) => '-'.repeat(w))), ...cells.slice(1).map(line)].join('\n');
 }
 
-/** Progress on stderr: a redrawn bar on a TTY, a plain line every ~10% otherwise. */
+/** Where progress is written: stderr, or a fake stream in tests (`isTTY` decides bar vs plain lines). */
+export interface ProgressStream {
+  isTTY?: boolean | undefined;
+  write(chunk: string): unknown;
+}
+
+/** Progress of a count: a redrawn bar on a TTY, a plain line every ~10% otherwise. */
 export interface Progress {
   /** Set the done count. */
   update(done: number): void;
-  /** Finish with a final line. */
+  /** Finish with a final line (`label: summary in 1.2 s`). */
   done(summary?: string): void;
 }
 
-/** Start a progress report for `total` units of `label` (stderr; a bar on a TTY, plain lines otherwise). */
-export function progress(label: string, total: number, stream: NodeJS.WriteStream = process.stderr): Progress {
+/** Options of {@link progress}, {@link activity} and {@link stepper}. */
+export interface ProgressOptions {
+  /** Default process.stderr. */
+  stream?: ProgressStream | undefined;
+  /** false: print nothing at all (e.g. `--json` without `--progress` off a TTY). Default true. */
+  enabled?: boolean | undefined;
+  /** Milliseconds between redraws of a bar (default 80); 0 redraws on every update (tests). */
+  redrawMs?: number | undefined;
+  /** Clock for the elapsed time (tests). */
+  now?: (() => number) | undefined;
+}
+
+const silent: Progress = { update() {}, done() {} };
+
+function elapsed(t0: number, now: () => number): string {
+  return `${((now() - t0) / 1000).toFixed(1)} s`;
+}
+
+/**
+ * Start a progress report for `total` units of `label` on stderr: a bar
+ * redrawn in place on a TTY, a plain line at every 10% otherwise (logs and
+ * pipes stay readable). Nothing is written to stdout, so `--json` output is
+ * never mixed with progress.
+ */
+export function progress(label: string, total: number, streamOrOptions: ProgressStream | ProgressOptions = {}): Progress {
+  const o: ProgressOptions = 'write' in streamOrOptions ? { stream: streamOrOptions as ProgressStream } : (streamOrOptions as ProgressOptions);
+  if (o.enabled === false) return silent;
+  const stream = o.stream ?? process.stderr;
+  const now = o.now ?? Date.now;
+  const redraw = o.redrawMs ?? 80;
   const tty = stream.isTTY === true;
-  const t0 = Date.now();
+  const t0 = now();
   let lastPct = -1;
-  let lastDraw = 0;
+  let lastDraw = -Infinity;
+  let finished = false;
   const render = (done: number) => {
-    const pct = total > 0 ? Math.floor((done / total) * 100) : 100;
+    if (finished) return;
+    const d = Math.max(0, Math.min(done, total));
+    const pct = total > 0 ? Math.floor((d / total) * 100) : 100;
     if (tty) {
-      const now = Date.now();
-      if (now - lastDraw < 80 && done < total) return;
-      lastDraw = now;
+      const t = now();
+      if (t - lastDraw < redraw && d < total) return;
+      lastDraw = t;
       const w = 30;
       const fill = Math.round((pct / 100) * w);
-      stream.write(`\r${label} [${'#'.repeat(fill)}${'.'.repeat(w - fill)}] ${pct}% ${done}/${total}`);
+      stream.write(`\r${label} [${'#'.repeat(fill)}${'.'.repeat(w - fill)}] ${String(pct).padStart(3)}% ${d}/${total}`);
     } else if (Math.floor(pct / 10) > Math.floor(lastPct / 10) || (pct === 100 && lastPct !== 100)) {
-      stream.write(`${label}: ${done}/${total} (${pct}%)\n`);
+      stream.write(`${label}: ${d}/${total} (${pct}%)\n`);
     }
     lastPct = pct;
   };
@@ -85,8 +123,154 @@ export function progress(label: string, total: number, stream: NodeJS.WriteStrea
     update: render,
     done(summary) {
       render(total);
+      finished = true;
       if (tty) stream.write('\n');
-      stream.write(`${label}: ${summary ?? 'done'} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+      stream.write(`${label}: ${summary ?? 'done'} in ${elapsed(t0, now)}\n`);
     },
   };
+}
+
+/** Whether to show progress: on a TTY, or when asked with `--progress` (never on stdout). */
+export function wantProgress(flag: boolean | undefined, stream: ProgressStream = process.stderr): boolean {
+  return flag === true || stream.isTTY === true;
+}
+
+/** A wait without a count (capability probes): a start line, on a TTY the seconds ticking, an end line. */
+export interface Activity {
+  /** Say what is happening now (one line; redrawn in place on a TTY). */
+  note(what: string): void;
+  /** Finish with `label: summary in 1.2 s`. */
+  done(summary?: string): void;
+}
+
+/**
+ * Report a wait whose length is unknown: `label…` at once, then on a TTY the
+ * elapsed seconds redrawn every `tickMs` (default 1000), and a final line.
+ * Off a TTY only the notes and the final line are written.
+ */
+export function activity(label: string, options: ProgressOptions & { tickMs?: number } = {}): Activity {
+  if (options.enabled === false) return { note() {}, done() {} };
+  const stream = options.stream ?? process.stderr;
+  const now = options.now ?? Date.now;
+  const tty = stream.isTTY === true;
+  const t0 = now();
+  let current = label;
+  const draw = () => stream.write(`\r${current}… ${Math.floor((now() - t0) / 1000)} s\u001b[K`);
+  let timer: NodeJS.Timeout | undefined;
+  if (tty) {
+    draw();
+    timer = setInterval(draw, options.tickMs ?? 1000);
+    timer.unref();
+  } else stream.write(`${label}…\n`);
+  return {
+    note(what) {
+      current = `${label}: ${what}`;
+      if (tty) draw();
+      else stream.write(`${current}\n`);
+    },
+    done(summary) {
+      if (timer) clearInterval(timer);
+      if (tty) stream.write('\r\u001b[K');
+      stream.write(`${label}: ${summary ?? 'done'} in ${elapsed(t0, now)}\n`);
+    },
+  };
+}
+
+/**
+ * Progress of a long operation made of steps, e.g. a declarative apply of
+ * many objects: `[3/7] firewall web: applied (0.4 s)` per step on stderr.
+ * A step may carry a count (`stepper.count(done, total)`), drawn as a bar on
+ * a TTY. This is the hook the declarative `apply` calls; library code that
+ * reports progress takes a plain callback and the command renders it here.
+ *
+ * @example
+ * ```ts
+ * const s = stepper('netfence apply', objects.length, { enabled: wantProgress(values.progress) });
+ * for (const o of objects) { s.begin(`${o.kind} ${o.name}`); await applyOne(o); s.end('applied'); }
+ * s.done(`${objects.length} object(s) applied`);
+ * ```
+ */
+export interface Stepper {
+  /** A step starts (`what` names it). */
+  begin(what: string): void;
+  /** Units done inside the current step (e.g. set elements loaded); a bar on a TTY, 10% lines otherwise. */
+  count(done: number, total: number): void;
+  /** The current step ended; `outcome` is a word or two (`applied`, `unchanged`, `FAILED`). */
+  end(outcome?: string): void;
+  /** The whole operation ended. */
+  done(summary?: string): void;
+}
+
+/** Start a {@link Stepper} of `total` steps under `label` (stderr; nothing when `enabled` is false). */
+export function stepper(label: string, total: number, options: ProgressOptions = {}): Stepper {
+  if (options.enabled === false) return { begin() {}, count() {}, end() {}, done() {} };
+  const stream = options.stream ?? process.stderr;
+  const now = options.now ?? Date.now;
+  const t0 = now();
+  let i = 0;
+  let what = '';
+  let ts = t0;
+  let bar: Progress | undefined;
+  let barTotal = -1;
+  const w = String(total).length;
+  return {
+    begin(x) {
+      i++;
+      what = x;
+      ts = now();
+      bar = undefined;
+      barTotal = -1;
+    },
+    count(done, n) {
+      if (!bar || barTotal !== n) {
+        bar = progress(`[${String(i).padStart(w)}/${total}] ${what}`, n, { ...options, stream });
+        barTotal = n;
+      }
+      bar.update(done);
+    },
+    end(outcome) {
+      if (bar && stream.isTTY === true) stream.write('\n');
+      bar = undefined;
+      stream.write(`[${String(i).padStart(w)}/${total}] ${what}: ${outcome ?? 'done'} (${elapsed(ts, now)})\n`);
+    },
+    done(summary) {
+      stream.write(`${label}: ${summary ?? 'done'} in ${elapsed(t0, now)}\n`);
+    },
+  };
+}
+
+/** What to do about a failure, when it can be told from the error: one sentence, or undefined. */
+export function hintFor(e: unknown): string | undefined {
+  const failure = e instanceof CommandError ? e.failure : undefined;
+  const text = `${e instanceof Error ? e.message : String(e)}\n${failure?.stderr ?? ''}`;
+  if (failure && /: not found$/m.test(failure.stderr)) {
+    const tool = failure.argv.find((a) => !a.startsWith('-') && a !== 'nsenter') ?? '';
+    if (/(^|\/)nft$/.test(tool)) return 'install nftables (apt-get install nftables) or point $NETFENCE_NFT at an nft binary';
+    if (tool === 'bpftool') return 'install bpftool (apt-get install bpftool)';
+    if (tool === 'tc' || tool === 'ip') return 'install iproute2 (apt-get install iproute2)';
+  }
+  if (/cannot open \/run\/netns\/|Cannot open network namespace/i.test(text)) return 'the network namespace does not exist: create it with `ip netns add NAME` or check --netns';
+  if (/Operation not permitted|EPERM|Permission denied|EACCES|must be root/i.test(text)) return 'run as root (netfence needs CAP_NET_ADMIN and CAP_BPF: sudo netfence …)';
+  if (e instanceof NetfenceError && e.hint) return e.hint;
+  return undefined;
+}
+
+/** Whether `netns` (a name under /run/netns) exists; undefined (the current namespace) always does. */
+export function netnsExists(netns: string | undefined): boolean {
+  return netns === undefined || existsSync(`/run/netns/${netns}`);
+}
+
+/** The one-paragraph error for a --netns that does not exist; returns exit code 2. */
+export function unknownNetns(name: string, netns: string): number {
+  console.error(`netfence ${name}: network namespace ${netns} does not exist (no /run/netns/${netns}).\nCreate it with \`ip netns add ${netns}\` or check --netns.`);
+  return EXIT.usage;
+}
+
+/**
+ * Print `e` as one paragraph with what to do ({@link hintFor}) and return the
+ * exit code: 2 for invalid input (a ValidationError), 1 for a failure on the host.
+ */
+export function fail(name: string, e: unknown): number {
+  printError(name, e, hintFor(e));
+  return e instanceof ValidationError ? EXIT.usage : EXIT.failed;
 }

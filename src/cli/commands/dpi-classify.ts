@@ -19,7 +19,9 @@ protocol, client, server, verdict, packets, bytes, reason.
   --no-cache        disable the peer endpoint cache
   --packets N       payload packets inspected per direction (default 10)
 
-Exit code: 0 when no BitTorrent flow was found, 3 when some were, 1 on error.`;
+Exit codes: 0 no BitTorrent flow found · 3 BitTorrent flows found (like grep,
+for scripts) · 2 bad options or a capture that cannot be read or parsed.
+Nothing on the host is read or changed: no root needed.`;
 
 function endpoint(e: { addr: string; port: number }): string {
   return e.addr.includes(':') ? `[${e.addr}]:${e.port}` : `${e.addr}:${e.port}`;
@@ -65,22 +67,22 @@ export const dpiClassifyCommand: CliCommand = {
       else if (a === '--packets') {
         const n = Number(args[++i]);
         if (!Number.isInteger(n) || n < 1 || n > 1000) {
-          console.error('netfence dpi classify: --packets needs an integer 1..1000');
-          return 1;
+          console.error(`netfence dpi classify: --packets needs an integer 1..1000\n\n${USAGE}`);
+          return 2;
         }
         packets = n;
       } else if (a.startsWith('-')) {
         console.error(`netfence dpi classify: unknown option ${a}\n\n${USAGE}`);
-        return 1;
+        return 2;
       } else if (file === undefined) file = a;
       else {
         console.error(`netfence dpi classify: one capture file at a time\n\n${USAGE}`);
-        return 1;
+        return 2;
       }
     }
     if (!file) {
-      console.error(USAGE);
-      return 1;
+      console.error(`netfence dpi classify: give the capture FILE to read\n\n${USAGE}`);
+      return 2;
     }
     const r = await classifyPcap(file, {
       classifiers: [bittorrentClassifier({ mse, ...(hostnames ? {} : { hostnames: false }) })],
@@ -88,8 +90,8 @@ export const dpiClassifyCommand: CliCommand = {
       ...(cache ? {} : { peerCache: false }),
     });
     if (r.err) {
-      console.error(`netfence dpi classify: ${r.val.message}`);
-      return 1;
+      console.error(`netfence dpi classify: ${r.val.message.split('\n')[0]}\nCheck the path and that it is a pcap or pcapng capture (tcpdump -w, Wireshark).`);
+      return 2;
     }
     const res = r.val;
     const bt = res.flows.filter((f) => f.verdict === 'bittorrent');

@@ -2,8 +2,8 @@
  * `netfence reconcile [--netns NAME] [--dry-run] [--json] [--detach-persistent-xdp]`:
  * find what a dead netfence process left behind and remove it.
  */
-import { parseArgs } from 'node:util';
 import { reconcile } from '../../plan/reconcile.js';
+import { EXIT, fail, parseCommand } from './common.js';
 import type { CliCommand } from './types.js';
 
 const usage = `usage: netfence reconcile [--netns NAME] [--dry-run] [--json] [--detach-persistent-xdp]
@@ -17,11 +17,14 @@ ownership mark are never touched.
 
   --netns NAME               only entries of network namespace NAME
   --dry-run                  print what would be done, change nothing
-  --json                     print the report as JSON (the ReconcileReport type)
+  --json                     print the report as JSON (the ReconcileReport type) on stdout
   --detach-persistent-xdp    also detach completed XdpBlocklists whose process is gone
 
-Exit code: 0 on success (also when nothing was found), 1 when something could
-not be repaired, 2 on invalid options.`;
+--netns may name a namespace that no longer exists: its entries are then
+dropped. Run as root (the journal and the repairs need it).
+
+Exit codes: 0 done (also when nothing was found) · 1 something could not be
+repaired (the errors are listed) · 2 bad options.`;
 
 /** `netfence reconcile`. */
 export const reconcileCommand: CliCommand = {
@@ -29,23 +32,11 @@ export const reconcileCommand: CliCommand = {
   summary: 'remove what a dead netfence process left behind (half-applied plans, XDP pins, queue rules)',
   usage,
   async run(args) {
-    let values: { netns?: string; 'dry-run'?: boolean; json?: boolean; 'detach-persistent-xdp'?: boolean };
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: { netns: { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, 'detach-persistent-xdp': { type: 'boolean' } },
-        strict: true,
-        allowPositionals: false,
-      }));
-    } catch (e) {
-      console.error(`netfence reconcile: ${e instanceof Error ? e.message : String(e)}\n\n${usage}`);
-      return 2;
-    }
+    const p = parseCommand('reconcile', usage, args, { netns: { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, 'detach-persistent-xdp': { type: 'boolean' } });
+    if (typeof p === 'number') return p;
+    const values = p.values as { netns?: string; 'dry-run'?: boolean; json?: boolean; 'detach-persistent-xdp'?: boolean };
     const r = await reconcile({ netns: values.netns, dryRun: values['dry-run'], detachPersistentXdp: values['detach-persistent-xdp'] });
-    if (r.err) {
-      console.error(`netfence reconcile: ${r.val.message}`);
-      return 2;
-    }
+    if (r.err) return fail('reconcile', r.val);
     const rep = r.val;
     if (values.json) console.log(JSON.stringify(rep, null, 2));
     else {
@@ -59,6 +50,6 @@ export const reconcileCommand: CliCommand = {
       console.log(`${verb}: ${m.stepsUndone} step(s) undone, ${m.tablesDeleted} table(s) deleted, ${m.tablesRestored} restored, ${m.xdpDetached} XDP program(s) detached, ${m.pinDirsRemoved} pin dir(s), ${m.queueRuleSets} queue rule set(s), ${m.probeNamespaces} probe namespace(s)`);
       for (const e of rep.errors) console.error(`error: ${e}`);
     }
-    return rep.errors.length ? 1 : 0;
+    return rep.errors.length ? EXIT.failed : EXIT.ok;
   },
 };
