@@ -2,8 +2,10 @@
 // process that reads one JSON command per line on stdin, runs it, and prints one
 // JSON result per line ({ id, ok, ... }). Events (e.g. "inside the health check")
 // are printed as { id, event }.
+import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Firewall } from '../../src/firewall/firewall.js';
+import { setFaultHook } from '../../src/plan/faults.js';
 import { Throttler, type LimitHandle } from '../../src/throttle/throttler.js';
 import { XdpBlocklist } from '../../src/xdp/xdp-blocklist.js';
 
@@ -17,6 +19,8 @@ interface Cmd {
   addr?: string;
   element?: string;
   holdMs?: number;
+  /** fw-apply: stop just before the nft commit (after the ownership check), print { event: 'before-commit' }, go on once this file exists. */
+  gate?: string;
   iface?: string;
   name?: string;
   rate?: string;
@@ -26,6 +30,18 @@ interface Cmd {
 const send = (o: unknown): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const throttlers = new Map<string, { t: Throttler; h: LimitHandle[] }>();
+
+/**
+ * Called (synchronously, from the executor's fault point) just before the nft
+ * commit: says so, then blocks this process until `gate` exists (true) or 60 s
+ * passed (false: the apply then fails, so a test never waits forever).
+ */
+function waitAtGate(id: number, gate: string): boolean {
+  send({ id, event: 'before-commit' }); // stdout is a pipe: written synchronously on Linux
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  for (const end = Date.now() + 60_000; Date.now() < end; Atomics.wait(cell, 0, 0, 5)) if (existsSync(gate)) return true;
+  return false;
+}
 
 function describe(e: unknown): { message: string; code?: string; phase?: string; causeCode?: string; restored?: boolean } {
   const x = e as { message?: string; code?: string; phase?: string; restored?: boolean; cause?: { code?: string } };
@@ -45,6 +61,7 @@ async function handle(c: Cmd): Promise<Record<string, unknown>> {
     case 'fw-apply': {
       let hcFrom = 0;
       let hcTo = 0;
+      if (c.gate) setFaultHook((point) => (point === 'nft' ? !waitAtGate(c.id, c.gate!) : false));
       const r = await firewall(c).apply({
         healthCheck: async () => {
           hcFrom = performance.timeOrigin + performance.now();
@@ -54,6 +71,7 @@ async function handle(c: Cmd): Promise<Record<string, unknown>> {
           return true;
         },
       });
+      setFaultHook(undefined);
       if (r.err) return { ok: false, ...describe(r.val) };
       r.val.confirm();
       return { ok: true, hcFrom, hcTo };

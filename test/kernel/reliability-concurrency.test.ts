@@ -12,6 +12,9 @@
  * clear error, and (XDP) every entry added by either process present.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -238,25 +241,48 @@ describe('concurrency between processes', () => {
   });
 
   it('control: without the cross-process lock (NETFENCE_LOCK=off) two owners can both "win" the same table', async () => {
-    // Informational: shows what the lock prevents; the race may or may not be hit on a given run.
+    // What the lock prevents, made to happen every round: both workers stop just before their nft
+    // commit (each has passed the ownership check: the table did not exist), then A commits, then B.
+    // Both applies succeed and B's table silently replaced A's.
+    const gates = mkdtempSync(join(tmpdir(), 'nfconc-gate-'));
     await withLab('concoff', async (lab) => {
       const n = await lab.host('n');
       const [A, B] = await Promise.all([Worker.start({ NETFENCE_LOCK: 'off' }), Worker.start({ NETFENCE_LOCK: 'off' })]);
       let both = 0;
       try {
         for (let k = 0; k < ROUNDS; k++) {
-          const [ra, rb] = await race(
-            () => A.call({ op: 'fw-apply', netns: n.netns, table: `own${k}`, owner: 'worker:a', ruleId: `ra${k}`, addr: '198.18.102.1' }),
-            () => B.call({ op: 'fw-apply', netns: n.netns, table: `own${k}`, owner: 'worker:b', ruleId: `rb${k}`, addr: '198.18.102.2' }),
-          );
-          if (ra.ok && rb.ok) both++;
-          expect(ra.ok || rb.ok).toBe(true);
+          const gate = (w: string): string => join(gates, `${w}${k}`);
+          let aAt!: () => void;
+          let bAt!: () => void;
+          const aReady = new Promise<void>((r) => (aAt = r));
+          const bReady = new Promise<void>((r) => (bAt = r));
+          const pa = A.call({ op: 'fw-apply', netns: n.netns, table: `own${k}`, owner: 'worker:a', ruleId: `ra${k}`, addr: '198.18.102.1', gate: gate('a') }, () => aAt());
+          const pb = B.call({ op: 'fw-apply', netns: n.netns, table: `own${k}`, owner: 'worker:b', ruleId: `rb${k}`, addr: '198.18.102.2', gate: gate('b') }, () => bAt());
+          // (an apply that ends before its commit point, e.g. refused by the lock, fails the round)
+          const early = (w: string) => (r: Res): never => {
+            throw new Error(`round ${k}: ${w} ended before its commit point: ${r.message ?? 'ok'}`);
+          };
+          await Promise.all([Promise.race([aReady, pa.then(early('A'))]), Promise.race([bReady, pb.then(early('B'))])]);
+          writeFileSync(gate('a'), '');
+          const ra = await pa;
+          expect(ra.ok, `round ${k}: A ${ra.message ?? 'ok'}`).toBe(true);
+          expect((await listTable(n.netns, `own${k}`)).owners).toEqual(['worker:a']);
+          writeFileSync(gate('b'), '');
+          const rb = await pb;
+          expect(rb.ok, `round ${k}: B ${rb.message ?? 'ok'}`).toBe(true);
+          // both "won": A was told its table is in force, and B's replaced it
+          const after = await listTable(n.netns, `own${k}`);
+          expect(after.owners).toEqual(['worker:b']);
+          expect(after.rules.some((c) => c.includes(`rb${k}`)) && !after.rules.some((c) => c.includes(`ra${k}`)), after.rules.join(', ')).toBe(true);
+          both++;
         }
       } finally {
         A.kill();
         B.kill();
+        rmSync(gates, { recursive: true, force: true });
       }
-      console.log(`[concurrency] WITHOUT the lock: ${both}/${ROUNDS} rounds both owners' applies "succeeded" (one silently replaced the other's table)`);
+      expect(both).toBe(ROUNDS);
+      console.log(`[concurrency] WITHOUT the lock: ${both}/${ROUNDS} rounds both owners' applies "succeeded" (B silently replaced A's table)`);
     });
   });
 
