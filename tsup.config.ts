@@ -10,6 +10,7 @@ export default defineConfig([
       lab: 'src/lab/index.ts',
       'nfqueue-worker': 'src/dpi/nfqueue/worker.ts',
       'dpi-handler': 'src/dpi/blocker-handler.ts',
+      'confirm-watchdog': 'src/plan/watchdog-main.ts',
     },
     format: ['esm', 'cjs'],
     dts: true,

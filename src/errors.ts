@@ -31,6 +31,10 @@ export type NetfenceErrorCode =
   | 'BAD_LISTING'
   | 'CAPABILITIES'
   | 'FAULT_INJECTED'
+  // confirm-or-revert (watchdog.ts)
+  | 'NO_WATCHDOG'
+  | 'CONFIRM_EXPIRED'
+  | 'CONFIRM_AMBIGUOUS'
   // Firewall
   | 'NOTHING_APPLIED'
   | 'NOT_FOUND'

@@ -21,7 +21,8 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Readable, Writable } from 'node:stream';
-import type { CommandError } from '../errors.js';
+import type { CommandError, NetfenceError } from '../errors.js';
+import type { CountSetOptions, SetElementCount } from './nft-elements.js';
 import type { Result } from '../result.js';
 import type { NftApplyOptions, NftListing, NftListOptions } from './nft.js';
 import { realHost } from './real.js';
@@ -68,6 +69,8 @@ export interface SpawnOptions {
   timeoutMs?: number | undefined;
   /** Start it in its own process group (`detached`), so a signal to the parent's group does not reach it. */
   detached?: boolean | undefined;
+  /** Do not keep this process's event loop alive for the child (`unref`): it may outlive its parent. See `startDetached`. */
+  unref?: boolean | undefined;
 }
 
 /** How a spawned process ended. */
@@ -122,6 +125,11 @@ export interface HostNft {
   list(target: readonly string[], options?: NftListOptions): Promise<Result<NftListing, CommandError>>;
   /** Several JSON `list` commands in one process; see `nftListMany`. */
   listMany(listCommands: readonly unknown[], options?: NftListOptions): Promise<Result<NftListing[], CommandError>>;
+  /**
+   * How many elements a set holds, without listing it (netlink; see
+   * host/nft-elements.ts). Optional: where a host lacks it, callers list the set.
+   */
+  countElements?(family: string, table: string, set: string, options?: NftListOptions & CountSetOptions): Promise<Result<SetElementCount, NetfenceError>>;
 }
 
 // ---------------------------------------------------------------- files

@@ -25,6 +25,18 @@ export function startProcess(argv: readonly string[], options: SpawnOptions = {}
 }
 
 /**
+ * Start `argv` DETACHED through the current host: in its own session and
+ * process group (a signal to the caller's group, a closed terminal or the
+ * caller's death do not reach it), its standard input and error closed, and
+ * not keeping the caller's event loop alive. Its standard output stays a pipe
+ * so that the caller can wait for a "ready" line; destroy `stdout` afterwards.
+ * Meant for processes that must outlive their starter (the confirm watchdog).
+ */
+export function startDetached(argv: readonly string[], options: Pick<SpawnOptions, 'env' | 'netns'> = {}): SpawnedProcess {
+  return startProcess(argv, { ...options, detached: true, unref: true, stdin: 'ignore', stdout: 'pipe', stderr: 'ignore' });
+}
+
+/**
  * The launcher of a held process: waits for one line on stdin, then runs its
  * argv to completion, passes the output through and exits with its status.
  */
@@ -134,6 +146,7 @@ export function spawnOnMachine(argv: readonly string[], options: SpawnOptions = 
     ...(options.ipc ? { serialization: 'advanced' as const } : {}),
     ...(options.detached ? { detached: true } : {}),
   });
+  if (options.unref) child.unref();
   // A held process's time limit runs from release (inside the launcher); otherwise from now.
   return new Spawned(child, full, held, held ? undefined : options.timeoutMs);
 }

@@ -17,7 +17,8 @@ import { restoreCommands, type TableSnapshot } from './snapshot.js';
 import { runNftPrune } from './nft-prune.js';
 import { runXdpAction } from './actions-xdp.js';
 import { faultAt } from './faults.js';
-import { journalBegin, type ApplyJournalEntry, type JournalHandle } from './journal.js';
+import { journalBegin, journalDisabledReason, monotonicMs, readJournalEntry, type ApplyJournalEntry, type JournalHandle } from './journal.js';
+import { armWatchdog, watchdogByDefault, WATCHDOG_EXIT_DISARMED, WATCHDOG_EXIT_REVERTED, type ArmedWatchdog } from './watchdog.js';
 import type { Action, Plan, Step, TableRef } from './types.js';
 import { validatePlan } from './validate-plan.js';
 import { buildBatch, mapNftError } from './batch.js';import { LONG_MS, needsSnapshot, preflight, withLock } from './preflight.js';
@@ -34,10 +35,27 @@ export interface ApplyOptions {
    */
   healthCheck?: () => Promise<boolean>;
   /**
-   * Revert by itself unless {@link AppliedPlan.confirm} is called within this
-   * many milliseconds (like iptables-apply). The timer keeps the process alive.
+   * Revert by itself unless {@link AppliedPlan.confirm} (or `confirmApplied(id)`
+   * from any process) is called within this many milliseconds (like
+   * iptables-apply). The revert is armed OUTSIDE this process: a detached
+   * watchdog process holds the plan's journal entry and reverts it at the
+   * deadline even if this process was killed (see {@link ApplyOptions.watchdog}).
+   * The deadline starts once the watchdog is armed, when `apply()` returns.
+   * This process's own timer also reverts (whichever comes first wins, under
+   * the namespace lock); with a watchdog it does not keep the process alive,
+   * without one it does.
    */
   confirmWithinMs?: number;
+  /**
+   * With {@link ApplyOptions.confirmWithinMs}: start the detached watchdog
+   * process that reverts at the deadline without this process. Default: `true`
+   * on the real host, `false` on a FakeHost (its machine lives in this
+   * process). With `true`, an apply whose watchdog cannot be armed (no
+   * writable journal under /run, the watchdog entry missing from the build)
+   * fails and is restored; `false` keeps only this process's timer (a killed
+   * process then leaves the plan to `reconcile()`).
+   */
+  watchdog?: boolean;
   /**
    * When to list the owned tables before applying, so that they can be
    * restored exactly. `auto` (default): when the plan has non-nft steps, a
@@ -67,7 +85,21 @@ export interface ApplyOptions {
 export interface AppliedPlan {
   /** The plan that was applied. */
   readonly plan: Plan;
-  /** Keep the plan: stops the confirm timer. No effect once rolled back. */
+  /**
+   * Its journal entry id while it awaits confirmation (or is held
+   * `whileAlive`); another process confirms it with `confirmApplied(id)` /
+   * `netfence confirm ID`. Undefined for a plan without an entry.
+   */
+  readonly id: string | undefined;
+  /** With {@link ApplyOptions.confirmWithinMs}: when it reverts unless confirmed. */
+  readonly confirmDeadline: Date | undefined;
+  /** The pid of the detached watchdog holding the confirm deadline (undefined: none). */
+  readonly watchdogPid: number | undefined;
+  /**
+   * Keep the plan: stops the confirm timer and disarms the watchdog (its entry
+   * is removed; it exits). No effect once rolled back, or once the deadline
+   * has passed (the revert is then due).
+   */
   confirm(): void;
   /**
    * Take back everything it applied: steps undone in reverse, owned tables
@@ -174,6 +206,10 @@ interface Applied {
   journal?: JournalHandle<ApplyJournalEntry> | undefined;
   /** What the nft in use offers (destroy for the restore batch). */
   features: NftBatchFeatures;
+  /** The detached watchdog holding the confirm deadline, if any. */
+  watchdog?: ArmedWatchdog | undefined;
+  /** The confirm deadline on CLOCK_MONOTONIC (ms), if any. */
+  deadlineMonoMs?: number | undefined;
 }
 
 /** Undo steps in reverse, then put the owned tables back in one nft transaction. */
@@ -228,8 +264,8 @@ export async function check(plan: Plan, options: { render?: NftRenderer } = {}):
 export async function apply(plan: Plan, options: ApplyOptions = {}): Promise<Result<AppliedPlan, ApplyError>> {
   const v = validatePlan(plan);
   if (v.err) return Err(new ApplyError('validate', `plan refused, nothing applied: ${v.val.message}`, { restored: true, cause: v.val }));
-  if (options.confirmWithinMs !== undefined && !(Number.isFinite(options.confirmWithinMs) && options.confirmWithinMs >= 0)) {
-    const e = new ValidationError('apply options', [{ path: 'confirmWithinMs', message: 'must be a finite number >= 0' }]);
+  if (options.confirmWithinMs !== undefined && !(Number.isFinite(options.confirmWithinMs) && options.confirmWithinMs >= 0 && options.confirmWithinMs <= 2 ** 31 - 1)) {
+    const e = new ValidationError('apply options', [{ path: 'confirmWithinMs', message: 'must be a number of milliseconds from 0 to 2147483647' }]);
     return Err(new ApplyError('validate', e.message, { restored: true, cause: e }));
   }
   return withLock(plan.netns, () => applyLocked(plan, options), (e) => Err(new ApplyError('lock', `nothing applied: ${e.message}`, { restored: true, cause: e })), `apply ${plan.owner}`);
@@ -324,11 +360,29 @@ async function applyLocked(plan: Plan, options: ApplyOptions): Promise<Result<Ap
     if (!ok) return fail('health-check', cause ? `health check threw: ${(cause as Error)?.message ?? String(cause)}` : 'health check returned false', cause);
     mark('health-check', t);
   }
-  mark('total', t0);
-  // With a confirm timer the entry stays until confirm() or rollback: an unconfirmed plan of a dead process is reverted by reconcile().
-  if (options.confirmWithinMs !== undefined) applied.journal?.update({ phase: 'awaiting-confirm' });
-  else if (options.whileAlive) applied.journal?.update({ phase: 'in-effect' });
+  // With a confirm timer the entry stays until confirm() or rollback, held by a detached watchdog
+  // that reverts it at the deadline even if this process dies (watchdog.ts).
+  if (options.confirmWithinMs !== undefined) {
+    applied.journal?.update({ phase: 'awaiting-confirm' });
+    if (options.watchdog ?? watchdogByDefault()) {
+      const id = applied.journal?.entry.id;
+      const tw = performance.now();
+      const w = id ? await armWatchdog(id) : undefined;
+      mark('watchdog', tw);
+      if (!w || w.err) {
+        const why = w?.err ? w.val.message : `the journal is off (${journalDisabledReason() ?? 'no entry was written'})`;
+        return fail('watchdog', `the confirm deadline could not be armed outside this process: ${why}`, w?.val);
+      }
+      applied.watchdog = w.val;
+    }
+    const deadlineMonoMs = monotonicMs() + options.confirmWithinMs;
+    applied.journal?.update({
+      confirm: { withinMs: options.confirmWithinMs, deadline: new Date(Date.now() + options.confirmWithinMs).toISOString(), deadlineMonoMs, watchdog: applied.watchdog?.identity },
+    });
+    applied.deadlineMonoMs = deadlineMonoMs;
+  } else if (options.whileAlive) applied.journal?.update({ phase: 'in-effect' });
   else applied.journal?.remove();
+  mark('total', t0);
   return Ok(new AppliedPlanImpl(applied, options, timings));
 }
 
@@ -343,18 +397,36 @@ class AppliedPlanImpl implements AppliedPlan {
     readonly timings: Readonly<Record<string, number>>,
   ) {
     if (options.confirmWithinMs !== undefined) {
+      const left = applied.deadlineMonoMs !== undefined ? Math.max(0, applied.deadlineMonoMs - monotonicMs()) : options.confirmWithinMs;
       this.timer = setTimeout(() => {
         this.timer = undefined;
         void this.revert('confirm-timeout').then((r) => {
           if (r.err) options.onConfirmTimeout?.(r.val);
-          else options.onConfirmTimeout?.(new ApplyError('confirm-timeout', `not confirmed within ${options.confirmWithinMs} ms; the plan was reverted`, { restored: true }));
+          else if (this.st === 'rolled-back') options.onConfirmTimeout?.(new ApplyError('confirm-timeout', `not confirmed within ${options.confirmWithinMs} ms; the plan was reverted`, { restored: true }));
+          // else: confirmed from another process (confirmApplied) before the deadline
         });
-      }, options.confirmWithinMs);
+      }, left);
+      // The watchdog reverts without this process: its timer must not keep it alive (the CLI exits after applying).
+      if (applied.watchdog) this.timer.unref();
     }
   }
 
   get plan(): Plan {
     return this.applied.plan;
+  }
+
+  get id(): string | undefined {
+    const held = (this.options.confirmWithinMs !== undefined && this.st === 'applied') || (this.options.whileAlive && this.st !== 'rolled-back');
+    return held ? this.applied.journal?.entry.id : undefined;
+  }
+
+  get confirmDeadline(): Date | undefined {
+    const c = this.applied.journal?.entry.confirm;
+    return c ? new Date(c.deadline) : undefined;
+  }
+
+  get watchdogPid(): number | undefined {
+    return this.applied.watchdog?.identity.pid;
   }
 
   get state(): 'applied' | 'confirmed' | 'rolled-back' {
@@ -363,14 +435,33 @@ class AppliedPlanImpl implements AppliedPlan {
 
   confirm(): void {
     if (this.st !== 'applied' || this.pending) return;
+    // Too late: the revert is due (this process's timer or the watchdog is about to take the plan back).
+    if (this.applied.deadlineMonoMs !== undefined && monotonicMs() >= this.applied.deadlineMonoMs) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.st = 'confirmed';
+    // Removing the entry disarms the watchdog: it notices within WATCHDOG_POLL_MS and exits.
     if (!this.options.whileAlive) this.applied.journal?.remove();
+    else this.applied.journal?.update({ phase: 'in-effect', confirm: undefined });
   }
 
   rollback(): Promise<Result<void, ApplyError>> {
     return this.revert('rollback');
+  }
+
+  /**
+   * With a watchdog, the entry may have been taken by another process: the
+   * watchdog reverted it at the deadline, or `confirmApplied()` confirmed it.
+   * The watchdog's exit status says which (it is this process's child).
+   */
+  private async takenElsewhere(): Promise<'reverted' | 'confirmed' | undefined> {
+    const w = this.applied.watchdog;
+    const id = this.applied.journal?.entry.id;
+    if (!w || !id || this.st !== 'applied' || readJournalEntry(id)) return undefined;
+    const exit = await Promise.race([w.process.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000).unref())]);
+    if (exit?.code === WATCHDOG_EXIT_DISARMED) return 'confirmed';
+    if (exit?.code === WATCHDOG_EXIT_REVERTED) return 'reverted';
+    return undefined;
   }
 
   private revert(phase: string): Promise<Result<void, ApplyError>> {
@@ -383,6 +474,14 @@ class AppliedPlanImpl implements AppliedPlan {
       return Err(new ApplyError(phase, `nothing rolled back: ${e.message}`, { restored: false, cause: e }));
     };
     this.pending = withLock(this.applied.plan.netns, async () => {
+      const elsewhere = await this.takenElsewhere();
+      if (elsewhere === 'reverted' || (elsewhere === 'confirmed' && phase === 'confirm-timeout')) {
+        // the watchdog reverted it (nothing left to do), or another process confirmed it (keep it)
+        this.st = elsewhere === 'reverted' ? 'rolled-back' : 'confirmed';
+        this.applied.steps = [];
+        this.pending = undefined;
+        return Ok(undefined);
+      }
       const r = await restore(this.applied);
       if (r.restored) {
         this.applied.journal?.remove();
@@ -397,4 +496,3 @@ class AppliedPlanImpl implements AppliedPlan {
     return this.pending;
   }
 }
-

@@ -63,6 +63,44 @@ export interface ApplyJournalEntry extends EntryBase {
   stepsStarted: number;
   /** `in-effect`: applied with `whileAlive` (the plan holds only while the process lives). */
   phase: 'prepared' | 'steps' | 'verify' | 'health-check' | 'awaiting-confirm' | 'in-effect';
+  /** Set with `confirmWithinMs`: the deadline and the watchdog process that reverts at it (see watchdog.ts). */
+  confirm?: ConfirmRecord | undefined;
+}
+
+/** The confirm deadline of an apply entry and the detached watchdog that holds it. */
+export interface ConfirmRecord {
+  /** The `confirmWithinMs` the plan was applied with. */
+  withinMs: number;
+  /** The deadline as wall-clock time (for people; decisions use `deadlineMonoMs`). */
+  deadline: string;
+  /** The deadline on CLOCK_MONOTONIC in ms (the same clock in every process, immune to wall-clock steps; see {@link monotonicMs}). */
+  deadlineMonoMs: number;
+  /** The watchdog process (pid AND start time); absent when it could not be started (then only the applier's timer and reconcile() revert). */
+  watchdog?: Pick<ProcessIdentity, 'pid' | 'startTime'> | undefined;
+}
+
+/** CLOCK_MONOTONIC in ms (libuv's hrtime): comparable between processes of one boot. */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint() / 1_000_000n);
+}
+
+/**
+ * After its deadline a live watchdog still holds its entry for this long
+ * (it is reverting, under the namespace lock); a watchdog alive past it is
+ * presumed stuck and {@link reconcile} repairs the entry itself.
+ */
+export const WATCHDOG_GRACE_MS = 30_000;
+
+/**
+ * Whether an entry is held by a live process: its writer (pid AND start
+ * time), or the confirm watchdog named in it while its deadline (plus
+ * {@link WATCHDOG_GRACE_MS}) has not passed. Entries that are not held are
+ * repaired by reconcile().
+ */
+export function entryHeld(e: JournalEntry, now = monotonicMs()): boolean {
+  if (isAlive(e)) return true;
+  const w = e.confirm?.watchdog;
+  return w !== undefined && now < e.confirm!.deadlineMonoMs + WATCHDOG_GRACE_MS && isAlive(w);
 }
 
 /** Any journal entry. */
@@ -192,6 +230,27 @@ export function readJournal(): JournalEntry[] {
     }
   }
   return out;
+}
+
+/** One journal entry by id (file name), or undefined when it is gone or unreadable. */
+export function readJournalEntry(id: string): JournalEntry | undefined {
+  if (!/^[\w.-]+\.json$/.test(id)) return undefined;
+  try {
+    const e = JSON.parse(readFileSync(join(JOURNAL_DIR, id), 'utf8')) as JournalEntry;
+    return e && e.version === 1 && typeof e.pid === 'number' && e.kind === 'apply' ? { ...e, id } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Rewrite an entry read from disk (another process's: the watchdog's identity, a confirm). Best effort, atomic. */
+export function rewriteJournalEntry(entry: JournalEntry): boolean {
+  try {
+    writeAtomic(entry.id, entry);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Remove a journal entry by id (reconcile, after repairing what it describes). */

@@ -28,7 +28,8 @@ import { NetnsName } from '../validate.js';
 import { runAction } from './executor.js';
 import { isXdpAction, xdpActionNeedsNetns } from './actions-xdp.js';
 import { pruneLockFiles } from './lock.js';
-import { isAlive, readJournal, removeJournalEntry, removeStaleTemporaries, type JournalEntry } from './journal.js';
+import { entryHeld, readJournal, readJournalEntry, removeJournalEntry, removeStaleTemporaries, type JournalEntry } from './journal.js';
+import { withLock } from './preflight.js';
 import { probeOwnership, tableKey } from './ownership.js';
 import { restoreCommands, type TableSnapshot } from './snapshot.js';
 import { emptyPlan, type Step, type TableRef } from './types.js';
@@ -238,6 +239,103 @@ function entryProblem(e: JournalEntry): string | undefined {
   return v.err ? v.val.message.split('\n')[0] : undefined;
 }
 
+/** What one repair needs besides the entry. */
+interface RepairContext {
+  dryRun: boolean;
+  waitMs: number;
+  /** Tables live processes work on (`netns|family name`): never touched. */
+  busy: Set<string>;
+}
+
+/**
+ * The per-entry repair path: undo the entry's started steps in reverse, put
+ * its owned tables back (deleted when new, the snapshot when they existed;
+ * only tables carrying the owner's mark), then remove the entry. On a failure
+ * the entry is kept (a later run retries). Used by {@link reconcile} for every
+ * entry whose process is gone, and by the confirm watchdog at its deadline
+ * (see {@link revertAwaitingConfirm}). Returns whether the entry was repaired.
+ */
+async function repairEntry(e: JournalEntry, ctx: RepairContext, report: ReconcileReport): Promise<boolean> {
+  const { dryRun, waitMs, busy } = ctx;
+  const problem = entryProblem(e);
+  if (problem) {
+    report.errors.push(`entry ${e.id}: refused (${problem}); left alone`);
+    return false;
+  }
+  if (!(await waitForTools(e, waitMs))) {
+    report.errors.push(`entry ${e.id}: tools started by dead pid ${e.pid} still run after ${waitMs} ms; try again later`);
+    return false;
+  }
+  const actions: ReconcileAction[] = [];
+  const finding: ReconcileFinding = { entry: e.id, kind: e.kind, owner: e.owner, pid: e.pid, netns: e.netns, phase: e.phase, actions };
+  report.found.push(finding);
+  let failed = false;
+  const gone = netnsGone(e.netns);
+  const steps = e.steps.slice(0, e.stepsStarted);
+  if (!gone) {
+    const n = await undoSteps(steps, e.netns, dryRun, actions, report);
+    report.removed.stepsUndone += n;
+    const r = await restoreTables(e.tables, e.owner, e.netns, busy, dryRun, actions, report.errors);
+    report.removed.tablesDeleted += r.deleted;
+    report.removed.tablesRestored += r.restored;
+    // a plan that held only while its process lived (DpiBlocker's queue rules, `whileAlive`)
+    if ((e.phase as string) === 'in-effect' && (n > 0 || r.deleted > 0)) report.removed.queueRuleSets++;
+    failed = r.failed;
+  } else report.removed.stepsUndone += await undoSteps(steps, e.netns, dryRun, actions, report, true); // pins outlive the namespace
+  if (failed) return false;
+  if (!dryRun) removeJournalEntry(e.id);
+  actions.push({ kind: 'remove-journal', target: e.id, ok: true, ...(gone ? { note: `namespace ${e.netns} no longer exists` } : {}) });
+  report.removed.journalEntries++;
+  return true;
+}
+
+function emptyReport(dryRun: boolean): ReconcileReport {
+  return {
+    dryRun,
+    scanned: 0,
+    live: 0,
+    kept: 0,
+    found: [],
+    removed: { stepsUndone: 0, tablesDeleted: 0, tablesRestored: 0, xdpDetached: 0, pinDirsRemoved: 0, queueRuleSets: 0, probeNamespaces: 0, journalEntries: 0 },
+    errors: [],
+  };
+}
+
+/** What {@link revertAwaitingConfirm} did. */
+export interface ConfirmRevertOutcome {
+  /** `reverted`: the plan was taken back; `nothing-to-do`: the entry was gone or no longer awaited confirmation (confirmed, or reverted by someone else); `failed`: the repair failed, the entry is kept for reconcile(). */
+  outcome: 'reverted' | 'nothing-to-do' | 'failed';
+  /** The repair report (steps undone, tables restored, errors). */
+  report: ReconcileReport;
+}
+
+/**
+ * Revert a plan whose confirm deadline passed: under the namespace lock, the
+ * entry is read again and, if it still awaits confirmation, repaired through
+ * reconcile's per-entry path. Whoever comes first (the watchdog, the applier's
+ * own timer, reconcile) wins; the others find nothing to do.
+ * @internal used by the confirm watchdog
+ */
+export async function revertAwaitingConfirm(id: string, options: { waitMs?: number } = {}): Promise<Result<ConfirmRevertOutcome, NetfenceError>> {
+  const first = readJournalEntry(id);
+  const report = emptyReport(false);
+  if (!first || first.phase !== 'awaiting-confirm') return Ok({ outcome: 'nothing-to-do', report });
+  return withLock(
+    first.netns,
+    async (): Promise<Result<ConfirmRevertOutcome, NetfenceError>> => {
+      const e = readJournalEntry(id);
+      if (!e || e.phase !== 'awaiting-confirm') return Ok({ outcome: 'nothing-to-do', report });
+      const busy = new Set<string>();
+      for (const o of readJournal()) if (o.id !== id && entryHeld(o)) for (const t of o.tables) busy.add(`${o.netns ?? ''}|${tableKey(t.table)}`);
+      report.scanned = 1;
+      const ok = await repairEntry(e, { dryRun: false, waitMs: options.waitMs ?? 10_000, busy }, report);
+      return Ok({ outcome: ok ? 'reverted' : 'failed', report });
+    },
+    (err) => Err(err),
+    `confirm-timeout ${first.owner}`,
+  );
+}
+
 /**
  * Find what dead netfence processes left behind (journal entries whose pid
  * is gone or reused) and remove it: half-applied plans are undone (steps in
@@ -251,15 +349,7 @@ export async function reconcile(options: ReconcileOptions = {}): Promise<Result<
   if (options.waitMs !== undefined && !(Number.isFinite(options.waitMs) && options.waitMs >= 0)) return Err(new ValidationError('reconcile options', [{ path: 'waitMs', message: 'must be a finite number >= 0' }]));
   const dryRun = options.dryRun === true;
   const waitMs = options.waitMs ?? 10_000;
-  const report: ReconcileReport = {
-    dryRun,
-    scanned: 0,
-    live: 0,
-    kept: 0,
-    found: [],
-    removed: { stepsUndone: 0, tablesDeleted: 0, tablesRestored: 0, xdpDetached: 0, pinDirsRemoved: 0, queueRuleSets: 0, probeNamespaces: 0, journalEntries: 0 },
-    errors: [],
-  };
+  const report = emptyReport(dryRun);
   if (options.detachPersistentXdp) report.errors.push('detachPersistentXdp: completed XdpBlocklists are not journaled any more; remove one with XdpBlocklist.destroy()');
   if (!dryRun) removeStaleTemporaries();
   const all = readJournal();
@@ -267,46 +357,32 @@ export async function reconcile(options: ReconcileOptions = {}): Promise<Result<
   // Tables a live process works on are never touched.
   const busy = new Set<string>();
   for (const e of all) {
-    if (!isAlive(e)) continue;
+    if (!entryHeld(e)) continue;
     if (e.kind === 'apply') for (const t of e.tables) busy.add(`${e.netns ?? ''}|${tableKey(t.table)}`);
   }
-    const entries = all.filter((e) => options.netns === undefined || e.netns === options.netns).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  const entries = all.filter((e) => options.netns === undefined || e.netns === options.netns).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   for (const e of entries) {
-    if (isAlive(e)) {
+    if (entryHeld(e)) {
       report.live++;
       continue;
     }
-    const problem = entryProblem(e);
-    if (problem) {
-      report.errors.push(`entry ${e.id}: refused (${problem}); left alone`);
+    if (e.confirm === undefined) {
+      await repairEntry(e, { dryRun, waitMs, busy }, report);
       continue;
     }
-    if (!(await waitForTools(e, waitMs))) {
-      report.errors.push(`entry ${e.id}: tools started by dead pid ${e.pid} still run after ${waitMs} ms; try again later`);
-      continue;
-    }
-    const actions: ReconcileAction[] = [];
-    const finding: ReconcileFinding = { entry: e.id, kind: e.kind, owner: e.owner, pid: e.pid, netns: e.netns, phase: e.phase, actions };
-    report.found.push(finding);
-    let failed = false;
-    const gone = netnsGone(e.netns);
-    const steps = e.steps.slice(0, e.stepsStarted);
-    if (!gone) {
-      const n = await undoSteps(steps, e.netns, dryRun, actions, report);
-      report.removed.stepsUndone += n;
-      const tables = e.tables;
-      const r = await restoreTables(tables, e.owner, e.netns, busy, dryRun, actions, report.errors);
-      report.removed.tablesDeleted += r.deleted;
-      report.removed.tablesRestored += r.restored;
-      // a plan that held only while its process lived (DpiBlocker's queue rules, `whileAlive`)
-      if ((e.phase as string) === 'in-effect' && (n > 0 || r.deleted > 0)) report.removed.queueRuleSets++;
-      failed = r.failed;
-    } else report.removed.stepsUndone += await undoSteps(steps, e.netns, dryRun, actions, report, true); // pins outlive the namespace
-    if (!failed) {
-      if (!dryRun) removeJournalEntry(e.id);
-      actions.push({ kind: 'remove-journal', target: e.id, ok: true, ...(gone ? { note: `namespace ${e.netns} no longer exists` } : {}) });
-      report.removed.journalEntries++;
-    }
+    // An entry with a confirm deadline may have a watchdog acting on it right now: repair it
+    // under the namespace lock, from a fresh read, as the watchdog does.
+    await withLock(
+      e.netns,
+      async () => {
+        const cur = readJournalEntry(e.id);
+        if (!cur) return;
+        if (entryHeld(cur)) report.live++;
+        else await repairEntry(cur, { dryRun, waitMs, busy }, report);
+      },
+      (err) => void report.errors.push(`entry ${e.id}: ${err.message.split('\n')[0]}`),
+      `reconcile ${e.owner}`,
+    );
   }
   // Probe namespaces of dead processes belong to no target namespace: swept by every reconcile
   // (a process killed while probing for a plan in `netns` leaves one behind).
