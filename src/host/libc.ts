@@ -7,6 +7,7 @@
  *   addresses) for the pointers inside `bpf_attr` (used by host/bpf.ts);
  * - `pipe2()` for real stdin pipes (host/run.ts);
  * - `flock()` for the cross-process namespace lock (plan/lock.ts);
+ * - `setns()` to open a netlink socket inside a network namespace (host/nft-elements.ts);
  * - sockets and `poll()` for the NFQUEUE reader (dpi/nfqueue/socket.ts);
  * - `clock_gettime()` (CLOCK_BOOTTIME matches bpf_ktime_get_boot_ns()).
  *
@@ -55,6 +56,8 @@ export interface Libc {
   /** `pipe2(int fds[2], int flags)`: fills `fds`. */
   pipe2(fds: number[], flags: number): number;
   flock(fd: number, op: number): number;
+  /** `setns(int fd, int nstype)`: move the calling thread into the namespace behind `fd`. */
+  setns(fd: number, nstype: number): number;
   socket(domain: number, type: number, protocol: number): number;
   bind(fd: number, addr: Buffer, len: number): number;
   getsockname(fd: number, addr: Buffer, len: Buffer): number;
@@ -90,6 +93,7 @@ export function libc(): Libc {
   const clockGettime = lib.func('int clock_gettime(int clk, void *ts)');
   const pipe2 = lib.func('int pipe2(_Out_ int *fds, int flags)');
   const flock = lib.func('int flock(int fd, int op)');
+  const setns = lib.func('int setns(int fd, int nstype)');
   const socket = lib.func('int socket(int domain, int type, int protocol)');
   const bind = lib.func('int bind(int fd, void *addr, uint32_t len)');
   const getsockname = lib.func('int getsockname(int fd, void *addr, void *len)');
@@ -109,6 +113,7 @@ export function libc(): Libc {
     clock_gettime: (clk, ts) => clockGettime(clk, ts) as number,
     pipe2: (fds, flags) => pipe2(fds, flags) as number,
     flock: (fd, op) => flock(fd, op) as number,
+    setns: (fd, t) => setns(fd, t) as number,
     socket: (d, t, p) => socket(d, t, p) as number,
     bind: (fd, a, l) => bind(fd, a, l) as number,
     getsockname: (fd, a, l) => getsockname(fd, a, l) as number,

@@ -7,6 +7,7 @@
 import { realBpf } from './bpf-real.js';
 import { realFiles } from './files.js';
 import type { Host } from './host.js';
+import { countSetElementsOnMachine } from './nft-elements.js';
 import { nftApplyOnMachine, nftListManyOnMachine, nftListOnMachine } from './nft.js';
 import { runOnMachine, runSyncOnMachine } from './run.js';
 import { spawnOnMachine } from './spawn.js';
@@ -21,6 +22,7 @@ export const realHost: Host = {
     apply: (commands, options) => nftApplyOnMachine(commands, options),
     list: (target, options) => nftListOnMachine(target, options),
     listMany: (commands, options) => nftListManyOnMachine(commands, options),
+    countElements: (family, table, set, options) => countSetElementsOnMachine(family, table, set, options?.netns, options),
   },
   get files() {
     return realFiles;

@@ -1,14 +1,150 @@
-/** `netfence status`: not built yet (issue 15). */
+/**
+ * `netfence status [--netns NS] [--json]`: everything netfence owns in a
+ * namespace, read from the kernel and the journal (src/status: readStatus).
+ * This file only renders.
+ */
+import { readStatus, type HostStatus } from '../../status/index.js';
+import { formatRate } from '../../throttle/rate.js';
+import { EXIT, parseCommand, printError, table } from './common.js';
 import type { CliCommand } from './types.js';
+
+const USAGE = `usage: netfence status [--netns NS] [--json]
+
+Everything netfence owns in a network namespace, read from the kernel and the
+journal (not from any process's memory): nft tables with their owner, chains,
+rules, sets with element counts and counters; Throttler limits; XDP programs
+and blocklists; DpiBlocker steering and NFQUEUE statistics; journal entries
+and locks. Set sizes are counted without listing the sets.
+
+options:
+  --netns NS   read the network namespace NS (/run/netns/NS); default: this one
+  --json       print the status as one JSON object (the HostStatus type)
+  -h, --help   this text
+
+exit codes:
+  0  the status was read (parts that could not be read are listed as warnings)
+  1  the namespace could not be read (no such namespace, nft missing, not root)
+  2  invalid arguments`;
+
+const n = (x: number | undefined): string => (x === undefined ? '?' : x.toLocaleString('en-US'));
+const bytes = (b: number): string => {
+  for (const [u, m] of [['GB', 1e9], ['MB', 1e6], ['kB', 1e3]] as const) if (b >= m) return `${+(b / m).toFixed(1)} ${u}`;
+  return `${b} B`;
+};
+
+/** The readable screen of a {@link HostStatus}. */
+export function renderStatus(s: HostStatus): string {
+  const out: string[] = [];
+  const section = (title: string, body: string | undefined) => {
+    out.push(`${title}\n${body ?? '  (none)'}\n`);
+  };
+  const indent = (t: string) => t.split('\n').map((l) => `  ${l}`).join('\n');
+  out.push(`netfence status of ${s.netns === undefined ? 'this network namespace' : `network namespace ${s.netns}`} (nft ${s.nftVersion ?? '?'}, read in ${s.tookMs} ms)\n`);
+
+  section(
+    `nft tables (${s.tables.length})`,
+    s.tables.length
+      ? indent(
+          table(
+            ['table', 'owner', 'chains', 'rules', 'sets', 'elements', 'counters'],
+            s.tables.map((t) => [`${t.family} ${t.name}`, t.owner, t.chains.length, t.rules, t.sets.length, n(t.sets.reduce<number | undefined>((a, x) => (a === undefined || x.elements === undefined ? undefined : a + x.elements), 0)), t.counters.length]),
+          ),
+        )
+      : undefined,
+  );
+  const chains = s.tables.flatMap((t) => t.chains.filter((c) => c.hook !== undefined).map((c) => [`${t.family} ${t.name}`, c.name, c.hook ?? '', c.priority ?? '', c.policy ?? '', c.device ?? '', c.rules]));
+  if (chains.length) section('base chains', indent(table(['table', 'chain', 'hook', 'prio', 'policy', 'device', 'rules'], chains)));
+  const sets = s.tables.flatMap((t) => t.sets.map((x) => [`${t.family} ${t.name}`, x.name, x.kind === 'map' ? `${x.type} : ${x.map ?? '?'}` : x.type, x.flags.join(','), n(x.elements), x.countMethod ?? (x.countError ? 'error' : '')]));
+  if (sets.length) section('sets and maps', indent(table(['table', 'set', 'type', 'flags', 'elements', 'counted by'], sets)));
+  const counters = s.tables.flatMap((t) => t.counters.map((c) => [`${t.family} ${t.name}`, c.name, c.comment ?? '', n(c.packets), bytes(c.bytes)]));
+  if (counters.length) section('counters', indent(table(['table', 'counter', 'comment', 'packets', 'bytes'], counters)));
+
+  section(
+    `Throttler limits (${s.limits.length})`,
+    s.limits.length
+      ? indent(
+          table(
+            ['limit', 'interface', 'direction', 'backend', 'rate', 'bytes', 'packets', 'drops', 'quota'],
+            s.limits.map((l) => [
+              `l${l.id}`,
+              l.interface ?? '?',
+              l.direction ?? '?',
+              l.backend,
+              l.rateBps === undefined ? '-' : formatRate(l.rateBps),
+              bytes(l.bytes),
+              n(l.packets),
+              n(l.drops),
+              l.quotaBytes === undefined ? '-' : `${bytes(l.quotaUsed ?? 0)} / ${bytes(l.quotaBytes)}`,
+            ]),
+          ),
+        )
+      : undefined,
+  );
+
+  section(
+    `XDP programs (${s.xdp.programs.length})`,
+    s.xdp.programs.length ? indent(table(['interface', 'mode', 'program id', 'name', 'blocklist'], s.xdp.programs.map((p) => [p.interface, p.mode, p.programId, p.programName, p.blocklist ?? '-']))) : undefined,
+  );
+  section(
+    `XDP blocklists (${s.xdp.blocklists.length})`,
+    s.xdp.blocklists.length
+      ? indent(
+          table(
+            ['blocklist', 'backend', 'interfaces', 'entries', 'dropped pkts', 'dropped', 'passed pkts'],
+            s.xdp.blocklists.map((b) => [b.name, b.backend, b.interfaces.join(',') || '-', b.error ? `error: ${b.error.slice(0, 40)}` : n(b.entries), n(b.dropped.packets), bytes(b.dropped.bytes), n(b.passed.packets)]),
+          ),
+        )
+      : undefined,
+  );
+
+  section(
+    `DPI steering (${s.dpi.steering.length})`,
+    s.dpi.steering.length
+      ? indent(
+          table(
+            ['table', 'form', 'owner', 'chains', 'rules', 'queues', 'steered pkts'],
+            s.dpi.steering.map((x) => [x.table, x.form, x.owner ?? '-', x.chains.join(','), x.rules, x.queues ? (x.queues[0] === x.queues[1] ? String(x.queues[0]) : `${x.queues[0]}-${x.queues[1]}`) : '?', x.packets === undefined ? '-' : n(x.packets)]),
+          ),
+        )
+      : undefined,
+  );
+  section(
+    `NFQUEUE queues (${s.dpi.queues.length})`,
+    s.dpi.queues.length ? indent(table(['queue', 'portid', 'waiting', 'queued', 'dropped', 'user dropped'], s.dpi.queues.map((q) => [q.queue, q.portid, n(q.waiting), n(q.queued), n(q.dropped), n(q.userDropped)]))) : undefined,
+  );
+
+  section(
+    `journal (${s.journal.length})`,
+    s.journal.length ? indent(table(['entry', 'owner', 'pid', 'alive', 'phase', 'tables', 'steps'], s.journal.map((j) => [j.id, j.owner, j.pid, j.alive ? 'yes' : 'NO', j.phase, j.tables.join(', '), `${j.stepsStarted}/${j.steps}`]))) : undefined,
+  );
+  section(`locks (${s.locks.length})`, s.locks.length ? indent(table(['lock', 'held', 'pid', 'what'], s.locks.map((l) => [l.path, l.held ? 'held' : 'free', l.pid ?? '-', l.what ?? '-']))) : undefined);
+  if (s.warnings.length) section(`warnings (${s.warnings.length})`, s.warnings.map((w) => `  ${w}`).join('\n'));
+  return out.join('\n').trimEnd();
+}
 
 export const statusCommands: CliCommand[] = [
   {
     path: ['status'],
-    summary: 'not built yet',
-    usage: 'usage: netfence status',
-    async run() {
-      console.error('netfence status: not built yet');
-      return 1;
+    summary: 'what netfence owns in a namespace: tables, sets, limits, XDP, DPI, journal, locks',
+    usage: USAGE,
+    async run(args) {
+      const p = parseCommand('status', USAGE, args, { netns: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+      if (typeof p === 'number') return p;
+      if (p.values.help) {
+        console.log(USAGE);
+        return EXIT.ok;
+      }
+      const r = await readStatus(p.values.netns === undefined ? {} : { netns: p.values.netns });
+      if (r.err) {
+        if (r.val.code === 'VALIDATION') {
+          printError('status', r.val, `\n${USAGE}`);
+          return EXIT.usage;
+        }
+        printError('status', r.val, p.values.netns !== undefined ? `check that /run/netns/${p.values.netns} exists (ip netns list) and that you run as root` : 'run as root (nft needs CAP_NET_ADMIN)');
+        return EXIT.failed;
+      }
+      console.log(p.values.json ? JSON.stringify(r.val, null, 2) : renderStatus(r.val));
+      return EXIT.ok;
     },
   },
 ];
