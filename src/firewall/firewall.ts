@@ -264,7 +264,7 @@ export class Firewall extends FirewallBuilder {
   // -------------------------------------------------------------------------
   // VM firewalls.
 
-  private async resolveBackends(): Promise<Result<VmBackends, NetfenceError>> {
+  protected async resolveBackends(): Promise<Result<VmBackends, NetfenceError>> {
     if (this.backends) return Ok(this.backends);
     if (this.family !== 'bridge') return Err(new NetfenceError('WRONG_FAMILY', `VM firewalls need a bridge-family table; ${this.table} is ${this.family}`, { hint: "create the Firewall with family: 'bridge'" }));
     const o = this.vmOptions;

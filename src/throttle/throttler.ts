@@ -79,8 +79,8 @@ export class Throttler {
   readonly name: string;
   /** Plan owner recorded in its nft tables. */
   readonly owner: string;
-  private nextId = 1;
-  private readonly sites = new Map<string, SiteState>();
+  protected nextId = 1;
+  protected readonly sites = new Map<string, SiteState>();
   private readonly entries = new Map<number, Entry>();
   private readonly queue = new SerialQueue();
 
@@ -116,7 +116,7 @@ export class Throttler {
     return [...this.entries.values()].map((e) => this.handle(e.record.id));
   }
 
-  private siteKey(backend: BackendName, spec: LimitSpec): string {
+  protected siteKey(backend: BackendName, spec: LimitSpec): string {
     return `${backend}:${spec.direction}:${spec.iface}`;
   }
 
@@ -141,7 +141,7 @@ export class Throttler {
   }
 
   /** Validate and select with the given facts: everything the pure compilation needs. No I/O. */
-  private prepare(req: LimitRequest, facts: ThrottleHostFacts, id: number): Result<{ spec: LimitSpec; ctx: CompileContext }, LimitError> {
+  protected prepare(req: LimitRequest, facts: ThrottleHostFacts, id: number): Result<{ spec: LimitSpec; ctx: CompileContext }, LimitError> {
     const parsed = LimitSchema.safeParse(req);
     if (!parsed.success) return Err(fromZodIssues('limit', parsed.error.issues));
     const spec = parsed.data;
