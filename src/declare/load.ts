@@ -59,7 +59,7 @@ export function defaultOwner(source: string): string | undefined {
 export function parseDeclaration(text: string, source = 'netfence.yaml'): Result<LoadedDeclaration, ValidationError> {
   const what = `declarative file ${source}`;
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     return Err(new ValidationError(what, doc.errors.slice(0, 10).map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: `not valid YAML/JSON: ${e.message.split('\n')[0]}` }))));
   }

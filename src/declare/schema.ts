@@ -130,10 +130,17 @@ export type Declaration = z.output<typeof DeclarationSchema>;
  * same zod schemas. Input types (`io: 'input'`: defaults are optional), and
  * what JSON Schema cannot say is left open (`unrepresentable: 'any'`): the
  * library's refinements (an address's syntax, a port range's order, a
- * limit's field combinations) and SmartProxy's `z.custom` options; the file
- * loader still checks all of them.
+ * limit's field combinations), SmartProxy's `z.custom` options and the
+ * routes themselves (checked by the route normalizer, not a zod schema); the
+ * file loader still checks all of them. Schemas used more than once are
+ * `$defs` (`reused: 'ref'`).
  */
 export function declarationJsonSchema(): Record<string, unknown> {
-  const s = z.toJSONSchema(DeclarationSchema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }) as Record<string, unknown>;
-  return { ...s, $id: 'https://netfence.dev/schema/netfence.schema.json', title: 'netfence declarative file' };
+  const s = z.toJSONSchema(DeclarationSchema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12', reused: 'ref' }) as Record<string, unknown>;
+  return { ...s, title: 'netfence declarative file (netfence plan | apply | destroy FILE)' };
+}
+
+/** The text of `schema/netfence.schema.json` (what `scripts/gen-schema.mjs` writes): {@link declarationJsonSchema}, 2-space JSON, final newline. */
+export function declarationSchemaText(): string {
+  return `${JSON.stringify(declarationJsonSchema(), null, 2)}\n`;
 }
