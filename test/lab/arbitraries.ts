@@ -5,7 +5,8 @@
  * error or a plan. Used by test/unit/hostile-*.test.ts (properties, corpus)
  * and test/kernel/hostile-nft-check.test.ts (plans through `nft -c`).
  *
- * Case counts: NETFENCE_HOSTILE_CASES (default 10000 per builder).
+ * Case counts: NETFENCE_HOSTILE_CASES (default 10000 per builder, and the
+ * minimum: a smaller value fails the suite, see knobs.ts).
  */
 import fc from 'fast-check';
 import { fromZodIssues, NetfenceError, UnsupportedError, ValidationError } from '../../src/errors.js';
@@ -24,9 +25,10 @@ import { NftBlocklist } from '../../src/xdp/nft-backend.js';
 import { DpiBlocker } from '../../src/dpi/dpi-blocker.js';
 import { INJECTION_CORPUS } from './injection-corpus.js';
 import type { Command } from '../../src/nft/schema/index.js';
+import { sizeKnob } from './knobs.js';
 
-/** Cases per builder (env NETFENCE_HOSTILE_CASES, default 10000). */
-export const HOSTILE_CASES = Math.max(1, Number(process.env.NETFENCE_HOSTILE_CASES ?? 10_000) || 10_000);
+/** Cases per builder (env NETFENCE_HOSTILE_CASES, default and minimum 10000: the knob can only raise it). */
+export const HOSTILE_CASES = sizeKnob('NETFENCE_HOSTILE_CASES', 10_000);
 /** Seed of the property runs (env NETFENCE_HOSTILE_SEED, default fixed so failures reproduce). */
 export const HOSTILE_SEED = Number(process.env.NETFENCE_HOSTILE_SEED ?? 0x6e66) || 0x6e66;
 
