@@ -46,3 +46,6 @@ export type { UtpState, DirTrack as UtpDirTrack } from './dpi/classifiers/bittor
 export { readCapture, type CapturedPacket, type CaptureFormat } from './dpi/pcap.js';
 export { decodeFrame, formatAddress, LinkType, type DecodedPacket } from './dpi/packet.js';
 export { Flow, FlowTable, StreamPrefix, flowKeyOf, type FlowKeyOf, type FlowTableOptions } from './dpi/flow.js';
+
+// Metrics parts: merging families, the families of a status read, a strict reader of the text format
+export { mergeFamilies, statusFamilies, parsePrometheusText, PrometheusTextError, type ParsedFamily, type ParsedSample } from './metrics/index.js';

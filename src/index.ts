@@ -54,3 +54,6 @@ export { reconcile, type ReconcileOptions, type ReconcileReport, type ReconcileF
 
 // Status: what netfence owns in a namespace, read from the kernel and the journal
 export { readStatus, ReadStatusSchema, type ReadStatusOptions, type HostStatus, type TableStatus, type ChainStatus, type SetStatus, type CounterStatus, type LimitStatus, type XdpProgramStatus, type XdpBlocklistStatus, type SteeringStatus, type QueueStatus, type JournalStatus, type LockStatus, type OwnerKind } from './status/index.js';
+
+// Metrics: every counter, in the Prometheus text format or through a prom-client registry
+export { toPrometheusText, PROMETHEUS_CONTENT_TYPE, METRIC_DEFINITIONS, metricsOf, collectMetrics, netnsMetrics, netnsMetricsSource, registerPromClient, type MetricFamily, type MetricSample, type MetricLabels, type MetricType, type MetricDefinition, type MetricsOptions, type MetricsSource, type CustomMetricsSource, type CollectedMetrics, type NetnsMetrics, type NetnsMetricsOptions, type PromRegistryLike, type PromMetricObject, type PromClientOptions, type PromClientRegistration } from './metrics/index.js';

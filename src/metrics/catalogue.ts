@@ -41,7 +41,7 @@ export const METRICS = {
   counterPackets: def('netfence_nft_counter_packets_total', 'counter', 'Packets of a named nft counter in a table netfence owns (ownership marks excluded).', COUNTER),
   counterBytes: def('netfence_nft_counter_bytes_total', 'counter', 'Bytes of a named nft counter in a table netfence owns (ownership marks excluded).', COUNTER),
   // Throttler limits
-  limitBytes: def('netfence_throttle_bytes_total', 'counter', 'Bytes that passed a Throttler limit.', LIMIT),
+  limitBytes: def('netfence_throttle_bytes_total', 'counter', 'Bytes that passed a Throttler limit (throttler: its name, empty when read from tc objects alone, which carry no owner).', LIMIT),
   limitPackets: def('netfence_throttle_packets_total', 'counter', 'Packets that passed a Throttler limit.', LIMIT),
   limitDrops: def('netfence_throttle_dropped_packets_total', 'counter', 'Packets a Throttler limit dropped (shaper queue overflow, policer or quota).', LIMIT),
   limitOverlimits: def('netfence_throttle_overlimit_packets_total', 'counter', 'Packets the shaper delayed or the tc policer found over the rate (tc overlimits), where the backend reports it.', LIMIT),
@@ -76,6 +76,8 @@ export const METRICS = {
   dpiFailOpen: def('netfence_dpi_fail_open_passes_total', 'counter', 'Packets let through by the fail-open verdict because the handler failed (with failOpen; queue-full and worker-exit passes are not counted by the kernel).', QUEUE),
   dpiHandlerErrors: def('netfence_dpi_handler_errors_total', 'counter', 'Packets whose handler threw or rejected (the failOpen verdict was used).', QUEUE),
   dpiOverruns: def('netfence_dpi_socket_overruns_total', 'counter', 'Receive-buffer overruns a queue worker saw (ENOBUFS): queued packets whose message was lost.', QUEUE),
+  dpiSteeredPackets: def('netfence_dpi_steered_packets_total', 'counter', 'Packets counted by DpiBlocker steering rules (the packets sent towards the queues), read from the kernel.', ['netns', 'form', 'table'] as const),
+  dpiSteeredBytes: def('netfence_dpi_steered_bytes_total', 'counter', 'Bytes counted by DpiBlocker steering rules, read from the kernel.', ['netns', 'form', 'table'] as const),
   dpiBlocklisted: def('netfence_dpi_blocklisted_addresses_total', 'counter', 'Addresses a DpiBlocker added to its blocklist.', DPI),
   dpiBlocklistErrors: def('netfence_dpi_blocklist_errors_total', 'counter', 'Blocklist additions that failed.', DPI),
   dpiWorkerExits: def('netfence_dpi_worker_exits_total', 'counter', 'Queue workers that exited unexpectedly (traffic then follows failOpen).', DPI),

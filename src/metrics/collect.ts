@@ -18,8 +18,9 @@ import type { MetricFamily } from './types.js';
 /** Options of {@link metricsOf} and {@link collectMetrics}. */
 export interface MetricsOptions {
   /**
-   * XdpBlocklist: at most this many per-entry series (`netfence_xdp_entry_dropped_packets_total`);
-   * all entries when there are no more, else those with the most hits. 0 turns them off. Default 1000.
+   * XdpBlocklist: per-entry series (`netfence_xdp_entry_dropped_packets_total`) for blocklists
+   * of at most this many entries, none for larger ones (reading every entry of a huge list at
+   * each scrape costs too much). 0 turns them off. Default 1000.
    */
   maxEntries?: number | undefined;
 }
@@ -72,15 +73,14 @@ export async function metricsOf(instance: Firewall | Throttler | XdpBlocklist | 
     if (instance instanceof XdpBlocklist) {
       const s = await instance.stats();
       if (s.err) return s;
-      const max = options.maxEntries ?? DEFAULT_MAX_ENTRY_SERIES;
       let entries;
-      if (max > 0) {
+      if (s.val.entries <= (options.maxEntries ?? DEFAULT_MAX_ENTRY_SERIES)) {
         const l = await instance.list();
         if (l.err) return l;
         entries = l.val;
       }
       const o = instance.options;
-      return Ok(xdpFamilies({ netns: o.netns, iface: o.iface, name: instance.name }, s.val, entries, max).families());
+      return Ok(xdpFamilies({ netns: o.netns, iface: o.iface, name: instance.name }, s.val, entries).families());
     }
     if (instance instanceof DpiBlocker) {
       const s = await instance.stats();

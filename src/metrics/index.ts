@@ -10,5 +10,6 @@ export type { MetricFamily, MetricLabels, MetricSample, MetricType } from './typ
 export { toPrometheusText, PROMETHEUS_CONTENT_TYPE } from './text.js';
 export { METRIC_DEFINITIONS, type MetricDefinition } from './catalogue.js';
 export { metricsOf, collectMetrics, mergeFamilies, type MetricsOptions, type MetricsSource, type CustomMetricsSource, type CollectedMetrics } from './collect.js';
+export { netnsMetrics, netnsMetricsSource, statusFamilies, DEFAULT_MAX_SET_ELEMENTS, type NetnsMetrics, type NetnsMetricsOptions } from './netns.js';
 export { registerPromClient, type PromRegistryLike, type PromMetricObject, type PromClientOptions, type PromClientRegistration } from './prom-client.js';
 export { parsePrometheusText, PrometheusTextError, type ParsedFamily, type ParsedSample } from './parse.js';

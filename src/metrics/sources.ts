@@ -60,24 +60,22 @@ export interface XdpRef {
   name: string;
 }
 
-/** How many per-entry series an XdpBlocklist contributes at most (default of {@link MetricsOptions.maxEntries}). */
+/** Per-entry series are given for blocklists of at most this many entries (default of {@link MetricsOptions.maxEntries}). */
 export const DEFAULT_MAX_ENTRY_SERIES = 1000;
 
 /**
  * Totals of one blocklist ({@link XdpBlocklistStats}) and, when `entries`
- * is given, per-entry drop counters: every entry when there are at most
- * `maxEntries`, otherwise the `maxEntries` entries with the most hits.
+ * is given, one drop counter per entry (the caller reads entries only for
+ * blocklists small enough, see {@link DEFAULT_MAX_ENTRY_SERIES}).
  */
-export function xdpFamilies(ref: XdpRef, s: XdpBlocklistStats, entries?: readonly XdpBlocklistEntry[], maxEntries = DEFAULT_MAX_ENTRY_SERIES, b = new FamilyBuilder()): FamilyBuilder {
+export function xdpFamilies(ref: XdpRef, s: Omit<XdpBlocklistStats, 'entries'> & { entries: number | undefined }, entries?: readonly XdpBlocklistEntry[], b = new FamilyBuilder()): FamilyBuilder {
   const l = { netns: ref.netns, iface: ref.iface, blocklist: ref.name };
   b.add('xdpInfo', { ...l, backend: s.backend, mode: s.mode }, 1);
   b.add('xdpPassedPackets', l, s.passed.packets).add('xdpPassedBytes', l, s.passed.bytes);
   b.add('xdpDroppedPackets', l, s.dropped.packets).add('xdpDroppedBytes', l, s.dropped.bytes);
-  b.add('xdpExpired', l, s.expired).add('xdpEntries', l, s.entries);
-  if (entries && maxEntries > 0) {
-    const chosen = entries.length <= maxEntries ? entries : [...entries].sort((x, y) => y.hits - x.hits).slice(0, maxEntries);
-    for (const e of chosen) b.add('xdpEntryDropped', { ...l, entry: e.entry }, e.hits);
-  }
+  b.add('xdpExpired', l, s.expired);
+  if (s.entries !== undefined) b.add('xdpEntries', l, s.entries);
+  for (const e of entries ?? []) b.add('xdpEntryDropped', { ...l, entry: e.entry }, e.hits);
   return b;
 }
 

@@ -24,6 +24,11 @@ describe('netfence exports the public surface, netfence/advanced the low-level p
     }
   });
 
+  it('exports the metrics surface from netfence, its parts from netfence/advanced', () => {
+    for (const name of ['toPrometheusText', 'PROMETHEUS_CONTENT_TYPE', 'METRIC_DEFINITIONS', 'metricsOf', 'collectMetrics', 'netnsMetrics', 'netnsMetricsSource', 'registerPromClient']) expect(pub, name).toContain(name);
+    for (const name of ['mergeFamilies', 'statusFamilies', 'parsePrometheusText', 'PrometheusTextError']) expect(adv, name).toContain(name);
+  });
+
   it('loses no name: each one exported before is in exactly one of the two', () => {
     for (const name of BEFORE) expect([pub.includes(name), adv.includes(name)], name).toContain(true);
     expect(pub.filter((n) => adv.includes(n))).toEqual([]);

@@ -4,6 +4,8 @@
  * read back strictly, OpenMetrics output, JSON, a name clash, unregister.
  */
 import './fake-setup.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Counter, Registry, type OpenMetricsContentType } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/errors.js';
@@ -82,5 +84,13 @@ describe('registerPromClient', () => {
     // a subset of definitions avoids the clash
     const r = registerPromClient(reg, async () => [], { definitions: [METRICS.queueQueued] });
     expect(r.names).toEqual([METRICS.queueQueued.name]);
+  });
+});
+
+describe('prom-client stays optional', () => {
+  it('no module under src/ imports it: the registry is passed in and typed structurally', () => {
+    const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+    const importers = files('src').filter((f) => /^(?:import|export)\b[^\n]*['"]prom-client['"]|^[^*\n]*(?:import|require)\(\s*['"]prom-client['"]/m.test(readFileSync(f, 'utf8')));
+    expect(importers).toEqual([]);
   });
 });
