@@ -179,7 +179,7 @@ export async function readLimits(netns: string | undefined, listing: NftListing,
     }
   }
   const merge = (x: LimitStatus): void => {
-    const same = limits.find((l) => l.id === x.id && (l.interface === undefined || l.interface === x.interface) && l.rateBps === undefined);
+    const same = limits.find((l) => l.id === x.id && (x.interface === undefined || l.interface === undefined || l.interface === x.interface) && l.rateBps === undefined);
     if (same) {
       // a tc-shaped limit with an nft table (per-process or quota): one limit
       Object.assign(same, { backend: x.backend, rateBps: x.rateBps, device: x.device, bytes: x.bytes, packets: x.packets, drops: x.drops + same.drops, backlog: x.backlog });
@@ -187,48 +187,52 @@ export async function readLimits(netns: string | undefined, listing: NftListing,
       same.direction ??= x.direction;
     } else limits.push(x);
   };
-  // HTB classes: interfaces and IFBs with a root htb 1: qdisc
-  const q = await run(['tc', '-j', 'qdisc', 'show'], { netns, what: 'list tc qdiscs' });
-  if (q.err) warnings.push(`tc qdiscs: ${q.val.message.split('\n')[0]}`);
-  else {
-    let qdiscs: Record<string, unknown>[] = [];
-    try {
-      qdiscs = JSON.parse(q.val.stdout || '[]') as Record<string, unknown>[];
-    } catch {
-      warnings.push('tc qdiscs: unreadable tc -j qdisc output');
+  // HTB classes 1:<0x10+id> (their parent is the root HTB 1:), on every interface and IFB, read in parallel
+  const classes = await Promise.all(links.map((l) => run(['tc', '-s', '-j', 'class', 'show', 'dev', l.ifname], { netns, what: `read tc classes of ${l.ifname}` })));
+  links.forEach((l, i) => {
+    const c = classes[i];
+    if (!c) return;
+    if (c.err) {
+      if (!/Cannot find device/.test(c.val.failure.stderr)) warnings.push(`tc classes of ${l.ifname}: ${c.val.message.split('\n')[0]}`);
+      return;
     }
-    for (const d of qdiscs.filter((x) => x.kind === 'htb' && x.handle === '1:' && x.root === true)) {
-      const dev = String(d.dev);
-      const c = await run(['tc', '-s', '-j', 'class', 'show', 'dev', dev], { netns, what: `read tc classes of ${dev}` });
-      if (c.err) {
-        warnings.push(`tc classes of ${dev}: ${c.val.message.split('\n')[0]}`);
-        continue;
-      }
-      const isIfb = ifbs.some((i) => i.ifname === dev);
-      for (const k of parseHtbClasses(c.val.stdout)) {
-        merge({
-          id: k.id,
-          backend: isIfb ? 'ifb-tc' : 'tc-htb',
-          interface: isIfb ? ifbOwner.get(dev) : dev,
-          direction: isIfb ? 'ingress' : 'egress',
-          rateBps: k.rateBps,
-          device: dev,
-          bytes: k.bytes,
-          packets: k.packets,
-          drops: k.drops,
-          backlog: k.backlog,
-        });
-      }
+    const dev = l.ifname;
+    const isIfb = ifbs.includes(l);
+    for (const k of parseHtbClasses(c.val.stdout)) {
+      merge({
+        id: k.id,
+        backend: isIfb ? 'ifb-tc' : 'tc-htb',
+        interface: isIfb ? ifbOwner.get(dev) : dev,
+        direction: isIfb ? 'ingress' : 'egress',
+        rateBps: k.rateBps,
+        device: dev,
+        bytes: k.bytes,
+        packets: k.packets,
+        drops: k.drops,
+        backlog: k.backlog,
+      });
     }
-    // police actions exist only with clsact qdiscs
-    if (qdiscs.some((x) => x.kind === 'clsact')) {
-      const a = await run(['tc', '-s', '-j', 'actions', 'ls', 'action', 'police'], { netns, what: 'read tc police actions' });
-      if (a.ok) {
-        for (const p of parsePoliceActions(a.val.stdout)) {
-          merge({ id: p.id, backend: 'tc-police', interface: undefined, direction: undefined, rateBps: p.rateBps, bytes: p.bytes, packets: p.packets, drops: p.drops });
+  });
+  // police actions of the Throttler's index range (tc-police); no act_police module or none bound: no limits
+  const a = await run(['tc', '-s', '-j', 'actions', 'ls', 'action', 'police'], { netns, what: 'read tc police actions' });
+  if (a.ok) {
+    for (const p of parsePoliceActions(a.val.stdout)) merge({ id: p.id, backend: 'tc-police', interface: undefined, direction: undefined, rateBps: p.rateBps, bytes: p.bytes, packets: p.packets, drops: p.drops });
+    // their interface and direction: the clsact filter that uses the action
+    const police = limits.filter((l) => l.backend === 'tc-police' && l.interface === undefined);
+    if (police.length) {
+      for (const l of links) {
+        for (const dir of ['egress', 'ingress'] as const) {
+          const f = await run(['tc', 'filter', 'show', 'dev', l.ifname, dir], { netns, what: `read ${dir} filters of ${l.ifname}` });
+          if (f.err) continue;
+          for (const p of police) {
+            if (new RegExp(`\\bindex ${POLICE_BASE + p.id}\\b`).test(f.val.stdout)) {
+              p.interface = l.ifname;
+              p.direction = dir;
+            }
+          }
         }
-      } else if (!/Failed to load TC action module|Operation not supported/i.test(a.val.failure.stderr)) warnings.push(`tc police actions: ${a.val.message.split('\n')[0]}`);
+      }
     }
-  }
+  } else if (!/Failed to load TC action module|No such file or directory|not supported|Cannot find/i.test(a.val.failure.stderr)) warnings.push(`tc police actions: ${a.val.message.split('\n')[0]}`);
   return limits.sort((a, b) => a.id - b.id);
 }
