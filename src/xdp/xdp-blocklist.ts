@@ -72,6 +72,8 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
   private nft: NftBlocklist | undefined;
   private currentBackend: XdpBlocklistBackend | undefined;
   private currentMode: XdpMode | undefined;
+  /** Opened by name ({@link XdpBlocklist.open}) without learning its interface: apply() is refused. */
+  private ifaceUnknown = false;
 
   constructor(options: XdpBlocklistOptions) {
     super();
@@ -85,6 +87,15 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
   /** The backend in force: `xdp` or `nft` (before apply/open: the forced one, else `xdp`). */
   get backend(): XdpBlocklistBackend {
     return this.currentBackend ?? (this.options.backend === 'nft' ? 'nft' : 'xdp');
+  }
+
+  /**
+   * The interface the blocklist filters; undefined only for a blocklist found
+   * by {@link XdpBlocklist.open} on the nft backend when nft does not list the
+   * chain's device (nft before 1.0.7) and no `iface` was given.
+   */
+  get iface(): string | undefined {
+    return this.ifaceUnknown ? undefined : this.options.iface;
   }
 
   /** XDP mode in force after {@link apply} (undefined for nft or before apply). */
@@ -133,6 +144,7 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
    */
   async apply(): Promise<Result<XdpAttachInfo, NetfenceError>> {
     const o = this.options;
+    if (this.ifaceUnknown) return Err(new ValidationError('XdpBlocklist', [{ path: 'iface', message: `blocklist ${this.name} was opened by name without its interface: give iface to XdpBlocklist.open() to apply it again` }]));
     if (o.backend !== 'nft') {
       // pins are machine-wide: serialize apply/destroy/replace of one blocklist across processes
       const x = await withKeyLock(`xdp-${this.name}`, `xdp apply ${this.name}`, () => this.applyXdp(), (e) => Err(e));
@@ -406,7 +418,8 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
    * whose program is attached to an interface of `netns`, or as its nft
    * fallback table `netfence_bl_<name>` in `netns`. The returned object
    * serves the data plane (add/remove/has/list/replace/clear/prune/stats)
-   * and destroy(); `iface` is read from the kernel unless given.
+   * and destroy(); `iface` is read from the kernel unless given (see
+   * {@link XdpBlocklist.iface}; apply() needs it).
    * Err `NOT_ATTACHED` when neither exists there, a ValidationError for a
    * bad name or namespace.
    *
@@ -445,20 +458,22 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     if (!backend) {
       const t = await nftList(['chain', 'netdev', probe.nftTable, 'ingress'], { netns: options.netns });
       if (t.ok) {
-        const ch = (t.val.nftables ?? []).map((x) => (x as { chain?: { dev?: string | string[] } }).chain).find((c) => c !== undefined);
+        const ch = (t.val.nftables ?? []).map((x) => (x as { chain?: { name?: string; dev?: string | string[] } }).chain).find((c) => c?.name === 'ingress');
+        // nft lists the chain's device in JSON from 1.0.7 on; older ones leave it out
         const dev = Array.isArray(ch?.dev) ? ch.dev[0] : ch?.dev;
-        if (dev !== undefined && (iface === undefined || iface === dev)) {
-          iface = dev;
+        if (ch && (iface === undefined || dev === undefined || iface === dev)) {
+          iface ??= dev;
           backend = 'nft';
         }
       }
     }
-    if (!backend || iface === undefined) {
+    if (!backend || (backend === 'xdp' && iface === undefined)) {
       const where = options.netns ? `network namespace ${options.netns}` : "the machine's own network namespace";
       return Err(new NetfenceError('NOT_ATTACHED', `blocklist ${name} is not attached in ${where}${options.iface ? ` on ${options.iface}` : ''} (no attached program with its pins, no nft table ${probe.nftTable})`, { hint: 'check the name and --netns, or apply the blocklist first' }));
     }
-    const bl = new XdpBlocklist({ iface, name, backend, ...(options.netns !== undefined ? { netns: options.netns } : {}) });
+    const bl = new XdpBlocklist({ iface: iface ?? 'lo', name, backend, ...(options.netns !== undefined ? { netns: options.netns } : {}) });
     bl.currentBackend = backend;
+    bl.ifaceUnknown = iface === undefined;
     return Ok(bl);
   }
 

@@ -225,8 +225,8 @@ async function openTarget(cmd: string, usage: string, v: Target): Promise<XdpBlo
   return r.val;
 }
 
-function where(bl: XdpBlocklist): { name: string; netns: string | null; iface: string; backend: string } {
-  return { name: bl.name, netns: bl.options.netns ?? null, iface: bl.options.iface, backend: bl.backend };
+function where(bl: XdpBlocklist): { name: string; netns: string | null; iface: string | null; backend: string } {
+  return { name: bl.name, netns: bl.options.netns ?? null, iface: bl.iface ?? null, backend: bl.backend };
 }
 
 function loadCommand(verb: 'add' | 'remove'): CliCommand {
@@ -271,7 +271,7 @@ function loadCommand(verb: 'add' | 'remove'): CliCommand {
         const ms = performance.now() - t0;
         bar.done(verb === 'add' ? `${n} added` : `${n} removed`);
         if (v.json) console.log(JSON.stringify({ ...where(bl), [verb === 'add' ? 'added' : 'removed']: n, entries: entries.length, files, elapsedMs: Math.round(ms) }, null, 2));
-        else console.log(`${verb === 'add' ? 'added' : 'removed'} ${n} of ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'} ${verb === 'add' ? 'to' : 'from'} blocklist ${bl.name} (${bl.backend} on ${bl.options.iface}${bl.options.netns ? ` in netns ${bl.options.netns}` : ''}) in ${(ms / 1000).toFixed(2)} s`);
+        else console.log(`${verb === 'add' ? 'added' : 'removed'} ${n} of ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'} ${verb === 'add' ? 'to' : 'from'} blocklist ${bl.name} (${bl.backend} on ${bl.iface ?? 'its interface'}${bl.options.netns ? ` in netns ${bl.options.netns}` : ''}) in ${(ms / 1000).toFixed(2)} s`);
         return EXIT.ok;
       } finally {
         bl.close();
@@ -316,7 +316,7 @@ const listCommand: CliCommand = {
         return EXIT.ok;
       }
       const st = s.val;
-      console.log(`blocklist ${bl.name}: ${st.backend}${st.mode ? ` (${st.mode})` : ''} on ${bl.options.iface}${bl.options.netns ? ` in netns ${bl.options.netns}` : ''}`);
+      console.log(`blocklist ${bl.name}: ${st.backend}${st.mode ? ` (${st.mode})` : ''} on ${bl.iface ?? 'its interface'}${bl.options.netns ? ` in netns ${bl.options.netns}` : ''}`);
       console.log(`entries ${st.entries} · dropped ${st.dropped.packets} packets (${st.dropped.bytes} bytes) · passed ${st.passed.packets} packets · expired ${st.expired}`);
       if (entries.length > 0) {
         console.log('');
@@ -394,7 +394,7 @@ const detachCommand: CliCommand = {
     const r = await bl.destroy({ keepMaps: v['keep-maps'] === true });
     if (r.err) return fail('xdp detach', r.val);
     if (v.json) console.log(JSON.stringify({ ...info, detached: true, keptMaps: v['keep-maps'] === true }, null, 2));
-    else console.log(`blocklist ${info.name} detached from ${info.iface}${info.netns ? ` in netns ${info.netns}` : ''} (${info.backend})${v['keep-maps'] ? '; its maps are kept' : ''}`);
+    else console.log(`blocklist ${info.name} detached from ${info.iface ?? 'its interface'}${info.netns ? ` in netns ${info.netns}` : ''} (${info.backend})${v['keep-maps'] ? '; its maps are kept' : ''}`);
     return EXIT.ok;
   },
 };
