@@ -6,6 +6,8 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Firewall } from '../../src/firewall/index.js';
+import type { FirewallRule, VmSpec } from '../../src/firewall/vm.js';
+import { createNfTablesRoute, type IRouteConfig } from '../../src/integrations/smartproxy.js';
 import { run } from '../../src/host/run.js';
 import { readJournal } from '../../src/plan/journal.js';
 
@@ -42,7 +44,8 @@ export async function hostState(netns: string): Promise<Record<string, string>> 
   const st: Record<string, string> = {
     nft,
     qdiscs,
-    links: dlinks.replace(/^\d+: /gm, 'N: '),
+    // bridge and bridge-port timers tick by themselves
+    links: dlinks.replace(/^\d+: /gm, 'N: ').replace(/(\w+_timer)\s+[\d.]+/g, '$1 T'),
     ifb,
     // bpffs is global: only this suite's blocklists (other tests may run at the same time)
     pins: pinTree()
@@ -69,4 +72,20 @@ export function crashFirewall(netns: string, version: 'old' | 'new'): Firewall {
   const n = version === 'old' ? 2 : 40;
   for (let i = 0; i < n; i++) fw.rule('input', { id: `r${i}`, protocol: 'tcp', dport: 7000 + i, action: 'drop' });
   return fw;
+}
+
+/** The SmartProxy route of the crash and fault trials: old forwards port 8080, new port 8081, both to 198.18.2.2:80 (masqueraded). */
+export function crashRoute(version: 'old' | 'new'): IRouteConfig {
+  return createNfTablesRoute(`crash-${version}`, { host: '198.18.2.2', port: 80 }, { ports: version === 'old' ? 8080 : 8081 });
+}
+
+/** The bridge Firewall of the VM crash trials (table nf_crvm in the hypervisor namespace). */
+export function crashVmFirewall(netns: string): Firewall {
+  return new Firewall({ table: 'nf_crvm', family: 'bridge', netns });
+}
+
+/** The VM firewall the crash trials attach to `iface`: TCP 22 towards the VM dropped, everything else accepted. */
+export function crashVmSpec(iface: string): VmSpec {
+  const rules: FirewallRule[] = [{ id: 'no-ssh', name: 'no-ssh', priority: 10, action: 'DROP', direction: 'IN', protocol: 'tcp', dstPortStart: 22 }];
+  return { vmId: 'vm1', iface, rules, defaultPolicy: { in: 'ACCEPT', out: 'ACCEPT' } };
 }

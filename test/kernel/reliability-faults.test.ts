@@ -20,7 +20,8 @@ import { JOURNAL_DIR, journalBegin, processIdentity, readJournal, removeJournalE
 import { reconcile } from '../../src/plan/reconcile.js';
 import { Throttler } from '../../src/throttle/throttler.js';
 import { XdpBlocklist } from '../../src/xdp/xdp-blocklist.js';
-import { hostState, journalOf } from './crash-state.js';
+import { crashRoute, crashVmFirewall, crashVmSpec, hostState, journalOf } from './crash-state.js';
+import { NetfenceRouteManager, NFTablesManager } from '../../src/integrations/smartproxy.js';
 import { run } from '../../src/host/run.js';
 
 interface Attempt {
@@ -264,6 +265,69 @@ describe('reliability: a fault at any point of apply leaves the host exactly as 
     });
   });
 
+  it('SmartProxy NFTablesManager and NetfenceRouteManager: nft rejects, verify fails — provision, sync, deprovision', async () => {
+    await withLab('rsp', async (lab) => {
+      const { netns } = await twoHosts(lab);
+      // the old configuration: a route for 8080; each attempt adds the 8081 route (and its cleanup removes it)
+      const quiet = { error: () => undefined };
+      const m = new NFTablesManager({ settings: { routes: [] } }, { tableName: 'nf_relsp', netns, logger: quiet });
+      expect(await m.provisionRoute(crashRoute('old'))).toBe(true);
+      await everyPoint('NFTablesManager', netns, async () => {
+        if (!(await m.provisionRoute(crashRoute('new')))) return { ok: false };
+        return { ok: true, cleanup: async () => void expect(await m.deprovisionRoute(crashRoute('new'))).toBe(true) };
+      });
+      // and the other way round: removing the provisioned route fails at every point and leaves it in place
+      expect(await m.provisionRoute(crashRoute('new'))).toBe(true);
+      await everyPoint('NFTablesManager', netns, async () => {
+        if (!(await m.deprovisionRoute(crashRoute('new')))) return { ok: false };
+        return { ok: true, cleanup: async () => void expect(await m.provisionRoute(crashRoute('new'))).toBe(true) };
+      });
+      expect(await m.stop()).toBe(true);
+      const n = new NetfenceRouteManager({ tableName: 'nf_relsp2', netns });
+      (await n.syncRoutes([crashRoute('old')])).unwrap();
+      await everyPoint('NetfenceRouteManager', netns, async () => {
+        const r = await n.syncRoutes([crashRoute('old'), crashRoute('new')]);
+        if (r.err) return { ok: false };
+        return { ok: true, cleanup: async () => void (await n.syncRoutes([crashRoute('old')])).unwrap() };
+      });
+      (await n.stop()).unwrap();
+    });
+  });
+
+  it('VM bridge firewall: nft rejects, verify fails — attach, update and detach of a VM', async () => {
+    await withLab('rvm', async (lab) => {
+      const hv = await lab.host('hv');
+      for (const i of [1, 2]) {
+        const vm = await lab.host(`vm${i}`);
+        await lab.link({ host: hv, iface: `tap${i}` }, { host: vm, iface: 'eth0', addrs: [`198.18.5.${i}/24`] });
+      }
+      await lab.bridge(hv, 'br0', ['tap1', 'tap2'], ['198.18.5.254/24']);
+      const fw = crashVmFirewall(hv.netns);
+      // the old configuration: vm2 has a firewall; each attempt attaches vm1 (and its cleanup detaches it)
+      (await fw.attachVm({ ...crashVmSpec('tap2'), vmId: 'vm2' })).unwrap();
+      await everyPoint('VmFirewall', hv.netns, async () => {
+        const r = await fw.attachVm(crashVmSpec('tap1'));
+        if (r.err) return { ok: false };
+        return { ok: true, cleanup: async () => void (await fw.detachVm('vm1')).unwrap() };
+      });
+      // update and detach of an attached VM fail at every point and leave its firewall as it was
+      (await fw.attachVm(crashVmSpec('tap1'))).unwrap();
+      const other = crashVmSpec('tap1');
+      const updated = { ...other, rules: [...other.rules, { ...other.rules[0]!, id: 'no-telnet', name: 'no-telnet', dstPortStart: 23 }] };
+      await everyPoint('VmFirewall', hv.netns, async () => {
+        const r = await fw.updateVm(updated);
+        if (r.err) return { ok: false };
+        return { ok: true, cleanup: async () => void (await fw.updateVm(crashVmSpec('tap1'))).unwrap() };
+      });
+      await everyPoint('VmFirewall', hv.netns, async () => {
+        const r = await fw.detachVm('vm1');
+        if (r.err) return { ok: false };
+        return { ok: true, cleanup: async () => void (await fw.attachVm(crashVmSpec('tap1'))).unwrap() };
+      });
+      (await fw.destroy()).unwrap();
+    });
+  });
+
   it('prints the totals', () => {
     let points = 0;
     for (const [cls, t] of Object.entries(totals)) {
@@ -271,7 +335,7 @@ describe('reliability: a fault at any point of apply leaves the host exactly as 
       console.log(`[faults] total ${cls}: ${t.points.length} faults injected, ${t.failed} apply failures, ${t.absorbed.length} absorbed, 0 leftovers`);
     }
     console.log(`[faults] all classes: ${points} faults injected, 0 leftovers`);
-    expect(Object.keys(totals).sort()).toEqual(['DpiBlocker', 'Firewall', 'Throttler', 'XdpBlocklist']);
+    expect(Object.keys(totals).sort()).toEqual(['DpiBlocker', 'Firewall', 'NFTablesManager', 'NetfenceRouteManager', 'Throttler', 'VmFirewall', 'XdpBlocklist']);
   });
 });
 
