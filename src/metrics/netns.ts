@@ -44,11 +44,15 @@ function runningHere(st: HostStatus): XdpBlocklistStatus[] {
 }
 
 /**
- * The families of a status read (pure): owned tables' rule and named
- * counters and set sizes, limits, blocklists running in the namespace,
- * steering counters, NFQUEUE statistics.
+ * The metric families of a status read ({@link readStatus}; pure): owned
+ * tables' rule and named counters and set sizes, limits, blocklists running
+ * in the namespace, steering counters, NFQUEUE statistics.
  */
-export function statusFamilies(st: HostStatus, b = new FamilyBuilder()): FamilyBuilder {
+export function statusFamilies(st: HostStatus): MetricFamily[] {
+  return addStatusFamilies(st, new FamilyBuilder()).families();
+}
+
+function addStatusFamilies(st: HostStatus, b: FamilyBuilder): FamilyBuilder {
   const netns = st.netns;
   for (const t of st.tables) {
     const base = { netns, family: t.family, table: t.name };
@@ -174,7 +178,7 @@ export async function netnsMetrics(options: NetnsMetricsOptions = {}): Promise<R
   const st = await readStatus(options.netns !== undefined ? { netns: options.netns } : {});
   if (st.err) return st;
   const warnings = [...st.val.warnings];
-  const b = statusFamilies(st.val);
+  const b = addStatusFamilies(st.val, new FamilyBuilder());
   const maxSet = options.maxSetElements ?? DEFAULT_MAX_SET_ELEMENTS;
   if (maxSet > 0) await readSetCounters(st.val.netns, st.val.tables, maxSet, b, warnings);
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRY_SERIES;
