@@ -37,7 +37,9 @@ removed, and a failure anywhere restores everything as it was.
 
 ${common}
   --confirm SECONDS   revert by itself unless \`netfence confirm\` runs within
-                      SECONDS (the revert is armed outside this process)
+                      SECONDS (the revert is armed in a detached watchdog
+                      process, so it happens even after this command exits;
+                      nothing is applied if it cannot be armed)
 
 Exit code: 0 applied (or nothing to change), 1 the transaction failed (the
 previous state was restored unless the message says otherwise), 2 invalid file
@@ -153,15 +155,17 @@ const applyCommand: CliCommand = {
     }
     const l = load('apply', p.positionals[0] as string, p.values.netns);
     if (typeof l === 'number') return l;
-    const r = await applyDeclaration(l, { netns: p.values.netns, confirmWithinMs });
+    // --confirm: the revert is armed in a detached watchdog (this process exits); refused if it cannot be
+    const r = await applyDeclaration(l, { netns: p.values.netns, confirmWithinMs, apply: confirmWithinMs !== undefined ? { watchdog: true } : undefined });
     if (r.err) return failed('apply', r.val);
-    const { diff, plan } = r.val;
-    if (p.values.json) console.log(JSON.stringify({ applied: plan !== undefined, confirmWithinMs, diff }, null, 2));
+    const { diff, plan, applied } = r.val;
+    const confirmInfo = applied && confirmWithinMs !== undefined ? { id: applied.id, deadline: applied.confirmDeadline?.toISOString(), watchdogPid: applied.watchdogPid } : undefined;
+    if (p.values.json) console.log(JSON.stringify({ applied: plan !== undefined, confirm: confirmInfo, diff }, null, 2));
     else {
       console.log(renderDiff(diff));
       if (plan) {
         console.log(`\nApplied in one transaction (${plan.nft.length} nft command(s), ${plan.steps.length} step(s)).`);
-        if (confirmWithinMs !== undefined) console.log(`Reverts in ${confirmWithinMs / 1000} s unless you run: netfence confirm${p.values.netns ? ` --netns ${p.values.netns}` : ''}`);
+        if (confirmInfo) console.log(`Reverts at ${confirmInfo.deadline ?? `+${confirmWithinMs! / 1000} s`} (watchdog pid ${confirmInfo.watchdogPid ?? '?'}) unless you run: netfence confirm ${confirmInfo.id ?? ''}`.trimEnd());
       }
     }
     return EXIT.ok;
