@@ -15,11 +15,16 @@
  *   reader any more) are undone.
  *
  * It never touches anything without a journal entry, never a table without
- * the entry owner's mark, and never anything of a live process.
+ * the entry owner's mark, and never anything of a live process. An entry
+ * applied with a confirm deadline is held by its detached watchdog (see
+ * watchdog.ts) while the watchdog lives and the deadline (plus a grace) has
+ * not passed, even when its applier is gone; the watchdog reverts it at the
+ * deadline through {@link revertAwaitingConfirm}, the same per-entry repair.
  * @module
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { NetfenceError, ValidationError } from '../errors.js';
+import { hostFiles } from '../host/files.js';
 import { nftApply } from '../host/nft.js';
 import { run } from '../host/run.js';
 import { probeNamespaceOwner } from '../capabilities/probe-ns.js';
@@ -144,7 +149,7 @@ async function waitForTools(e: JournalEntry, waitMs: number): Promise<boolean> {
 }
 
 function netnsGone(netns: string | undefined): boolean {
-  return netns !== undefined && !existsSync(`/run/netns/${netns}`);
+  return netns !== undefined && !hostFiles().exists(`/run/netns/${netns}`);
 }
 
 /**
