@@ -7,6 +7,7 @@
  */
 import { readProcQueues } from '../dpi/nfqueue/proc.js';
 import { listingItems, type NftListing } from '../nft/listing.js';
+import type { JournalEntry } from '../plan/journal.js';
 import type { QueueStatus, SteeringStatus, TableStatus } from './types.js';
 
 /** The queue numbers of a rule's `queue` statement as `[first, last]`. */
@@ -72,6 +73,29 @@ export function steeringOf(listing: NftListing, tables: readonly TableStatus[]):
   }
   out.push(...xt.values());
   return out;
+}
+
+/**
+ * The xtables form carries its queue numbers inside xt target data nft does
+ * not print; the DpiBlocker that installed it keeps an in-effect journal
+ * entry whose steps hold the iptables-restore text: owner and queues come
+ * from there (pure).
+ */
+export function withJournalQueues(steering: SteeringStatus[], entries: readonly JournalEntry[]): void {
+  for (const s of steering) {
+    if (s.form !== 'xtables' || s.queues !== undefined) continue;
+    for (const e of entries) {
+      if (!e.owner.startsWith('dpi:')) continue;
+      const text = e.steps.flatMap((st) => st.do).map((a) => ('input' in a && typeof a.input === 'string' ? a.input : '')).join('\n');
+      if (!text.includes(`:${s.chains[0] ?? ''} `)) continue;
+      const bal = /--queue-balance (\d+):(\d+)/.exec(text);
+      const num = /--queue-num (\d+)/.exec(text);
+      if (bal) s.queues = [Number(bal[1]), Number(bal[2])];
+      else if (num) s.queues = [Number(num[1]), Number(num[1])];
+      s.owner = e.owner;
+      break;
+    }
+  }
 }
 
 /** Bound queues of `netns`. */

@@ -23,7 +23,8 @@ import { fromZodIssues, NetfenceError } from '../errors.js';
 import { listLinks } from '../host/links.js';
 import { Err, Ok, type Result } from '../result.js';
 import { NetnsName } from '../validate.js';
-import { readQueues, steeringOf } from './dpi.js';
+import { readJournal } from '../plan/journal.js';
+import { readQueues, steeringOf, withJournalQueues } from './dpi.js';
 import { readJournalStatus, readLockStatus } from './journal.js';
 import { readOwnedTables } from './nft.js';
 import { readLimits } from './throttle.js';
@@ -73,6 +74,11 @@ export async function readStatus(options: ReadStatusOptions = {}): Promise<Resul
   const programs = xdpProgramsOf(links.val);
   const blocklists = [...readPinnedBlocklists(programs, warnings, netns !== undefined), ...nftBlocklistsOf(tables)];
   const steering = steeringOf(listing, tables);
+  try {
+    withJournalQueues(steering, readJournal().filter((e) => (e.netns ?? undefined) === netns));
+  } catch {
+    /* the journal is optional here */
+  }
   const queues = await readQueues(netns, warnings);
   let journal: HostStatus['journal'] = [];
   let locks: HostStatus['locks'] = [];

@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { countChunk, getSetElemRequest, parseGetSetReply, type DumpCounter } from '../../src/host/nft-elements.js';
 import { parseListingText } from '../../src/nft/listing.js';
 import { ownerMarkName } from '../../src/plan/ownership.js';
-import { steeringOf } from '../../src/status/dpi.js';
+import { steeringOf, withJournalQueues } from '../../src/status/dpi.js';
+import type { JournalEntry } from '../../src/plan/journal.js';
+import type { SteeringStatus } from '../../src/status/types.js';
 import { parseProcLocks } from '../../src/status/journal.js';
 import { ownedTablesOf, ownerKind } from '../../src/status/nft.js';
 import { nftLimitsOf, parseHtbClasses, parsePoliceActions } from '../../src/status/throttle.js';
@@ -129,6 +131,18 @@ describe('listing readers', () => {
 
   it('DPI steering in the xtables form (a NETFENCE-* chain in iptables-nft filter tables)', () => {
     expect(steeringOf(listing, ownedTablesOf(listing))).toEqual([{ form: 'xtables', table: 'ip filter', chains: ['NETFENCE-DPI'], rules: 1, packets: 5, bytes: 500 }]);
+  });
+});
+
+describe('xtables steering: owner and queues from the DpiBlocker\'s in-effect journal entry', () => {
+  it('reads --queue-balance / --queue-num from the iptables-restore text of its steps', () => {
+    const entry = (input: string): JournalEntry => ({ version: 1, id: 'apply-1.json', kind: 'apply', owner: 'dpi:1.ab', pid: 1, startTime: '1', pgid: 1, createdAt: '', tables: [], steps: [{ id: 's', description: '', do: [{ kind: 'exec', argv: ['iptables-restore', '--noflush'], input }], undo: [] }], stepsStarted: 1, phase: 'in-effect' }) as JournalEntry;
+    const s: SteeringStatus[] = [{ form: 'xtables', table: 'ip filter', chains: ['NETFENCE-DPI'], rules: 7 }];
+    withJournalQueues(s, [entry('*filter\n:NETFENCE-DPI - [0:0]\n-A NETFENCE-DPI -j NFQUEUE --queue-balance 70:71 --queue-bypass\nCOMMIT\n')]);
+    expect(s[0]).toMatchObject({ queues: [70, 71], owner: 'dpi:1.ab' });
+    const one: SteeringStatus[] = [{ form: 'xtables', table: 'ip filter', chains: ['NETFENCE-DPI'], rules: 7 }];
+    withJournalQueues(one, [entry('*filter\n:NETFENCE-DPI - [0:0]\n-A NETFENCE-DPI -j NFQUEUE --queue-num 91\nCOMMIT\n')]);
+    expect(one[0]?.queues).toEqual([91, 91]);
   });
 });
 
