@@ -51,6 +51,7 @@ export type { ApplyOptions, AppliedPlan } from './plan/executor.js';
 export { configureHost, nftProgram, type HostSettings, type NftProgram } from './host/run.js';
 export { detectCapabilities, clearCapabilityCache, explain, capabilityRows, checkCapability, CapabilityReportSchema, CapabilityEntrySchema, NftFeatureEntrySchema, NFT_FEATURES, type DetectOptions, type ExplainOptions, type CapabilityReport, type CapabilityEntry, type CapabilityRow, type NftFeatureName, type NftFeatureEntry } from './capabilities/index.js';
 export { reconcile, type ReconcileOptions, type ReconcileReport, type ReconcileFinding, type ReconcileAction } from './plan/reconcile.js';
+export { confirmApplied, pendingConfirms, type PendingConfirm, type ConfirmedPlan } from './plan/watchdog.js';
 
 // Status: what netfence owns in a namespace, read from the kernel and the journal
 export { readStatus, ReadStatusSchema, type ReadStatusOptions, type HostStatus, type TableStatus, type ChainStatus, type SetStatus, type CounterStatus, type LimitStatus, type XdpProgramStatus, type XdpBlocklistStatus, type SteeringStatus, type QueueStatus, type JournalStatus, type LockStatus, type OwnerKind } from './status/index.js';

@@ -19,7 +19,7 @@ describe('netfence exports the public surface, netfence/advanced the low-level p
   });
 
   it('keeps the classes, errors, Result, capabilities and reconcile in netfence', () => {
-    for (const name of ['Firewall', 'Throttler', 'XdpBlocklist', 'DpiBlocker', 'NetfenceError', 'ValidationError', 'CommandError', 'UnsupportedError', 'ApplyError', 'OwnershipError', 'LockTimeoutError', 'CaptureFormatError', 'Ok', 'Err', 'detectCapabilities', 'explain', 'checkCapability', 'reconcile', 'configureHost', 'classifyPcap', 'bittorrentClassifier', 'LimitSchema', 'XdpBlocklistOptionsSchema', 'validate', 'readStatus']) {
+    for (const name of ['Firewall', 'Throttler', 'XdpBlocklist', 'DpiBlocker', 'NetfenceError', 'ValidationError', 'CommandError', 'UnsupportedError', 'ApplyError', 'OwnershipError', 'LockTimeoutError', 'CaptureFormatError', 'Ok', 'Err', 'detectCapabilities', 'explain', 'checkCapability', 'reconcile', 'configureHost', 'classifyPcap', 'bittorrentClassifier', 'LimitSchema', 'XdpBlocklistOptionsSchema', 'validate', 'readStatus', 'confirmApplied', 'pendingConfirms']) {
       expect(pub, name).toContain(name);
     }
   });
