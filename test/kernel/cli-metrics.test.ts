@@ -107,8 +107,9 @@ describe('netfence metrics', () => {
         expect(value(before, 'netfence_xdp_entry_dropped_packets_total', { ...xdp, entry: '198.18.1.3' })).toBe(0);
         expect(value(before, 'netfence_nfqueue_queued_packets_total', queue)).toBeGreaterThanOrEqual(0);
         const form = caps.nft.features.queue.available ? 'nft' : 'xtables';
-        const steered = before.find((f) => f.name === 'netfence_dpi_steered_packets_total')?.samples.filter((s) => s.labels.form === form) ?? [];
-        expect(steered.length, `steering counters of the ${form} form`).toBeGreaterThanOrEqual(form === 'xtables' ? 1 : 0);
+        // both steering forms count their rules: the form the capability report allows is there
+        const steered = (fams: ParsedFamily[]) => fams.find((f) => f.name === 'netfence_dpi_steered_packets_total')?.samples.filter((x) => x.labels.form === form && x.labels.netns === ns) ?? [];
+        expect(steered(before).length, `steering counters of the ${form} form`).toBeGreaterThanOrEqual(1);
 
         // traffic: a TCP transfer client → server through the router, pings from the blocked address
         const sent = await pair(
@@ -134,6 +135,8 @@ describe('netfence metrics', () => {
         expect(delta('netfence_xdp_passed_packets_total', xdp)).toBeGreaterThan(0);
         // NFQUEUE: the flow's first packets went through queue 93
         expect(delta('netfence_nfqueue_queued_packets_total', queue)).toBeGreaterThan(0);
+        const sum = (xs: { value: number }[]) => xs.reduce((a, x) => a + x.value, 0);
+        expect(sum(steered(after)) - sum(steered(before))).toBeGreaterThanOrEqual(delta('netfence_nfqueue_queued_packets_total', queue));
 
         // in process: the blocker's verdicts and engine counters (the worker reports them within 250 ms)
         let dpiFams = (await metricsOf(dpi)).unwrap();
