@@ -3,6 +3,7 @@
 // and works; `netfence` is the public surface only, the low-level pieces are in
 // `netfence/advanced`, and the two share one copy of every class (an error made
 // behind `netfence/advanced` is `instanceof` the error classes of `netfence`).
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -62,4 +63,10 @@ for (const format of ['cjs', 'esm']) {
   else console.log(`netfence/testing ${format}: ${names(t).length} exports`);
 }
 if (typeof (await load('smartproxy')).esm.NetfenceRouteManager?.prototype.destroy !== 'function') fail('smartproxy: NetfenceRouteManager.destroy');
+// the confirm watchdog entry (started detached by apply({ confirmWithinMs })) loads in both formats: without an id it exits 2
+for (const f of ['confirm-watchdog.js', 'confirm-watchdog.cjs']) {
+  const r = spawnSync(process.execPath, [join(root, 'dist', f)], { encoding: 'utf8' });
+  if (r.status !== 2 || !r.stdout.includes('no journal entry')) fail(`${f}: exit ${r.status}: ${r.stdout}${r.stderr}`);
+  else console.log(`${f}: loads`);
+}
 process.exit(bad ? 1 : 0);

@@ -31,6 +31,14 @@ const log = debug
       }
     }
   : undefined;
-const r = await runWatchdog(id, { log });
-if (log) log(`${r.outcome}${r.lateMs !== undefined ? ` late=${r.lateMs}ms` : ''}${r.errors.length ? ` errors: ${r.errors.join('; ')}` : ''}`);
-process.exit(r.outcome === 'reverted' ? WATCHDOG_EXIT_REVERTED : r.outcome === 'failed' ? WATCHDOG_EXIT_REVERT_FAILED : WATCHDOG_EXIT_DISARMED);
+// no top-level await: the build also emits this entry as CommonJS
+void runWatchdog(id, { log }).then(
+  (r) => {
+    if (log) log(`${r.outcome}${r.lateMs !== undefined ? ` late=${r.lateMs}ms` : ''}${r.errors.length ? ` errors: ${r.errors.join('; ')}` : ''}`);
+    process.exit(r.outcome === 'reverted' ? WATCHDOG_EXIT_REVERTED : r.outcome === 'failed' ? WATCHDOG_EXIT_REVERT_FAILED : WATCHDOG_EXIT_DISARMED);
+  },
+  (e: unknown) => {
+    if (log) log(`crashed: ${e instanceof Error ? e.stack : String(e)}`);
+    process.exit(WATCHDOG_EXIT_REVERT_FAILED);
+  },
+);
