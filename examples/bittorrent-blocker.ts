@@ -14,6 +14,8 @@
  * The BitTorrent lab helpers (tracker on each peer's loopback, qBittorrent profiles, piece
  * comparison) are shared with the kernel tests: test/kernel/dpi-lab.ts.
  *
+ * Each outcome is checked (✔/✘); the example exits with status 1 on a ✘.
+ *
  * Run as root: npx tsx examples/bittorrent-blocker.ts
  */
 import { fileURLToPath } from 'node:url';
@@ -22,6 +24,7 @@ import { run } from '../src/host/run.js';
 import { withLab } from '../src/lab/index.js';
 import { XdpBlocklist } from '../src/xdp/xdp-blocklist.js';
 import { bg, makeTorrent, swarm, type BtClient } from '../test/kernel/dpi-lab.js';
+import { check } from './_check.js';
 
 const SERVERS = fileURLToPath(new URL('../test/kernel/dpi-servers.mjs', import.meta.url));
 const show = (d: Detection): string =>
@@ -47,9 +50,10 @@ await withLab('btexample', async (lab) => {
     (await monitor.apply()).unwrap();
     console.log('monitor-only, qBittorrent over TCP:');
     const m = await swarm('qbt-tcp', leecher, seeder, fx, 20_000, 'monitor');
-    console.log(`  download ${m.complete ? 'COMPLETE' : 'incomplete'}: ${m.pieces}/${m.total} pieces in ${m.ms} ms`);
+    check('monitor-only: the download completes', m.complete, `${m.pieces}/${m.total} pieces in ${m.ms} ms`);
     const ms = (await monitor.stats()).unwrap();
     console.log(`  stats: flows ${ms.flowsSeen}, detections ${ms.detections}, dropped ${ms.dropped}`);
+    check('monitor-only: BitTorrent is detected, nothing dropped', ms.detections > 0 && ms.dropped === 0, `${ms.detections} detections, ${ms.dropped} dropped`);
     (await monitor.destroy()).unwrap();
 
     // 2. Blocking, with the XDP blocklist on the router's seeder-side interface.
@@ -65,19 +69,21 @@ await withLab('btexample', async (lab) => {
       (await dpi.apply()).unwrap();
       console.log(` qBittorrent over ${kind === 'qbt-tcp' ? 'TCP' : 'uTP only'}:`);
       const r = await swarm(kind, leecher, seeder, fx, 10_000, kind);
-      console.log(`  download ${r.complete ? 'COMPLETE' : 'incomplete'}: ${r.pieces}/${r.total} pieces, ${r.bytes} non-zero bytes on disk after ${r.ms} ms`);
+      check(`blocking, ${kind}: no piece arrives`, !r.complete && r.pieces === 0, `${r.pieces}/${r.total} pieces, ${r.bytes} non-zero bytes on disk after ${r.ms} ms`);
       const s = (await dpi.stats()).unwrap();
       console.log(`  stats: flows ${s.flowsSeen}, detections ${s.detections}, dropped ${s.dropped}, blocklisted ${s.blocklisted}, steering ${s.steering}`);
+      check(`blocking, ${kind}: BitTorrent is detected`, s.detections > 0, `${s.detections} detections`);
       const list = (await blocklist.list()).unwrap();
-      console.log(`  blocklist: ${list.map((e) => `${e.entry} (${e.hits} packets dropped, expires in ${Math.round((e.expiresInMs ?? 0) / 1000)} s)`).join(', ') || 'empty'}`);
+      const seederListed = list.some((e) => e.entry === '198.18.2.2' || e.entry === '198.18.2.2/32');
+      check(`blocking, ${kind}: the seeder is on the XDP blocklist with a TTL`, seederListed && list.every((e) => e.expiresInMs !== undefined), list.map((e) => `${e.entry} (${e.hits} packets dropped, expires in ${Math.round((e.expiresInMs ?? 0) / 1000)} s)`).join(', ') || 'empty');
       const http = await run(['curl', '-s', '--max-time', '3', 'http://198.18.2.2:8080/'], { netns: leecher.netns, timeoutMs: 6000 });
-      console.log(`  ordinary HTTP from the leecher to the seeder's host: ${http.ok ? http.val.stdout.trim() : 'no answer — the seeder is on the XDP blocklist'}`);
+      check(`blocking, ${kind}: ordinary HTTP to the blocklisted seeder's host gets no answer (dropped by XDP)`, !http.ok, http.ok ? http.val.stdout.trim() : 'no answer');
       (await dpi.destroy()).unwrap();
       (await blocklist.remove(list.map((e) => e.entry))).unwrap();
     }
     (await blocklist.destroy()).unwrap();
     const rules = await lab.exec(router, ['iptables-nft', '-S']);
-    console.log(`\nafter destroy(): NETFENCE-DPI chain ${rules.ok && rules.val.stdout.includes('NETFENCE-DPI') ? 'STILL PRESENT' : 'gone'}`);
+    check('after destroy(): the NETFENCE-DPI chain is gone', rules.ok && !rules.val.stdout.includes('NETFENCE-DPI'), rules.ok ? '' : rules.val.message);
   } finally {
     await web.kill();
     fx.cleanup();

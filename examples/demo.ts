@@ -6,7 +6,8 @@
  * router (a firewall with a named set of blocked addresses and a DNAT port
  * forward), shows traffic allowed and blocked, rolls the plan back, shows
  * traffic restored, and tears the lab down. Nothing outside the lab's
- * namespaces is touched.
+ * namespaces is touched. Each traffic outcome is checked against what the
+ * plan should do (✔/✘); the demo exits with status 1 on a ✘.
  */
 import { capabilityRows, detectCapabilities } from '../src/capabilities/index.js';
 import { run } from '../src/host/run.js';
@@ -14,6 +15,7 @@ import { withLab, type Lab, type LabHost } from '../src/lab/index.js';
 import { renderCommand } from '../src/nft/render.js';
 import { apply, check } from '../src/plan/executor.js';
 import { emptyPlan, type Plan } from '../src/plan/types.js';
+import { check as verify } from './_check.js';
 
 const CLIENT = '198.18.40.2';
 const CLIENT_BLOCKED = '198.18.40.3'; // a second address on the client, put in the blocked set
@@ -83,14 +85,19 @@ async function pingFrom(lab: Lab, from: LabHost, src: string, addr: string): Pro
   return r.ok;
 }
 
-async function showTraffic(lab: Lab, client: LabHost): Promise<void> {
-  const fmt = (yes: boolean, what: string): string => `   ${yes ? ok('✔ works  ') : no('✘ fails  ')}  ${what}`;
-  console.log(fmt(await pingFrom(lab, client, CLIENT, SERVER), `ping ${CLIENT} → ${SERVER}`));
-  console.log(fmt(await pingFrom(lab, client, CLIENT_BLOCKED, SERVER), `ping ${CLIENT_BLOCKED} → ${SERVER} (source in the blocked set)`));
+/** Send the four probes from the client; `withPlan`: whether the plan is in force (the blocked source and the port forward depend on it). */
+async function showTraffic(lab: Lab, client: LabHost, withPlan: boolean): Promise<void> {
+  // ✔ when the outcome is the expected one (a blocked ping that fails is a ✔), ✘ (exit status 1) otherwise
+  const show = (works: boolean, expected: boolean, what: string): void => {
+    const line = `${works ? 'works' : 'fails'}  ${what}${works === expected ? '' : ` — expected it to ${expected ? 'work' : 'fail'}`}`;
+    verify(works === expected ? ok(line) : no(line), works === expected);
+  };
+  show(await pingFrom(lab, client, CLIENT, SERVER), true, `ping ${CLIENT} → ${SERVER}`);
+  show(await pingFrom(lab, client, CLIENT_BLOCKED, SERVER), !withPlan, `ping ${CLIENT_BLOCKED} → ${SERVER} (source in the blocked set)`);
   const direct = await tcp(lab, client, SERVER, 80);
-  console.log(fmt(direct !== undefined, `tcp ${CLIENT} → ${SERVER}:80${direct ? `  "${direct}"` : ''}`));
+  show(direct !== undefined, true, `tcp ${CLIENT} → ${SERVER}:80${direct ? `  "${direct}"` : ''}`);
   const fwd = await tcp(lab, client, ROUTER_OUT, FORWARD_PORT);
-  console.log(fmt(fwd !== undefined, `tcp ${CLIENT} → ${ROUTER_OUT}:${FORWARD_PORT} (port forward to ${SERVER}:80)${fwd ? `  "${fwd}"` : ''}`));
+  show(fwd !== undefined, withPlan, `tcp ${CLIENT} → ${ROUTER_OUT}:${FORWARD_PORT} (port forward to ${SERVER}:80)${fwd ? `  "${fwd}"` : ''}`);
 }
 
 async function main(): Promise<void> {
@@ -130,7 +137,7 @@ async function main(): Promise<void> {
     for (const c of plan.nft) console.log(`   ${renderCommand(c)}`);
 
     step('Traffic before the plan');
-    await showTraffic(lab, client);
+    await showTraffic(lab, client, false);
 
     step('Checking the plan with the kernel (nft -c: nothing committed)');
     const c = await check(plan);
@@ -149,7 +156,7 @@ async function main(): Promise<void> {
     console.log(listing.stdout.split('\n').map((l) => `   │ ${l}`).join('\n'));
 
     step('Traffic with the plan');
-    await showTraffic(lab, client);
+    await showTraffic(lab, client, true);
 
     step('Rolling back');
     const rb = await applied.val.rollback();
@@ -158,7 +165,7 @@ async function main(): Promise<void> {
     console.log(`   ${ok('✔')} state: ${applied.val.state}; router ruleset now ${left.stdout.trim() === '' ? 'empty, as before' : `\n${left.stdout}`}`);
 
     step('Traffic after rollback');
-    await showTraffic(lab, client);
+    await showTraffic(lab, client, false);
 
     step('Tearing the lab down');
   });

@@ -3,18 +3,13 @@
  * throwaway lab: client -- proxy -- two backends. Routes are built the way
  * SmartProxy builds them; the manager is constructed the way SmartProxy
  * constructs its own (`new NFTablesManager(smartProxy)`), netfence's options
- * second. Every outcome is checked; the example exits non-zero on failure.
+ * second. Every outcome is checked (✔/✘); the example exits with status 1 on a ✘.
  *
  *   sudo npx tsx examples/smartproxy-routes.ts
  */
 import { createNfTablesRoute, NFTablesManager, type IRouteConfig } from '../src/integrations/smartproxy.js';
 import { withLab } from '../src/lab/index.js';
-
-function check(what: string, got: unknown, want: unknown): void {
-  const ok = JSON.stringify(got) === JSON.stringify(want);
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}: ${JSON.stringify(got)}${ok ? '' : ` (expected ${JSON.stringify(want)})`}`);
-  if (!ok) throw new Error(`${what}: got ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
-}
+import { checkEqual as check } from './_check.js';
 
 await withLab('spexample', async (lab) => {
   const client = await lab.host('client');

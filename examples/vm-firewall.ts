@@ -2,11 +2,14 @@
  * A VM's firewall lifecycle on a real bridge, in a throwaway lab:
  * a "hypervisor" namespace with bridge br0 and two taps (veth pairs) leading
  * to two "VM" namespaces. Start: attachVm; change rules: updateVm; stop: detachVm.
+ * What the peer VM reaches is checked after each step (✔/✘); the example exits
+ * with status 1 on a ✘.
  *
  *   sudo npx tsx examples/vm-firewall.ts
  */
 import { Firewall, type FirewallRule } from '../src/firewall/index.js';
 import { withLab } from '../src/lab/index.js';
+import { checkEqual } from './_check.js';
 
 const rule = (r: Partial<FirewallRule> & Pick<FirewallRule, 'id' | 'action' | 'direction' | 'protocol'>): FirewallRule => ({ name: r.id, priority: 100, ...r });
 
@@ -21,16 +24,18 @@ await withLab('vmexample', async (lab) => {
   await lab.bridge(hv, 'br0', ['tap-web', 'tap-peer'], ['198.18.7.1/24', 'fd00:7::1/64']);
   for (const p of [22, 80, 443]) await lab.serve(web, 'tcp', p);
 
-  const show = async (what: string) => {
+  /** Probe 22, 80, 443 over IPv4 and 80 over IPv6 from the peer; check the results are `want` (in that order). */
+  const show = async (what: string, want: string[]) => {
     const out: string[] = [];
     for (const [addr, port] of [['198.18.7.10', 22], ['198.18.7.10', 80], ['198.18.7.10', 443], ['fd00:7::10', 80]] as const) {
       out.push(`${addr.includes(':') ? `[${addr}]` : addr}:${port} ${(await lab.probe(peer, 'tcp', addr, port, { timeoutMs: 800 })).result}`);
     }
-    console.log(`${what}\n   ${out.join('   ')}`);
+    checkEqual(what, out, ['198.18.7.10:22', '198.18.7.10:80', '198.18.7.10:443', '[fd00:7::10]:80'].map((p, i) => `${p} ${want[i]}`));
   };
+  const allOpen = ['open', 'open', 'open', 'open'];
 
   const fw = new Firewall({ table: 'vmfw', family: 'bridge', netns: hv.netns });
-  await show('before any firewall:');
+  await show('before any firewall', allOpen);
 
   // VM start
   const started = await fw.attachVm({
@@ -46,7 +51,7 @@ await withLab('vmexample', async (lab) => {
   if (started.err) throw started.val;
   console.log('attachVm: backends chosen for this kernel:');
   for (const d of started.val.decisions) console.log(`   ${d.subject} = ${d.chosen}: ${d.reason}`);
-  await show('after attachVm (22 from the LAN, 80 open, 443 REJECT → refused, rest DROP → timeout):');
+  await show('after attachVm (22 from the LAN, 80 open, 443 REJECT → refused, rest DROP → timeout)', ['open', 'open', 'refused', 'open']);
 
   // Change rules: atomic swap of this VM's chains
   const updated = await fw.updateVm({
@@ -59,7 +64,7 @@ await withLab('vmexample', async (lab) => {
     ],
   });
   if (updated.err) throw updated.val;
-  await show('after updateVm (443 open, 22 closed, IPv6 dropped by an IPv6 "all" rule):');
+  await show('after updateVm (443 open, 22 closed, IPv6 dropped by an IPv6 "all" rule)', ['timeout', 'open', 'open', 'timeout']);
 
   const st = await fw.stats();
   if (st.ok) {
@@ -70,6 +75,6 @@ await withLab('vmexample', async (lab) => {
   // VM stop
   const stopped = await fw.detachVm('web');
   if (stopped.err) throw stopped.val;
-  await show('after detachVm (no firewall for this VM any more):');
+  await show('after detachVm (no firewall for this VM any more)', allOpen);
   await fw.destroy();
 });

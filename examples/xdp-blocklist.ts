@@ -3,11 +3,13 @@
  * interface gets an XDP blocklist, one client is blocked (by address, and a
  * whole IPv6 prefix), the other still gets through. Prints the verdicts and
  * the counters, then destroys it (detached, maps removed) and tears the lab down.
+ * Every outcome is checked (✔/✘); the example exits with status 1 on a ✘.
  *
  * Run as root: npx tsx examples/xdp-blocklist.ts
  */
 import { XdpBlocklist } from '../src/index.js';
 import { withLab } from '../src/lab/index.js';
+import { check, checkEqual } from './_check.js';
 
 await withLab('xdpexample', async (lab) => {
   const server = await lab.host('server');
@@ -26,13 +28,14 @@ await withLab('xdpexample', async (lab) => {
     const attached = (await blocklist.apply()).unwrap();
     console.log(`applied: backend=${attached.backend} mode=${attached.mode ?? '-'} (${attached.reason})`);
 
-    console.log(`before: bad host gets ${await lab.ping(bad, '198.18.10.1', 3)}/3 replies`);
+    checkEqual('before: replies to the bad host (of 3)', await lab.ping(bad, '198.18.10.1', 3), 3);
     (await blocklist.add(['198.18.10.66', 'fd00:10::66/128', 'fd00:bad::/32'])).unwrap();
     (await blocklist.add(['198.18.99.0/24'], { ttlMs: 3_600_000 })).unwrap();
 
-    console.log(`after:  bad host gets ${await lab.ping(bad, '198.18.10.1', 3)}/3 replies (IPv4), ${await lab.ping(bad, 'fd00:10::1', 3)}/3 (IPv6)`);
-    console.log(`        good host gets ${await lab.ping(good, '198.18.10.1', 3)}/3 replies`);
-    console.log(`listed 198.18.10.66? ${(await blocklist.has('198.18.10.66')).unwrap()}`);
+    checkEqual('after: replies to the bad host over IPv4 (of 3)', await lab.ping(bad, '198.18.10.1', 3), 0);
+    checkEqual('after: replies to the bad host over IPv6 (of 3)', await lab.ping(bad, 'fd00:10::1', 3), 0);
+    checkEqual('after: replies to the good host (of 3)', await lab.ping(good, '198.18.10.1', 3), 3);
+    checkEqual('198.18.10.66 is listed', (await blocklist.has('198.18.10.66')).unwrap(), true);
 
     console.log('entries:');
     for (const e of (await blocklist.list()).unwrap()) {
@@ -40,6 +43,7 @@ await withLab('xdpexample', async (lab) => {
     }
     const s = (await blocklist.stats()).unwrap();
     console.log(`stats: passed=${s.passed.packets} dropped=${s.dropped.packets} (${s.dropped.bytes} bytes) entries=${s.entries} backend=${s.backend}/${s.mode ?? '-'}`);
+    check('the dropped counter counts the bad host\'s 6 pings', s.dropped.packets >= 6, `${s.dropped.packets} packets`);
   } finally {
     (await blocklist.destroy()).unwrap();
     console.log('destroyed; the interface filters nothing again');
