@@ -15,10 +15,12 @@
 // Plans and the executor
 export { emptyPlan } from './plan/types.js';
 export { apply, check, destroy, planBatch, type DestroyOptions, type PlanBatch } from './plan/executor.js';
+export { mergePlans, type PlanPart } from './plan/merge.js';
 export type { NftBatchFeatures } from './plan/nft-features.js';
 
 // The Host seam: everything netfence does to a machine (processes, nft, files, bpf(2))
 export { currentHost, withHost, setHost, realHost, type Host, type HostNft, type HostFiles, type HostBpf, type SpawnOptions, type SpawnedProcess, type SpawnExit, type RunSyncOptions, type HostMem, type MapInfo, type BatchArgs, type MapCreateOptions, type ProgLoadOptions } from './host/host.js';
+export type { SetElementCount, CountSetOptions } from './host/nft-elements.js';
 
 // Processes and nft
 export { run, type RunOptions, type RunOutput } from './host/run.js';

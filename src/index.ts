@@ -58,3 +58,6 @@ export { readStatus, ReadStatusSchema, type ReadStatusOptions, type HostStatus, 
 
 // Metrics: every counter, in the Prometheus text format or through a prom-client registry
 export { toPrometheusText, PROMETHEUS_CONTENT_TYPE, METRIC_DEFINITIONS, metricsOf, collectMetrics, netnsMetrics, netnsMetricsSource, registerPromClient, type MetricFamily, type MetricSample, type MetricLabels, type MetricType, type MetricDefinition, type MetricsOptions, type MetricsSource, type CustomMetricsSource, type CollectedMetrics, type NetnsMetrics, type NetnsMetricsOptions, type PromRegistryLike, type PromMetricObject, type PromClientOptions, type PromClientRegistration } from './metrics/index.js';
+
+// Declarative files: plan, apply (one transaction) and destroy what one YAML/JSON file declares
+export { parseDeclaration, loadDeclaration, planDeclaration, applyDeclaration, destroyDeclaration, DeclarationSchema, declarationJsonSchema, type Declaration, type DeclarationInput, type LoadedDeclaration, type DeclareOptions, type ApplyDeclarationOptions, type AppliedDeclaration, type DestroyedDeclaration, type DeclarationDiff, type ObjectDiff, type ObjectAction, type TableChanges } from './declare/index.js';

@@ -29,6 +29,11 @@ describe('netfence exports the public surface, netfence/advanced the low-level p
     for (const name of ['mergeFamilies', 'statusFamilies', 'parsePrometheusText', 'PrometheusTextError']) expect(adv, name).toContain(name);
   });
 
+  it('exports declarative files from netfence, plan merging from netfence/advanced', () => {
+    for (const name of ['parseDeclaration', 'loadDeclaration', 'planDeclaration', 'applyDeclaration', 'destroyDeclaration', 'DeclarationSchema', 'declarationJsonSchema']) expect(pub, name).toContain(name);
+    expect(adv).toContain('mergePlans');
+  });
+
   it('loses no name: each one exported before is in exactly one of the two', () => {
     for (const name of BEFORE) expect([pub.includes(name), adv.includes(name)], name).toContain(true);
     expect(pub.filter((n) => adv.includes(n))).toEqual([]);
