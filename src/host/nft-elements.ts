@@ -201,7 +201,7 @@ function netfilterSocket(netns: string | undefined): number {
   }
 }
 
-/** Options of {@link countSetElementsOnMachine}. */
+/** Options of `HostNft.countElements` (on this machine: `countSetElementsOnMachine`). */
 export interface CountSetOptions {
   /** `auto` (default): the kernel's counter where usable, else a dump; `dump`: always dump and count. */
   method?: 'auto' | 'dump' | undefined;

@@ -94,6 +94,7 @@ describe('netfence status', () => {
         const form = caps.nft.features.queue.available ? 'nft' : 'xtables';
         expect(before.dpi.steering.map((s) => s.form)).toContain(form);
         expect(before.dpi.steering.find((s) => s.form === form)?.rules).toBeGreaterThan(0);
+        expect(before.dpi.steering.find((s) => s.form === form)?.queues).toEqual([91, 91]);
         expect(before.dpi.queues.find((q) => q.queue === 91)?.portid).toBeGreaterThan(0);
         // journal: the DpiBlocker's steering is an in-effect entry of a live process
         expect(before.journal.find((j) => j.phase === 'in-effect' && j.alive && j.pid === process.pid)).toBeDefined();
