@@ -210,12 +210,13 @@ describe('reliability: confirm-or-revert survives the SIGKILL of the applier (de
   it('Throttler: the IFB, qdiscs and filters are gone within the deadline + 1 s; a confirmed limit stays', async () => {
     await withLab('cftc', async (lab) => {
       const { a, b, iface } = await lab3(lab);
-      const BYTES = 400_000;
+      // 1 MB: long enough (0.8 s at the limit) that the shaper's burst does not dominate the rate
+      const BYTES = 1_000_000;
       await lab.serve(b, 'tcp', 9000, `%bytes:${BYTES}`);
       // new: 10 Mbit/s on a's ingress (b → a); old: no limit
       const check = async (want: 'old' | 'new') => {
-        const mbit = await transferMbit(a, '198.18.1.2', 9000, BYTES);
-        expect(mbit, `the 400 kB transfer completed (${want})`).toBeDefined();
+        const mbit = await transferMbit(a, '198.18.1.2', 9000, BYTES, 5000);
+        expect(mbit, `the 1 MB transfer completed (${want})`).toBeDefined();
         if (want === 'new') expect(mbit!, 'rate with the 10 Mbit/s limit').toBeLessThanOrEqual(15);
         else expect(mbit!, 'rate without a limit').toBeGreaterThan(15);
       };
