@@ -21,7 +21,7 @@ import type { z } from 'zod';
 import { NetfenceError, UnsupportedError, ValidationError, fromZodIssues } from '../errors.js';
 import { BpfSyscallError, pinnedId } from '../host/bpf.js';
 import { hostFiles } from '../host/files.js';
-import { listLinks } from '../host/links.js';
+import { listLinks, xdpModeName } from '../host/links.js';
 import { nftList } from '../host/nft.js';
 import { apply as applyPlan } from '../plan/executor.js';
 import { withKeyLock } from '../plan/lock.js';
@@ -440,6 +440,7 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     }
     let iface = options.iface;
     let backend: XdpBlocklistBackend | undefined;
+    let mode: XdpMode | undefined;
     if (BlocklistMaps.exists(probe.pinDir)) {
       let progId: number | undefined;
       try {
@@ -453,6 +454,8 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
       if (at && (iface === undefined || iface === at.ifname)) {
         iface = at.ifname;
         backend = 'xdp';
+        const m = xdpModeName(at.xdp?.mode);
+        if (m === 'native' || m === 'generic') mode = m;
       }
     }
     if (!backend) {
@@ -473,6 +476,7 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     }
     const bl = new XdpBlocklist({ iface: iface ?? 'lo', name, backend, ...(options.netns !== undefined ? { netns: options.netns } : {}) });
     bl.currentBackend = backend;
+    bl.currentMode = mode;
     bl.ifaceUnknown = iface === undefined;
     return Ok(bl);
   }

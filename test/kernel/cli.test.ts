@@ -120,7 +120,7 @@ async function bulkCycle(bl: XdpBlocklist, backend: 'xdp' | 'nft', count: number
   const ls = await cli(['xdp', 'list', '--json', ...ns]);
   expect(ls.code, ls.stderr).toBe(0);
   const j = JSON.parse(ls.stdout) as { name: string; netns: string; iface: string; backend: string; stats: { entries: number; dropped: { packets: number } }; entries: { entry: string; hits: number }[] };
-  expect(j).toMatchObject({ name: bl.name, netns: b.netns, iface: ifB, backend });
+  expect(j).toMatchObject({ name: bl.name, netns: b.netns, iface: ifB, backend, stats: { backend, ...(bl.mode ? { mode: bl.mode } : {}) } });
   expect(j.entries).toHaveLength(count + 1);
   expect(j.stats.entries).toBe(count + 1);
   expect(j.entries.find((e) => e.entry === PEER)?.hits).toBe(5);

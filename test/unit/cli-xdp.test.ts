@@ -54,7 +54,7 @@ describe('XdpBlocklist.open on a FakeHost', () => {
       const bl = new XdpBlocklist({ iface: 'veth1', netns: NS, backend: 'xdp', name: 'clix', objectPath: OBJ });
       (await bl.apply()).unwrap();
       const o = (await XdpBlocklist.open('clix', { netns: NS })).unwrap();
-      expect([o.name, o.iface, o.backend, o.options.netns]).toEqual(['clix', 'veth1', 'xdp', NS]);
+      expect([o.name, o.iface, o.backend, o.mode, o.options.netns]).toEqual(['clix', 'veth1', 'xdp', bl.mode, NS]);
       expect((await o.add(['198.18.5.5', 'fd00::/16'])).unwrap()).toEqual({ added: 2 });
       expect((await bl.has('198.18.5.5')).unwrap()).toBe(true);
       o.close();

@@ -185,7 +185,7 @@ function gather(name: string, files: string[], positionals: string[]): string[] 
   if (badCount > 0) {
     const first = bad[0]!;
     const where = (b: BadLine) => (b.file === 'argument' ? `argument ${b.line}` : `${b.file}:${b.line}`);
-    console.error(`netfence ${name}: ${where(first)}: '${first.text}' is not an address or prefix: ${first.reason}.`);
+    console.error(`netfence ${name}: ${where(first)}: '${first.text}' is not an address or prefix: ${first.reason}${/[.?!]$/.test(first.reason) ? '' : '.'}`);
     for (const b of bad.slice(1)) console.error(`  ${where(b)}: '${b.text}': ${b.reason}`);
     if (badCount > bad.length) console.error(`  … and ${badCount - bad.length} more bad line(s)`);
     console.error(`Nothing was changed: fix ${badCount === 1 ? 'this line' : `these ${badCount} lines`} and run again.`);
