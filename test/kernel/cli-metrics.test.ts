@@ -90,8 +90,10 @@ describe('netfence metrics', () => {
 
         const rule = { netns: ns, family: 'inet', table: 'nf_metrics', chain: 'fwd', rule: 'from-client' };
         const set = { netns: ns, family: 'inet', table: 'nf_metrics', set: 'clients' };
-        // (the Throttler's name is in the kernel only for limits with an nft table: the throttler label is not matched)
-        const limit = { netns: ns, limit: String(lim.val.id), iface: toServer, direction: 'egress', backend: lim.val.backend };
+        // The Throttler's name is in the kernel only for limits with an nft table, and a tc police action
+        // records no interface or direction: those labels are matched only where the backend records them.
+        const recorded: Record<string, string> = lim.val.backend === 'tc-police' ? {} : { iface: toServer, direction: 'egress' };
+        const limit: Record<string, string> = { netns: ns, limit: String(lim.val.id), backend: lim.val.backend, ...recorded };
         const xdp = { netns: ns, iface: toClient, blocklist: blName };
         const queue = { netns: ns, queue: '93' };
 
