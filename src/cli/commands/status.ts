@@ -35,90 +35,40 @@ const bytes = (b: number): string => {
 /** The readable screen of a {@link HostStatus}. */
 export function renderStatus(s: HostStatus): string {
   const out: string[] = [];
-  const section = (title: string, body: string | undefined) => {
-    out.push(`${title}\n${body ?? '  (none)'}\n`);
+  /** A titled table; `always` shows `(none)` when there are no rows, else an empty section is left out. */
+  const rows = (title: string, header: string[], body: (string | number)[][], always = true) => {
+    if (!body.length && !always) return;
+    const text = body.length ? table(header, body).split('\n').map((l) => `  ${l}`).join('\n') : '  (none)';
+    out.push(`${title}\n${text}\n`);
   };
-  const indent = (t: string) => t.split('\n').map((l) => `  ${l}`).join('\n');
+  const sum = (xs: (number | undefined)[]) => xs.reduce<number | undefined>((a, x) => (a === undefined || x === undefined ? undefined : a + x), 0);
+  const queues = (q: [number, number] | undefined) => (q ? (q[0] === q[1] ? String(q[0]) : `${q[0]}-${q[1]}`) : '?');
   out.push(`netfence status of ${s.netns === undefined ? 'this network namespace' : `network namespace ${s.netns}`} (nft ${s.nftVersion ?? '?'}, read in ${s.tookMs} ms)\n`);
 
-  section(
-    `nft tables (${s.tables.length})`,
-    s.tables.length
-      ? indent(
-          table(
-            ['table', 'owner', 'chains', 'rules', 'sets', 'elements', 'counters'],
-            s.tables.map((t) => [`${t.family} ${t.name}`, t.owner, t.chains.length, t.rules, t.sets.length, n(t.sets.reduce<number | undefined>((a, x) => (a === undefined || x.elements === undefined ? undefined : a + x.elements), 0)), t.counters.length]),
-          ),
-        )
-      : undefined,
-  );
-  const chains = s.tables.flatMap((t) => t.chains.filter((c) => c.hook !== undefined).map((c) => [`${t.family} ${t.name}`, c.name, c.hook ?? '', c.priority ?? '', c.policy ?? '', c.device ?? '', c.rules]));
-  if (chains.length) section('base chains', indent(table(['table', 'chain', 'hook', 'prio', 'policy', 'device', 'rules'], chains)));
-  const sets = s.tables.flatMap((t) => t.sets.map((x) => [`${t.family} ${t.name}`, x.name, x.kind === 'map' ? `${x.type} : ${x.map ?? '?'}` : x.type, x.flags.join(','), n(x.elements), x.countMethod ?? (x.countError ? 'error' : '')]));
-  if (sets.length) section('sets and maps', indent(table(['table', 'set', 'type', 'flags', 'elements', 'counted by'], sets)));
-  const counters = s.tables.flatMap((t) => t.counters.map((c) => [`${t.family} ${t.name}`, c.name, c.comment ?? '', n(c.packets), bytes(c.bytes)]));
-  if (counters.length) section('counters', indent(table(['table', 'counter', 'comment', 'packets', 'bytes'], counters)));
-
-  section(
+  rows(`nft tables (${s.tables.length})`, ['table', 'owner', 'chains', 'rules', 'sets', 'elements', 'counters'], s.tables.map((t) => [`${t.family} ${t.name}`, t.owner, t.chains.length, t.rules, t.sets.length, n(sum(t.sets.map((x) => x.elements))), t.counters.length]));
+  rows('base chains', ['table', 'chain', 'hook', 'prio', 'policy', 'device', 'rules'], s.tables.flatMap((t) => t.chains.filter((c) => c.hook !== undefined).map((c) => [`${t.family} ${t.name}`, c.name, c.hook ?? '', c.priority ?? '', c.policy ?? '', c.device ?? '', c.rules])), false);
+  rows('sets and maps', ['table', 'set', 'type', 'flags', 'elements', 'counted by'], s.tables.flatMap((t) => t.sets.map((x) => [`${t.family} ${t.name}`, x.name, x.kind === 'map' ? `${x.type} : ${x.map ?? '?'}` : x.type, x.flags.join(','), n(x.elements), x.countMethod ?? (x.countError ? 'error' : '')])), false);
+  rows('counters', ['table', 'counter', 'comment', 'packets', 'bytes'], s.tables.flatMap((t) => t.counters.map((c) => [`${t.family} ${t.name}`, c.name, c.comment ?? '', n(c.packets), bytes(c.bytes)])), false);
+  rows(
     `Throttler limits (${s.limits.length})`,
-    s.limits.length
-      ? indent(
-          table(
-            ['limit', 'interface', 'direction', 'backend', 'rate', 'bytes', 'packets', 'drops', 'quota'],
-            s.limits.map((l) => [
-              `l${l.id}`,
-              l.interface ?? '?',
-              l.direction ?? '?',
-              l.backend,
-              l.rateBps === undefined ? '-' : formatRate(l.rateBps),
-              bytes(l.bytes),
-              n(l.packets),
-              n(l.drops),
-              l.quotaBytes === undefined ? '-' : `${bytes(l.quotaUsed ?? 0)} / ${bytes(l.quotaBytes)}`,
-            ]),
-          ),
-        )
-      : undefined,
+    ['limit', 'interface', 'direction', 'backend', 'rate', 'bytes', 'packets', 'drops', 'quota'],
+    s.limits.map((l) => [`l${l.id}`, l.interface ?? '?', l.direction ?? '?', l.backend, l.rateBps === undefined ? '-' : formatRate(l.rateBps), bytes(l.bytes), n(l.packets), n(l.drops), l.quotaBytes === undefined ? '-' : `${bytes(l.quotaUsed ?? 0)} / ${bytes(l.quotaBytes)}`]),
   );
-
-  section(
-    `XDP programs (${s.xdp.programs.length})`,
-    s.xdp.programs.length ? indent(table(['interface', 'mode', 'program id', 'name', 'blocklist'], s.xdp.programs.map((p) => [p.interface, p.mode, p.programId, p.programName, p.blocklist ?? '-']))) : undefined,
-  );
-  section(
+  rows(`XDP programs (${s.xdp.programs.length})`, ['interface', 'mode', 'program id', 'name', 'blocklist'], s.xdp.programs.map((p) => [p.interface, p.mode, p.programId, p.programName, p.blocklist ?? '-']));
+  rows(
     `XDP blocklists (${s.xdp.blocklists.length})`,
-    s.xdp.blocklists.length
-      ? indent(
-          table(
-            ['blocklist', 'backend', 'interfaces', 'entries', 'dropped pkts', 'dropped', 'passed pkts'],
-            s.xdp.blocklists.map((b) => [b.name, b.backend, b.interfaces.join(',') || '-', b.error ? `error: ${b.error.slice(0, 40)}` : n(b.entries), n(b.dropped.packets), bytes(b.dropped.bytes), n(b.passed.packets)]),
-          ),
-        )
-      : undefined,
+    ['blocklist', 'backend', 'interfaces', 'entries', 'dropped pkts', 'dropped', 'passed pkts'],
+    s.xdp.blocklists.map((b) => [b.name, b.backend, b.interfaces.join(',') || '-', b.error ? `error: ${b.error.slice(0, 40)}` : n(b.entries), n(b.dropped.packets), bytes(b.dropped.bytes), n(b.passed.packets)]),
   );
-
-  section(
+  rows(
     `DPI steering (${s.dpi.steering.length})`,
-    s.dpi.steering.length
-      ? indent(
-          table(
-            ['table', 'form', 'owner', 'chains', 'rules', 'queues', 'steered pkts'],
-            s.dpi.steering.map((x) => [x.table, x.form, x.owner ?? '-', x.chains.join(','), x.rules, x.queues ? (x.queues[0] === x.queues[1] ? String(x.queues[0]) : `${x.queues[0]}-${x.queues[1]}`) : '?', x.packets === undefined ? '-' : n(x.packets)]),
-          ),
-        )
-      : undefined,
+    ['table', 'form', 'owner', 'chains', 'rules', 'queues', 'steered pkts'],
+    s.dpi.steering.map((x) => [x.table, x.form, x.owner ?? '-', x.chains.join(','), x.rules, queues(x.queues), x.packets === undefined ? '-' : n(x.packets)]),
   );
-  section(
-    `NFQUEUE queues (${s.dpi.queues.length})`,
-    s.dpi.queues.length ? indent(table(['queue', 'portid', 'waiting', 'queued', 'dropped', 'user dropped'], s.dpi.queues.map((q) => [q.queue, q.portid, n(q.waiting), n(q.queued), n(q.dropped), n(q.userDropped)]))) : undefined,
-  );
-
-  section(
-    `journal (${s.journal.length})`,
-    s.journal.length ? indent(table(['entry', 'owner', 'pid', 'alive', 'phase', 'tables', 'steps'], s.journal.map((j) => [j.id, j.owner, j.pid, j.alive ? 'yes' : 'NO', j.phase, j.tables.join(', '), `${j.stepsStarted}/${j.steps}`]))) : undefined,
-  );
-  section(`locks (${s.locks.length})`, s.locks.length ? indent(table(['lock', 'held', 'pid', 'what'], s.locks.map((l) => [l.path, l.held ? 'held' : 'free', l.pid ?? '-', l.what ?? '-']))) : undefined);
-  if (s.warnings.length) section(`warnings (${s.warnings.length})`, s.warnings.map((w) => `  ${w}`).join('\n'));
+  rows(`NFQUEUE queues (${s.dpi.queues.length})`, ['queue', 'portid', 'waiting', 'queued', 'dropped', 'user dropped'], s.dpi.queues.map((q) => [q.queue, q.portid, n(q.waiting), n(q.queued), n(q.dropped), n(q.userDropped)]));
+  rows(`journal (${s.journal.length})`, ['entry', 'owner', 'pid', 'alive', 'phase', 'tables', 'steps'], s.journal.map((j) => [j.id, j.owner, j.pid, j.alive ? 'yes' : 'NO', j.phase, j.tables.join(', '), `${j.stepsStarted}/${j.steps}`]));
+  rows(`locks (${s.locks.length})`, ['lock', 'held', 'pid', 'what'], s.locks.map((l) => [l.path, l.held ? 'held' : 'free', l.pid ?? '-', l.what ?? '-']));
+  if (s.warnings.length) out.push(`warnings (${s.warnings.length})\n${s.warnings.map((w) => `  ${w}`).join('\n')}\n`);
   return out.join('\n').trimEnd();
 }
 
