@@ -79,7 +79,9 @@ export class Throttler {
   readonly name: string;
   /** Plan owner recorded in its nft tables. */
   readonly owner: string;
+  /** @internal */
   protected nextId = 1;
+  /** @internal */
   protected readonly sites = new Map<string, SiteState>();
   private readonly entries = new Map<number, Entry>();
   private readonly queue = new SerialQueue();
@@ -116,6 +118,7 @@ export class Throttler {
     return [...this.entries.values()].map((e) => this.handle(e.record.id));
   }
 
+  /** @internal */
   protected siteKey(backend: BackendName, spec: LimitSpec): string {
     return `${backend}:${spec.direction}:${spec.iface}`;
   }
@@ -140,7 +143,10 @@ export class Throttler {
     return readHostFacts(spec, caps, this.netns);
   }
 
-  /** Validate and select with the given facts: everything the pure compilation needs. No I/O. */
+  /**
+   * Validate and select with the given facts: everything the pure compilation needs. No I/O.
+   * @internal
+   */
   protected prepare(req: LimitRequest, facts: ThrottleHostFacts, id: number): Result<{ spec: LimitSpec; ctx: CompileContext }, LimitError> {
     const parsed = LimitSchema.safeParse(req);
     if (!parsed.success) return Err(fromZodIssues('limit', parsed.error.issues));
