@@ -161,4 +161,27 @@ describe('declarative files on a FakeHost', () => {
       expect(fake.nftOf(NS).table('inet', 'admin')).toBeUndefined();
     });
   });
+
+  it('SmartProxy routes: one owned table built by the route compiler; plan, apply, an edited route, destroy', async () => {
+    const sp = (port: number) => {
+      const r = parseDeclaration(`version: 1\nowner: sp-file\nsmartproxy:\n  tableName: spdecl\n  routes:\n    - name: https\n      match: { ports: 443 }\n      action: { type: forward, forwardingEngine: nftables, targets: [{ host: 198.18.0.10, port: ${port} }] }\n`, 'sp.yaml');
+      if (r.err) throw r.val;
+      return r.val;
+    };
+    await withHost(fake, async () => {
+      const d = (await planDeclaration(sp(8443), { netns: NS })).unwrap();
+      expect(d.objects.map((o) => [o.key, o.action])).toEqual([['smartproxy', 'add']]);
+      expect(renderDiff(d)).toContain('+ chain sp_dnat');
+      (await applyDeclaration(sp(8443), { netns: NS })).unwrap();
+      expect(fake.nftOf(NS).table('inet', 'spdecl')).toBeDefined();
+      expect((await planDeclaration(sp(8443), { netns: NS })).unwrap().changes).toBe(0);
+      const changed = (await planDeclaration(sp(9443), { netns: NS })).unwrap();
+      expect(changed.objects[0]?.action).toBe('change');
+      expect(renderDiff(changed)).toMatch(/~ rule sp_dnat\/[^\n]*\n\s+- [^\n]*8443[^\n]*\n\s+\+ [^\n]*9443/);
+      (await applyDeclaration(sp(9443), { netns: NS })).unwrap();
+      expect((await planDeclaration(sp(9443), { netns: NS })).unwrap().changes).toBe(0);
+      (await destroyDeclaration(sp(9443), { netns: NS })).unwrap();
+      expect(fake.nftOf(NS).table('inet', 'spdecl')).toBeUndefined();
+    });
+  });
 });
