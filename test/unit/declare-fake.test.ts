@@ -184,4 +184,25 @@ describe('declarative files on a FakeHost', () => {
       expect(fake.nftOf(NS).table('inet', 'spdecl')).toBeUndefined();
     });
   });
+
+  it('VM firewalls: a bridge Firewall with attachVm specs; a VM rule edited shows as that rule changed', async () => {
+    const vm = (port: number) => {
+      const r = parseDeclaration(`version: 1\nowner: vm-file\nvmFirewalls:\n  - table: vmfw\n    vmOptions: { reject: drop, stateful: off }\n    vms:\n      - vmId: vm1\n        iface: tap1\n        rules:\n          - { id: web, name: web, action: ACCEPT, direction: IN, priority: 10, protocol: tcp, dstPortStart: ${port}, dstPortEnd: ${port} }\n        defaultPolicy: DROP\n`, 'vm.yaml');
+      if (r.err) throw r.val;
+      return r.val;
+    };
+    await withHost(fake, async () => {
+      const d = (await planDeclaration(vm(80), { netns: NS })).unwrap();
+      expect(d.objects.map((o) => [o.key, o.action])).toEqual([['vm-firewall bridge vmfw', 'add']]);
+      (await applyDeclaration(vm(80), { netns: NS })).unwrap();
+      expect(fake.nftOf(NS).table('bridge', 'vmfw')).toBeDefined();
+      expect((await planDeclaration(vm(80), { netns: NS })).unwrap().changes).toBe(0);
+      const c = (await planDeclaration(vm(8080), { netns: NS })).unwrap();
+      const changes = c.objects[0]!.tables![0]!.changes;
+      expect(changes.rulesChanged.map((r) => r.id)).toEqual([expect.stringContaining('web')]);
+      expect(changes.rulesChanged[0]?.to).toContain('8080');
+      (await destroyDeclaration(vm(8080), { netns: NS })).unwrap();
+      expect(fake.nftOf(NS).table('bridge', 'vmfw')).toBeUndefined();
+    });
+  });
 });
