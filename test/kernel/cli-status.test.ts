@@ -14,7 +14,8 @@ import { detectCapabilities } from '../../src/capabilities/index.js';
 import { DpiBlocker } from '../../src/dpi/dpi-blocker.js';
 import { Firewall } from '../../src/firewall/firewall.js';
 import { withLab, type Lab, type LabHost } from '../../src/lab/index.js';
-import type { HostStatus } from '../../src/status/index.js';
+import { currentHost } from '../../src/host/host.js';
+import { readStatus, type HostStatus } from '../../src/status/index.js';
 import { Throttler } from '../../src/throttle/throttler.js';
 import { XdpBlocklist } from '../../src/xdp/xdp-blocklist.js';
 import { pair, topo, traffic } from './nfqueue-lab.js';
@@ -135,6 +136,37 @@ describe('netfence status', () => {
       expect(empty.limits).toEqual([]);
       expect(empty.xdp.programs).toEqual([]);
       expect(empty.dpi.steering).toEqual([]);
+    });
+  });
+
+  it('set sizes without listing: the kernel counter and the netlink dump agree with what was put in; interval sets count ranges', async () => {
+    await withLab('stsets', async (lab) => {
+      const h = await lab.host('a');
+      const fw = new Firewall({ table: 'nf_status_sets', netns: h.netns })
+        .set('plain', { type: 'ipv4_addr', elements: setElements })
+        .set('ranges', { type: 'ipv4_addr', interval: true, elements: ['198.18.200.0/24', '198.18.201.5', '198.18.210.0/23'] })
+        .map('ports', { type: 'inet_service', map: 'ipv4_addr', elements: [[80, '198.18.0.1'], [443, '198.18.0.2']] })
+        .set('empty', { type: 'ipv6_addr' });
+      expect((await fw.apply()).ok).toBe(true);
+      try {
+        const s = (await readStatus({ netns: h.netns })).unwrap();
+        const sets = s.tables.find((x) => x.name === 'nf_status_sets')?.sets ?? [];
+        const by = (n: string) => sets.find((x) => x.name === n);
+        expect(by('plain')?.elements).toBe(SET_SIZE);
+        expect(by('ranges')).toMatchObject({ elements: 3, countMethod: 'dump' });
+        expect(by('ports')).toMatchObject({ kind: 'map', elements: 2 });
+        expect(by('empty')?.elements).toBe(0);
+        // the dump path (what kernels without NFTA_SET_COUNT use) counts the same
+        const count = currentHost().nft.countElements!;
+        for (const [name, want] of [['plain', SET_SIZE], ['ports', 2], ['empty', 0]] as const) {
+          const d = await count('inet', 'nf_status_sets', name, { netns: h.netns, method: 'dump' });
+          expect(d.ok && d.val).toMatchObject({ elements: want, method: 'dump' });
+        }
+        const missing = await count('inet', 'nf_status_sets', 'nope', { netns: h.netns });
+        expect(missing.err && missing.val.code).toBe('NOT_FOUND');
+      } finally {
+        await fw.destroy();
+      }
     });
   });
 
