@@ -11,7 +11,7 @@
  * watchdog takes the namespace lock, re-reads the entry and, if it still awaits
  * confirmation, reverts it through reconcile's per-entry repair path (the same
  * code that repairs a crashed apply). Confirming removes the entry; the
- * watchdog notices within {@link WATCHDOG_POLL_MS} and exits.
+ * watchdog notices within 100 ms and exits.
  *
  * Confirming from another process: {@link pendingConfirms} lists what waits,
  * {@link confirmApplied} confirms one by id (`netfence confirm [ID]`).
@@ -163,7 +163,7 @@ export function pendingConfirms(options: { netns?: string | undefined } = {}): P
 
 /** What {@link confirmApplied} confirmed. */
 export interface ConfirmedPlan extends PendingConfirm {
-  /** Whether the watchdog had exited when confirmApplied returned (it notices within {@link WATCHDOG_POLL_MS}). */
+  /** Whether the watchdog had exited when confirmApplied returned (it notices within 100 ms). */
   watchdogExited: boolean;
 }
 
