@@ -75,7 +75,8 @@ function printIssues(name: string, e: ValidationError): void {
   console.error(`netfence ${name}: ${head}`);
   for (const i of e.issues.slice(0, 20)) console.error(`  ${i.path}: ${i.message}`);
   if (e.issues.length > 20) console.error(`  ... and ${e.issues.length - 20} more`);
-  console.error('Fix the file (schema/netfence.schema.json describes it) and run the command again.');
+  if (e.issues.some((i) => i.path === '(file)')) console.error('Check the path and that it is readable.');
+  else console.error('Fix the file (schema/netfence.schema.json describes it) and run the command again.');
 }
 
 function failed(name: string, e: NetfenceError): number {
@@ -148,7 +149,7 @@ const applyCommand: CliCommand = {
     if (p.values.confirm !== undefined) {
       const s = Number(p.values.confirm);
       if (!/^\d+(\.\d+)?$/.test(p.values.confirm) || !(s > 0) || s > 86_400) {
-        console.error(`netfence apply: --confirm takes a number of seconds between 1 and 86400, not ${JSON.stringify(p.values.confirm)}\n\n${applyUsage}`);
+        console.error(`netfence apply: --confirm takes a number of seconds > 0 (at most 86400), not ${JSON.stringify(p.values.confirm)}\n\n${applyUsage}`);
         return EXIT.usage;
       }
       confirmWithinMs = Math.round(s * 1000);
