@@ -36,7 +36,7 @@ async function change(): Promise<void> {
     const b = new DpiBlocker({ netns, queues: [95, 1], nftQueue: false, failOpen: false }); // fail closed: steering left without a reader would blackhole the traffic checked after repair
     const r = await b.start();
     if (r.err) throw r.val;
-  } else if (cls === 'firewall-hc') {
+  } else if (cls === 'firewall-hc' || cls === 'firewall-hc-fresh') {
     // with a health check: journaled, the existing table snapshotted (restore-table on a crash)
     const { crashFirewall } = await import('./crash-state.js');
     const r = await crashFirewall(netns, 'new').apply({ healthCheck: async () => true });
@@ -58,7 +58,7 @@ async function change(): Promise<void> {
 }
 
 // warm-up outside the measured apply: capability probes are cached per process
-const preload = { firewall: './crash-state.js', 'firewall-hc': './crash-state.js', 'sp-nftm': '../../src/integrations/smartproxy.js', 'sp-nrm': '../../src/integrations/smartproxy.js', vm: './crash-state.js', throttler: '../../src/throttle/throttler.js', xdp: '../../src/xdp/xdp-blocklist.js', dpi: '../../src/dpi/dpi-blocker.js' }[cls];
+const preload = { firewall: './crash-state.js', 'firewall-hc': './crash-state.js', 'firewall-hc-fresh': './crash-state.js', 'sp-nftm': '../../src/integrations/smartproxy.js', 'sp-nrm': '../../src/integrations/smartproxy.js', vm: './crash-state.js', throttler: '../../src/throttle/throttler.js', xdp: '../../src/xdp/xdp-blocklist.js', dpi: '../../src/dpi/dpi-blocker.js' }[cls];
 if (preload) await import(preload);
 // VM firewall: the bridge backends are probed once per Firewall (outside the measured apply)
 let vmFw: import('../../src/firewall/firewall.js').Firewall | undefined;

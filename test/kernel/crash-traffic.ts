@@ -25,14 +25,17 @@ export async function pingFrom(from: LabHost, src: string, dst: string): Promise
 
 /**
  * Download `bytes` from a `%bytes:N` lab server at `addr:port` into `from`;
- * the rate in Mbit/s from connect to the last byte (undefined if the transfer
- * did not complete within `timeoutMs`).
+ * the steady rate in Mbit/s, measured from the moment the first quarter has
+ * arrived to the last byte (the first packets pass a shaper at line rate: its
+ * burst and queue), or undefined if the transfer did not complete within
+ * `timeoutMs`.
  */
 export async function transferMbit(from: LabHost, addr: string, port: number, bytes: number, timeoutMs = 3000): Promise<number | undefined> {
-  const code = `const s=require('net').connect({host:${JSON.stringify(addr)},port:${port}});let n=0,t0=0;s.on('connect',()=>{t0=performance.now()});s.on('data',d=>n+=d.length);s.on('end',()=>{console.log(JSON.stringify({n,ms:performance.now()-t0}));process.exit(0)});s.on('error',e=>{console.log(JSON.stringify({error:String(e.code)}));process.exit(0)});setTimeout(()=>{console.log(JSON.stringify({timeout:n}));process.exit(0)},${timeoutMs});`;
+  const q = Math.floor(bytes / 4);
+  const code = `const s=require('net').connect({host:${JSON.stringify(addr)},port:${port}});let n=0,n1=0,t1=0;s.on('data',d=>{n+=d.length;if(!t1&&n>=${q}){t1=performance.now();n1=n}});s.on('end',()=>{console.log(JSON.stringify({n,n1,ms:performance.now()-t1}));process.exit(0)});s.on('error',e=>{console.log(JSON.stringify({error:String(e.code)}));process.exit(0)});setTimeout(()=>{console.log(JSON.stringify({timeout:n}));process.exit(0)},${timeoutMs});`;
   const r = await run([process.execPath, '-e', code], { netns: from.netns, timeoutMs: timeoutMs + 30_000 });
   const text = (r.ok ? r.val.stdout : r.val.failure.stdout).trim().split('\n').pop() ?? '';
-  const o = JSON.parse(text) as { n?: number; ms?: number };
-  if (o.n !== bytes || o.ms === undefined) return undefined;
-  return (bytes * 8) / 1000 / Math.max(o.ms, 0.001);
+  const o = JSON.parse(text) as { n?: number; n1?: number; ms?: number };
+  if (o.n !== bytes || o.n1 === undefined || o.ms === undefined) return undefined;
+  return ((bytes - o.n1) * 8) / 1000 / Math.max(o.ms, 0.001);
 }

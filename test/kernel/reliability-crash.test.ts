@@ -379,6 +379,14 @@ describe(`reliability: SIGKILL at a random moment during apply (${TRIALS} trials
     });
   }, CLASS_TIMEOUT);
 
+  it('Firewall with a health check on a host without its table: reconcile() deletes the table', async () => {
+    await withLab('crfwn', async (lab) => {
+      const { netns, iface, a, b } = await lab3(lab);
+      await lab.serve(a, 'tcp', 7005);
+      await crashTrials('firewall-hc-fresh', netns, iface, async () => dropTables(netns, 'nf_crash'), { trials: NEW_TRIALS, traffic: firewallTraffic(lab, b) });
+    });
+  }, CLASS_TIMEOUT);
+
   it('Throttler: tc qdiscs, classes, filters and IFB devices are old or new after reconcile()', async () => {
     await withLab('crtc', async (lab) => {
       const { netns, iface, a, b } = await lab3(lab);
@@ -397,7 +405,7 @@ describe(`reliability: SIGKILL at a random moment during apply (${TRIALS} trials
         const mbit = await transferMbit(a, '198.18.1.2', 9000, BYTES);
         if (mbit === undefined) return 'the 400 kB transfer did not complete within 3 s';
         rates[final].push(mbit);
-        // the limit is 10 Mbit/s: new must stay under 1.5x it, old (no shaper) must exceed it
+        // the limit is 10 Mbit/s: the steady rate (after the first quarter) must stay under 1.5x it when new, exceed it when old
         return final === 'new' ? (mbit <= 15 ? undefined : `rate ${mbit.toFixed(1)} Mbit/s with the 10 Mbit/s limit in force`) : mbit > 15 ? undefined : `rate ${mbit.toFixed(1)} Mbit/s with no limit`;
       };
       await crashTrials('throttler', netns, iface, reset, { traffic });
@@ -496,7 +504,7 @@ describe(`reliability: SIGKILL at a random moment during apply (${TRIALS} trials
       console.log(`[crash] | ${cls} | ${f.trials + 1} (${f.pointTrials} + ${f.randomTrials}, +1 after a completed apply) | ${f.finalOld} / ${f.finalNew} | ${paths} | ${f.trafficOld} / ${f.trafficNew} |`);
     }
     console.log(`[crash] all classes: reconcile paths ${PATHS.map((p) => `${p} ${sum(p)}`).join(', ')}`);
-    expect(Object.keys(classFigures).sort()).toEqual(['dpi', 'firewall', 'firewall-hc', 'sp-nftm', 'sp-nrm', 'throttler', 'vm', 'xdp']);
+    expect(Object.keys(classFigures).sort()).toEqual(['dpi', 'firewall', 'firewall-hc', 'firewall-hc-fresh', 'sp-nftm', 'sp-nrm', 'throttler', 'vm', 'xdp']);
     for (const p of PATHS) expect({ path: p, count: sum(p) > 0 }).toEqual({ path: p, count: true });
   });
 });
