@@ -34,6 +34,12 @@ export interface SetElementCount {
   bytes: number;
   /** `kernel-count`: the kernel's counter (NFTA_SET_COUNT); `dump`: the elements were dumped and counted. */
   method: 'kernel-count' | 'dump';
+  /**
+   * True when the dump stopped at `CountSetOptions.dumpLimit`: the set holds
+   * at least `elements` entries (kernels before 6.16 have no counter, and
+   * dumping a million-element set costs as much as listing it).
+   */
+  atLeast: boolean;
 }
 
 /** nftables family numbers (NFPROTO_*). */
@@ -205,7 +211,15 @@ function netfilterSocket(netns: string | undefined): number {
 export interface CountSetOptions {
   /** `auto` (default): the kernel's counter where usable, else a dump; `dump`: always dump and count. */
   method?: 'auto' | 'dump' | undefined;
+  /**
+   * Stop a dump after this many entries and report `atLeast` (default
+   * {@link DEFAULT_DUMP_LIMIT}; 0: count them all, however many).
+   */
+  dumpLimit?: number | undefined;
 }
+
+/** Entries a dump counts before it stops and reports a lower bound (see {@link CountSetOptions.dumpLimit}). */
+export const DEFAULT_DUMP_LIMIT = 100_000;
 
 let seqCounter = Math.floor(Math.random() * 0x7fff0000);
 
@@ -263,8 +277,9 @@ export async function countSetElementsOnMachine(
     if (n < 0) return fail(-n);
     const info = parseGetSetReply(buf, n);
     if ('errno' in info) return fail(info.errno);
-    if (options.method !== 'dump' && info.count !== undefined && (info.flags & NFT_SET_INTERVAL) === 0) return Ok({ elements: info.count, intervalEnds: 0, bytes: n, method: 'kernel-count' });
-    // 2. one element dump, counted as it arrives
+    if (options.method !== 'dump' && info.count !== undefined && (info.flags & NFT_SET_INTERVAL) === 0) return Ok({ elements: info.count, intervalEnds: 0, bytes: n, method: 'kernel-count', atLeast: false });
+    // 2. one element dump, counted as it arrives, up to the limit (closing the socket ends the dump)
+    const limit = options.dumpLimit ?? DEFAULT_DUMP_LIMIT;
     const st: DumpCounter = { elements: 0, intervalEnds: 0, bytes: 0, done: false };
     const req = getSetElemRequest(family, table, set, ++seqCounter >>> 0);
     if (l.send(fd, req, req.length, 0) !== req.length) return fail(l.errno());
@@ -273,9 +288,12 @@ export async function countSetElementsOnMachine(
       if (m < 0) return fail(-m);
       if (m === 0) break;
       countChunk(buf, m, st);
+      if (limit > 0 && !st.done && st.errno === undefined && st.elements >= limit) {
+        return Ok({ elements: st.elements, intervalEnds: st.intervalEnds, bytes: st.bytes, method: 'dump', atLeast: true });
+      }
     }
     if (st.errno !== undefined) return fail(st.errno);
-    return Ok({ elements: st.elements, intervalEnds: st.intervalEnds, bytes: st.bytes, method: 'dump' });
+    return Ok({ elements: st.elements, intervalEnds: st.intervalEnds, bytes: st.bytes, method: 'dump', atLeast: false });
   } finally {
     l.close(fd);
   }

@@ -133,6 +133,7 @@ export async function countElements(family: string, table: string, set: SetStatu
     if (r.ok) {
       set.elements = r.val.elements;
       set.countMethod = r.val.method;
+      if (r.val.atLeast) set.elementsAtLeast = true;
     } else set.countError = r.val.message;
     return;
   }

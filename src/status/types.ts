@@ -51,6 +51,12 @@ export interface SetStatus {
   elements: number | undefined;
   /** How `elements` was obtained: the kernel's counter, a netlink dump counted in place, or an nft listing (hosts without netlink, e.g. FakeHost). */
   countMethod: 'kernel-count' | 'dump' | 'listing' | undefined;
+  /**
+   * True when `elements` is a lower bound: without the kernel's counter
+   * (Linux < 6.16, interval sets) a dump stops after `dumpLimit` entries
+   * rather than walk a million-element set.
+   */
+  elementsAtLeast?: boolean | undefined;
   /** Why counting failed. */
   countError?: string | undefined;
 }

@@ -44,6 +44,8 @@ async function ifaceWith(lab: Lab, h: LabHost, addr: string): Promise<string> {
 }
 
 const SET_SIZE = 1000;
+/** A set the dump needs many netlink replies for (about 30 bytes per element, 32 KB per reply). */
+const BIG = 20_000;
 const setElements = Array.from({ length: SET_SIZE }, (_, i) => `198.19.${(i >> 8) & 255}.${i & 255}`);
 
 describe('netfence status', () => {
@@ -146,7 +148,8 @@ describe('netfence status', () => {
         .set('plain', { type: 'ipv4_addr', elements: setElements })
         .set('ranges', { type: 'ipv4_addr', interval: true, elements: ['198.18.200.0/24', '198.18.201.5', '198.18.210.0/23'] })
         .map('ports', { type: 'inet_service', map: 'ipv4_addr', elements: [[80, '198.18.0.1'], [443, '198.18.0.2']] })
-        .set('empty', { type: 'ipv6_addr' });
+        .set('empty', { type: 'ipv6_addr' })
+        .set('big', { type: 'ipv4_addr', elements: Array.from({ length: BIG }, (_, i) => `198.18.${128 + ((i >> 8) & 127)}.${i & 255}`) });
       expect((await fw.apply()).ok).toBe(true);
       try {
         const s = (await readStatus({ netns: h.netns })).unwrap();
@@ -162,6 +165,13 @@ describe('netfence status', () => {
           const d = await count('inet', 'nf_status_sets', name, { netns: h.netns, method: 'dump' });
           expect(d.ok && d.val).toMatchObject({ elements: want, method: 'dump' });
         }
+        // without the kernel's counter a dump stops at its limit and says the count is a lower bound
+        const capped = await count('inet', 'nf_status_sets', 'big', { netns: h.netns, method: 'dump', dumpLimit: 1000 });
+        expect(capped.ok && capped.val.atLeast, JSON.stringify(capped.val)).toBe(true);
+        expect(capped.ok && capped.val.elements).toBeGreaterThanOrEqual(1000);
+        expect(capped.ok && capped.val.elements).toBeLessThan(BIG);
+        const whole = await count('inet', 'nf_status_sets', 'big', { netns: h.netns, method: 'dump', dumpLimit: 0 });
+        expect(whole.ok && whole.val).toMatchObject({ elements: BIG, atLeast: false });
         const missing = await count('inet', 'nf_status_sets', 'nope', { netns: h.netns });
         expect(missing.err && missing.val.code).toBe('NOT_FOUND');
       } finally {

@@ -3,7 +3,7 @@
  * namespace, read from the kernel and the journal (src/status: readStatus).
  * This file only renders.
  */
-import { readStatus, type HostStatus } from '../../status/index.js';
+import { readStatus, type HostStatus, type SetStatus } from '../../status/index.js';
 import { formatRate } from '../../throttle/rate.js';
 import { EXIT, parseCommand, printError, table } from './common.js';
 import type { CliCommand } from './types.js';
@@ -42,12 +42,14 @@ export function renderStatus(s: HostStatus): string {
     out.push(`${title}\n${text}\n`);
   };
   const sum = (xs: (number | undefined)[]) => xs.reduce<number | undefined>((a, x) => (a === undefined || x === undefined ? undefined : a + x), 0);
+  /** Elements of sets, `≥` when a dump stopped at its limit (kernels without the element counter). */
+  const elems = (sets: SetStatus[]) => `${sets.some((x) => x.elementsAtLeast) ? '≥' : ''}${n(sum(sets.map((x) => x.elements)))}`;
   const queues = (q: [number, number] | undefined) => (q ? (q[0] === q[1] ? String(q[0]) : `${q[0]}-${q[1]}`) : '?');
   out.push(`netfence status of ${s.netns === undefined ? 'this network namespace' : `network namespace ${s.netns}`} (nft ${s.nftVersion ?? '?'}, read in ${s.tookMs} ms)\n`);
 
-  rows(`nft tables (${s.tables.length})`, ['table', 'owner', 'chains', 'rules', 'sets', 'elements', 'counters'], s.tables.map((t) => [`${t.family} ${t.name}`, t.owner, t.chains.length, t.rules, t.sets.length, n(sum(t.sets.map((x) => x.elements))), t.counters.length]));
+  rows(`nft tables (${s.tables.length})`, ['table', 'owner', 'chains', 'rules', 'sets', 'elements', 'counters'], s.tables.map((t) => [`${t.family} ${t.name}`, t.owner, t.chains.length, t.rules, t.sets.length, elems(t.sets), t.counters.length]));
   rows('base chains', ['table', 'chain', 'hook', 'prio', 'policy', 'device', 'rules'], s.tables.flatMap((t) => t.chains.filter((c) => c.hook !== undefined).map((c) => [`${t.family} ${t.name}`, c.name, c.hook ?? '', c.priority ?? '', c.policy ?? '', c.device ?? '', c.rules])), false);
-  rows('sets and maps', ['table', 'set', 'type', 'flags', 'elements', 'counted by'], s.tables.flatMap((t) => t.sets.map((x) => [`${t.family} ${t.name}`, x.name, x.kind === 'map' ? `${x.type} : ${x.map ?? '?'}` : x.type, x.flags.join(','), n(x.elements), x.countMethod ?? (x.countError ? 'error' : '')])), false);
+  rows('sets and maps', ['table', 'set', 'type', 'flags', 'elements', 'counted by'], s.tables.flatMap((t) => t.sets.map((x) => [`${t.family} ${t.name}`, x.name, x.kind === 'map' ? `${x.type} : ${x.map ?? '?'}` : x.type, x.flags.join(','), elems([x]), x.countMethod ?? (x.countError ? 'error' : '')])), false);
   rows('counters', ['table', 'counter', 'comment', 'packets', 'bytes'], s.tables.flatMap((t) => t.counters.map((c) => [`${t.family} ${t.name}`, c.name, c.comment ?? '', n(c.packets), bytes(c.bytes)])), false);
   rows(
     `Throttler limits (${s.limits.length})`,
