@@ -66,7 +66,8 @@ function addStatusFamilies(st: HostStatus, b: FamilyBuilder): FamilyBuilder {
         b.add('counterPackets', l, c.packets).add('counterBytes', l, c.bytes);
       }
     }
-    for (const s of t.sets) if (s.elements !== undefined) b.add('setElements', { ...base, set: s.name }, s.elements);
+    // a lower bound (a capped dump on kernels without the element counter) is no gauge value: left out
+    for (const s of t.sets) if (s.elements !== undefined && !s.elementsAtLeast) b.add('setElements', { ...base, set: s.name }, s.elements);
   }
   for (const lim of st.limits) {
     const l = { netns, throttler: lim.owner?.replace(/^throttle:/, '') ?? '', limit: lim.id, iface: lim.interface, direction: lim.direction, backend: lim.backend };
@@ -101,7 +102,7 @@ function addStatusFamilies(st: HostStatus, b: FamilyBuilder): FamilyBuilder {
 export async function readSetCounters(netns: string | undefined, tables: readonly TableStatus[], max: number, b: FamilyBuilder, warnings: string[]): Promise<void> {
   for (const t of tables) {
     if (t.sets.length === 0 || t.kind === 'xdp-blocklist') continue; // blocklists: per-entry hits instead
-    const total = t.sets.reduce((a, s) => (s.elements === undefined ? Infinity : a + s.elements), 0);
+    const total = t.sets.reduce((a, s) => (s.elements === undefined || s.elementsAtLeast ? Infinity : a + s.elements), 0);
     if (total > max) continue;
     const r = await nftList(['table', t.family, t.name], { netns });
     if (r.err) {
