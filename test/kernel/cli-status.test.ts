@@ -180,10 +180,10 @@ describe('netfence status', () => {
     });
   });
 
-  it('exit codes: 1 for a namespace that does not exist, 2 for bad arguments', async () => {
+  it('exit codes: 2 for a namespace that does not exist and for bad arguments', async () => {
     const missing = await cli(['status', '--netns', 'nflab-does-not-exist-h1']);
-    expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/ip netns list/);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/ip netns add/);
     const bad = await cli(['status', '--frobnicate']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/usage: netfence status/);

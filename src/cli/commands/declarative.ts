@@ -10,7 +10,7 @@ import { loadDeclaration, type LoadedDeclaration } from '../../declare/load.js';
 import { OwnershipError } from '../../plan/ownership.js';
 import { ApplyError, NetfenceError, ValidationError } from '../../errors.js';
 import { NetnsName } from '../../validate.js';
-import { EXIT, parseCommand, printError } from './common.js';
+import { EXIT, netnsExists, parseCommand, printError, unknownNetns } from './common.js';
 import type { CliCommand } from './types.js';
 
 const common = `  --netns NS     act in network namespace NS (a name under /run/netns)
@@ -61,6 +61,7 @@ function load(name: string, file: string, netns: string | undefined): LoadedDecl
     console.error(`netfence ${name}: --netns ${JSON.stringify(netns)} is not a namespace name (letters, digits, _ . -)`);
     return EXIT.usage;
   }
+  if (netns !== undefined && netnsExists(netns) === false) return unknownNetns(name, netns);
   const l = loadDeclaration(file);
   if (l.err) {
     printIssues(name, l.val);

@@ -5,7 +5,7 @@
  */
 import { readStatus, type HostStatus, type SetStatus } from '../../status/index.js';
 import { formatRate } from '../../throttle/rate.js';
-import { EXIT, parseCommand, printError, table } from './common.js';
+import { EXIT, netnsExists, parseCommand, printError, table, unknownNetns } from './common.js';
 import type { CliCommand } from './types.js';
 
 const USAGE = `usage: netfence status [--netns NS] [--json]
@@ -23,8 +23,8 @@ options:
 
 exit codes:
   0  the status was read (parts that could not be read are listed as warnings)
-  1  the namespace could not be read (no such namespace, nft missing, not root)
-  2  invalid arguments`;
+  1  the namespace could not be read (nft missing, not root)
+  2  invalid arguments, or no such namespace`;
 
 const n = (x: number | undefined): string => (x === undefined ? '?' : x.toLocaleString('en-US'));
 const bytes = (b: number): string => {
@@ -86,6 +86,7 @@ export const statusCommands: CliCommand[] = [
         console.log(USAGE);
         return EXIT.ok;
       }
+      if (p.values.netns !== undefined && netnsExists(p.values.netns) === false) return unknownNetns('status', p.values.netns);
       const r = await readStatus(p.values.netns === undefined ? {} : { netns: p.values.netns });
       if (r.err) {
         if (r.val.code === 'VALIDATION') {
