@@ -181,7 +181,9 @@ export async function runInVm({
       'qemu-system-x86_64',
       '-machine', 'q35',
       '-accel', accel === 'kvm' ? 'kvm' : 'tcg,thread=multi',
-      '-cpu', process.env.NETFENCE_VM_CPU || 'max',
+      // Under TCG a fixed CPU without AVX: QEMU 7.2's `max` offers AVX/AVX2, newly emulated
+      // in that release, and node in the guest once died of SIGILL with it.
+      '-cpu', process.env.NETFENCE_VM_CPU || (accel === 'kvm' ? 'host' : 'Westmere,+rdrand'),
       '-smp', String(cpus),
       '-m', String(memoryMb),
       '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
