@@ -265,7 +265,7 @@ describe('reliability: a fault at any point of apply leaves the host exactly as 
     });
   });
 
-  it('SmartProxy NFTablesManager and NetfenceRouteManager: nft rejects, verify fails — provision, sync, deprovision', async () => {
+  it('SmartProxy NFTablesManager: nft rejects, verify fails — provision and deprovision', async () => {
     await withLab('rsp', async (lab) => {
       const { netns } = await twoHosts(lab);
       // the old configuration: a route for 8080; each attempt adds the 8081 route (and its cleanup removes it)
@@ -283,6 +283,12 @@ describe('reliability: a fault at any point of apply leaves the host exactly as 
         return { ok: true, cleanup: async () => void expect(await m.provisionRoute(crashRoute('new'))).toBe(true) };
       });
       expect(await m.stop()).toBe(true);
+    });
+  });
+
+  it('SmartProxy NetfenceRouteManager: nft rejects, verify fails — syncRoutes', async () => {
+    await withLab('rsp2', async (lab) => {
+      const { netns } = await twoHosts(lab);
       const n = new NetfenceRouteManager({ tableName: 'nf_relsp2', netns });
       (await n.syncRoutes([crashRoute('old')])).unwrap();
       await everyPoint('NetfenceRouteManager', netns, async () => {
