@@ -38,6 +38,12 @@ import { ensureStateDir, readState, stateStep, type DeclareState } from './state
 export interface DeclareOptions {
   /** Network namespace (a name under /run/netns); the current one if absent. */
   netns?: string | undefined;
+  /**
+   * Called as the work moves on (compiling with the host's capabilities,
+   * comparing each object, applying, loading blocklist entries), with one
+   * short line saying what is being done: for progress where people wait.
+   */
+  onProgress?: ((what: string) => void) | undefined;
 }
 
 /** What happens to one declared object. */
@@ -218,12 +224,14 @@ function removedDiff(key: string, rec: ObjectRecord): ObjectDiff {
 async function compute(loaded: LoadedDeclaration, o: DeclareOptions): Promise<Result<Computed, NetfenceError>> {
   const { declaration, owner, source } = loaded;
   const netns = o.netns;
+  o.onProgress?.('compiling the declared objects (detecting what the host supports)');
   const desired = await compileDeclaration(declaration, owner, netns);
   if (desired.err) return Err(desired.val);
   const { state, text } = readState(owner, netns);
   const objects: ObjectDiff[] = [];
   const entries = new Map<string, string[]>();
   for (const d of desired.val) {
+    o.onProgress?.(`comparing ${d.key} with the kernel`);
     const r = await diffObject(d, state?.objects[d.key], owner, netns);
     if (r.err) return Err(r.val);
     objects.push(r.val);
@@ -384,9 +392,11 @@ export async function applyDeclaration(loaded: LoadedDeclaration, options: Apply
   const plan = merged.val;
   ensureStateDir();
   plan.steps.push(stateStep(owner, netns, next, stateText));
+  options.onProgress?.(`applying one transaction (${plan.nft.length} nft command(s), ${plan.steps.length} step(s))${options.confirmWithinMs !== undefined ? ' and arming the confirm watchdog' : ''}`);
   const r = await apply(plan, { ...(options.apply ?? {}), ...(options.confirmWithinMs !== undefined ? { confirmWithinMs: options.confirmWithinMs } : {}) });
   if (r.err) return Err(r.val);
   for (const d of entryWork) {
+    options.onProgress?.(`loading the entries of ${d.key}`);
     const e = await setEntries(d, c.val.entries.get(d.key) ?? [], owner, netns);
     if (e.err) {
       const back = await r.val.rollback();
@@ -420,6 +430,7 @@ export interface DestroyedDeclaration {
 export async function destroyDeclaration(loaded: LoadedDeclaration, options: DeclareOptions = {}): Promise<Result<DestroyedDeclaration, NetfenceError>> {
   const { owner } = loaded;
   const netns = options.netns;
+  options.onProgress?.('compiling the declared objects (detecting what the host supports)');
   const desired = await compileDeclaration(loaded.declaration, owner, netns);
   if (desired.err) return Err(desired.val);
   const { state, text } = readState(owner, netns);
@@ -440,6 +451,7 @@ export async function destroyDeclaration(loaded: LoadedDeclaration, options: Dec
   const plan = merged.val;
   ensureStateDir();
   plan.steps.push(stateStep(owner, netns, Object.keys(keep).length ? { version: 1, owner, netns, objects: keep } : undefined, text));
+  options.onProgress?.(`removing ${parts.length} object(s) in one transaction`);
   const r = await apply(plan);
   if (r.err) return Err(r.val);
   return Ok({ objects, plan });

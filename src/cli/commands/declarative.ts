@@ -10,11 +10,12 @@ import { loadDeclaration, type LoadedDeclaration } from '../../declare/load.js';
 import { OwnershipError } from '../../plan/ownership.js';
 import { ApplyError, NetfenceError, ValidationError } from '../../errors.js';
 import { NetnsName } from '../../validate.js';
-import { EXIT, netnsExists, parseCommand, printError, unknownNetns } from './common.js';
+import { activity, EXIT, netnsExists, parseCommand, printError, unknownNetns, wantProgress } from './common.js';
 import type { CliCommand } from './types.js';
 
 const common = `  --netns NS     act in network namespace NS (a name under /run/netns)
-  --json         print the result as JSON`;
+  --json         print the result as JSON
+  --progress     what is being done, on stderr (always on a terminal)`;
 
 const planUsage = `usage: netfence plan FILE [--netns NS] [--json] [--exit-code]
 
@@ -128,11 +129,13 @@ const planCommand: CliCommand = {
   summary: 'show what applying a declarative file would change (added, removed, changed, per object)',
   usage: planUsage,
   async run(args) {
-    const p = parseCommand('plan', planUsage, args, { netns: { type: 'string' }, json: { type: 'boolean' }, 'exit-code': { type: 'boolean' } }, { min: 1, max: 1 });
+    const p = parseCommand('plan', planUsage, args, { netns: { type: 'string' }, json: { type: 'boolean' }, 'exit-code': { type: 'boolean' }, progress: { type: 'boolean' } }, { min: 1, max: 1 });
     if (typeof p === 'number') return p;
     const l = load('plan', p.positionals[0] as string, p.values.netns);
     if (typeof l === 'number') return l;
-    const r = await planDeclaration(l, { netns: p.values.netns });
+    const act = activity('netfence plan', { enabled: wantProgress(p.values.progress) });
+    const r = await planDeclaration(l, { netns: p.values.netns, onProgress: (w) => act.note(w) });
+    act.done(r.ok ? `${r.val.changes} change(s)` : 'failed');
     if (r.err) return failed('plan', r.val);
     console.log(p.values.json ? JSON.stringify(r.val, null, 2) : renderDiff(r.val));
     return p.values['exit-code'] && r.val.changes > 0 ? 4 : EXIT.ok;
@@ -144,7 +147,7 @@ const applyCommand: CliCommand = {
   summary: 'apply a declarative file as one transaction (--confirm SECONDS: revert unless confirmed)',
   usage: applyUsage,
   async run(args) {
-    const p = parseCommand('apply', applyUsage, args, { netns: { type: 'string' }, json: { type: 'boolean' }, confirm: { type: 'string' } }, { min: 1, max: 1 });
+    const p = parseCommand('apply', applyUsage, args, { netns: { type: 'string' }, json: { type: 'boolean' }, confirm: { type: 'string' }, progress: { type: 'boolean' } }, { min: 1, max: 1 });
     if (typeof p === 'number') return p;
     let confirmWithinMs: number | undefined;
     if (p.values.confirm !== undefined) {
@@ -158,7 +161,9 @@ const applyCommand: CliCommand = {
     const l = load('apply', p.positionals[0] as string, p.values.netns);
     if (typeof l === 'number') return l;
     // --confirm: the revert is armed in a detached watchdog (this process exits); refused if it cannot be
-    const r = await applyDeclaration(l, { netns: p.values.netns, confirmWithinMs, apply: confirmWithinMs !== undefined ? { watchdog: true } : undefined });
+    const act = activity('netfence apply', { enabled: wantProgress(p.values.progress) });
+    const r = await applyDeclaration(l, { netns: p.values.netns, confirmWithinMs, apply: confirmWithinMs !== undefined ? { watchdog: true } : undefined, onProgress: (w) => act.note(w) });
+    act.done(r.ok ? (r.val.plan ? 'applied' : 'nothing to change') : 'failed');
     if (r.err) return failed('apply', r.val);
     const { diff, plan, applied } = r.val;
     const confirmInfo = applied && confirmWithinMs !== undefined ? { id: applied.id, deadline: applied.confirmDeadline?.toISOString(), watchdogPid: applied.watchdogPid } : undefined;
@@ -179,11 +184,13 @@ const destroyCommand: CliCommand = {
   summary: 'remove exactly what a declarative file declares, in one transaction',
   usage: destroyUsage,
   async run(args) {
-    const p = parseCommand('destroy', destroyUsage, args, { netns: { type: 'string' }, json: { type: 'boolean' } }, { min: 1, max: 1 });
+    const p = parseCommand('destroy', destroyUsage, args, { netns: { type: 'string' }, json: { type: 'boolean' }, progress: { type: 'boolean' } }, { min: 1, max: 1 });
     if (typeof p === 'number') return p;
     const l = load('destroy', p.positionals[0] as string, p.values.netns);
     if (typeof l === 'number') return l;
-    const r = await destroyDeclaration(l, { netns: p.values.netns });
+    const act = activity('netfence destroy', { enabled: wantProgress(p.values.progress) });
+    const r = await destroyDeclaration(l, { netns: p.values.netns, onProgress: (w) => act.note(w) });
+    act.done(r.ok ? 'done' : 'failed');
     if (r.err) return failed('destroy', r.val);
     if (p.values.json) console.log(JSON.stringify(r.val.objects, null, 2));
     else {
