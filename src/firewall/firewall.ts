@@ -114,15 +114,19 @@ export class Firewall extends FirewallBuilder {
   }
 
   /**
-   * Run a small transaction on the live table (no recompilation, no listing
-   * of sets). With a live fast path, the same transaction flushes its
-   * offloaded flows, so established flows meet the changed rules.
+   * Run a small transaction on the live table (no recompilation). With a live
+   * fast path, the same transaction flushes its offloaded flows, so
+   * established flows meet the changed rules. `snapshot: 'never'` (element
+   * and single-rule changes) does not list the sets: the batch is atomic, and
+   * a failure after it commits is reported, not reverted. VM attach, update
+   * and detach pass `'always'`: a failure after the batch (verification)
+   * puts the table back as it was.
    */
-  private async small(nft: Command[], tables: TableRef[] = [this.tableRef]): Promise<Result<void, NetfenceError>> {
+  private async small(nft: Command[], tables: TableRef[] = [this.tableRef], snapshot: 'never' | 'always' = 'never'): Promise<Result<void, NetfenceError>> {
     const plan = emptyPlan(this.owner, this.netns);
     plan.tables = tables;
     plan.nft = this.fastPathLive ? [...nft, ...fastPathRefreshCommands(this.fastPathLive)] : nft;
-    const r = await submit(plan, { snapshot: 'never' });
+    const r = await submit(plan, { snapshot });
     return r.err ? Err(r.val) : Ok(undefined);
   }
 
@@ -322,7 +326,7 @@ export class Firewall extends FirewallBuilder {
     if (b.err) return Err(b.val);
     const p = this.compileVm(spec, b.val);
     if (p.err) return Err(p.val);
-    const r = await this.small(p.val.nft, p.val.tables);
+    const r = await this.small(p.val.nft, p.val.tables, 'always');
     if (r.err) return Err(r.val);
     const parsed = parseVm(spec);
     if (parsed.ok) this.vms.set(parsed.vm.vmId, parsed.vm);
@@ -349,7 +353,9 @@ export class Firewall extends FirewallBuilder {
     if (!vm) return Err(new ValidationError('detachVm', [{ path: 'vmId', message: `VM ${vmId} is not attached` }]));
     const b = await this.resolveBackends();
     if (b.err) return Err(b.val);
-    const r = await this.small(vmDetachCommands(this.table, vm, b.val));
+    const tables = [this.tableRef];
+    if (b.val.reject === 'br_netfilter' || b.val.stateful === 'br_netfilter') tables.push({ family: 'inet', name: companionTable(this.table) });
+    const r = await this.small(vmDetachCommands(this.table, vm, b.val), tables, 'always');
     if (r.ok) this.vms.delete(vmId);
     return r;
     });

@@ -183,9 +183,11 @@ function parseListing(stdout: string, argv: string[], netns: string | undefined)
 }
 
 /**
- * Run several `list` commands in ONE nft process (a JSON batch of `list`
- * commands); returns one listing per command, in order. Fails as a whole if
- * any listed object does not exist.
+ * Run several JSON `list` commands; returns one listing per command, in
+ * order. Fails as a whole if any listed object does not exist. (One nft
+ * process per command: nft 1.0.6 and 1.1.6 fill their cache for the first
+ * `list` of a batch only, so a second table in the same batch is reported
+ * missing — "No such file or directory; did you mean table …".)
  */
 export function nftListMany(listCommands: readonly unknown[], options: NftListOptions = {}): Promise<Result<NftListing[], CommandError>> {
   return currentHost().nft.listMany(listCommands, options);
@@ -194,6 +196,15 @@ export function nftListMany(listCommands: readonly unknown[], options: NftListOp
 /** {@link nftListMany} on this machine (the real host's `nft.listMany`). */
 export async function nftListManyOnMachine(listCommands: readonly unknown[], options: NftListOptions = {}): Promise<Result<NftListing[], CommandError>> {
   if (listCommands.length === 0) return Ok([]);
+  if (listCommands.length > 1) {
+    const each = await Promise.all(listCommands.map((c) => nftListManyOnMachine([c], options)));
+    const out: NftListing[] = [];
+    for (const r of each) {
+      if (r.err) return Err(r.val);
+      out.push(...r.val);
+    }
+    return Ok(out);
+  }
   nftStats.lists++;
   const argv = ['nft', '-j', '-f', '-'];
   const r = await run(argv, { netns: options.netns, input: nftDocument(listCommands), timeoutMs: options.timeoutMs, what: 'nft list (batch)' });

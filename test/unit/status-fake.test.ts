@@ -79,7 +79,7 @@ describe('readStatus on a FakeHost', () => {
     });
   });
 
-  it('the CLI: --json prints the HostStatus, exit 1 when the namespace cannot be read, 2 on bad arguments', async () => {
+  it('the CLI: --json prints the HostStatus, exit 2 for a namespace that does not exist and on bad arguments', async () => {
     const cmd = statusCommands[0]!;
     const out: string[] = [];
     const err: string[] = [];
@@ -91,8 +91,8 @@ describe('readStatus on a FakeHost', () => {
       await withHost(fake, async () => {
         expect(await cmd.run(['--netns', NS, '--json'])).toBe(0);
         expect(JSON.parse(out.join('\n'))).toMatchObject({ netns: NS, tables: [], limits: [] });
-        expect(await cmd.run(['--netns', 'no-such-ns'])).toBe(1);
-        expect(err.join('\n')).toMatch(/ip netns list/);
+        expect(await cmd.run(['--netns', 'no-such-ns'])).toBe(2);
+        expect(err.join('\n')).toMatch(/ip netns add/);
         expect(await cmd.run(['--bogus'])).toBe(2);
         expect(await cmd.run(['--netns', '../x'])).toBe(2);
         out.length = 0;

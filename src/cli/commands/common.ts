@@ -5,7 +5,7 @@
  * 2 invalid arguments or input, 3 a confirm deadline passed / nothing to confirm.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { existsSync } from 'node:fs';
+import { hostFiles } from '../../host/files.js';
 import { CommandError, NetfenceError, ValidationError } from '../../errors.js';
 
 /** Exit codes shared by all commands. */
@@ -257,7 +257,7 @@ export function hintFor(e: unknown): string | undefined {
 
 /** Whether `netns` (a name under /run/netns) exists; undefined (the current namespace) always does. */
 export function netnsExists(netns: string | undefined): boolean {
-  return netns === undefined || existsSync(`/run/netns/${netns}`);
+  return netns === undefined || hostFiles().exists(`/run/netns/${netns}`);
 }
 
 /** The one-paragraph error for a --netns that does not exist; returns exit code 2. */

@@ -163,7 +163,9 @@ export class RouteCore {
     const plan = emptyPlan(this.o.owner, this.o.netns);
     plan.tables = [...tables].map((name) => ({ family: 'inet', name }));
     plan.nft = [...cmds, ...setsAfter];
-    const r = await submit(plan, { snapshot: 'never' });
+    // The route tables are small (rules and the routes' own sets): listed first, so that a failure
+    // after the batch committed (verification) puts them back as they were.
+    const r = await submit(plan, { snapshot: 'always' });
     if (r.err) return Err(r.val);
     for (const t of tables) this.tables.add(t);
     for (const id of gone) this.routes.delete(id);
