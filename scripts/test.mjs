@@ -60,8 +60,6 @@ export const NFT_FILES = [
   'cli-status',
   'cli-metrics',
   'cli-declarative',
-  'cli',
-  'reliability-confirm',
 ];
 
 let passed = 0;
