@@ -15,13 +15,13 @@ import { describe, expect, it } from 'vitest';
 import { detectCapabilities } from '../../src/capabilities/index.js';
 import { DpiBlocker } from '../../src/dpi/dpi-blocker.js';
 import { Firewall } from '../../src/firewall/firewall.js';
-import { withLab, type Lab, type LabHost } from '../../src/lab/index.js';
+import { withLab } from '../../src/lab/index.js';
 import { metricsOf } from '../../src/metrics/collect.js';
 import { parsePrometheusText, type ParsedFamily } from '../../src/metrics/parse.js';
 import { toPrometheusText } from '../../src/metrics/text.js';
 import { Throttler } from '../../src/throttle/throttler.js';
 import { XdpBlocklist } from '../../src/xdp/xdp-blocklist.js';
-import { pair, topo, traffic } from './nfqueue-lab.js';
+import { pair, routerTopo, traffic } from './nfqueue-lab.js';
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
@@ -46,14 +46,6 @@ function value(fams: readonly ParsedFamily[], name: string, labels: Record<strin
   return hits[0]?.value;
 }
 
-/** Ifname of the interface of `h` that carries `addr`. */
-async function ifaceWith(lab: Lab, h: LabHost, addr: string): Promise<string> {
-  const out = await lab.sh(h, ['ip', '-j', 'addr']);
-  const links = JSON.parse(out.stdout) as { ifname: string; addr_info: { local: string }[] }[];
-  const l = links.find((x) => x.addr_info.some((i) => i.local === addr));
-  if (!l) throw new Error(`no interface with ${addr}`);
-  return l.ifname;
-}
 
 const SENT = 2 * 1024 * 1024;
 const PINGS = 3;
@@ -61,12 +53,8 @@ const PINGS = 3;
 describe('netfence metrics', () => {
   it('prints the counters of a router running all four classes; they move by at least the traffic sent', async () => {
     await withLab('climetrics', async (lab) => {
-      const t = await topo(lab);
+      const { t, toClient, toServer } = await routerTopo(lab);
       const ns = t.r.netns;
-      const toClient = await ifaceWith(lab, t.r, '198.18.1.1');
-      const toServer = await ifaceWith(lab, t.r, '198.18.2.1');
-      const clientIf = await ifaceWith(lab, t.c, '198.18.1.2');
-      await lab.sh(t.c, ['ip', 'addr', 'add', '198.18.1.3/24', 'dev', clientIf]);
       const caps = await detectCapabilities({ netns: ns });
 
       const fw = new Firewall({ table: 'nf_metrics', netns: ns })

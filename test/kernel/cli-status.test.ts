@@ -13,12 +13,12 @@ import { describe, expect, it } from 'vitest';
 import { detectCapabilities } from '../../src/capabilities/index.js';
 import { DpiBlocker } from '../../src/dpi/dpi-blocker.js';
 import { Firewall } from '../../src/firewall/firewall.js';
-import { withLab, type Lab, type LabHost } from '../../src/lab/index.js';
+import { withLab } from '../../src/lab/index.js';
 import { currentHost } from '../../src/host/host.js';
 import { readStatus, type HostStatus } from '../../src/status/index.js';
 import { Throttler } from '../../src/throttle/throttler.js';
 import { XdpBlocklist } from '../../src/xdp/xdp-blocklist.js';
-import { pair, topo, traffic } from './nfqueue-lab.js';
+import { pair, routerTopo, traffic } from './nfqueue-lab.js';
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
@@ -34,14 +34,6 @@ async function status(netns: string): Promise<HostStatus> {
   return JSON.parse(r.stdout) as HostStatus;
 }
 
-/** Ifname of the interface of `h` that carries `addr`. */
-async function ifaceWith(lab: Lab, h: LabHost, addr: string): Promise<string> {
-  const out = await lab.sh(h, ['ip', '-j', 'addr']);
-  const links = JSON.parse(out.stdout) as { ifname: string; addr_info: { local: string }[] }[];
-  const l = links.find((x) => x.addr_info.some((i) => i.local === addr));
-  if (!l) throw new Error(`no interface with ${addr}`);
-  return l.ifname;
-}
 
 const SET_SIZE = 1000;
 /** A set the dump needs many netlink replies for (about 30 bytes per element, 32 KB per reply). */
@@ -51,11 +43,7 @@ const setElements = Array.from({ length: SET_SIZE }, (_, i) => `198.19.${(i >> 8
 describe('netfence status', () => {
   it('reports the tables, sets, limit, blocklist, steering, queues and journal of a router running all four classes; counters move with traffic', async () => {
     await withLab('clistatus', async (lab) => {
-      const t = await topo(lab);
-      const toClient = await ifaceWith(lab, t.r, '198.18.1.1');
-      const toServer = await ifaceWith(lab, t.r, '198.18.2.1');
-      const clientIf = await ifaceWith(lab, t.c, '198.18.1.2');
-      await lab.sh(t.c, ['ip', 'addr', 'add', '198.18.1.3/24', 'dev', clientIf]);
+      const { t, toClient, toServer } = await routerTopo(lab);
       const caps = await detectCapabilities({ netns: t.r.netns });
 
       const fw = new Firewall({ table: 'nf_status', netns: t.r.netns })

@@ -22,7 +22,7 @@ import { XdpBlocklist } from '../../src/xdp/xdp-blocklist.js';
 import { failNth, setFaultHook } from '../../src/plan/faults.js';
 import { reconcile } from '../../src/plan/reconcile.js';
 import { journalOf } from './crash-state.js';
-import { topo, type Topo } from './nfqueue-lab.js';
+import { ifaceWith, topo, type Topo } from './nfqueue-lab.js';
 import { bg, makeTorrent, sleep, swarm, type Bg } from './dpi-lab.js';
 
 const SERVERS = fileURLToPath(new URL('./dpi-servers.mjs', import.meta.url));
@@ -52,14 +52,6 @@ async function started(b: DpiBlocker): Promise<void> {
   if (s.err) throw s.val;
 }
 
-/** Ifname of the router's interface that carries `addr`. */
-async function ifaceWith(lab: Lab, h: LabHost, addr: string): Promise<string> {
-  const out = await lab.sh(h, ['ip', '-j', 'addr']);
-  const links = JSON.parse(out.stdout) as { ifname: string; addr_info: { local: string }[] }[];
-  const l = links.find((x) => x.addr_info.some((i) => i.local === addr));
-  if (!l) throw new Error(`no interface with ${addr}`);
-  return l.ifname;
-}
 
 describe('DpiBlocker with real BitTorrent clients', () => {
   it('TCP: the download does not complete, no piece reaches the leecher; the seeder goes to the XDP blocklist', async () => {

@@ -97,3 +97,26 @@ export async function udp(t: Topo, port: number, count: number, prefix: string, 
   );
   return recv;
 }
+
+/** Ifname of the interface of `h` that carries `addr`. */
+export async function ifaceWith(lab: Lab, h: LabHost, addr: string): Promise<string> {
+  const out = await lab.sh(h, ['ip', '-j', 'addr']);
+  const links = JSON.parse(out.stdout) as { ifname: string; addr_info: { local: string }[] }[];
+  const l = links.find((x) => x.addr_info.some((i) => i.local === addr));
+  if (!l) throw new Error(`no interface with ${addr}`);
+  return l.ifname;
+}
+
+/**
+ * {@link topo} with the router's interface names and a second client address
+ * (198.18.1.3, for a blocklist entry): the router the CLI status and metrics
+ * tests run all four classes on.
+ */
+export async function routerTopo(lab: Lab): Promise<{ t: Topo; toClient: string; toServer: string }> {
+  const t = await topo(lab);
+  const toClient = await ifaceWith(lab, t.r, '198.18.1.1');
+  const toServer = await ifaceWith(lab, t.r, '198.18.2.1');
+  const clientIf = await ifaceWith(lab, t.c, '198.18.1.2');
+  await lab.sh(t.c, ['ip', 'addr', 'add', '198.18.1.3/24', 'dev', clientIf]);
+  return { t, toClient, toServer };
+}
