@@ -6,7 +6,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { CommandError, NetfenceError, ValidationError } from '../../src/errors.js';
-import { activity, EXIT, fail, hintFor, parseCommand, progress, stepper, table, wantProgress, type ProgressStream } from '../../src/cli/commands/common.js';
+import { activity, EXIT, fail, hintFor, parseCommand, progress, table, wantProgress, type ProgressStream } from '../../src/cli/commands/common.js';
 import { commands } from '../../src/cli/commands/index.js';
 
 /** A stream that records what is written; `isTTY` decides bar vs lines. */
@@ -73,7 +73,7 @@ describe('progress', () => {
   });
 });
 
-describe('activity and stepper', () => {
+describe('activity', () => {
   it('activity: start, notes and end lines off a terminal; seconds ticking in place on one', () => {
     const s = fakeStream(false);
     const c = clock();
@@ -98,29 +98,6 @@ describe('activity and stepper', () => {
     } finally {
       vi.useRealTimers();
     }
-  });
-
-  it('stepper: [i/n] lines per step, counts inside a step, a final line (the declarative apply hook)', () => {
-    const s = fakeStream(false);
-    const c = clock();
-    const st = stepper('netfence apply', 2, { stream: s, now: c.now });
-    st.begin('firewall web');
-    c.t += 400;
-    st.end('applied');
-    st.begin('blocklist edge');
-    st.count(10, 10);
-    c.t += 100;
-    st.end();
-    st.done('2 objects applied');
-    expect(s.out).toBe(
-      '[1/2] firewall web: applied (0.4 s)\n[2/2] blocklist edge: 10/10 (100%)\n[2/2] blocklist edge: done (0.1 s)\nnetfence apply: 2 objects applied in 0.5 s\n',
-    );
-    const q = fakeStream(true);
-    const off = stepper('x', 1, { stream: q, enabled: false });
-    off.begin('a');
-    off.end();
-    off.done();
-    expect(q.out).toBe('');
   });
 });
 

@@ -176,69 +176,6 @@ export function activity(label: string, options: ProgressOptions & { tickMs?: nu
   };
 }
 
-/**
- * Progress of a long operation made of steps, e.g. a declarative apply of
- * many objects: `[3/7] firewall web: applied (0.4 s)` per step on stderr.
- * A step may carry a count (`stepper.count(done, total)`), drawn as a bar on
- * a TTY. This is the hook the declarative `apply` calls; library code that
- * reports progress takes a plain callback and the command renders it here.
- *
- * @example
- * ```ts
- * const s = stepper('netfence apply', objects.length, { enabled: wantProgress(values.progress) });
- * for (const o of objects) { s.begin(`${o.kind} ${o.name}`); await applyOne(o); s.end('applied'); }
- * s.done(`${objects.length} object(s) applied`);
- * ```
- */
-export interface Stepper {
-  /** A step starts (`what` names it). */
-  begin(what: string): void;
-  /** Units done inside the current step (e.g. set elements loaded); a bar on a TTY, 10% lines otherwise. */
-  count(done: number, total: number): void;
-  /** The current step ended; `outcome` is a word or two (`applied`, `unchanged`, `FAILED`). */
-  end(outcome?: string): void;
-  /** The whole operation ended. */
-  done(summary?: string): void;
-}
-
-/** Start a {@link Stepper} of `total` steps under `label` (stderr; nothing when `enabled` is false). */
-export function stepper(label: string, total: number, options: ProgressOptions = {}): Stepper {
-  if (options.enabled === false) return { begin() {}, count() {}, end() {}, done() {} };
-  const stream = options.stream ?? process.stderr;
-  const now = options.now ?? Date.now;
-  const t0 = now();
-  let i = 0;
-  let what = '';
-  let ts = t0;
-  let bar: Progress | undefined;
-  let barTotal = -1;
-  const w = String(total).length;
-  return {
-    begin(x) {
-      i++;
-      what = x;
-      ts = now();
-      bar = undefined;
-      barTotal = -1;
-    },
-    count(done, n) {
-      if (!bar || barTotal !== n) {
-        bar = progress(`[${String(i).padStart(w)}/${total}] ${what}`, n, { ...options, stream });
-        barTotal = n;
-      }
-      bar.update(done);
-    },
-    end(outcome) {
-      if (bar && stream.isTTY === true) stream.write('\n');
-      bar = undefined;
-      stream.write(`[${String(i).padStart(w)}/${total}] ${what}: ${outcome ?? 'done'} (${elapsed(ts, now)})\n`);
-    },
-    done(summary) {
-      stream.write(`${label}: ${summary ?? 'done'} in ${elapsed(t0, now)}\n`);
-    },
-  };
-}
-
 /** What to do about a failure, when it can be told from the error: one sentence, or undefined. */
 export function hintFor(e: unknown): string | undefined {
   const failure = e instanceof CommandError ? e.failure : undefined;
