@@ -68,7 +68,7 @@ export interface Progress {
   done(summary?: string): void;
 }
 
-/** Options of {@link progress}, {@link activity} and {@link stepper}. */
+/** Options of {@link progress} and {@link activity}. */
 export interface ProgressOptions {
   /** Default process.stderr. */
   stream?: ProgressStream | undefined;
