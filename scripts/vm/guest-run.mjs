@@ -28,7 +28,10 @@ const spec = JSON.parse(readFileSync(join(share, 'spec.json'), 'utf8'));
 const out = join(share, 'out');
 mkdirSync(out, { recursive: true });
 const argv = spec.argv.map((a) => a.split(PLACEHOLDER).join(out));
-const env = { ...spec.env, NETFENCE_VM: '1', NETFENCE_VM_OUT: out };
+// Under software emulation, V8's signal-based wasm bounds checks once reported a bogus out-of-bounds
+// access in tsx's module lexer (a DPI worker died before binding): explicit bounds checks instead.
+const nodeOptions = [spec.env.NODE_OPTIONS, '--disable-wasm-trap-handler'].filter(Boolean).join(' ');
+const env = { ...spec.env, NETFENCE_VM: '1', NETFENCE_VM_OUT: out, NODE_OPTIONS: nodeOptions };
 const bootSeconds = uptime();
 const setup = `setup ${process.env.nf_setup_start}s..${process.env.nf_setup_done}s, node up ${bootSeconds.toFixed(2)}s`;
 console.log(`[netfence-vm] kernel ${release()} (${setup}); running ${JSON.stringify(argv)} in ${spec.cwd}`);
