@@ -10,6 +10,7 @@ import type { FirewallRule, VmSpec } from '../../src/firewall/vm.js';
 import { createNfTablesRoute, type IRouteConfig } from '../../src/integrations/smartproxy.js';
 import { run } from '../../src/host/run.js';
 import { readJournal } from '../../src/plan/journal.js';
+import type { Lab, LabHost } from '../../src/lab/index.js';
 
 async function out(argv: string[], netns: string): Promise<string> {
   const r = await run(argv, { netns, what: argv.join(' ') });
@@ -89,4 +90,17 @@ export function crashVmFirewall(netns: string): Firewall {
 export function crashVmSpec(iface: string): VmSpec {
   const rules: FirewallRule[] = [{ id: 'no-ssh', name: 'no-ssh', priority: 10, action: 'DROP', direction: 'IN', protocol: 'tcp', dstPortStart: 22 }];
   return { vmId: 'vm1', iface, rules, defaultPolicy: { in: 'ACCEPT', out: 'ACCEPT' } };
+}
+
+/** a (the host under test) between b (198.18.1.2, the link `iface`) and c (198.18.2.2), forwarding, routes both ways. */
+export async function lab3(lab: Lab): Promise<{ netns: string; iface: string; a: LabHost; b: LabHost; c: LabHost; bIface: string }> {
+  const a = await lab.host('a');
+  const b = await lab.host('b');
+  const c = await lab.host('c');
+  const l = await lab.link({ host: a, addrs: ['198.18.1.1/24', 'fd00:1::1/64'] }, { host: b, addrs: ['198.18.1.2/24', 'fd00:1::2/64'] });
+  await lab.link({ host: a, addrs: ['198.18.2.1/24', 'fd00:2::1/64'] }, { host: c, addrs: ['198.18.2.2/24', 'fd00:2::2/64'] });
+  await lab.forwarding(a);
+  await lab.route(b, 'default', '198.18.1.1');
+  await lab.route(c, 'default', '198.18.2.1');
+  return { netns: a.netns, iface: l.a, a, b, c, bIface: l.b };
 }

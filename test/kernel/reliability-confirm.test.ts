@@ -20,11 +20,11 @@ import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { run } from '../../src/host/run.js';
 import { NetfenceRouteManager } from '../../src/integrations/smartproxy.js';
-import { withLab, type Lab, type LabHost } from '../../src/lab/index.js';
+import { withLab } from '../../src/lab/index.js';
 import { isAlive, monotonicMs, readJournal, readJournalEntry } from '../../src/plan/journal.js';
 import { reconcile } from '../../src/plan/reconcile.js';
 import { confirmApplied, pendingConfirms } from '../../src/plan/watchdog.js';
-import { crashFirewall, crashRoute } from './crash-state.js';
+import { crashFirewall, crashRoute, lab3 } from './crash-state.js';
 import { tcp, transferMbit } from './crash-traffic.js';
 
 /** Long enough for the checks during the wait (a transfer starts a node process in a namespace) on a busy machine. */
@@ -32,17 +32,6 @@ const CONFIRM_MS = 8000;
 const here = new URL('.', import.meta.url).pathname;
 const CLI = [process.execPath, '--import', 'tsx', join(here, '../../src/cli/main.ts')];
 
-async function lab3(lab: Lab): Promise<{ a: LabHost; b: LabHost; c: LabHost; iface: string }> {
-  const a = await lab.host('a');
-  const b = await lab.host('b');
-  const c = await lab.host('c');
-  const l = await lab.link({ host: a, addrs: ['198.18.1.1/24', 'fd00:1::1/64'] }, { host: b, addrs: ['198.18.1.2/24', 'fd00:1::2/64'] });
-  await lab.link({ host: a, addrs: ['198.18.2.1/24', 'fd00:2::1/64'] }, { host: c, addrs: ['198.18.2.2/24', 'fd00:2::2/64'] });
-  await lab.forwarding(a);
-  await lab.route(b, 'default', '198.18.1.1');
-  await lab.route(c, 'default', '198.18.2.1');
-  return { a, b, c, iface: l.a };
-}
 
 interface Applied {
   child: ChildProcess;

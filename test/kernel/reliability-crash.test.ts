@@ -26,7 +26,7 @@ import { withLab, type Lab, type LabHost } from '../../src/lab/index.js';
 import { reconcile, type ReconcileReport } from '../../src/plan/reconcile.js';
 import { NFTablesManager } from '../../src/integrations/smartproxy.js';
 import { XdpBlocklist } from '../../src/xdp/xdp-blocklist.js';
-import { crashFirewall, crashRoute, hostState, journalOf } from './crash-state.js';
+import { crashFirewall, crashRoute, hostState, journalOf, lab3 } from './crash-state.js';
 import { pingFrom, tcp, transferMbit, type Final } from './crash-traffic.js';
 import { sizeKnob } from '../lab/knobs.js';
 import { timeScale } from '../lab/scale.js';
@@ -333,18 +333,6 @@ async function sh(netns: string, argv: string[]): Promise<string> {
   return r.ok ? r.val.stdout : '';
 }
 
-/** a (the host under test) between b (198.18.1.2, the link `iface`) and c (198.18.2.2), forwarding, routes both ways. */
-async function lab3(lab: Lab): Promise<{ netns: string; iface: string; a: LabHost; b: LabHost; c: LabHost; bIface: string }> {
-  const a = await lab.host('a');
-  const b = await lab.host('b');
-  const c = await lab.host('c');
-  const l = await lab.link({ host: a, addrs: ['198.18.1.1/24', 'fd00:1::1/64'] }, { host: b, addrs: ['198.18.1.2/24', 'fd00:1::2/64'] });
-  await lab.link({ host: a, addrs: ['198.18.2.1/24', 'fd00:2::1/64'] }, { host: c, addrs: ['198.18.2.2/24', 'fd00:2::2/64'] });
-  await lab.forwarding(a);
-  await lab.route(b, 'default', '198.18.1.1');
-  await lab.route(c, 'default', '198.18.2.1');
-  return { netns: a.netns, iface: l.a, a, b, c, bIface: l.b };
-}
 
 /** Tables of `netns` whose name contains `part`, deleted (a reset between trials). */
 async function dropTables(netns: string, part: string): Promise<void> {
