@@ -213,7 +213,7 @@ export interface CountSetOptions {
   method?: 'auto' | 'dump' | undefined;
   /**
    * Stop a dump after this many entries and report `atLeast` (default
-   * {@link DEFAULT_DUMP_LIMIT}; 0: count them all, however many).
+   * 100,000; 0: count them all, however many).
    */
   dumpLimit?: number | undefined;
 }
