@@ -6,9 +6,9 @@
  * @module
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { isAlive, readJournal } from '../plan/journal.js';
-import { lockSettings } from '../plan/lock.js';
+import { lockPath, lockSettings } from '../plan/lock.js';
 import type { JournalStatus, LockStatus } from './types.js';
 
 /** Journal entries about `netns` (undefined: the machine's own namespace). */
@@ -55,7 +55,7 @@ export function readLockStatus(netns: string | undefined): LockStatus[] {
   } catch {
     /* no /proc/locks: held stays unknown (false) */
   }
-  const own = netns === undefined ? 'host.lock' : `ns-${netns}.lock`;
+  const own = basename(lockPath(netns));
   const out: LockStatus[] = [];
   for (const n of names) {
     if (n !== own && !n.startsWith('key-')) continue;
