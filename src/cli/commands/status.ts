@@ -93,7 +93,7 @@ export const statusCommands: CliCommand[] = [
           printError('status', r.val, `\n${USAGE}`);
           return EXIT.usage;
         }
-        printError('status', r.val, p.values.netns !== undefined ? `check that /run/netns/${p.values.netns} exists (ip netns list) and that you run as root` : 'run as root (nft needs CAP_NET_ADMIN)');
+        printError('status', r.val, 'run as root (nft needs CAP_NET_ADMIN) with nftables installed (apt-get install nftables)');
         return EXIT.failed;
       }
       console.log(p.values.json ? JSON.stringify(r.val, null, 2) : renderStatus(r.val));
