@@ -54,9 +54,9 @@ describe('progress', () => {
     expect(frames).toHaveLength(3);
   });
 
-  it('the old signature (a stream as third argument) still works, and enabled: false writes nothing', () => {
+  it('a stream in the options, and enabled: false writes nothing', () => {
     const s = fakeStream(false);
-    const p = progress('x', 10, s);
+    const p = progress('x', 10, { stream: s });
     p.update(10);
     expect(s.out).toBe('x: 10/10 (100%)\n');
     const q = fakeStream(true);

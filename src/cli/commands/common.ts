@@ -92,8 +92,7 @@ function elapsed(t0: number, now: () => number): string {
  * pipes stay readable). Nothing is written to stdout, so `--json` output is
  * never mixed with progress.
  */
-export function progress(label: string, total: number, streamOrOptions: ProgressStream | ProgressOptions = {}): Progress {
-  const o: ProgressOptions = 'write' in streamOrOptions ? { stream: streamOrOptions as ProgressStream } : (streamOrOptions as ProgressOptions);
+export function progress(label: string, total: number, o: ProgressOptions = {}): Progress {
   if (o.enabled === false) return silent;
   const stream = o.stream ?? process.stderr;
   const now = o.now ?? Date.now;
