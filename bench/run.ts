@@ -1,0 +1,183 @@
+/**
+ * `npm run bench`: every bench in one go, one table (issue 14).
+ *
+ *   npx tsx bench/run.ts [--only <substring>] [--compare <old results.json>]
+ *                        [--out <path>] [--timeout <seconds per bench>] [--list]
+ *
+ * Runs every bench/*.ts (not bench/lib/**, not this file, not a helper script another
+ * bench starts, such as xdp-sender.ts) one after another, each as its own child process
+ * (`node --import tsx bench/<name>.ts`, no stdin, output piped). Each readable line is
+ * passed on prefixed by the bench's name; the `BENCH-JSON {…}` lines (bench/lib/harness.ts
+ * `report()`) are collected into one table — figure, ours, baseline, ratio, goal, held,
+ * limit — and written as JSON to bench/results.json (or --out), with the commit, kernel,
+ * nft and node versions and the machine's load. `--compare` prints, per figure id, the
+ * ratio of an older results.json next to this run's and the change.
+ *
+ * Exit status: non-zero only when a bench failed (non-zero exit, signal, timeout); a
+ * missed goal is a result, not an error. A bench that prints no BENCH-JSON line is listed
+ * as "no figures".
+ */
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release } from 'node:os';
+import { createInterface } from 'node:readline';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run } from '../src/host/run.js';
+import { startProcess } from '../src/host/spawn.js';
+import { compareTable, FigureLine, resultsTable, type BenchRun, type RunFigure, type RunResults } from './lib/results.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..');
+const SELF = basename(fileURLToPath(import.meta.url));
+
+function option(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return undefined;
+  const v = process.argv[i + 1];
+  if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
+  return v;
+}
+
+/**
+ * The bench scripts: bench/*.ts except this runner and helper scripts, i.e. files that
+ * another bench starts by path (`'./xdp-sender.ts'`): those take argv and are not benches.
+ */
+function benchScripts(dir: string): string[] {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && f !== SELF && !f.endsWith('.d.ts')).sort();
+  const texts = new Map(files.map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
+  const started = (f: string): boolean => {
+    const quoted = new RegExp(`['"\`]\\./${f.replace(/[.]/g, '\\.')}['"\`]`);
+    return files.some((other) => other !== f && quoted.test(texts.get(other) ?? ''));
+  };
+  return files.filter((f) => !started(f));
+}
+
+interface Outcome {
+  run: BenchRun;
+  figures: RunFigure[];
+}
+
+/** Run one bench as a child process; pass its lines on, collect its figures. */
+async function runBench(file: string, timeoutMs: number): Promise<Outcome> {
+  const bench = file.replace(/\.ts$/, '');
+  const load1AtStart = loadavg()[0] ?? 0;
+  const t0 = performance.now();
+  const figures: RunFigure[] = [];
+  const bad: string[] = [];
+  console.log(`\n=== ${bench} (load ${load1AtStart.toFixed(2)}) ===`);
+  const child = startProcess([process.execPath, '--import', 'tsx', join(HERE, file)], { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' });
+  const lines = (stream: NodeJS.ReadableStream | null, onLine: (l: string) => void): Promise<void> =>
+    new Promise((done) => {
+      if (!stream) return done();
+      const rl = createInterface({ input: stream, crlfDelay: Infinity });
+      rl.on('line', onLine);
+      rl.once('close', () => done());
+    });
+  const out = lines(child.stdout, (l) => {
+    if (!l.startsWith('BENCH-JSON ')) return void console.log(`[${bench}] ${l}`);
+    try {
+      const f = FigureLine.parse(JSON.parse(l.slice('BENCH-JSON '.length)));
+      figures.push({ ...(f as unknown as RunFigure), bench });
+    } catch (e) {
+      bad.push(String(e instanceof Error ? e.message.split('\n')[0] : e));
+      console.log(`[${bench}] unreadable BENCH-JSON line: ${l.slice(0, 200)}`);
+    }
+  });
+  const err = lines(child.stderr, (l) => console.error(`[${bench}] ${l}`));
+  // On time out: SIGTERM first (withLab removes its namespaces on SIGTERM), SIGKILL 20 s later.
+  let timedOut = false;
+  let kill: NodeJS.Timeout | undefined;
+  const term = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGTERM');
+    kill = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  }, timeoutMs);
+  const exit = await child.exited;
+  clearTimeout(term);
+  if (kill) clearTimeout(kill);
+  await Promise.all([out, err]);
+  const seconds = Math.round((performance.now() - t0) / 100) / 10;
+  const reason = timedOut
+    ? `timed out after ${timeoutMs / 1000} s`
+    : exit.error
+      ? `could not start: ${exit.error.message}`
+      : exit.signal
+        ? `killed by ${exit.signal}`
+        : exit.code !== 0
+          ? `exit code ${exit.code}`
+          : bad.length
+            ? `unreadable BENCH-JSON: ${bad[0]}`
+            : undefined;
+  const status = reason ? 'failed' : 'ok';
+  console.log(`=== ${bench}: ${status}${reason ? ` (${reason})` : ''}, ${figures.length} figure(s), ${seconds} s ===`);
+  return { run: { bench, status, figures: figures.length, seconds, load1AtStart, ...(reason ? { reason } : {}) }, figures };
+}
+
+async function textOf(argv: string[]): Promise<string> {
+  const r = await run(argv, { timeoutMs: 10_000 });
+  return r.ok ? r.val.stdout.trim() : `unknown (${argv.join(' ')} failed)`;
+}
+
+async function main(): Promise<number> {
+  const only = option('only');
+  const comparePath = option('compare');
+  const outPath = resolve(option('out') ?? join(HERE, 'results.json'));
+  const timeoutMs = Number(option('timeout') ?? 360) * 1000;
+  if (!(timeoutMs > 0)) throw new Error('--timeout takes a number of seconds');
+  const old = comparePath ? (JSON.parse(readFileSync(comparePath, 'utf8')) as RunResults) : undefined;
+  const scripts = benchScripts(HERE).filter((f) => only === undefined || f.includes(only));
+  if (scripts.length === 0) throw new Error(`no bench matches --only ${only}`);
+  if (process.argv.includes('--list')) {
+    console.log(scripts.map((f) => f.replace(/\.ts$/, '')).join('\n'));
+    return 0;
+  }
+  const loadAtStart = loadavg();
+  const commit = await textOf(['git', '-C', ROOT, 'rev-parse', 'HEAD']);
+  const dirty = (await textOf(['git', '-C', ROOT, 'status', '--porcelain', '--untracked-files=no'])).length > 0;
+  const nftVersion = await textOf(['nft', '--version']);
+  console.log(`benches: ${scripts.join(', ')}`);
+  const benches: BenchRun[] = [];
+  const figures: RunFigure[] = [];
+  for (const file of scripts) {
+    const o = await runBench(file, timeoutMs);
+    benches.push(o.run);
+    figures.push(...o.figures);
+  }
+  const results: RunResults = {
+    commit: dirty ? `${commit} (with uncommitted changes)` : commit,
+    date: new Date().toISOString(),
+    kernel: release(),
+    nftVersion,
+    node: process.version,
+    machine: { cpus: cpus().length, loadAtStart, loadAtEnd: loadavg() },
+    benches,
+    figures,
+    failedBenches: benches.filter((b) => b.status === 'failed').map((b) => b.bench),
+    noFigures: benches.filter((b) => b.status === 'ok' && b.figures === 0).map((b) => b.bench),
+    held: figures.filter((f) => f.held).length,
+    missed: figures.filter((f) => !f.held).length,
+  };
+  writeFileSync(outPath, `${JSON.stringify(results, null, 2)}\n`);
+  const load = (l: number[]): string => l.map((x) => x.toFixed(2)).join(' ');
+  console.log(`\nnetfence benches — ${results.commit}, kernel ${results.kernel}, ${nftVersion}, node ${results.node}, ${results.machine.cpus} CPUs, load ${load(loadAtStart)} -> ${load(results.machine.loadAtEnd)}\n`);
+  console.log(resultsTable(results));
+  if (old) {
+    console.log(`\ncompared with ${comparePath} (${old.commit}, ${old.date}):\n`);
+    console.log(compareTable(old, results));
+  }
+  const failed = results.failedBenches.length;
+  console.log(
+    `\n${results.held} held, ${results.missed} missed, ${figures.length} figures from ${benches.length} benches` +
+      `${results.noFigures.length ? `; no figures: ${results.noFigures.join(', ')}` : ''}${failed ? `; FAILED: ${results.failedBenches.join(', ')}` : ''}` +
+      `\nwritten to ${existsSync(outPath) ? outPath : '(not written)'}`,
+  );
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(2);
+  },
+);
