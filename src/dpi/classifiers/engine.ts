@@ -7,7 +7,8 @@
 import { FlowTable, transportOf, StreamPrefix, type Flow, type FlowTableOptions } from '../flow.js';
 import { TcpFlag, type DecodedPacket } from '../packet.js';
 import type { Classifier, Direction, FlowPacket, Verdict } from '../types.js';
-import { PeerCache, type PeerCacheOptions } from './peer-cache.js';
+import { cacheVerdict, PeerCache, type PeerCacheOptions } from './peer-cache.js';
+import { PeerLearner } from './bittorrent/peer-learning.js';
 import { bittorrentClassifier } from './bittorrent.js';
 
 /** Options of a {@link DpiEngine}. */
@@ -20,6 +21,8 @@ export interface DpiEngineOptions {
   streamBytes?: number;
   /** The peer endpoint cache: an instance to share, options for a new one, or `false` to disable. */
   peerCache?: PeerCache | PeerCacheOptions | false;
+  /** Learn the peers listed by tracker and DHT replies into the peer cache (default true when the cache is on; see bittorrent/peer-learning.ts). */
+  peerLearning?: boolean;
   /** Flow table bounds and idle timeouts. */
   flowTable?: FlowTableOptions;
   /** Called when a flow is decided (`bittorrent` or `benign`). */
@@ -61,6 +64,8 @@ export class DpiEngine {
   readonly table: FlowTable;
   /** The peer endpoint cache, if enabled. */
   readonly peerCache: PeerCache | undefined;
+  /** Reads tracker and DHT peer lists into the peer cache, if enabled. */
+  readonly learner: PeerLearner | undefined;
   private readonly maxPerDir: number;
   private readonly streamBytes: number;
   private readonly opts: DpiEngineOptions;
@@ -73,6 +78,7 @@ export class DpiEngine {
     this.streamBytes = Math.max(256, options.streamBytes ?? 4096);
     this.peerCache =
       options.peerCache === false ? undefined : options.peerCache instanceof PeerCache ? options.peerCache : new PeerCache(options.peerCache ?? {});
+    this.learner = this.peerCache && options.peerLearning !== false ? new PeerLearner(this.peerCache) : undefined;
     this.table = new FlowTable(options.flowTable ?? {}, (flow, why) => {
       this.finalize(flow);
       options.onFlowEnd?.(flow, why);
@@ -87,6 +93,7 @@ export class DpiEngine {
     flow.lastTs = ts;
     flow.packets[dir]++;
     flow.bytes[dir] += p.ipBytes;
+    if (this.learner && p.payload.length > 0) this.learner.observe(flow, dir, p, ts);
     if (created && this.peerCache && this.checkCache(flow, ts)) return { flow, dir, decidedNow: true, created };
     const payload = p.payload;
     let stream: StreamPrefix | undefined;
@@ -200,16 +207,7 @@ export class DpiEngine {
       which = flow.client;
     }
     if (!hit) return false;
-    this.decide(
-      flow,
-      {
-        verdict: 'bittorrent',
-        reason: `peer endpoint cache: ${ep(which)} spoke BitTorrent ${(ts - hit.ts).toFixed(1)} s earlier (${hit.reason})`,
-        detection: 'cache',
-        classifier: 'peer-cache',
-      },
-      ts,
-    );
+    this.decide(flow, cacheVerdict(which, hit, ts), ts);
     return true;
   }
 }

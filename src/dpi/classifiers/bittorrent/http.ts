@@ -154,7 +154,8 @@ export function matchHttp(b: Uint8Array, full: boolean, domains: DomainMatcher |
   return 'no';
 }
 
-function indexOfCrlfCrlf(b: Uint8Array): number {
+/** Offset of the first CRLFCRLF (end of an HTTP head) within the first 8 KiB, or -1. */
+export function indexOfCrlfCrlf(b: Uint8Array): number {
   const lim = Math.min(b.length, 8192) - 3;
   for (let i = 0; i < lim; i++) if (b[i] === 13 && b[i + 1] === 10 && b[i + 2] === 13 && b[i + 3] === 10) return i;
   return -1;
