@@ -26,6 +26,12 @@ export interface PacketHandlerContext {
   failOpen: boolean;
   /** Send an event to the main process (emitted there as `event` with `{ queue, data }`). Structured-cloneable data only. */
   emit(data: unknown): void;
+  /**
+   * Receive what the main process posts to this worker (`QueueHandle.post`),
+   * e.g. state another worker found. Structured-cloned data; listeners run on
+   * the worker's event loop, between packet batches.
+   */
+  onMessage?(listener: (data: unknown) => void): void;
 }
 
 /**

@@ -35,6 +35,8 @@ export type ToWorker =
   | { type: 'init'; init: WorkerInit }
   | { type: 'verdict'; id: number; decision: Decision }
   | { type: 'stats'; req: number }
+  /** Data for the handler module's `onMessage` listeners (QueueHandle.post). */
+  | { type: 'handler'; data: unknown }
   | { type: 'close' };
 
 /** Worker → main. */

@@ -105,6 +105,12 @@ export interface QueueHandle extends EventEmitter<QueueHandleEvents> {
   pids(): Map<number, number | undefined>;
   /** Ask every live worker for its counters and the kernel's statistics. */
   stats(): Promise<QueueStats[]>;
+  /**
+   * Post structured-cloneable data to the handler module of one queue's worker
+   * (its `ctx.onMessage` listeners), or of every live worker with `'all'`;
+   * returns how many workers it was sent to.
+   */
+  post(queue: number | 'all', data: unknown): number;
   /** Unbind every queue and end the workers. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -213,6 +219,17 @@ class Handle extends EventEmitter<QueueHandleEvents> implements QueueHandle {
       }),
     );
     return out.sort((a, b) => a.queue - b.queue);
+  }
+
+  post(queue: number | 'all', data: unknown): number {
+    let n = 0;
+    for (const w of this.workers.values()) {
+      if ((queue === 'all' || w.queue === queue) && w.alive && w.child.connected) {
+        this.sendTo(w, { type: 'handler', data });
+        n++;
+      }
+    }
+    return n;
   }
 
   sendTo(w: WorkerState, m: ToWorker): void {

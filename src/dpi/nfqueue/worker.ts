@@ -24,6 +24,7 @@ let init: WorkerInit | undefined;
 const relayWaiting = new Map<number, (d: Decision) => void>();
 let statsTimer: NodeJS.Timeout | undefined;
 let closing = false;
+const handlerListeners: ((data: unknown) => void)[] = [];
 
 function kernelStats(queue: number) {
   try {
@@ -53,6 +54,7 @@ async function loadHandler(i: WorkerInit): Promise<PacketHandler> {
     options: i.handlerOptions,
     failOpen: i.failOpen,
     emit: (data) => send({ type: 'event', queue: i.queue, data }),
+    onMessage: (listener) => void handlerListeners.push(listener),
   });
   if (!i.reportPackets) return handler;
   return (p) => {
@@ -133,6 +135,15 @@ process.on('message', (raw: unknown) => {
     }
     case 'stats':
       if (reader && init) send({ type: 'stats', req: m.req, stats: reader.stats(), kernel: kernelStats(init.queue) });
+      break;
+    case 'handler':
+      for (const l of handlerListeners) {
+        try {
+          l(m.data);
+        } catch (e) {
+          send({ type: 'error', queue: init?.queue ?? -1, message: `handler onMessage listener: ${String((e as Error)?.stack ?? e)}`, fatal: false });
+        }
+      }
       break;
     case 'close':
       void shutdown(0);
