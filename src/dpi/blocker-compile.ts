@@ -6,7 +6,7 @@
 import { UnsupportedError, ValidationError } from '../errors.js';
 import { Err, Ok, type Result } from '../result.js';
 import type { DpiHandlerOptions } from './blocker-handler.js';
-import type { DpiBlockerSettings } from './blocker-options.js';
+import { peerHandlerOptions, type DpiBlockerSettings } from './blocker-options.js';
 import type { DpiBlockerCompiled, DpiHostFacts } from './blocker-types.js';
 import { scaffoldingStep } from './scaffolding.js';
 import { compileSteering } from './steering.js';
@@ -64,6 +64,6 @@ export function compileDpiBlocker(o: DpiBlockerSettings, owner: string, facts: D
     queues: o.queues,
     failOpen: o.failOpen,
     steering,
-    handlerOptions: { monitorOnly: o.monitorOnly, classifiers, maxPacketsPerDirection: o.maxPacketsPerDirection },
+    handlerOptions: { monitorOnly: o.monitorOnly, classifiers, maxPacketsPerDirection: o.maxPacketsPerDirection, ...peerHandlerOptions(o) },
   });
 }

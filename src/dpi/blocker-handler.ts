@@ -14,15 +14,25 @@
  * flow judged BitTorrent and a `counters` event (cumulative) after each
  * decision and at most every `countersIntervalMs` when something changed.
  *
+ * Peer cache: each worker's engine keeps a replica of the blocker's one peer
+ * cache; what it adds (detected peers, peers learnt from tracker and DHT
+ * replies) is shared with the other workers through the main process
+ * (peer-sync.ts), and a packet that listed peers is let through only once
+ * every worker knows them. In monitor-only mode a BitTorrent flow that may
+ * still carry a peer list (DHT, UDP/HTTP tracker) is answered `accept`
+ * rather than `benign`, so that its replies are still queued and read.
+ *
  * Built as its own entry (`dist/dpi-handler.js`); loaded by path.
  * @module
  */
 import { pathToFileURL } from 'node:url';
 import { bittorrentClassifier } from './classifiers/bittorrent.js';
 import { DpiEngine } from './classifiers/engine.js';
+import { PeerCache, type PeerCacheOptions } from './classifiers/peer-cache.js';
 import type { PacketHandlerFactory } from './nfqueue/handler.js';
 import type { Decision } from './nfqueue/reader.js';
 import { decodeFrame, LinkType } from './packet.js';
+import { WorkerPeerSync } from './peer-sync.js';
 import type { Classifier, Endpoint, Transport } from './types.js';
 
 /** A classifier module to load in the worker: absolute path or file: URL, with options for its factory. */
@@ -41,8 +51,14 @@ export interface DpiHandlerOptions {
   classifiers: ('bittorrent' | ClassifierModuleSpec)[];
   /** Payload packets inspected per direction before a flow is judged benign (engine default 10). */
   maxPacketsPerDirection?: number | undefined;
-  /** Seconds a peer endpoint stays in the worker's peer cache. */
+  /** Seconds a peer endpoint stays in the peer cache (shorthand for `peerCache.ttlSeconds`). */
   peerCacheTtl?: number | undefined;
+  /** Peer cache bounds and TTLs, or `false` for none (default: the engine's). */
+  peerCache?: PeerCacheOptions | false | undefined;
+  /** Learn the peers listed by tracker and DHT replies (default true). */
+  learnPeers?: boolean | undefined;
+  /** Longest wait (ms) for the other workers to know the peers a packet listed before it is let through (default 250). */
+  peerSyncTimeoutMs?: number | undefined;
   /** Minimum interval between `counters` events (default 250 ms). */
   countersIntervalMs?: number | undefined;
 }
@@ -59,6 +75,12 @@ export interface DpiHandlerCounters {
   detections: number;
   /** Of those, judged at once from the peer endpoint cache. */
   cacheHits: number;
+  /** Of those cache hits, endpoints learnt from a tracker or DHT peer list (detection `peer-learnt`). */
+  learntHits: number;
+  /** Endpoints this worker learnt from tracker and DHT peer lists. */
+  learntPeers: number;
+  /** Packets that listed peers and were let through after waiting for the other workers' acknowledgement timed out. */
+  peerSyncTimeouts: number;
   /** Flows judged benign (marked to bypass the queue). */
   benign: number;
   /** Packets answered `bad` (dropped, with every later packet of their flow by the rules). */
@@ -114,7 +136,7 @@ export const createPacketHandler: PacketHandlerFactory = async (ctx) => {
   const o = (ctx.options ?? { monitorOnly: false, classifiers: ['bittorrent'] }) as DpiHandlerOptions;
   const classifiers: Classifier<any>[] = [];
   for (const c of o.classifiers) classifiers.push(c === 'bittorrent' ? bittorrentClassifier() : await loadClassifier(c));
-  const counters: DpiHandlerCounters = { packets: 0, undecodable: 0, flows: 0, detections: 0, cacheHits: 0, benign: 0, dropped: 0, accepted: 0 };
+  const counters = zeroHandlerCounters();
   const interval = o.countersIntervalMs ?? 250;
   let dirty = false;
   let lastSent = 0;
@@ -137,15 +159,19 @@ export const createPacketHandler: PacketHandlerFactory = async (ctx) => {
       timer.unref();
     }
   };
+  const cache = o.peerCache === false ? undefined : new PeerCache({ ...(o.peerCacheTtl ? { ttlSeconds: o.peerCacheTtl } : {}), ...o.peerCache });
+  const sync = cache ? new WorkerPeerSync(cache, ctx, o.peerSyncTimeoutMs) : undefined;
   const engine = new DpiEngine({
     classifiers,
     ...(o.maxPacketsPerDirection ? { maxPacketsPerDirection: o.maxPacketsPerDirection } : {}),
-    ...(o.peerCacheTtl ? { peerCache: { ttlSeconds: o.peerCacheTtl } } : {}),
+    peerCache: cache ?? false,
+    peerLearning: o.learnPeers !== false,
     onDecision: (flow) => {
       const v = flow.verdict;
       if (v.verdict === 'bittorrent') {
         counters.detections++;
-        if (v.detection === 'cache') counters.cacheHits++;
+        if (v.detection === 'cache' || v.detection === 'peer-learnt') counters.cacheHits++;
+        if (v.detection === 'peer-learnt') counters.learntHits++;
         const d: DpiHandlerDetection = {
           kind: 'detection',
           transport: flow.transport,
@@ -158,7 +184,7 @@ export const createPacketHandler: PacketHandlerFactory = async (ctx) => {
           infoHash: v.infoHash,
           peerId: v.peerId,
           software: v.client,
-          peers: v.peers === true || v.detection === 'cache',
+          peers: v.peers === true || v.detection === 'cache' || v.detection === 'peer-learnt',
           atPacket: flow.totalPackets(),
           monitored: o.monitorOnly,
         };
@@ -167,7 +193,16 @@ export const createPacketHandler: PacketHandlerFactory = async (ctx) => {
       decided = true;
     },
   });
-  return (packet): Decision => {
+  const learner = engine.learner;
+  const waitFor = (d: Decision, wait: Promise<void>): Promise<Decision> =>
+    wait.then(() => {
+      if (sync && sync.timeouts !== counters.peerSyncTimeouts) {
+        counters.peerSyncTimeouts = sync.timeouts;
+        touch(false);
+      }
+      return d;
+    });
+  return (packet): Decision | Promise<Decision> => {
     counters.packets++;
     const p = decodeFrame(LinkType.RAW, packet.payload);
     const step = p && !p.fragmented ? engine.process(p, Date.now() / 1000) : undefined;
@@ -180,7 +215,8 @@ export const createPacketHandler: PacketHandlerFactory = async (ctx) => {
     const v = step.flow.verdict.verdict;
     let d: Decision;
     if (v === 'bittorrent') {
-      if (o.monitorOnly) d = 'benign';
+      // monitor-only: keep queueing a flow whose peer list is still to come
+      if (o.monitorOnly) d = learner?.wants(step.flow) ? 'accept' : 'benign';
       else {
         counters.dropped++;
         d = 'bad';
@@ -191,10 +227,20 @@ export const createPacketHandler: PacketHandlerFactory = async (ctx) => {
       d = 'accept';
     }
     // Counters go out at once after a decision, otherwise at most every `countersIntervalMs`.
+    if (learner && learner.stats.endpoints !== counters.learntPeers) {
+      counters.learntPeers = learner.stats.endpoints;
+      decided = true;
+    }
     touch(decided);
     decided = false;
-    return d;
+    const wait = sync?.flush(d !== 'bad');
+    return wait ? waitFor(d, wait) : d;
   };
 };
+
+/** Counters at zero (also fills fields an older worker did not report). */
+export function zeroHandlerCounters(): DpiHandlerCounters {
+  return { packets: 0, undecodable: 0, flows: 0, detections: 0, cacheHits: 0, learntHits: 0, learntPeers: 0, peerSyncTimeouts: 0, benign: 0, dropped: 0, accepted: 0 };
+}
 
 export default createPacketHandler;

@@ -11,7 +11,8 @@ import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import type { Result } from '../result.js';
 import { NetnsName, SafePath } from '../validate.js';
-import type { ClassifierModuleSpec } from './blocker-handler.js';
+import type { ClassifierModuleSpec, DpiHandlerOptions } from './blocker-handler.js';
+import type { PeerCacheOptions } from './classifiers/peer-cache.js';
 import type { Detection } from './blocker-types.js';
 import { FlowMarksSchema } from './nfqueue/marks.js';
 
@@ -100,6 +101,34 @@ export const DpiBlockerOptionsSchema = z
     marks: FlowMarksSchema.optional(),
     /** Payload packets per direction inspected before a flow is judged benign (default 10). */
     maxPacketsPerDirection: z.number().int().min(1).max(1000).optional(),
+    /**
+     * The peer endpoint cache, one for the whole blocker (each worker holds a
+     * replica kept in step through this process): bounds and lifetimes, or
+     * `false` for none. Defaults: 65536 detected + 65536 learnt endpoints, one hour.
+     */
+    peerCache: z
+      .union([
+        z.literal(false),
+        z
+          .object({
+            /** Most endpoints seen speaking BitTorrent. */
+            maxEntries: z.number().int().min(1).max(1 << 24).optional(),
+            /** Most endpoints learnt from tracker and DHT peer lists (their own LRU tier). */
+            maxLearnt: z.number().int().min(1).max(1 << 24).optional(),
+            /** Milliseconds an entry lives after it was last confirmed. */
+            ttlMs: z.number().int().min(1000).max(30 * 86400 * 1000).optional(),
+            /** Milliseconds a learnt entry lives (default: `ttlMs`). */
+            learntTtlMs: z.number().int().min(1000).max(30 * 86400 * 1000).optional(),
+          })
+          .strict(),
+      ])
+      .optional(),
+    /**
+     * Put the endpoints that tracker responses (HTTP `peers`/`peers6`, UDP announce
+     * replies) and DHT replies (`values`, `nodes`, `nodes6`) list into the peer cache,
+     * so that the next flow to one of them is judged at its first packet (default true).
+     */
+    learnPeers: z.boolean().default(true),
     /** How long to wait for the workers to bind (ms, default 120000: a hang guard). */
     startTimeoutMs: z.number().int().min(100).max(600_000).default(120_000),
     /**
@@ -119,3 +148,22 @@ export type DpiBlockerOptions = z.input<typeof DpiBlockerOptionsSchema>;
 
 /** {@link DpiBlockerOptions} after validation, defaults filled in. */
 export type DpiBlockerSettings = z.output<typeof DpiBlockerOptionsSchema>;
+
+/** The peer-cache fields of the workers' handler options (empty for the defaults). */
+export function peerHandlerOptions(o: Pick<DpiBlockerSettings, 'peerCache' | 'learnPeers'>): Pick<DpiHandlerOptions, 'peerCache' | 'learnPeers'> {
+  const out: Pick<DpiHandlerOptions, 'peerCache' | 'learnPeers'> = {};
+  if (o.peerCache === false) out.peerCache = false;
+  else if (o.peerCache) out.peerCache = peerCacheOptions(o.peerCache);
+  if (!o.learnPeers) out.learnPeers = false;
+  return out;
+}
+
+/** {@link PeerCacheOptions} (seconds) of the `peerCache` option (milliseconds). */
+export function peerCacheOptions(p: Exclude<DpiBlockerSettings['peerCache'], false>): PeerCacheOptions {
+  const out: PeerCacheOptions = {};
+  if (p?.maxEntries !== undefined) out.maxEntries = p.maxEntries;
+  if (p?.maxLearnt !== undefined) out.maxLearnt = p.maxLearnt;
+  if (p?.ttlMs !== undefined) out.ttlSeconds = p.ttlMs / 1000;
+  if (p?.learntTtlMs !== undefined) out.learntTtlSeconds = p.learntTtlMs / 1000;
+  return out;
+}

@@ -43,6 +43,8 @@ export interface DpiBlockerStats {
   packetsInspected: number;
   /** Detections answered from the peer endpoint cache. */
   cacheHits: number;
+  /** The blocker's one peer endpoint cache (undefined when disabled or before apply()). */
+  peerCache: DpiPeerCacheStats | undefined;
   /** Addresses added to the blocklist. */
   blocklisted: number;
   /** Blocklist additions that failed. */
@@ -57,6 +59,35 @@ export interface DpiBlockerStats {
   detectionsBy: { classifier: string; detection: string; action: Detection['action']; count: number }[];
   /** The fail-open choice in force (undefined before apply()). */
   failOpen: boolean | undefined;
+}
+
+/**
+ * The peer endpoint cache of a {@link DpiBlocker}: the main process's copy
+ * (every worker's additions) and the workers' lookups.
+ */
+export interface DpiPeerCacheStats {
+  /** Endpoints held now (both tiers; expired ones removed when stats are read). */
+  size: number;
+  /** Of those, learnt from tracker and DHT peer lists. */
+  learnt: number;
+  /** Bounds: detected and learnt tiers. */
+  maxEntries: number;
+  maxLearnt: number;
+  /** Lifetimes (ms) of detected and learnt entries. */
+  ttlMs: number;
+  learntTtlMs: number;
+  /** Additions, refreshes included (both tiers, all workers). */
+  added: number;
+  /** Of those, endpoints listed by tracker and DHT replies. */
+  learntAdded: number;
+  /** Entries pushed out by the bounds. */
+  evictions: number;
+  /** Flows judged at their first packet from the cache (all workers). */
+  hits: number;
+  /** Of those, from learnt entries (detection `peer-learnt`). */
+  learntHits: number;
+  /** Packets that listed peers and were let through after the wait for the other workers timed out. */
+  syncTimeouts: number;
 }
 
 /** Events of a {@link DpiBlocker}. */

@@ -24,17 +24,18 @@ import { faultAt } from '../plan/faults.js';
 import type { Plan } from '../plan/types.js';
 import { Err, Ok, type Result } from '../result.js';
 import { compileDpiBlocker, steeringForm } from './blocker-compile.js';
-import type { DpiHandlerCounters, DpiHandlerDetection } from './blocker-handler.js';
-import { DpiBlockerOptionsSchema, type DpiBlockerOptions, type DpiBlockerSettings } from './blocker-options.js';
-import type { Detection, DpiBlockerCompiled, DpiBlockerEvents, DpiBlockerStats, DpiHostFacts } from './blocker-types.js';
+import { zeroHandlerCounters, type DpiHandlerCounters, type DpiHandlerDetection } from './blocker-handler.js';
+import { DpiBlockerOptionsSchema, peerCacheOptions, type DpiBlockerOptions, type DpiBlockerSettings } from './blocker-options.js';
+import type { Detection, DpiBlockerCompiled, DpiBlockerEvents, DpiBlockerStats, DpiHostFacts, DpiPeerCacheStats } from './blocker-types.js';
 import { DetectionFeed } from './detection-feed.js';
 import { openQueues, type QueueHandle } from './nfqueue/queues.js';
+import { MainPeerSync } from './peer-sync.js';
 import { readXtablesFilter } from './scaffolding.js';
 import { SteeringSchema } from './steering.js';
 
 export type { DetectionBlocklist, DpiBlockerOptions, DpiBlockerSettings, DpiClassifierSpec } from './blocker-options.js';
 export { DpiBlockerOptionsSchema } from './blocker-options.js';
-export type { Detection, DpiBlockerCompiled, DpiBlockerEvents, DpiBlockerStats, DpiHostFacts } from './blocker-types.js';
+export type { Detection, DpiBlockerCompiled, DpiBlockerEvents, DpiBlockerStats, DpiHostFacts, DpiPeerCacheStats } from './blocker-types.js';
 
 /**
  * The handler module the workers load: `blocker-handler.ts` next to this file
@@ -53,7 +54,6 @@ export function dpiHandlerPath(): string {
   });
 }
 
-const zeroCounters = (): DpiHandlerCounters => ({ packets: 0, undecodable: 0, flows: 0, detections: 0, cacheHits: 0, benign: 0, dropped: 0, accepted: 0 });
 
 /**
  * Inline BitTorrent (or custom) detection and blocking over NFQUEUE.
@@ -92,6 +92,8 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
   private state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle';
   private readonly feed = new DetectionFeed<Detection>();
   private readonly pendingBlocks = new Set<Promise<void>>();
+  /** The one peer cache of this blocker and the relay that keeps the workers' replicas in step. */
+  private peers: MainPeerSync | undefined;
 
   /** Throws a {@link ValidationError} on invalid options (a programming error); nothing touches the host before {@link apply}. */
   constructor(options: DpiBlockerOptions = {}) {
@@ -169,15 +171,27 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
     const h = await openQueues({ netns: o.netns, queues, failOpen, handlerModule, handlerOptions, marks: o.marks, startTimeoutMs: o.startTimeoutMs, maxLen: o.queueMaxLen });
     if (h.err) return fail(h.val);
     this.handle = h.val;
+    const handle = h.val;
+    this.peers =
+      o.peerCache === false
+        ? undefined
+        : new MainPeerSync(
+            peerCacheOptions(o.peerCache),
+            (queue, data) => handle.post(queue, data),
+            () => [...handle.pids()].flatMap(([q, pid]) => (pid === undefined ? [] : [q])),
+          );
     h.val.on('event', ({ queue, data }) => this.onWorkerEvent(queue, data));
     h.val.on('warning', (e) => this.emit('warning', e));
     h.val.on('exit', ({ queue, code, signal, expected }) => {
+      this.peers?.workerGone(queue);
       if (expected) return;
       this.workerExits++;
       this.emit('worker-exit', { queue, code, signal });
     });
     // whileAlive: the rules' readers are this process's workers, so the executor's journal entry
     // stays until destroy(); reconcile() takes the rules back if this process dies.
+    // the workers share peer-cache additions from now on (before the rules send them packets)
+    this.peers?.hello();
     const a = await applyPlan(plan, { whileAlive: true });
     if (a.err) return fail(a.val);
     this.applied = a.val;
@@ -238,8 +252,8 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
     } catch (e) {
       return Err(e instanceof NetfenceError ? e : new NetfenceError('QUEUE_WORKER', `reading the queue statistics failed: ${String(e)}`, { cause: e }));
     }
-    const sum = zeroCounters();
-    for (const c of this.counters.values()) for (const k of Object.keys(sum) as (keyof DpiHandlerCounters)[]) sum[k] += c[k];
+    const sum = zeroHandlerCounters();
+    for (const c of this.counters.values()) for (const k of Object.keys(sum) as (keyof DpiHandlerCounters)[]) sum[k] += c[k] ?? 0;
     return Ok({
       running: this.state === 'running',
       steering: this.steering,
@@ -249,6 +263,7 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
       dropped: sum.dropped,
       packetsInspected: sum.packets,
       cacheHits: sum.cacheHits,
+      peerCache: this.peerCacheStats(sum),
       blocklisted: this.blocklisted,
       blocklistErrors: this.blocklistErrors,
       workerExits: this.workerExits,
@@ -270,10 +285,32 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
     return this.feed.iterator(this.state === 'stopped');
   }
 
+  private peerCacheStats(sum: DpiHandlerCounters): DpiPeerCacheStats | undefined {
+    if (!this.peers) return undefined;
+    const c = this.peers.cache;
+    c.prune(Date.now() / 1000);
+    const s = c.snapshot();
+    return {
+      size: s.size,
+      learnt: s.learntSize,
+      maxEntries: s.maxEntries,
+      maxLearnt: s.maxLearnt,
+      ttlMs: s.ttlSeconds * 1000,
+      learntTtlMs: s.learntTtlSeconds * 1000,
+      added: s.adds,
+      learntAdded: s.learnt,
+      evictions: s.evictions,
+      hits: sum.cacheHits,
+      learntHits: sum.learntHits,
+      syncTimeouts: sum.peerSyncTimeouts,
+    };
+  }
+
   private onWorkerEvent(queue: number, data: unknown): void {
+    if (this.peers?.onEvent(queue, data)) return;
     const m = data as { kind?: string };
     if (m?.kind === 'counters') {
-      this.counters.set(queue, (data as { counters: DpiHandlerCounters }).counters);
+      this.counters.set(queue, { ...zeroHandlerCounters(), ...(data as { counters: DpiHandlerCounters }).counters });
       return;
     }
     if (m?.kind !== 'detection') return;

@@ -176,6 +176,20 @@ export class PeerCache {
     return e;
   }
 
+  /** Remove entries expired at `ts`, oldest first (stops at the first live one of each tier); returns how many. */
+  prune(ts: number): number {
+    let n = 0;
+    for (const tier of [this.tiers.detected, this.tiers.learnt]) {
+      for (const [key, e] of tier.map) {
+        if (ts - e.ts <= tier.ttl) break;
+        tier.map.delete(key);
+        n++;
+      }
+    }
+    this.stats.expired += n;
+    return n;
+  }
+
   /** Forget everything. */
   clear(): void {
     this.tiers.detected.map.clear();
