@@ -17,6 +17,10 @@ import type { AppliedPlan } from './kernel.js';
 import { ChainSpec, FastPathSpec, FirewallOptions, MapSpec, RuleSpec, SetSpec, type ChainInput, type FastPath, type FastPathInput, type FirewallInit, type MapInput, type Rule, type RuleInput, type SetInput } from './spec.js';
 import { companionTable, vmAttachCommands, vmBaseCommands, type ParsedVm, type VmBackends, type VmSpec, VM_NAMES } from './vm.js';
 import { VmOptionsSchema, type ResolvedVmOptions, type VmOptions } from './vm-options.js';
+import { elementKey, plainElements } from './compile-elements.js';
+import { markCompiled } from '../plan/validate-plan.js';
+
+type SetElementValue = NonNullable<SetInput['elements']>[number];
 
 export type { ChainInput, FastPathInput, FirewallInit, MapInput, RuleInput, SetInput, VmSpec, VmBackends, FlowtableCapabilitySource };
 
@@ -45,8 +49,9 @@ interface ChainEntry {
   rules: Rule[];
 }
 
-export function key(e: unknown): string {
-  return JSON.stringify(e);
+/** Key of a set element in the builder's element index (see {@link elementKey}). */
+export function key(e: unknown): unknown {
+  return elementKey(e);
 }
 
 /** A caller-given name for an issue path; never throws (symbols, null-prototype objects). */
@@ -71,7 +76,7 @@ export class FirewallBuilder {
   /** @internal */
   protected readonly chains = new Map<string, ChainEntry>();
   /** @internal */
-  protected readonly sets = new Map<string, SetInput & { elems: Map<string, unknown> }>();
+  protected readonly sets = new Map<string, SetInput & { elems: Map<unknown, unknown> }>();
   /** @internal */
   protected readonly maps = new Map<string, MapInput>();
   /** @internal */
@@ -168,12 +173,15 @@ export class FirewallBuilder {
 
   /** Declare a named set (addresses, ports, MACs, concatenations; interval, timeout, counters). */
   set(name: string, spec: SetInput): this {
-    const r = SetSpec.safeParse(spec);
+    // Big element lists of plain values skip zod's per-element parse (same result, see plainElements).
+    const plain = spec && typeof spec === 'object' ? plainElements((spec as { elements?: unknown }).elements) : undefined;
+    const r = plain ? SetSpec.safeParse({ ...spec, elements: [] }) : SetSpec.safeParse(spec);
+    if (plain && r.success) r.data.elements = plain as SetElementValue[];
     if (!r.success) this.issues.push(...r.error.issues.map((i) => ({ path: `set ${safeName(name)}.${i.path.map(String).join('.')}`, message: i.message })));
     else if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(name)) this.issues.push({ path: `set ${safeName(name)}`, message: 'invalid set name' });
     else if (this.sets.has(name) || this.maps.has(name)) this.issues.push({ path: `set ${name}`, message: 'declared twice' });
     else {
-      const elems = new Map<string, unknown>();
+      const elems = new Map<unknown, unknown>();
       for (const e of r.data.elements ?? []) elems.set(key(e), e);
       const { elements: _e, ...rest } = r.data;
       this.sets.set(name, { ...rest, elems });
@@ -275,7 +283,7 @@ export class FirewallBuilder {
   // Compiling.
 
   /** @internal */
-  protected setCommandOf(name: string, s: SetInput & { elems: Map<string, unknown> }, issues: ValidationIssue[]): Command {
+  protected setCommandOf(name: string, s: SetInput & { elems: Map<unknown, unknown> }, issues: ValidationIssue[]): Command {
     const { elems, ...rest } = s;
     return setCommand(this.ctx, name, { ...rest, elements: [...elems.values()] as SetInput['elements'] }, issues);
   }
@@ -332,6 +340,18 @@ export class FirewallBuilder {
     plan.nft.push(...fp.nft);
     plan.decisions.push(...fp.decisions);
     return Ok(plan);
+  }
+
+  /**
+   * {@link compile} for `apply()`: the plan goes straight to the executor,
+   * whose validation then skips the strict re-parse of the commands this
+   * compiler built from zod-validated input (see `markCompiled`).
+   * @internal
+   */
+  protected compileForApply(options: FirewallCompileOptions): Result<Plan, ValidationError | UnsupportedError> {
+    const p = this.compile(options);
+    if (p.ok) markCompiled(p.val);
+    return p;
   }
 
   /** @internal */

@@ -12,6 +12,7 @@ import * as x from '../nft/build.js';
 import type { Command, Expression, VerdictExpr } from '../nft/schema/index.js';
 import type { ChainInput, MapInput, SetInput } from './spec.js';
 import type { CompileContext } from './compile.js';
+import { plainElement } from './compile-elements.js';
 
 const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 
@@ -145,12 +146,21 @@ export function setCommand(ctx: CompileContext, name: string, s: SetInput, issue
   const flags: string[] = [];
   if (s.interval) flags.push('interval');
   if (s.timeout) flags.push('timeout');
-  const elem: Expression[] = [];
-  (s.elements ?? []).forEach((e, i) => {
+  const els = s.elements ?? [];
+  const elem: Expression[] = new Array<Expression>(els.length);
+  let n = 0;
+  for (let i = 0; i < els.length; i++) {
+    const e = els[i];
+    const fast = plainElement(s.type, e); // plain addresses, ports and concatenations of them: no parse objects
+    if (fast !== undefined) {
+      elem[n++] = fast;
+      continue;
+    }
     const r = elementExpr(s.type, e, s.interval === true);
-    if (r.ok) elem.push(r.value);
+    if (r.ok) elem[n++] = r.value;
     else issues.push({ path: `set ${name}.elements.${i}`, message: r.message });
-  });
+  }
+  elem.length = n;
   if (s.interval && typeof s.type === 'string') overlapIssues(s.type, s.elements ?? [], `set ${name}.elements`, issues);
   if ((s.elements ?? []).some((e) => typeof e === 'object' && !Array.isArray(e) && (e as { timeout?: number }).timeout) && !s.timeout) {
     issues.push({ path: `set ${name}.elements`, message: 'elements with a timeout need the set to have a timeout' });

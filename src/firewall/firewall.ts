@@ -83,7 +83,7 @@ export class Firewall extends FirewallBuilder {
     }
     const caps = await this.fastPathCapabilities();
     if (caps.err) return Err(caps.val);
-    const p = this.compile({ capabilities: caps.val });
+    const p = this.compileForApply({ capabilities: caps.val });
     if (p.err) return Err(p.val);
     const r = await submit(p.val, options);
     if (r.err) return Err(r.val);

@@ -6,6 +6,7 @@
  * @module
  */
 import { CommandError } from '../errors.js';
+import { documentChunks } from '../nft/document.js';
 import { parseListingText, type NftListing } from '../nft/listing.js';
 import { Err, Ok, type Result } from '../result.js';
 import { currentHost } from './host.js';
@@ -67,7 +68,7 @@ async function nftRun(commands: readonly unknown[], check: boolean, options: Nft
   const argv = check ? ['nft', '-c', '-j', '-f', '-'] : ['nft', '-j', '-f', '-'];
   return run(argv, {
     netns: options.netns,
-    input: nftDocument(commands),
+    inputChunks: () => documentChunks(commands), // streamed: a million-element batch is never one string
     timeoutMs: options.timeoutMs,
     what: options.what ?? (check ? 'nft check' : 'nft apply'),
   });

@@ -13,7 +13,7 @@
  * @module
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, createWriteStream } from 'node:fs';
+import { closeSync, createWriteStream, type WriteStream } from 'node:fs';
 import { execa } from 'execa';
 import { z } from 'zod';
 import { CommandError, fromZodIssues, ValidationError } from '../errors.js';
@@ -87,6 +87,14 @@ export interface RunOptions {
   netns?: string | undefined;
   /** Data for the tool's standard input (for nft: the JSON document). */
   input?: string | undefined;
+  /**
+   * Standard input produced piecewise, instead of {@link RunOptions.input}:
+   * called once and its pieces streamed into the pipe as the tool reads them
+   * (the whole text is never held), again only to put the text into a
+   * failure's `input`. Hosts other than this machine get the joined text as
+   * `input`.
+   */
+  inputChunks?: (() => Iterable<string>) | undefined;
   /** Kill the tool after this many milliseconds (default 60 s). */
   timeoutMs?: number | undefined;
   /** Short description of what was asked, used in error messages. */
@@ -151,7 +159,51 @@ function makePipe(): [number, number] | undefined {
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<Result<RunOutput, CommandError>> {
   const bad = checkArgv(argv, options.netns);
   if (bad) throw bad;
-  return currentHost().run(argv, options);
+  const host = currentHost();
+  if (options.inputChunks && host.name !== 'real') {
+    const { inputChunks, ...rest } = options;
+    return host.run(argv, { ...rest, input: joinChunks(inputChunks) });
+  }
+  return host.run(argv, options);
+}
+
+const joinChunks = (chunks: () => Iterable<string>): string => [...chunks()].join('');
+
+/**
+ * Write `chunks` into `ws` as the reader takes them (waits for `drain` when
+ * the pipe is full); resolves when all is written and the stream closed, or
+ * at the first error (EPIPE when the tool exits without reading: its exit
+ * status says why).
+ */
+function writeChunks(ws: WriteStream, chunks: Iterable<string>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let failed = false;
+    ws.on('error', () => {
+      failed = true;
+      resolve();
+    });
+    ws.on('close', () => resolve());
+    const it = chunks[Symbol.iterator]();
+    const pump = (): void => {
+      try {
+        for (;;) {
+          if (failed) return;
+          const n = it.next();
+          if (n.done) {
+            ws.end();
+            return;
+          }
+          if (!ws.write(n.value)) {
+            ws.once('drain', pump);
+            return;
+          }
+        }
+      } catch (e) {
+        ws.destroy(e as Error);
+      }
+    };
+    pump();
+  });
 }
 
 /**
@@ -164,7 +216,10 @@ export async function runOnMachine(argv: readonly string[], options: RunOptions 
   const nft = argv[0] === 'nft' ? nftProgram() : undefined;
   const full = wrapNetns(nft ? [nft.program, ...argv.slice(1)] : argv, options.netns);
   const [file, ...args] = full as [string, ...string[]];
-  const pipe = options.input === undefined ? undefined : makePipe();
+  let input = options.input;
+  const chunks = input === undefined ? options.inputChunks : undefined;
+  const pipe = input === undefined && chunks === undefined ? undefined : makePipe();
+  if (chunks && !pipe) input = joinChunks(chunks); // no pipe2(2): execa writes the text
   const common = {
     reject: false,
     shell: false,
@@ -184,16 +239,12 @@ export async function runOnMachine(argv: readonly string[], options: RunOptions 
     } finally {
       closeSync(rfd); // the child has its own copy now
     }
-    const ws = createWriteStream('', { fd: wfd, autoClose: true });
-    const written = new Promise<void>((resolve) => {
-      ws.on('error', () => resolve()); // EPIPE when the tool exits without reading: its exit status says why
-      ws.on('close', () => resolve());
-    });
-    ws.end(options.input);
+    const ws = createWriteStream('', { fd: wfd, autoClose: true, highWaterMark: 256 * 1024 });
+    const written = writeChunks(ws, chunks ? chunks() : [input ?? '']);
     r = await child;
     await written;
   } else {
-    r = await execa(file, args, { ...common, input: options.input, stdin: options.input === undefined ? 'ignore' : 'pipe' });
+    r = await execa(file, args, { ...common, input, stdin: input === undefined ? 'ignore' : 'pipe' });
   }
   const stdout = String(r.stdout ?? '');
   const stderr = String(r.stderr ?? '');
@@ -208,7 +259,7 @@ export async function runOnMachine(argv: readonly string[], options: RunOptions 
         exitCode: r.exitCode,
         stdout: stdout.trim(),
         stderr: (stderr || (missing ? `${file}: not found` : String(r.shortMessage ?? ''))).trim(),
-        input: options.input,
+        input: input ?? (chunks ? joinChunks(chunks) : undefined),
         timedOut: r.timedOut,
       },
       !missing

@@ -1,0 +1,167 @@
+/**
+ * Fast paths for the elements of big sets (issue 14): a plain IPv4 or IPv6
+ * address is recognised by a character scan instead of Node's regular
+ * expressions, and the element inputs of `set()` are checked without
+ * building zod's copy. Each fast path accepts only a subset of what the
+ * general path accepts, with the same result; anything else falls back to the
+ * general path (zod, `parsePrefix`), so errors and unusual forms are handled
+ * exactly as before. Pure functions, no I/O.
+ * @module
+ */
+import type { Expression } from '../nft/schema/index.js';
+
+const DOT = 46;
+const COLON = 58;
+
+/** Value of a hex digit's char code, or -1. */
+function hexVal(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/**
+ * `s` is a dotted-quad IPv4 address as `net.isIPv4` accepts it (four decimal
+ * numbers 0–255 without leading zeros). False means "not by this fast path".
+ */
+export function isPlainIPv4(s: string): boolean {
+  const n = s.length;
+  if (n < 7 || n > 15) return false;
+  let parts = 0;
+  let i = 0;
+  while (i < n) {
+    const start = i;
+    let v = 0;
+    while (i < n) {
+      const c = s.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      v = v * 10 + (c - 48);
+      i++;
+    }
+    const len = i - start;
+    if (len === 0 || len > 3 || v > 255 || (len > 1 && s.charCodeAt(start) === 48)) return false;
+    parts++;
+    if (i === n) break;
+    if (s.charCodeAt(i) !== DOT || parts === 4) return false;
+    i++;
+    if (i === n) return false;
+  }
+  return parts === 4;
+}
+
+/**
+ * `s` is an IPv6 address made of hex groups only: eight groups of 1–4 hex
+ * digits, or fewer with one `::` standing for at least one zero group (no
+ * embedded IPv4, no zone). Every such string is accepted by `net.isIPv6`;
+ * false means "not by this fast path".
+ */
+export function isPlainIPv6(s: string): boolean {
+  const n = s.length;
+  if (n < 2 || n > 39) return false;
+  let groups = 0;
+  let gap = false;
+  let i = 0;
+  if (s.charCodeAt(0) === COLON) {
+    if (s.charCodeAt(1) !== COLON) return false;
+    gap = true;
+    i = 2;
+    if (i === n) return true; // "::"
+  }
+  while (i < n) {
+    let len = 0;
+    while (i < n && hexVal(s.charCodeAt(i)) >= 0) {
+      i++;
+      len++;
+    }
+    if (len === 0 || len > 4) return false;
+    groups++;
+    if (i === n) break;
+    if (s.charCodeAt(i) !== COLON) return false;
+    i++;
+    if (i === n) return false; // trailing single colon
+    if (s.charCodeAt(i) === COLON) {
+      if (gap) return false;
+      gap = true;
+      i++;
+      if (i === n) break; // trailing "::"
+    }
+  }
+  return gap ? groups <= 7 : groups === 8;
+}
+
+/**
+ * The element expression of a plain address element (`v` exactly as nft
+ * gets it) for a set of `type`, or undefined when `v` is not a plain address
+ * of that family (the caller then takes the general path).
+ */
+export function plainAddressElement(type: string, v: unknown): string | undefined {
+  if (typeof v !== 'string') return undefined;
+  if (type === 'ipv4_addr') return isPlainIPv4(v) ? v : undefined;
+  if (type === 'ipv6_addr') return isPlainIPv6(v) ? v : undefined;
+  return undefined;
+}
+
+/** A plain element part of `type`: an address (see {@link plainAddressElement}) or a port number. */
+function plainValue(type: string, v: unknown): string | number | undefined {
+  if (type === 'inet_service') return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535 ? v : undefined;
+  return plainAddressElement(type, v);
+}
+
+/**
+ * The element expression of a plain element of a set of `type` — an
+ * address, a port, or a concatenation of those — exactly as the general path
+ * (`elementExpr`) builds it, or undefined for any other element.
+ */
+export function plainElement(type: string | readonly string[], e: unknown): Expression | undefined {
+  if (typeof type === 'string') return plainValue(type, e);
+  if (!Array.isArray(e) || e.length !== type.length) return undefined;
+  const parts: (string | number)[] = new Array<string | number>(e.length);
+  for (let i = 0; i < e.length; i++) {
+    const p = plainValue(type[i] as string, e[i]);
+    if (p === undefined) return undefined;
+    parts[i] = p;
+  }
+  return { concat: parts };
+}
+
+/** A string or non-negative safe integer element part as `SetSpec`'s zod schema accepts it. */
+function plainPart(v: unknown): boolean {
+  return typeof v === 'string' ? v.length <= 100 : typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/**
+ * The elements of a `set()` call checked the way `SetSpec`'s
+ * `z.array(SetElement)` checks them, for the plain forms only: strings of at
+ * most 100 characters, non-negative integers, and concatenations (arrays of
+ * two or more of those, copied so that the caller's later changes do not
+ * reach the builder). Returns undefined when an element is of another form
+ * (objects with a timeout, anything invalid): the caller then parses the list
+ * with zod, which also names the bad element.
+ */
+export function plainElements(elements: unknown): unknown[] | undefined {
+  if (!Array.isArray(elements)) return undefined;
+  const n = elements.length;
+  let copied: unknown[] | undefined;
+  for (let i = 0; i < n; i++) {
+    const e: unknown = elements[i];
+    if (plainPart(e)) continue;
+    if (!Array.isArray(e) || e.length < 2 || !e.every(plainPart)) return undefined;
+    copied ??= elements.slice(0, n);
+    copied[i] = e.slice();
+  }
+  return copied ?? elements.slice(0, n);
+}
+
+/**
+ * Key of an element in a set's element index: the element itself for a
+ * number or a string (no new string), `\u0001` + JSON for concatenations
+ * and elements with properties. A string that itself starts with `\u0001` is
+ * keyed `\u0001` + its JSON text (`\u0001"…`), which no JSON array or object
+ * (`\u0001[…`, `\u0001{…`) equals, so keys of different elements never collide.
+ */
+export function elementKey(e: unknown): unknown {
+  if (typeof e === 'number') return e;
+  if (typeof e === 'string') return e.charCodeAt(0) === 1 ? `\u0001${JSON.stringify(e)}` : e;
+  return `\u0001${JSON.stringify(e)}`;
+}
