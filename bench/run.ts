@@ -3,15 +3,18 @@
  *
  *   npx tsx bench/run.ts [--only <substring>] [--compare <old results.json>]
  *                        [--out <path>] [--timeout <seconds per bench>] [--list]
+ *   npx tsx bench/run.ts --show <results.json> [--compare <old results.json>]
  *
- * Runs every bench/*.ts (not bench/lib/**, not this file, not a helper script another
- * bench starts, such as xdp-sender.ts) one after another, each as its own child process
- * (`node --import tsx bench/<name>.ts`, no stdin, output piped). Each readable line is
+ * Runs every bench/*.ts (not bench/lib/**, not this file, not scratch files named `_*.ts`,
+ * not a helper script another bench starts, such as xdp-sender.ts) one after another,
+ * each as its own child process (`node --import tsx bench/<name>.ts`, no stdin, output
+ * piped). Each readable line is
  * passed on prefixed by the bench's name; the `BENCH-JSON {…}` lines (bench/lib/harness.ts
  * `report()`) are collected into one table — figure, ours, baseline, ratio, goal, held,
  * limit — and written as JSON to bench/results.json (or --out), with the commit, kernel,
  * nft and node versions and the machine's load. `--compare` prints, per figure id, the
- * ratio of an older results.json next to this run's and the change.
+ * ratio of an older results.json next to this run's and the change; `--show` prints the
+ * table of an earlier run without running anything.
  *
  * Exit status: non-zero only when a bench failed (non-zero exit, signal, timeout); a
  * missed goal is a result, not an error. A bench that prints no BENCH-JSON line is listed
@@ -39,11 +42,12 @@ function option(name: string): string | undefined {
 }
 
 /**
- * The bench scripts: bench/*.ts except this runner and helper scripts, i.e. files that
- * another bench starts by path (`'./xdp-sender.ts'`): those take argv and are not benches.
+ * The bench scripts: bench/*.ts except this runner, scratch files (`_name.ts`) and helper
+ * scripts, i.e. files that another bench starts by path (`'./xdp-sender.ts'`): those take
+ * argv and are not benches.
  */
 function benchScripts(dir: string): string[] {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && f !== SELF && !f.endsWith('.d.ts')).sort();
+  const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && f !== SELF && !f.endsWith('.d.ts') && !f.startsWith('_')).sort();
   const texts = new Map(files.map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
   const started = (f: string): boolean => {
     const quoted = new RegExp(`['"\`]\\./${f.replace(/[.]/g, '\\.')}['"\`]`);
@@ -125,6 +129,16 @@ async function main(): Promise<number> {
   const timeoutMs = Number(option('timeout') ?? 360) * 1000;
   if (!(timeoutMs > 0)) throw new Error('--timeout takes a number of seconds');
   const old = comparePath ? (JSON.parse(readFileSync(comparePath, 'utf8')) as RunResults) : undefined;
+  const showPath = option('show');
+  if (showPath) {
+    // Print the table of an earlier run (and --compare) without running anything.
+    const shown = JSON.parse(readFileSync(showPath, 'utf8')) as RunResults;
+    console.log(`${shown.commit}, ${shown.date}, kernel ${shown.kernel}, ${shown.nftVersion}, node ${shown.node}\n`);
+    console.log(resultsTable(shown));
+    if (old) console.log(`\ncompared with ${comparePath} (${old.commit}, ${old.date}):\n\n${compareTable(old, shown)}`);
+    console.log(`\n${shown.held} held, ${shown.missed} missed`);
+    return 0;
+  }
   const scripts = benchScripts(HERE).filter((f) => only === undefined || f.includes(only));
   if (scripts.length === 0) throw new Error(`no bench matches --only ${only}`);
   if (process.argv.includes('--list')) {

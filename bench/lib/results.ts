@@ -72,14 +72,14 @@ export function textTable(head: string[], rows: string[][]): string {
   return [line(head), w.map((x) => '-'.repeat(x)).join('  '), ...rows.map(line)].join('\n');
 }
 
-/** The one table of a run: a row per figure, and a row per bench that failed or reported nothing. */
+/** The one table of a run: a row per figure (benches in run order), and a row per bench that failed or reported nothing. */
 export function resultsTable(r: RunResults): string {
   const rows: string[][] = [];
   for (const b of r.benches) {
     for (const f of r.figures.filter((x) => x.bench === b.bench)) {
       rows.push([
-        b.bench,
-        `${f.figure} [${f.id}]`,
+        f.id,
+        f.figure,
         `${num(f.ours)} ${f.unit}`,
         `${num(f.baseline)} ${f.unit} (${f.baselineName})`,
         num(f.ratio),
@@ -88,17 +88,17 @@ export function resultsTable(r: RunResults): string {
         f.limit ?? '',
       ]);
     }
-    if (b.status === 'failed') rows.push([b.bench, `FAILED: ${b.reason ?? 'error'}`, '', '', '', '', '', '']);
-    else if (b.figures === 0) rows.push([b.bench, 'no figures (prints no BENCH-JSON line)', '', '', '', '', '', '']);
+    if (b.status === 'failed') rows.push([`${b.bench} (bench)`, `FAILED: ${b.reason ?? 'error'}`, '', '', '', '', '', '']);
+    else if (b.figures === 0) rows.push([`${b.bench} (bench)`, 'no figures (prints no BENCH-JSON line)', '', '', '', '', '', '']);
   }
-  return textTable(['bench', 'figure [id]', 'ours', 'baseline', 'ratio', 'goal', 'held', 'limit'], rows);
+  return textTable(['id', 'figure', 'ours', 'baseline', 'ratio', 'goal', 'held', 'limit'], rows);
 }
 
 /** Per figure id: the ratio in an older run, in this run, and the change. */
 export function compareTable(old: Pick<RunResults, 'figures' | 'commit'>, now: Pick<RunResults, 'figures' | 'commit'>): string {
   const before = new Map(old.figures.map((f) => [f.id, f]));
   const after = new Map(now.figures.map((f) => [f.id, f]));
-  const ids = [...new Set([...before.keys(), ...after.keys()])].sort();
+  const ids = [...new Set([...after.keys(), ...before.keys()])]; // this run's order, then figures only the old run has
   const rows = ids.map((id) => {
     const a = before.get(id);
     const b = after.get(id);
@@ -106,5 +106,5 @@ export function compareTable(old: Pick<RunResults, 'figures' | 'commit'>, now: P
     const held = `${a ? (a.held ? 'held' : 'MISSED') : '-'} -> ${b ? (b.held ? 'held' : 'MISSED') : '-'}`;
     return [id, a ? num(a.ratio) : 'absent', b ? num(b.ratio) : 'absent', change, held];
   });
-  return textTable(['figure id', `ratio ${old.commit.slice(0, 10)}`, `ratio ${now.commit.slice(0, 10)}`, 'change', 'goal'], rows);
+  return textTable(['figure id', `ratio ${old.commit.slice(0, 10)}`, `ratio ${now.commit.slice(0, 10)}`, 'change', 'held'], rows);
 }
