@@ -23,6 +23,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Readable, Writable } from 'node:stream';
 import type { CommandError, NetfenceError } from '../errors.js';
 import type { CountSetOptions, SetElementCount } from './nft-elements.js';
+import type { ObjectPresence } from './nft-object.js';
 import type { Result } from '../result.js';
 import type { NftApplyOptions, NftListing, NftListOptions } from './nft.js';
 import { realHost } from './real.js';
@@ -130,6 +131,18 @@ export interface HostNft {
    * host/nft-elements.ts). Optional: where a host lacks it, callers list the set.
    */
   countElements?(family: string, table: string, set: string, options?: NftListOptions & CountSetOptions): Promise<Result<SetElementCount, NetfenceError>>;
+  /**
+   * Whether a named object (e.g. the ownership counter) exists in a table,
+   * asked the kernel without an nft process (netlink; see host/nft-object.ts).
+   * Optional: where a host lacks it, the executor probes with `nft -c`.
+   */
+  probeObject?(family: string, table: string, type: string, name: string, options?: NftListOptions): Promise<Result<ObjectPresence, NetfenceError>>;
+  /**
+   * Apply one transaction and return nft's echo of it (`nft -e`: the commands
+   * with the handles the kernel gave; see host/nft-echo.ts). Optional: where
+   * a host lacks it, the executor applies without echo.
+   */
+  applyEcho?(commands: readonly unknown[], options?: NftApplyOptions): Promise<Result<unknown[], CommandError>>;
 }
 
 // ---------------------------------------------------------------- files

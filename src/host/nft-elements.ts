@@ -178,8 +178,8 @@ export function countChunk(buf: Buffer, len: number, st: DumpCounter): void {
   }
 }
 
-/** A netlink socket of `netns` (or of this thread's namespace): setns(2) there and straight back. */
-function netfilterSocket(netns: string | undefined): number {
+/** A netlink socket of `netns` (or of this thread's namespace): setns(2) there and straight back. @internal (host/nft-object.ts) */
+export function netfilterSocket(netns: string | undefined): number {
   const l = libc();
   if (netns === undefined) return l.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
   const own = openSync('/proc/thread-self/ns/net', 'r');
@@ -223,8 +223,8 @@ export const DEFAULT_DUMP_LIMIT = 100_000;
 
 let seqCounter = Math.floor(Math.random() * 0x7fff0000);
 
-/** The next reply chunk of `fd` into `buf` (waits off the event loop); its length, or -errno. */
-async function recvChunk(fd: number, buf: Buffer): Promise<number> {
+/** The next reply chunk of `fd` into `buf` (waits off the event loop); its length, or -errno. @internal (host/nft-object.ts) */
+export async function recvChunk(fd: number, buf: Buffer): Promise<number> {
   const l = libc();
   const pfd = Buffer.alloc(8);
   pfd.writeInt32LE(fd, 0);

@@ -8,6 +8,8 @@ import { realBpf } from './bpf-real.js';
 import { realFiles } from './files.js';
 import type { Host } from './host.js';
 import { countSetElementsOnMachine } from './nft-elements.js';
+import { nftApplyEchoOnMachine } from './nft-echo.js';
+import { probeObjectOnMachine } from './nft-object.js';
 import { nftApplyOnMachine, nftListManyOnMachine, nftListOnMachine } from './nft.js';
 import { runOnMachine, runSyncOnMachine } from './run.js';
 import { spawnOnMachine } from './spawn.js';
@@ -23,6 +25,8 @@ export const realHost: Host = {
     list: (target, options) => nftListOnMachine(target, options),
     listMany: (commands, options) => nftListManyOnMachine(commands, options),
     countElements: (family, table, set, options) => countSetElementsOnMachine(family, table, set, options?.netns, options),
+    applyEcho: (commands, options) => nftApplyEchoOnMachine(commands, options),
+    probeObject: (family, table, type, name, options) => probeObjectOnMachine(family, table, type, name, options?.netns),
   },
   get files() {
     return realFiles;

@@ -5,27 +5,27 @@
  * refuses tables created by anybody else.
  * @module
  */
-import { ApplyError, CommandError, NetfenceError, ValidationError } from '../errors.js';
-import { hostFiles } from '../host/files.js';
+import { ApplyError, type CommandError, type NetfenceError, ValidationError } from '../errors.js';
+import { currentHost } from '../host/host.js';
 import { nftApply, type NftRenderer } from '../host/nft.js';
-import { run } from '../host/run.js';
 import { renderCommand } from '../nft/render.js';
 import { Err, Ok, type Result } from '../result.js';
-import { OwnershipError, probeOwnership, tableKey, type TableOwnership } from './ownership.js';
-import { nftBatchFeatures, type NftBatchFeatures } from './nft-features.js';
-import { restoreCommands, type TableSnapshot } from './snapshot.js';
-import { runNftPrune } from './nft-prune.js';
-import { runXdpAction } from './actions-xdp.js';
+import { runStep } from './actions.js';
+import { AppliedPlanImpl, restore, type Applied } from './applied.js';
+import { buildBatch, mapNftError } from './batch.js';
 import { faultAt } from './faults.js';
-import { journalBegin, journalDisabledReason, monotonicMs, readJournalEntry, type ApplyJournalEntry, type JournalHandle } from './journal.js';
-import { armWatchdog, watchdogByDefault, WATCHDOG_EXIT_DISARMED, WATCHDOG_EXIT_REVERTED, type ArmedWatchdog } from './watchdog.js';
-import type { Action, Plan, Step, TableRef } from './types.js';
+import { journalBegin, journalDisabledReason, monotonicMs, type ApplyJournalEntry } from './journal.js';
+import { nftBatchFeatures } from './nft-features.js';
+import { OwnershipError, probeOwnership, tableKey, type TableOwnership } from './ownership.js';
+import { needsSnapshot, preflight, withLock } from './preflight.js';
+import type { Plan, TableRef } from './types.js';
 import { validatePlan } from './validate-plan.js';
-import { buildBatch, mapNftError } from './batch.js';import { LONG_MS, needsSnapshot, preflight, withLock } from './preflight.js';
+import { armWatchdog, watchdogByDefault } from './watchdog.js';
 
 export { planBatch, type PlanBatch } from './batch.js';
 export { executorStats } from './preflight.js';
 export { destroy, type DestroyOptions } from './destroy.js';
+export { runAction } from './actions.js';
 
 /** Options for {@link apply}. */
 export interface ApplyOptions {
@@ -79,6 +79,14 @@ export interface ApplyOptions {
    * the plan back after the process died.
    */
   whileAlive?: boolean;
+  /**
+   * Have nft echo what it committed (`nft -e`): {@link AppliedPlan.echo} then
+   * holds each command of `plan.nft` as the kernel took it, with the handles
+   * of added rules, chains and objects, so a caller can keep them instead of
+   * listing the table later. For small plans (the echo repeats every element
+   * of the batch). Ignored on a host that cannot echo (`echo` stays undefined).
+   */
+  echo?: boolean;
 }
 
 /** A plan that is in effect; take it back with {@link AppliedPlan.rollback}. */
@@ -111,125 +119,12 @@ export interface AppliedPlan {
   readonly state: 'applied' | 'confirmed' | 'rolled-back';
   /** How long each phase took, in ms (nft, steps, verify, health-check, total). */
   readonly timings: Readonly<Record<string, number>>;
-}
-
-// ---------------------------------------------------------------------------
-// Host actions.
-
-function fsError(what: string, path: string, netns: string | undefined, e: unknown): CommandError {
-  return new CommandError(what, { argv: [what, path], netns, stdout: '', stderr: (e as Error)?.message ?? String(e) });
-}
-
-/** Paths whose content depends on the network namespace of the process that opens them. */
-function netnsScoped(path: string): boolean {
-  return path.startsWith('/proc/sys/net/') || path.startsWith('/proc/net/') || path.startsWith('/proc/self/net/');
-}
-
-/** Perform one plan action (exec, write, mkdir, rmdir, unlink) in `netns`. @internal (used by reconcile) */
-export async function runAction(a: Action, netns: string | undefined): Promise<Result<void, CommandError>> {
-  switch (a.kind) {
-    case 'exec': {
-      const what = `step \`${a.argv.join(' ')}\``;
-      // stdin on a real pipe when there is input: some tools open /dev/stdin by path (nft -f -)
-      const r = await run(a.argv, { netns, input: a.input, what });
-      return r.ok ? Ok(undefined) : Err(r.val);
-    }
-    case 'write': {
-      if (netns && netnsScoped(a.path)) {
-        // Must be opened from inside the namespace, or it would change the machine's own.
-        const r = await run(['tee', a.path], { netns, input: a.data, what: `write ${a.path}` });
-        return r.ok ? Ok(undefined) : Err(r.val);
-      }
-      try {
-        hostFiles().write(a.path, a.data);
-        return Ok(undefined);
-      } catch (e) {
-        return Err(fsError('write', a.path, netns, e));
-      }
-    }
-    case 'mkdir':
-    case 'rmdir':
-    case 'unlink': {
-      try {
-        // files on the current host (cgroup v2 tree, /run/netfence), so a FakeHost answers them
-        if (a.kind === 'mkdir') hostFiles().mkdir(a.path);
-        else if (a.kind === 'rmdir') hostFiles().rmdir(a.path);
-        else hostFiles().unlink(a.path);
-        return Ok(undefined);
-      } catch (e) {
-        return Err(fsError(a.kind, a.path, netns, e));
-      }
-    }
-    case 'nft-prune':
-      return runNftPrune(a, netns);
-    default:
-      return runXdpAction(a, netns);
-  }
-}
-
-/** Run a step's `do` actions; returns how many succeeded and the error, if any. */
-async function runStep(step: Step, netns: string | undefined, index = 0): Promise<{ done: number; error?: CommandError }> {
-  let done = 0;
-  for (const a of step.do) {
-    const r = faultAt(`step:${index}:${done}`) ? Err(injectedError(`step ${step.id} action ${done}`, netns)) : await runAction(a, netns);
-    if (r.err && !a.ignoreFailure) return { done, error: r.val };
-    done++;
-  }
-  return { done };
-}
-
-/** The error an injected fault produces (tests only, see faults.ts). */
-function injectedError(what: string, netns: string | undefined): CommandError {
-  return new CommandError(what, { argv: ['(fault injected)'], netns, stdout: '', stderr: `fault injected at ${what}`, exitCode: 1 });
-}
-
-/** Run a step's `undo` actions in order; failures are tolerated (and reported unless `ignoreFailure`). */
-async function undoStep(step: Step, netns: string | undefined): Promise<NetfenceError[]> {
-  const errs: NetfenceError[] = [];
-  for (const a of step.undo) {
-    const r = await runAction(a, netns);
-    if (r.err && !a.ignoreFailure) errs.push(r.val);
-  }
-  return errs;
-}
-
-// ---------------------------------------------------------------------------
-// Restore.
-
-interface Applied {
-  plan: Plan;
-  tables: TableSnapshot[];
-  nftApplied: boolean;
-  /** Steps whose `do` ran (fully or partly), in order. */
-  steps: Step[];
-  /** The journal entry describing this apply (removed once complete or undone); see journal.ts. */
-  journal?: JournalHandle<ApplyJournalEntry> | undefined;
-  /** What the nft in use offers (destroy for the restore batch). */
-  features: NftBatchFeatures;
-  /** The detached watchdog holding the confirm deadline, if any. */
-  watchdog?: ArmedWatchdog | undefined;
-  /** The confirm deadline on CLOCK_MONOTONIC (ms), if any. */
-  deadlineMonoMs?: number | undefined;
-}
-
-/** Undo steps in reverse, then put the owned tables back in one nft transaction. */
-async function restore(a: Applied): Promise<{ restored: boolean; errors: NetfenceError[] }> {
-  const errors: NetfenceError[] = [];
-  for (const s of [...a.steps].reverse()) errors.push(...(await undoStep(s, a.plan.netns)));
-  a.steps = []; // never undo a step twice, even if the nft part must be retried
-  if (a.nftApplied) {
-    const { commands, unrestorable } = restoreCommands(a.tables, a.features);
-    for (const t of unrestorable) {
-      errors.push(
-        new NetfenceError('NO_SNAPSHOT', `table ${tableKey(t)} existed before the apply but no snapshot was taken, so it was left as the plan made it`, {
-          hint: "apply with { snapshot: 'always' } when the plan changes a table that already exists and you may need to roll it back",
-        }),
-      );
-    }
-    const r = await nftApply(commands, { netns: a.plan.netns, what: 'nft restore', timeoutMs: LONG_MS });
-    if (r.err) errors.push(r.val);
-  }
-  return { restored: errors.length === 0, errors };
+  /**
+   * With {@link ApplyOptions.echo}: the commands of `plan.nft` as nft echoed
+   * them after the commit (same order and length; added objects carry their
+   * `handle`). Undefined without `echo` or on a host that cannot echo.
+   */
+  readonly echo: readonly unknown[] | undefined;
 }
 
 // ---------------------------------------------------------------------------
@@ -312,7 +207,14 @@ async function applyLocked(plan: Plan, options: ApplyOptions): Promise<Result<Ap
   if (batch.commands.length > 0) {
     // fault injection (tests): the kernel gets the batch plus one command it must reject
     const commands = faultAt('nft') ? [...batch.commands, { add: { chain: { family: 'inet', table: 'netfence_fault_injected', name: 'x' } } }] : batch.commands;
-    const r = await nftApply(commands, { netns: plan.netns, render: options.render ?? renderCommand, what: 'nft apply' });
+    const nftOptions = { netns: plan.netns, render: options.render ?? renderCommand, what: 'nft apply' };
+    const host = currentHost();
+    const echoing = options.echo === true && host.nft.applyEcho !== undefined;
+    const r = echoing ? await host.nft.applyEcho!(commands, nftOptions) : await nftApply(commands, nftOptions);
+    if (echoing && r.ok) {
+      const echoed = r.val as unknown[];
+      applied.echo = echoed.length === commands.length ? echoed.slice(batch.offset, batch.offset + plan.nft.length) : undefined;
+    }
     if (r.err) {
       applied.journal?.remove();
       const e = mapNftError(r.val, batch.offset, plan.nft.length);
@@ -334,19 +236,25 @@ async function applyLocked(plan: Plan, options: ApplyOptions): Promise<Result<Ap
   t = mark('steps', t);
 
   // Verify: each owned table is there with our mark (or gone, if the plan deletes it).
-  applied.journal?.update({ phase: 'verify' });
-  if (faultAt('verify')) return fail('verify', 'verification failed: fault injected');
-  const found = await Promise.all(plan.tables.map((tb) => probeOwnership(tb, plan.owner, plan.netns)));
-  const wrong: string[] = [];
-  for (let i = 0; i < plan.tables.length; i++) {
-    const tb = plan.tables[i] as TableRef;
-    const f = found[i] as Result<TableOwnership, CommandError>;
-    if (f.err) return fail('verify', `could not verify table ${tableKey(tb)}: ${f.val.message}`, f.val);
-    const want: TableOwnership = (batch.expectPresent.get(tableKey(tb)) ?? true) ? 'owned' : 'absent';
-    if (f.val !== want) wrong.push(`${tableKey(tb)} is ${f.val === 'absent' ? 'missing' : f.val === 'owned' ? 'still there' : 'there without our mark'}`);
+  // The committed batch itself adds every table and its mark (or deletes the table): a
+  // pure nft plan without a snapshot is verified by its commit, and nothing after the
+  // batch can fail. Steps act outside the batch, and with a snapshot a failure can still
+  // be undone: there the kernel is asked again (netlink, ~0.1 ms per table).
+  if (plan.steps.length > 0 || snap) {
+    applied.journal?.update({ phase: 'verify' });
+    if (faultAt('verify')) return fail('verify', 'verification failed: fault injected');
+    const found = await Promise.all(plan.tables.map((tb) => probeOwnership(tb, plan.owner, plan.netns)));
+    const wrong: string[] = [];
+    for (let i = 0; i < plan.tables.length; i++) {
+      const tb = plan.tables[i] as TableRef;
+      const f = found[i] as Result<TableOwnership, CommandError>;
+      if (f.err) return fail('verify', `could not verify table ${tableKey(tb)}: ${f.val.message}`, f.val);
+      const want: TableOwnership = (batch.expectPresent.get(tableKey(tb)) ?? true) ? 'owned' : 'absent';
+      if (f.val !== want) wrong.push(`${tableKey(tb)} is ${f.val === 'absent' ? 'missing' : f.val === 'owned' ? 'still there' : 'there without our mark'}`);
+    }
+    if (wrong.length) return fail('verify', `verification failed: ${wrong.join(', ')}`);
+    t = mark('verify', t);
   }
-  if (wrong.length) return fail('verify', `verification failed: ${wrong.join(', ')}`);
-  t = mark('verify', t);
 
   if (options.healthCheck) {
     applied.journal?.update({ phase: 'health-check' });
@@ -384,115 +292,4 @@ async function applyLocked(plan: Plan, options: ApplyOptions): Promise<Result<Ap
   else applied.journal?.remove();
   mark('total', t0);
   return Ok(new AppliedPlanImpl(applied, options, timings));
-}
-
-class AppliedPlanImpl implements AppliedPlan {
-  private st: 'applied' | 'confirmed' | 'rolled-back' = 'applied';
-  private timer: NodeJS.Timeout | undefined;
-  private pending: Promise<Result<void, ApplyError>> | undefined;
-
-  constructor(
-    private readonly applied: Applied,
-    private readonly options: ApplyOptions,
-    readonly timings: Readonly<Record<string, number>>,
-  ) {
-    if (options.confirmWithinMs !== undefined) {
-      const left = applied.deadlineMonoMs !== undefined ? Math.max(0, applied.deadlineMonoMs - monotonicMs()) : options.confirmWithinMs;
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        void this.revert('confirm-timeout').then((r) => {
-          if (r.err) options.onConfirmTimeout?.(r.val);
-          else if (this.st === 'rolled-back') options.onConfirmTimeout?.(new ApplyError('confirm-timeout', `not confirmed within ${options.confirmWithinMs} ms; the plan was reverted`, { restored: true }));
-          // else: confirmed from another process (confirmApplied) before the deadline
-        });
-      }, left);
-      // The watchdog reverts without this process: its timer must not keep it alive (the CLI exits after applying).
-      if (applied.watchdog) this.timer.unref();
-    }
-  }
-
-  get plan(): Plan {
-    return this.applied.plan;
-  }
-
-  get id(): string | undefined {
-    const held = (this.options.confirmWithinMs !== undefined && this.st === 'applied') || (this.options.whileAlive && this.st !== 'rolled-back');
-    return held ? this.applied.journal?.entry.id : undefined;
-  }
-
-  get confirmDeadline(): Date | undefined {
-    const c = this.applied.journal?.entry.confirm;
-    return c ? new Date(c.deadline) : undefined;
-  }
-
-  get watchdogPid(): number | undefined {
-    return this.applied.watchdog?.identity.pid;
-  }
-
-  get state(): 'applied' | 'confirmed' | 'rolled-back' {
-    return this.st;
-  }
-
-  confirm(): void {
-    if (this.st !== 'applied' || this.pending) return;
-    // Too late: the revert is due (this process's timer or the watchdog is about to take the plan back).
-    if (this.applied.deadlineMonoMs !== undefined && monotonicMs() >= this.applied.deadlineMonoMs) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.st = 'confirmed';
-    // Removing the entry disarms the watchdog: it notices within WATCHDOG_POLL_MS and exits.
-    if (!this.options.whileAlive) this.applied.journal?.remove();
-    else this.applied.journal?.update({ phase: 'in-effect', confirm: undefined });
-  }
-
-  rollback(): Promise<Result<void, ApplyError>> {
-    return this.revert('rollback');
-  }
-
-  /**
-   * With a watchdog, the entry may have been taken by another process: the
-   * watchdog reverted it at the deadline, or `confirmApplied()` confirmed it.
-   * The watchdog's exit status says which (it is this process's child).
-   */
-  private async takenElsewhere(): Promise<'reverted' | 'confirmed' | undefined> {
-    const w = this.applied.watchdog;
-    const id = this.applied.journal?.entry.id;
-    if (!w || !id || this.st !== 'applied' || readJournalEntry(id)) return undefined;
-    const exit = await Promise.race([w.process.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000).unref())]);
-    if (exit?.code === WATCHDOG_EXIT_DISARMED) return 'confirmed';
-    if (exit?.code === WATCHDOG_EXIT_REVERTED) return 'reverted';
-    return undefined;
-  }
-
-  private revert(phase: string): Promise<Result<void, ApplyError>> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.st === 'rolled-back') return Promise.resolve(Ok(undefined));
-    if (this.pending) return this.pending;
-    const lockFailed = (e: NetfenceError): Result<void, ApplyError> => {
-      this.pending = undefined;
-      return Err(new ApplyError(phase, `nothing rolled back: ${e.message}`, { restored: false, cause: e }));
-    };
-    this.pending = withLock(this.applied.plan.netns, async () => {
-      const elsewhere = await this.takenElsewhere();
-      if (elsewhere === 'reverted' || (elsewhere === 'confirmed' && phase === 'confirm-timeout')) {
-        // the watchdog reverted it (nothing left to do), or another process confirmed it (keep it)
-        this.st = elsewhere === 'reverted' ? 'rolled-back' : 'confirmed';
-        this.applied.steps = [];
-        this.pending = undefined;
-        return Ok(undefined);
-      }
-      const r = await restore(this.applied);
-      if (r.restored) {
-        this.applied.journal?.remove();
-        this.st = 'rolled-back';
-        this.pending = undefined;
-        return Ok(undefined);
-      }
-      this.pending = undefined;
-      const msg = `${phase === 'confirm-timeout' ? `not confirmed within ${this.options.confirmWithinMs} ms; ` : ''}rollback incomplete: ${r.errors.map((e) => e.message.split('\n')[0]).join('; ')}`;
-      return Err(new ApplyError(phase, msg, { restored: false, restoreErrors: r.errors }));
-    }, lockFailed, `${phase} ${this.applied.plan.owner}`);
-    return this.pending;
-  }
 }

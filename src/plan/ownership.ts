@@ -27,6 +27,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { type CommandError, NetfenceError } from '../errors.js';
 import type { NftListing } from '../host/nft.js';
+import { currentHost } from '../host/host.js';
 import { listingObjects, nftApply, nftList } from '../host/nft.js';
 import { Err, Ok, type Result } from '../result.js';
 import type { NftBatchFeatures } from './nft-features.js';
@@ -176,13 +177,23 @@ export function commandTarget(command: unknown): { ok: true; target: CommandTarg
 export type TableOwnership = 'absent' | 'owned' | 'not-owned';
 
 /**
- * Does `ref` exist, and does it carry `owner`'s mark? One `nft -c` of
+ * Does `ref` exist, and does it carry `owner`'s mark? On the real host the
+ * kernel is asked over netlink whether the mark counter exists (and, when it
+ * does not, whether the table does): about 0.1 ms, no process. Elsewhere
+ * (a FakeHost, or netlink unusable) one `nft -c` of
  * `create counter <mark>` (nothing is committed): "File exists" means the
  * table exists with our mark; "No such file or directory" means there is no
  * such table; success means the table exists without our mark. About 10 ms,
  * independent of the size of the ruleset (unlike any `nft list` on nft 1.0.x).
  */
 export async function probeOwnership(ref: TableRef, owner: string, netns?: string): Promise<Result<TableOwnership, CommandError>> {
+  const host = currentHost();
+  if (host.nft.probeObject) {
+    // The kernel asked directly (netlink, no nft process): same three answers, ~0.1 ms.
+    const p = await host.nft.probeObject(ref.family, ref.name, 'counter', ownerMarkName(owner), { netns });
+    if (p.ok) return Ok(p.val === 'present' ? 'owned' : p.val === 'no-table' ? 'absent' : 'not-owned');
+    // a kernel or namespace that netlink cannot reach: ask nft as before
+  }
   const r = await nftApply([{ create: { counter: { family: ref.family, table: ref.name, name: ownerMarkName(owner) } } }], {
     netns,
     check: true,
