@@ -92,8 +92,8 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
   private state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle';
   private readonly feed = new DetectionFeed<Detection>();
   private readonly pendingBlocks = new Set<Promise<void>>();
-  /** The one peer cache of this blocker and the relay that keeps the workers' replicas in step. */
-  private peers: MainPeerSync | undefined;
+  /** The one peer cache of this blocker (kept across destroy()/apply()) and the relay that keeps the workers' replicas in step. */
+  private readonly peers: MainPeerSync | undefined;
 
   /** Throws a {@link ValidationError} on invalid options (a programming error); nothing touches the host before {@link apply}. */
   constructor(options: DpiBlockerOptions = {}) {
@@ -102,6 +102,15 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
     if (!parsed.success) throw fromZodIssues('DpiBlocker options', parsed.error.issues);
     this.options = { ...options };
     this.settings = parsed.data;
+    const pc = this.settings.peerCache;
+    this.peers =
+      pc === false
+        ? undefined
+        : new MainPeerSync(
+            peerCacheOptions(pc),
+            (queue, data) => this.handle?.post(queue, data) ?? 0,
+            () => [...(this.handle?.pids() ?? [])].flatMap(([q, pid]) => (pid === undefined ? [] : [q])),
+          );
   }
 
   /**
@@ -171,15 +180,6 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
     const h = await openQueues({ netns: o.netns, queues, failOpen, handlerModule, handlerOptions, marks: o.marks, startTimeoutMs: o.startTimeoutMs, maxLen: o.queueMaxLen });
     if (h.err) return fail(h.val);
     this.handle = h.val;
-    const handle = h.val;
-    this.peers =
-      o.peerCache === false
-        ? undefined
-        : new MainPeerSync(
-            peerCacheOptions(o.peerCache),
-            (queue, data) => handle.post(queue, data),
-            () => [...handle.pids()].flatMap(([q, pid]) => (pid === undefined ? [] : [q])),
-          );
     h.val.on('event', ({ queue, data }) => this.onWorkerEvent(queue, data));
     h.val.on('warning', (e) => this.emit('warning', e));
     h.val.on('exit', ({ queue, code, signal, expected }) => {
@@ -190,8 +190,8 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
     });
     // whileAlive: the rules' readers are this process's workers, so the executor's journal entry
     // stays until destroy(); reconcile() takes the rules back if this process dies.
-    // the workers share peer-cache additions from now on (before the rules send them packets)
-    this.peers?.hello();
+    // the workers start from the blocker's cache and share additions from now on (before the rules send them packets)
+    this.peers?.hello(Date.now() / 1000);
     const a = await applyPlan(plan, { whileAlive: true });
     if (a.err) return fail(a.val);
     this.applied = a.val;

@@ -18,15 +18,16 @@
  * to one of them, every worker knows it, whichever queue the new flow hashes
  * to. Detections are shared without waiting (their flow is already judged).
  * Until the main process says hello (`peers-hello`, sent by DpiBlocker once
- * the workers are bound) a worker shares nothing and never waits: the handler
- * module used alone with `openQueues` behaves as before.
+ * the workers are bound, with the cache's live entries: a blocker applied
+ * again starts from what it knew) a worker shares nothing and never waits:
+ * the handler module used alone with `openQueues` behaves as before.
  * @module
  */
 import { PeerCache, type PeerCacheOptions, type PeerRecord } from './classifiers/peer-cache.js';
 
 /** Messages of the protocol (worker events and main posts). */
 export type PeerSyncMessage =
-  | { kind: 'peers-hello'; workers: number }
+  | { kind: 'peers-hello'; workers: number; records: PeerRecord[] }
   | { kind: 'peers'; seq: number; records: PeerRecord[]; sync: boolean; origin?: number }
   | { kind: 'peers-ack'; origin: number; seq: number }
   | { kind: 'peers-synced'; seq: number };
@@ -100,6 +101,7 @@ export class WorkerPeerSync {
     switch (m?.kind) {
       case 'peers-hello':
         this.workers = m.workers;
+        this.cache.merge(m.records);
         break;
       case 'peers':
         this.cache.merge(m.records);
@@ -131,9 +133,9 @@ export class MainPeerSync {
     this.cache = new PeerCache(options);
   }
 
-  /** Tell the workers to share (once they are bound). */
-  hello(): void {
-    this.post('all', { kind: 'peers-hello', workers: this.live().length });
+  /** Tell the workers (once bound) to share, and give them the cache's live entries at `ts`. */
+  hello(ts: number): void {
+    this.post('all', { kind: 'peers-hello', workers: this.live().length, records: this.cache.records(ts) });
   }
 
   /** Handle a worker event; returns false when it is not part of this protocol. */

@@ -201,6 +201,19 @@ export class PeerCache {
     return [...this.tiers.detected.map.entries(), ...this.tiers.learnt.map.entries()];
   }
 
+  /** The entries still live at `ts`, as records (detected, then learnt; least recently used first). */
+  records(ts: number): PeerRecord[] {
+    const out: PeerRecord[] = [];
+    for (const tier of [this.tiers.detected, this.tiers.learnt]) {
+      for (const [key, e] of tier.map) {
+        if (ts - e.ts > tier.ttl) continue;
+        const bar = key.lastIndexOf('|');
+        out.push({ addr: key.slice(0, bar), port: Number(key.slice(bar + 1)), reason: e.reason, ts: e.ts, source: e.source });
+      }
+    }
+    return out;
+  }
+
   /** Counters, sizes and bounds. */
   snapshot(): PeerCacheStats {
     const { detected, learnt } = this.tiers;

@@ -34,6 +34,8 @@ interface LearnState {
   /** TCP: the response stream (starting at `HTTP/`) and its direction. */
   http: StreamPrefix | undefined;
   httpDir: Direction;
+  /** TCP: segments of a tracker flow that came before the response head (reordered), replayed when it comes. */
+  early: { seq: number; data: Uint8Array }[] | undefined;
   /** Nothing more to learn from this flow. */
   done: boolean;
   /** Peer lists read from this flow. */
@@ -53,7 +55,7 @@ export class PeerLearner {
   private state(flow: Flow): LearnState {
     let st = this.states.get(flow);
     if (!st) {
-      st = { tx: [], txDir: 0, http: undefined, httpDir: 1, done: false, lists: 0, udpPackets: 0 };
+      st = { tx: [], txDir: 0, http: undefined, httpDir: 1, early: undefined, done: false, lists: 0, udpPackets: 0 };
       this.states.set(flow, st);
     }
     return st;
@@ -85,13 +87,25 @@ export class PeerLearner {
     let st = this.states.get(flow);
     if (st?.done) return 0;
     if (!st?.http) {
-      if (!hasAscii(b, 0, 'HTTP/1.')) return 0;
+      if (!hasAscii(b, 0, 'HTTP/1.')) {
+        // a tracker response segment ahead of its head: keep a few
+        if (flow.verdict.detection === 'http-tracker' && dir === 1) {
+          st ??= this.state(flow);
+          st.early ??= [];
+          if (st.early.length < 8) st.early.push({ seq: p.seq, data: b.slice() });
+        }
+        return 0;
+      }
       st ??= this.state(flow);
       st.http = new StreamPrefix(HTTP_BYTES);
       st.httpDir = dir;
     } else if (dir !== st.httpDir) return 0;
     const s = st.http!;
     if (!s.push(p.seq, b)) return 0;
+    if (st.early) {
+      for (const e of st.early) s.push(e.seq, e.data);
+      st.early = undefined;
+    }
     return this.httpResponse(flow, dir, st, s, ts);
   }
 
