@@ -81,6 +81,20 @@ function cstr(s: string): RealMem {
 
 let tsMem: RealMem | undefined;
 
+/** bpf_attr blocks of the update batches in flight on the thread pool. */
+const asyncAttrs: RealMem[] = [];
+
+/** The batch part of bpf_attr (in_batch, out_batch, keys, values, count, map_fd, elem_flags). */
+function batchAttr(a: RealMem, fd: number, o: BatchArgs): void {
+  a.buf.writeBigUInt64LE(o.inBatch ?? 0n, 0);
+  a.buf.writeBigUInt64LE(o.outBatch ?? 0n, 8);
+  a.buf.writeBigUInt64LE(o.keys, 16);
+  a.buf.writeBigUInt64LE(o.values ?? 0n, 24);
+  a.buf.writeUInt32LE(o.count, 32);
+  a.buf.writeUInt32LE(fd, 36);
+  a.buf.writeBigUInt64LE(BigInt(o.elemFlags ?? 0), 40);
+}
+
 /** BPF_OBJ_GET_INFO_BY_FD into a zeroed buffer of `size` bytes, read by `read`. */
 function infoByFd<T>(fd: number, size: number, read: (b: Buffer) => T): T {
   const info = new RealMem(size);
@@ -234,15 +248,26 @@ export const realBpf: HostBpf = {
 
   batch(cmd: number, fd: number, o: BatchArgs): { ret: number; count: number } {
     const a = attr();
-    a.buf.writeBigUInt64LE(o.inBatch ?? 0n, 0);
-    a.buf.writeBigUInt64LE(o.outBatch ?? 0n, 8);
-    a.buf.writeBigUInt64LE(o.keys, 16);
-    a.buf.writeBigUInt64LE(o.values ?? 0n, 24);
-    a.buf.writeUInt32LE(o.count, 32);
-    a.buf.writeUInt32LE(fd, 36);
-    a.buf.writeBigUInt64LE(BigInt(o.elemFlags ?? 0), 40);
+    batchAttr(a, fd, o);
     const ret = callRaw(cmd, a);
     return { ret, count: a.buf.readUInt32LE(32) };
+  },
+
+  updateBatchAsync(fd: number, o: BatchArgs): Promise<{ ret: number; count: number }> {
+    // one bpf_attr per call in flight (the shared one belongs to the synchronous calls)
+    const a = asyncAttrs.pop() ?? new RealMem(ATTR_SIZE);
+    a.buf.fill(0, 0, ATTR_SIZE);
+    batchAttr(a, fd, o);
+    return new Promise((resolve) => {
+      libc().syscallAsync(sysNr(), BpfCmd.MAP_UPDATE_BATCH, a.ptr, ATTR_SIZE, (err, r) => {
+        const count = a.buf.readUInt32LE(32);
+        asyncAttrs.push(a);
+        // errno stays on the pool thread: an update batch is idempotent, so a
+        // failed one is repeated here, where errno can be read
+        if ((err === null || err === undefined) && Number(r) >= 0) resolve({ ret: 0, count });
+        else resolve(realBpf.batch(BpfCmd.MAP_UPDATE_BATCH, fd, o));
+      });
+    });
   },
 
   progTestRun(progFd: number, packet: Buffer): number {

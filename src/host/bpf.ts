@@ -158,6 +158,16 @@ export function batchRaw(cmd: number, fd: number, o: BatchArgs): { ret: number; 
   return currentHost().bpf.batch(cmd, fd, o);
 }
 
+/**
+ * BPF_MAP_UPDATE_BATCH off the event loop where the host can (the real one:
+ * a libuv thread-pool thread), so that update batches on disjoint keys run on
+ * several CPUs; elsewhere the synchronous {@link batchRaw}. Same answer.
+ */
+export function updateBatchAsync(fd: number, o: BatchArgs): Promise<{ ret: number; count: number }> {
+  const b = currentHost().bpf;
+  return b.updateBatchAsync ? b.updateBatchAsync(fd, o) : Promise.resolve(b.batch(BpfCmd.MAP_UPDATE_BATCH, fd, o));
+}
+
 /** Clock ids for {@link clockNs}. */
 export const Clock = { MONOTONIC: 1, BOOTTIME: 7 } as const;
 

@@ -49,6 +49,8 @@ export function syscallNumber(name: keyof typeof SYSCALL_NUMBERS, arch: string =
 export interface Libc {
   /** `long syscall(long nr, long a, void *b, unsigned long c)`: the bpf(2) shape. */
   syscall(nr: number, a: number, b: unknown, c: number): number;
+  /** The same on a libuv thread-pool thread (bpf(2) batches in parallel); errno is not carried back: redo a failure synchronously. */
+  syscallAsync(nr: number, a: number, b: unknown, c: number, cb: (err: unknown, r: unknown) => void): void;
   malloc(size: number): unknown;
   free(ptr: unknown): void;
   close(fd: number): number;
@@ -105,6 +107,7 @@ export function libc(): Libc {
   const strerror = lib.func('const char *strerror(int errnum)');
   cached = {
     syscall: (nr, a, b, c) => Number(syscall(nr, a, b, c)),
+    syscallAsync: (nr, a, b, c, cb) => syscall.async(nr, a, b, c, cb),
     malloc: (n) => malloc(n) as unknown,
     free: (p) => {
       free(p);

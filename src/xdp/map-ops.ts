@@ -10,6 +10,7 @@ import { Err, Ok, type Result } from '../result.js';
 import type { BlockEntry } from './entries.js';
 import type { XdpMode } from './loader.js';
 import { BlocklistMaps, MapOpError, bootNowNs, type Side, type XdpProgress } from './maps.js';
+import type { PackedEntries } from './packed.js';
 import type { XdpBlocklistEntry, XdpBlocklistStats, XdpCounter } from './types.js';
 
 /** Run a map operation; a full map is `BLOCKLIST_FULL`, any other bpf(2) failure `MAP_FAILED`. */
@@ -20,6 +21,17 @@ export function mapOp<T>(fn: () => T): Result<T, NetfenceError> {
     if (e instanceof MapOpError) return Err(new NetfenceError(e.errno === 7 || e.errno === 28 ? 'BLOCKLIST_FULL' : 'MAP_FAILED', e.message));
     if (e instanceof BpfSyscallError) return Err(new NetfenceError('MAP_FAILED', e.message));
     throw e;
+  }
+}
+
+/** {@link mapOp} for an asynchronous map operation (a parallel load). */
+export async function mapOpAsync<T>(fn: () => Promise<T>): Promise<Result<T, NetfenceError>> {
+  try {
+    return Ok(await fn());
+  } catch (e) {
+    return mapOp(() => {
+      throw e;
+    });
   }
 }
 
@@ -42,11 +54,11 @@ export function mapsList(maps: BlocklistMaps): XdpBlocklistEntry[] {
 }
 
 /** Load `list` into the inactive side, flip, empty the old side: every packet sees the old or the new list. */
-export function mapsReplace(maps: BlocklistMaps, list: readonly BlockEntry[], expires: bigint, progress?: (p: XdpProgress) => void): void {
+export async function mapsReplace(maps: BlocklistMaps, list: PackedEntries, expires: bigint, progress?: (p: XdpProgress) => void): Promise<void> {
   const active = maps.activeSide();
   const next: Side = active === 0 ? 1 : 0;
   maps.clearSide(next); // normally empty already
-  maps.upsert(next, list, expires, 'replace', progress);
+  await maps.load(next, list, expires, 'replace', progress);
   maps.flip(next);
   maps.clearSide(active);
 }

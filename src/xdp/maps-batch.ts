@@ -34,10 +34,11 @@ export function capacityMessage(kind: ListKind, ret: number): string {
   return `map update failed: errno ${e}`;
 }
 
-export function undoUpsert(fd: number, ks: number, keys: CMem, applied: number, existing: Map<number, Buffer>): void {
+/** Undo the update of keys `from`..`to` (exclusive): restore the values in `existing` (by key index), delete the others. */
+export function undoUpsert(fd: number, ks: number, keys: CMem, from: number, to: number, existing: Map<number, Buffer>): void {
   const v = new CMem(VALUE_SIZE);
   try {
-    for (let i = 0; i < applied; i++) {
+    for (let i = from; i < to; i++) {
       const old = existing.get(i);
       if (old) {
         old.copy(v.buf);

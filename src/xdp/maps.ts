@@ -1,39 +1,23 @@
 /**
  * The pinned maps of one XDP blocklist and every operation on them, through
- * bpf(2) (see host/bpf.ts): create-or-open under bpffs, batched loads with
+ * bpf(2) (see host/bpf.ts): create-or-open under bpffs, loads with
  * rollback, deletes, listing, the A/B flip for atomic replacement, counters.
  *
  * Layout under `<pinDir>/`: nf_v4_a nf_v4_b nf_v6_a nf_v6_b (hash, exact
  * addresses), nf_p4_a nf_p4_b nf_p6_a nf_p6_b (LPM tries, prefixes), nf_cfg
  * (array: [0] active side, [1] flags), nf_stats (per-CPU counters), prog.
+ * Loading entries is in maps-load.ts, the batched element calls in maps-batch.ts.
  * @module
  */
 import { join } from 'node:path';
-import {
-  BPF_ANY,
-  BPF_F_NO_PREALLOC,
-  BpfCmd,
-  BpfMapType,
-  BpfSyscallError,
-  CMem,
-  Errno,
-  batchRaw,
-  clockNs,
-  closeFd,
-  lookupElemRaw,
-  mapCreate,
-  mapInfo,
-  nextKeyRaw,
-  objGet,
-  objPin,
-  possibleCpus,
-  updateElemRaw,
-} from '../host/bpf.js';
+import { BPF_F_NO_PREALLOC, BpfMapType, BpfSyscallError, CMem, clockNs, closeFd, lookupElemRaw, mapCreate, mapInfo, objGet, objPin, possibleCpus, updateElemRaw } from '../host/bpf.js';
 import { hostFiles } from '../host/files.js';
-import { BATCH, MapOpError, capacityMessage, deleteKeys, dumpMap, noBatch, undoUpsert } from './maps-batch.js';
+import { KEY_SIZE, VALUE_SIZE, entryText, listKind, maskBytes, readKey, readValue, writeKey, type BlockEntry, type ListKind } from './entries.js';
+import { deleteKeys, dumpMap } from './maps-batch.js';
+import { loadPacked, loadPackedSync } from './maps-load.js';
+import { packBlockEntries, type PackedEntries } from './packed.js';
 
 export { MapOpError } from './maps-batch.js';
-import { KEY_SIZE, VALUE_SIZE, entryText, listKind, maskBytes, readKey, readValue, writeKey, writeValue, type BlockEntry, type ListKind } from './entries.js';
 
 /** The four lists of one side. */
 export const LIST_KINDS: readonly ListKind[] = ['v4', 'v6', 'p4', 'p6'];
@@ -190,82 +174,26 @@ export class BlocklistMaps {
     this.setCfg(1, flags);
   }
 
-  /**
-   * Insert or update `entries` on `side`. All-or-nothing: when the kernel
-   * refuses an element (a map is full), the elements this call created are
-   * deleted and the ones it overwrote get their previous value back.
-   */
-  upsert(side: Side, entries: readonly BlockEntry[], expiresNs: bigint, op: XdpProgress['op'], progress?: (p: XdpProgress) => void): void {
-    const groups = groupByKind(entries);
-    const total = entries.length;
-    let done = 0;
-    const undo: (() => void)[] = [];
-    const mems: CMem[] = [];
-    try {
-      for (const kind of LIST_KINDS) {
-        const list = groups[kind];
-        if (!list.length) continue;
-        const name = mapName(kind, side);
-        const fd = this.fd(name);
-        const ks = KEY_SIZE[kind];
-        const keys = new CMem(list.length * ks);
-        const vals = new CMem(list.length * VALUE_SIZE);
-        mems.push(keys, vals);
-        list.forEach((e, i) => {
-          writeKey(kind, e, keys.buf, i * ks);
-          writeValue({ expiresNs, hits: 0n, len: e.len }, vals.buf, i * VALUE_SIZE);
-        });
-        const key = (i: number): bigint => keys.addr + BigInt(i * ks);
-        const val = (i: number): bigint => vals.addr + BigInt(i * VALUE_SIZE);
-        // For the undo: which elements exist already, and their values. An
-        // empty map (the common bulk case) needs no per-element lookups.
-        const existing = new Map<number, Buffer>();
-        const probe = new CMem(Math.max(ks, 8));
-        const isEmpty = nextKeyRaw(fd, 0n, probe.addr) === -Errno.ENOENT;
-        probe.free();
-        if (!isEmpty) {
-          const old = new CMem(VALUE_SIZE);
-          try {
-            for (let i = 0; i < list.length; i++) {
-              if (lookupElemRaw(fd, key(i), old.addr) === 0) existing.set(i, Buffer.from(old.buf.subarray(0, VALUE_SIZE)));
-            }
-          } finally {
-            old.free();
-          }
-        }
-        let applied = 0;
-        undo.push(() => undoUpsert(fd, ks, keys, applied, existing));
-        let batchOk = true;
-        while (applied < list.length) {
-          if (!batchOk) {
-            const c = updateElemRaw(fd, key(applied), val(applied), BPF_ANY);
-            if (c < 0) throw new MapOpError(capacityMessage(kind, c), -c);
-            applied++;
-          } else {
-            const n = Math.min(BATCH, list.length - applied);
-            const r = batchRaw(BpfCmd.MAP_UPDATE_BATCH, fd, { keys: key(applied), values: val(applied), count: n });
-            applied += r.count;
-            if (noBatch(r.ret) && r.count === 0 && applied === 0) batchOk = false; // no batch support: element by element
-            else if (r.ret < 0) throw new MapOpError(capacityMessage(kind, r.ret), -r.ret);
-          }
-          if (progress && (applied === list.length || applied % BATCH === 0)) progress({ op, done: done + applied, total });
-        }
-        done += list.length;
-      }
-    } catch (e) {
-      for (const u of undo.reverse()) {
-        try {
-          u();
-        } catch {
-          // best effort: report the original failure
-        }
-      }
-      throw e;
-    } finally {
-      for (const m of mems) m.free();
-    }
+  /** The fd of the map of list `kind` on `side`. */
+  listFd(kind: ListKind, side: Side): number {
+    return this.fd(mapName(kind, side));
   }
 
+  /**
+   * Insert or update `entries` on `side`, inline (small loads, synchronous
+   * callers). All-or-nothing: see maps-load.ts.
+   */
+  upsert(side: Side, entries: readonly BlockEntry[], expiresNs: bigint, op: XdpProgress['op'], progress?: (p: XdpProgress) => void): void {
+    loadPackedSync((k) => this.listFd(k, side), packBlockEntries(entries), expiresNs, progress && ((done, total) => progress({ op, done, total })));
+  }
+
+  /**
+   * Insert or update validated, packed entries on `side`; a large load runs
+   * its batches on several CPUs. All-or-nothing: see maps-load.ts.
+   */
+  load(side: Side, packed: PackedEntries, expiresNs: bigint, op: XdpProgress['op'], progress?: (p: XdpProgress) => void): Promise<void> {
+    return loadPacked((k) => this.listFd(k, side), packed, expiresNs, progress && ((done, total) => progress({ op, done, total })));
+  }
 
   /** Delete `entries` from `side`; absent ones are ignored. Returns how many were deleted. */
   delete(side: Side, entries: readonly BlockEntry[], progress?: (p: XdpProgress) => void): number {

@@ -19,22 +19,22 @@ import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import type { z } from 'zod';
 import { NetfenceError, UnsupportedError, ValidationError, fromZodIssues } from '../errors.js';
-import { BpfSyscallError, pinnedId } from '../host/bpf.js';
-import { hostFiles } from '../host/files.js';
-import { listLinks, xdpModeName } from '../host/links.js';
-import { nftList } from '../host/nft.js';
-import { apply as applyPlan } from '../plan/executor.js';
+import { BpfSyscallError } from '../host/bpf.js';
 import { withKeyLock } from '../plan/lock.js';
 import { Err, Ok, type Result } from '../result.js';
-import { compileXdp, compileXdpDestroy, gatherXdpFacts, type XdpCompiled, type XdpFacts } from './compile.js';
-import { parseEntries, parseEntry, type BlockEntry, nestedPrefixIssues } from './entries.js';
-import { PIN_ROOT, xdpState, type XdpMode } from './loader.js';
-import { ALL_MAPS, BlocklistMaps, bootNowNs, type XdpProgress } from './maps.js';
-import { mapOp, mapsHas, mapsList, mapsPrune, mapsReplace, mapsStats } from './map-ops.js';
+import { SerialQueue } from '../util/serial.js';
+import { compileXdp, gatherXdpFacts, type XdpCompiled, type XdpFacts } from './compile.js';
+import { applyXdpPlan, destroyXdpPins } from './lifecycle.js';
+import { addEntries, replaceEntries } from './data-plane.js';
+import { parseEntries, parseEntry } from './entries.js';
+import { findBlocklist } from './find.js';
+import { PIN_ROOT, type XdpMode } from './loader.js';
+import { ALL_MAPS, BlocklistMaps, type XdpProgress } from './maps.js';
+import { mapOp, mapsHas, mapsList, mapsPrune, mapsStats } from './map-ops.js';
 import { NftBlocklist, nftBlocklistOwner } from './nft-backend.js';
-import { PROGRESS_THRESHOLD, XdpBlocklistOptionsSchema, defaultName, ttlMsOf, ttlSecondsCheck, type XdpAddOptions, type XdpAttachInfo, type XdpBlocklistBackend, type XdpBlocklistEntry, type XdpBlocklistEvents, type XdpBlocklistOptions, type XdpBlocklistStats } from './types.js';
+import { PROGRESS_THRESHOLD, XdpBlocklistOptionsSchema, defaultName, ttlSecondsCheck, type XdpAddOptions, type XdpAttachInfo, type XdpBlocklistBackend, type XdpBlocklistEntry, type XdpBlocklistEvents, type XdpBlocklistOptions, type XdpBlocklistStats } from './types.js';
 
-import { firstLine, notAttached, uniq } from './blocklist-util.js';
+import { firstLine, notAttached } from './blocklist-util.js';
 
 export { PROGRESS_THRESHOLD, XdpBlocklistOptionsSchema, defaultName } from './types.js';
 export type { XdpAddOptions, XdpAttachInfo, XdpBlocklistBackend, XdpBlocklistEntry, XdpBlocklistEvents, XdpBlocklistOptions, XdpBlocklistStats, XdpCounter, XdpProgress, XdpMode } from './types.js';
@@ -74,6 +74,8 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
   private currentMode: XdpMode | undefined;
   /** Opened by name ({@link XdpBlocklist.open}) without learning its interface: apply() is refused. */
   private ifaceUnknown = false;
+  /** Entry writes (add, remove, replace, clear, prune) of this object, one at a time: a load awaits its batches. */
+  private readonly writes = new SerialQueue();
 
   constructor(options: XdpBlocklistOptions) {
     super();
@@ -172,25 +174,13 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
   }
 
   private async applyXdp(): Promise<Result<XdpAttachInfo, NetfenceError>> {
-    const o = this.options;
-    const f = await gatherXdpFacts(o, this.pinDir);
-    if (f.err) return f;
-    const c = this.compile(f.val);
-    if (c.err) return c;
-    const r = await applyPlan(c.val.plan);
-    if (r.err) return Err(r.val);
-    // in force: the program it replaced is no longer needed
-    const prev = join(this.pinDir, 'prog_prev');
-    if (hostFiles().exists(prev)) hostFiles().unlink(prev);
-    const st = await xdpState(o.iface, o.netns);
-    const m = st.ok ? st.val.prog?.mode : undefined;
-    const mode: XdpMode = m === 'native' || m === 'generic' ? m : (c.val.modes[0] as XdpMode);
+    const r = await applyXdpPlan(this.options, this.name, this.pinDir);
+    if (r.err) return r;
     this.maps?.close();
     this.maps = undefined;
     this.currentBackend = 'xdp';
-    this.currentMode = mode;
-    const reason = c.val.replacing ? `replaced our attached program atomically (${mode})` : c.val.modes.length > 1 && mode === 'generic' ? 'native attach refused; generic in force' : `${mode} attach accepted`;
-    return Ok({ backend: 'xdp', mode, reason, reopened: c.val.reopened });
+    this.currentMode = r.val.mode;
+    return r;
   }
 
   /**
@@ -209,20 +199,10 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
 
   private async destroyLocked(options: { keepMaps?: boolean }): Promise<Result<void, NetfenceError>> {
     const o = this.options;
-    if (hostFiles().exists(this.pinDir)) {
-      const st = await xdpState(o.iface, o.netns);
-      let ourProgId: number | undefined;
-      try {
-        ourProgId = pinnedId(join(this.pinDir, 'prog'));
-      } catch {
-        ourProgId = undefined;
-      }
-      this.maps?.close();
-      this.maps = undefined;
-      const plan = compileXdpDestroy(o, this.name, this.pinDir, { attached: st.ok ? st.val.prog : undefined, ourProgId, pinned: true }, options.keepMaps === true);
-      const r = await applyPlan(plan);
-      if (r.err) return Err(r.val);
-    }
+    this.maps?.close();
+    this.maps = undefined;
+    const x = await destroyXdpPins(o, this.name, this.pinDir, options.keepMaps === true);
+    if (x.err) return x;
     if (o.backend !== 'xdp') {
       const n = await this.nftBackend().destroy();
       if (n.err && this.currentBackend === 'nft') return n;
@@ -261,36 +241,6 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     return total > PROGRESS_THRESHOLD ? (p) => this.emit('progress', { ...p, op }) : undefined;
   }
 
-  /**
-   * Shared start of add() and replace(): validate the entries and the ttl,
-   * open the backend, then check what only that backend refuses (nested
-   * prefixes on the nft backend, whose interval sets cannot hold them), and
-   * give the expiry in the form each backend takes (whole seconds for nft, a
-   * CLOCK_BOOTTIME deadline for the maps).
-   */
-  private async prepareLoad(
-    entries: readonly string[] | string,
-    options: XdpAddOptions,
-  ): Promise<Result<{ list: BlockEntry[]; backend: { kind: 'xdp'; maps: BlocklistMaps } | { kind: 'nft'; nft: NftBlocklist }; nftTtl: number | undefined; expires: bigint }, NetfenceError>> {
-    const p0 = parseEntries(entries, 'blocklist entries', { dedupe: false });
-    if (p0.err) return p0;
-    const t = ttlMsOf(options);
-    if (t.err) return t;
-    const b = await this.open();
-    if (b.err) return b;
-    const nft = b.val.kind === 'nft';
-    const list = nft ? uniq(p0.val) : p0.val;
-    const nested = nft ? nestedPrefixIssues(list) : [];
-    if (nested.length) return Err(new ValidationError('blocklist entries', nested));
-    const ms = t.val;
-    return Ok({
-      list,
-      backend: b.val,
-      nftTtl: ms === undefined ? undefined : Math.max(1, Math.ceil(ms / 1000)),
-      expires: ms === undefined || nft ? 0n : bootNowNs() + BigInt(Math.round(ms * 1e6)),
-    });
-  }
-
   /** The deprecated seconds-valued `ttl` (also used by the hostile-input harness). */
   private ttlCheck(ttl: number | undefined): Result<number | undefined, ValidationError> {
     return ttlSecondsCheck(ttl);
@@ -304,22 +254,15 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
    * A map that fills up mid-call is rolled back to its previous content.
    */
   async add(entries: readonly string[] | string, options: XdpAddOptions = {}): Promise<Result<{ added: number }, NetfenceError>> {
-    const l = await this.prepareLoad(entries, options);
-    if (l.err) return l;
-    const { list, backend, nftTtl, expires } = l.val;
-    if (backend.kind === 'nft') {
-      const r = await backend.nft.add(list, nftTtl);
-      return r.err ? r : Ok({ added: list.length });
-    }
-    const maps = backend.maps;
-    return mapOp(() => {
-      maps.upsert(maps.activeSide(), list, expires, 'add', this.progress('add', list.length));
-      return { added: list.length };
-    });
+    return this.writes.run(() => addEntries(() => this.open(), entries, options, (op, total) => this.progress(op, total)));
   }
 
   /** Remove addresses/prefixes (exact entries; absent ones are ignored). */
   async remove(entries: readonly string[] | string): Promise<Result<{ removed: number }, NetfenceError>> {
+    return this.writes.run(() => this.removeNow(entries));
+  }
+
+  private async removeNow(entries: readonly string[] | string): Promise<Result<{ removed: number }, NetfenceError>> {
     const p = parseEntries(entries);
     if (p.err) return p;
     const b = await this.open();
@@ -367,18 +310,9 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
    * from zero; global counters continue.
    */
   async replace(entries: readonly string[] | string, options: XdpAddOptions = {}): Promise<Result<{ count: number }, NetfenceError>> {
-    const l = await this.prepareLoad(entries, options);
-    if (l.err) return l;
-    const { list, backend, nftTtl, expires } = l.val;
-    if (backend.kind === 'nft') {
-      const r = await backend.nft.replace(list, nftTtl);
-      return r.err ? r : Ok({ count: list.length });
-    }
-    const maps = backend.maps;
-    return withKeyLock(`xdp-${this.name}`, `xdp replace ${this.name}`, async () => mapOp(() => {
-      mapsReplace(maps, list, expires, this.progress('replace', list.length));
-      return { count: list.length };
-    }), (e) => Err(e));
+    return this.writes.run(() =>
+      replaceEntries(() => this.open(), entries, options, (op, total) => this.progress(op, total), (fn) => withKeyLock(`xdp-${this.name}`, `xdp replace ${this.name}`, fn, (e) => Err(e))),
+    );
   }
 
   /** Remove every entry (atomically: an empty list is swapped in). */
@@ -393,7 +327,7 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
     if (b.err) return b;
     if (b.val.kind === 'nft') return Ok({ removed: 0 }); // nftables expires elements itself
     const maps = b.val.maps;
-    return mapOp(() => ({ removed: mapsPrune(maps) }));
+    return this.writes.run(async () => mapOp(() => ({ removed: mapsPrune(maps) })));
   }
 
   /** Counters: packets passed and dropped, expired entries met, live entries. */
@@ -438,42 +372,9 @@ export class XdpBlocklist extends EventEmitter<XdpBlocklistEvents> {
       if (e instanceof ValidationError) return Err(e);
       throw e;
     }
-    let iface = options.iface;
-    let backend: XdpBlocklistBackend | undefined;
-    let mode: XdpMode | undefined;
-    if (BlocklistMaps.exists(probe.pinDir)) {
-      let progId: number | undefined;
-      try {
-        progId = pinnedId(join(probe.pinDir, 'prog'));
-      } catch {
-        progId = undefined;
-      }
-      const links = await listLinks({ netns: options.netns, what: `find blocklist ${name}` });
-      if (links.err) return links;
-      const at = progId === undefined ? undefined : links.val.find((l) => l.xdp?.prog?.id === progId);
-      if (at && (iface === undefined || iface === at.ifname)) {
-        iface = at.ifname;
-        backend = 'xdp';
-        const m = xdpModeName(at.xdp?.mode);
-        if (m === 'native' || m === 'generic') mode = m;
-      }
-    }
-    if (!backend) {
-      const t = await nftList(['chain', 'netdev', probe.nftTable, 'ingress'], { netns: options.netns });
-      if (t.ok) {
-        const ch = (t.val.nftables ?? []).map((x) => (x as { chain?: { name?: string; dev?: string | string[] } }).chain).find((c) => c?.name === 'ingress');
-        // nft lists the chain's device in JSON from 1.0.7 on; older ones leave it out
-        const dev = Array.isArray(ch?.dev) ? ch.dev[0] : ch?.dev;
-        if (ch && (iface === undefined || dev === undefined || iface === dev)) {
-          iface ??= dev;
-          backend = 'nft';
-        }
-      }
-    }
-    if (!backend || (backend === 'xdp' && iface === undefined)) {
-      const where = options.netns ? `network namespace ${options.netns}` : "the machine's own network namespace";
-      return Err(new NetfenceError('NOT_ATTACHED', `blocklist ${name} is not attached in ${where}${options.iface ? ` on ${options.iface}` : ''} (no attached program with its pins, no nft table ${probe.nftTable})`, { hint: 'check the name and --netns, or apply the blocklist first' }));
-    }
+    const f = await findBlocklist(name, probe.pinDir, probe.nftTable, options);
+    if (f.err) return f;
+    const { iface, backend, mode } = f.val;
     const bl = new XdpBlocklist({ iface: iface ?? 'lo', name, backend, ...(options.netns !== undefined ? { netns: options.netns } : {}) });
     bl.currentBackend = backend;
     bl.currentMode = mode;
