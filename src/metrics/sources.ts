@@ -111,7 +111,14 @@ export function dpiFamilies(netns: string | undefined, s: DpiBlockerStats, b = n
       if (r) b.add('dpiVerdicts', { ...l, verdict: 'bypass' }, r.benign);
       b.add('dpiVerdicts', { ...l, verdict: 'drop' }, e.dropped);
       b.add('dpiFlows', l, e.flows).add('dpiBenignFlows', l, e.benign).add('dpiCacheHits', l, e.cacheHits);
+      b.add('dpiLearntHits', l, e.learntHits ?? 0);
     }
+  }
+  const pc = s.peerCache;
+  if (pc) {
+    b.add('dpiPeerCacheEntries', { netns, tier: 'detected' }, pc.size - pc.learnt).add('dpiPeerCacheEntries', { netns, tier: 'learnt' }, pc.learnt);
+    b.add('dpiPeerCacheAdded', { netns, tier: 'detected' }, pc.added - pc.learntAdded).add('dpiPeerCacheAdded', { netns, tier: 'learnt' }, pc.learntAdded);
+    b.add('dpiPeerCacheEvictions', { netns }, pc.evictions);
   }
   for (const d of s.detectionsBy) b.add('dpiDetections', { netns, classifier: d.classifier, detection: d.detection, action: d.action }, d.count);
   b.add('dpiBlocklisted', { netns }, s.blocklisted).add('dpiBlocklistErrors', { netns }, s.blocklistErrors).add('dpiWorkerExits', { netns }, s.workerExits);

@@ -18,6 +18,7 @@ import type { QueuedPacket } from '../../src/dpi/nfqueue/protocol.js';
 import type { Decision } from '../../src/dpi/nfqueue/reader.js';
 import { decodeFrame, LinkType } from '../../src/dpi/packet.js';
 import { MainPeerSync } from '../../src/dpi/peer-sync.js';
+import { dpiFamilies } from '../../src/metrics/sources.js';
 import { btHandshake, ip4, ip6, ipv4Packet, ipv6Packet, type L4 } from './dpi-fixtures.js';
 
 // ---------------------------------------------------------------------------
@@ -354,6 +355,16 @@ describe('DpiBlocker: the peer cache in stats and options', () => {
     expect(s.peerCache).toEqual({ size: 3, learnt: 2, maxEntries: 65536, maxLearnt: 1000, ttlMs: 3_600_000, learntTtlMs: 600_000, added: 3, learntAdded: 2, evictions: 0, hits: 2, learntHits: 1, syncTimeouts: 0 });
     expect(s.cacheHits).toBe(2);
     expect(s.engines.find((e) => e.queue === 200)!.counters.learntHits).toBe(0);
+    // metrics read the same stats
+    const fams = dpiFamilies('r1', s).families();
+    const sample = (name: string, labels: Record<string, string | number>) =>
+      fams.find((f) => f.name === name)?.samples.find((x) => Object.entries(labels).every(([k, v]) => String(x.labels[k]) === String(v)))?.value;
+    expect(sample('netfence_dpi_peer_cache_entries', { tier: 'learnt' })).toBe(2);
+    expect(sample('netfence_dpi_peer_cache_entries', { tier: 'detected' })).toBe(1);
+    expect(sample('netfence_dpi_peer_cache_added_total', { tier: 'learnt' })).toBe(2);
+    expect(sample('netfence_dpi_peer_learnt_detections_total', { queue: 201 })).toBe(1);
+    expect(sample('netfence_dpi_peer_learnt_detections_total', { queue: 200 })).toBe(0);
+    expect(sample('netfence_dpi_cache_hit_detections_total', { queue: 201 })).toBe(2);
   });
 
   it('options reach the workers (ms → s); peerCache: false and learnPeers: false', () => {
