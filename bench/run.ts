@@ -20,7 +20,7 @@
  * missed goal is a result, not an error. A bench that prints no BENCH-JSON line is listed
  * as "no figures".
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { createInterface } from 'node:readline';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { run } from '../src/host/run.js';
 import { startProcess } from '../src/host/spawn.js';
 import { compareTable, FigureLine, resultsTable, type BenchRun, type RunFigure, type RunResults } from './lib/results.js';
+import { benchScripts } from './lib/scripts.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -39,21 +40,6 @@ function option(name: string): string | undefined {
   const v = process.argv[i + 1];
   if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
   return v;
-}
-
-/**
- * The bench scripts: bench/*.ts except this runner, scratch files (`_name.ts`) and helper
- * scripts, i.e. files that another bench starts by path (`'./xdp-sender.ts'`): those take
- * argv and are not benches.
- */
-function benchScripts(dir: string): string[] {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && f !== SELF && !f.endsWith('.d.ts') && !f.startsWith('_')).sort();
-  const texts = new Map(files.map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
-  const started = (f: string): boolean => {
-    const quoted = new RegExp(`['"\`]\\./${f.replace(/[.]/g, '\\.')}['"\`]`);
-    return files.some((other) => other !== f && quoted.test(texts.get(other) ?? ''));
-  };
-  return files.filter((f) => !started(f));
 }
 
 interface Outcome {
@@ -139,7 +125,7 @@ async function main(): Promise<number> {
     console.log(`\n${shown.held} held, ${shown.missed} missed`);
     return 0;
   }
-  const scripts = benchScripts(HERE).filter((f) => only === undefined || f.includes(only));
+  const scripts = benchScripts(HERE, SELF).filter((f) => only === undefined || f.includes(only));
   if (scripts.length === 0) throw new Error(`no bench matches --only ${only}`);
   if (process.argv.includes('--list')) {
     console.log(scripts.map((f) => f.replace(/\.ts$/, '')).join('\n'));
@@ -181,7 +167,7 @@ async function main(): Promise<number> {
   }
   const failed = results.failedBenches.length;
   console.log(
-    `\n${results.held} held, ${results.missed} missed, ${figures.length} figures from ${benches.length} benches` +
+    `\n${results.held} held, ${results.missed} missed, ${figures.length} figure(s) from ${benches.length} bench(es)` +
       `${results.noFigures.length ? `; no figures: ${results.noFigures.join(', ')}` : ''}${failed ? `; FAILED: ${results.failedBenches.join(', ')}` : ''}` +
       `\nwritten to ${existsSync(outPath) ? outPath : '(not written)'}`,
   );
