@@ -16,9 +16,9 @@
  * ratio of an older results.json next to this run's and the change; `--show` prints the
  * table of an earlier run without running anything.
  *
- * Exit status: non-zero only when a bench failed (non-zero exit, signal, timeout); a
- * missed goal is a result, not an error. A bench that prints no BENCH-JSON line is listed
- * as "no figures".
+ * Exit status: non-zero only when a bench failed (non-zero exit, signal, timeout, lab
+ * namespaces left behind — the runner removes them); a missed goal is a result, not an
+ * error. A bench that prints no BENCH-JSON line is listed as "no figures".
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
@@ -26,6 +26,7 @@ import { createInterface } from 'node:readline';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../src/host/run.js';
+import { LAB_PREFIX, leftoverLabNamespaces } from '../src/lab/index.js';
 import { startProcess } from '../src/host/spawn.js';
 import { compareTable, FigureLine, resultsTable, type BenchRun, type RunFigure, type RunResults } from './lib/results.js';
 import { benchScripts } from './lib/scripts.js';
@@ -40,6 +41,18 @@ function option(name: string): string | undefined {
   const v = process.argv[i + 1];
   if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
   return v;
+}
+
+/**
+ * Lab namespaces a bench process left behind (killed, or a bug): their names carry the
+ * creating process's pid (`nflab-<tag>-<pid base 36><6 hex>-<host>`), so only this
+ * bench's are matched. They are deleted, and the bench is reported as failed.
+ */
+async function removeLeftLabs(pid: number): Promise<string[]> {
+  const ours = new RegExp(`^${LAB_PREFIX}[a-z0-9]{1,12}-${pid.toString(36)}[0-9a-f]{6}-`, 'i');
+  const left = (await leftoverLabNamespaces()).filter((n) => ours.test(n));
+  for (const n of left) await run(['ip', 'netns', 'del', n]);
+  return left;
 }
 
 interface Outcome {
@@ -86,18 +99,15 @@ async function runBench(file: string, timeoutMs: number): Promise<Outcome> {
   clearTimeout(term);
   if (kill) clearTimeout(kill);
   await Promise.all([out, err]);
+  const left = child.pid === undefined ? [] : await removeLeftLabs(child.pid);
   const seconds = Math.round((performance.now() - t0) / 100) / 10;
-  const reason = timedOut
-    ? `timed out after ${timeoutMs / 1000} s`
-    : exit.error
-      ? `could not start: ${exit.error.message}`
-      : exit.signal
-        ? `killed by ${exit.signal}`
-        : exit.code !== 0
-          ? `exit code ${exit.code}`
-          : bad.length
-            ? `unreadable BENCH-JSON: ${bad[0]}`
-            : undefined;
+  const reasons = [
+    timedOut ? `timed out after ${timeoutMs / 1000} s` : undefined,
+    exit.error ? `could not start: ${exit.error.message}` : exit.signal ? `killed by ${exit.signal}` : exit.code !== 0 ? `exit code ${exit.code}` : undefined,
+    bad.length ? `unreadable BENCH-JSON: ${bad[0]}` : undefined,
+    left.length ? `left ${left.length} lab namespace(s) behind (removed by the runner): ${left.join(', ')}` : undefined,
+  ].filter((x): x is string => x !== undefined);
+  const reason = reasons.length ? reasons.join('; ') : undefined;
   const status = reason ? 'failed' : 'ok';
   console.log(`=== ${bench}: ${status}${reason ? ` (${reason})` : ''}, ${figures.length} figure(s), ${seconds} s ===`);
   return { run: { bench, status, figures: figures.length, seconds, load1AtStart, ...(reason ? { reason } : {}) }, figures };
