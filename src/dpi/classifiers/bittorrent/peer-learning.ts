@@ -49,6 +49,8 @@ export class PeerLearner {
   private readonly states = new WeakMap<Flow, LearnState>();
   /** Counters: peer lists read, endpoints learnt. */
   readonly stats = { lists: 0, endpoints: 0 };
+  /** TCP states that may still take segments of an undecided flow (while 0, other TCP packets skip the state lookup). */
+  private openHttp = 0;
 
   constructor(private readonly cache: PeerCache) {}
 
@@ -68,7 +70,7 @@ export class PeerLearner {
     if (flow.transport === 'udp') {
       const st = flow.decided ? this.state(flow) : this.states.get(flow);
       if (st) st.udpPackets++;
-      if (b[0] === 0x64 && b[b.length - 1] === 0x65) return this.learn(flow, dir, dhtReplyPeers(b), ts);
+      if (b[0] === 0x64 && b[b.length - 1] === 0x65) return isKrpcReply(b) ? this.learn(flow, dir, dhtReplyPeers(b), ts) : 0;
       if (isUdpAnnounceRequest(b)) {
         const s = st ?? this.state(flow);
         if (s.tx.length >= 4) s.tx.shift();
@@ -84,6 +86,7 @@ export class PeerLearner {
       }
       return 0;
     }
+    if (this.openHttp === 0 && flow.verdict.detection !== 'http-tracker' && b[0] !== 0x48) return 0; // 'H'
     let st = this.states.get(flow);
     if (st?.done) return 0;
     if (!st?.http) {
@@ -99,6 +102,7 @@ export class PeerLearner {
       st ??= this.state(flow);
       st.http = new StreamPrefix(HTTP_BYTES);
       st.httpDir = dir;
+      this.openHttp++;
     } else if (dir !== st.httpDir) return 0;
     const s = st.http!;
     if (!s.push(p.seq, b)) return 0;
@@ -106,7 +110,12 @@ export class PeerLearner {
       for (const e of st.early) s.push(e.seq, e.data);
       st.early = undefined;
     }
-    return this.httpResponse(flow, dir, st, s, ts);
+    const n = this.httpResponse(flow, dir, st, s, ts);
+    if (st.done) {
+      st.http = undefined;
+      this.openHttp--;
+    }
+    return n;
   }
 
   private httpResponse(flow: Flow, dir: Direction, st: LearnState, s: StreamPrefix, ts: number): number {
@@ -172,3 +181,13 @@ export class PeerLearner {
   }
 }
 
+
+/** `1:y1:r` in a bencoded datagram: the KRPC message is a reply (keys are sorted, so `y` is usually last). */
+function isKrpcReply(b: Uint8Array): boolean {
+  const n = b.length;
+  if (n >= 7 && b[n - 2] === 0x72 && b[n - 3] === 0x3a && b[n - 4] === 0x31 && b[n - 5] === 0x79 && b[n - 6] === 0x3a && b[n - 7] === 0x31) return true;
+  for (let i = 0; i + 6 <= n; i++) {
+    if (b[i] === 0x31 && b[i + 1] === 0x3a && b[i + 2] === 0x79 && b[i + 3] === 0x31 && b[i + 4] === 0x3a && b[i + 5] === 0x72) return true;
+  }
+  return false;
+}
