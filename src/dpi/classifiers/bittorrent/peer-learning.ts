@@ -68,17 +68,19 @@ export class PeerLearner {
     if (flow.decided && flow.verdict.verdict !== 'bittorrent') return 0;
     const b = p.payload;
     if (flow.transport === 'udp') {
-      const st = flow.decided ? this.state(flow) : this.states.get(flow);
-      if (st) st.udpPackets++;
+      // (a decided flow here is a BitTorrent one: count its packets for wants())
+      if (flow.decided) this.state(flow).udpPackets++;
       if (b[0] === 0x64 && b[b.length - 1] === 0x65) return isKrpcReply(b) ? this.learn(flow, dir, dhtReplyPeers(b), ts) : 0;
       if (isUdpAnnounceRequest(b)) {
-        const s = st ?? this.state(flow);
+        const s = this.state(flow);
         if (s.tx.length >= 4) s.tx.shift();
         s.tx.push(u32(b, 12));
         s.txDir = dir;
         return 0;
       }
-      if (st && st.tx.length && dir !== st.txDir && b.length >= 20 && u32(b, 0) === 1) {
+      if (b.length >= 20 && u32(b, 0) === 1) {
+        const st = this.states.get(flow);
+        if (!st || st.tx.length === 0 || dir === st.txDir) return 0;
         const tx = u32(b, 4);
         if (!st.tx.includes(tx)) return 0;
         st.tx = st.tx.filter((t) => t !== tx);
