@@ -5,6 +5,7 @@
  * so that two commits' runs can be compared by figure id (`--compare`).
  */
 import { z } from 'zod';
+import { table } from '../../src/cli/commands/common.js';
 import type { FigureResult } from './harness.js';
 
 /** One `BENCH-JSON {…}` line as `report()` prints it (a FigureResult). */
@@ -65,13 +66,6 @@ export function num(x: number | null | undefined): string {
   return x.toPrecision(3);
 }
 
-/** A plain text table with a header rule, columns padded to their widest cell. */
-export function textTable(head: string[], rows: string[][]): string {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]): string => r.map((c, i) => c.padEnd(w[i] ?? 0)).join('  ').trimEnd();
-  return [line(head), w.map((x) => '-'.repeat(x)).join('  '), ...rows.map(line)].join('\n');
-}
-
 /** The one table of a run: a row per figure (benches in run order), and a row per bench that failed or reported nothing. */
 export function resultsTable(r: RunResults): string {
   const rows: string[][] = [];
@@ -91,7 +85,7 @@ export function resultsTable(r: RunResults): string {
     if (b.status === 'failed') rows.push([`${b.bench} (bench)`, `FAILED: ${b.reason ?? 'error'}`, '', '', '', '', '', '']);
     else if (b.figures === 0) rows.push([`${b.bench} (bench)`, 'no figures (prints no BENCH-JSON line)', '', '', '', '', '', '']);
   }
-  return textTable(['id', 'figure', 'ours', 'baseline', 'ratio', 'goal', 'held', 'limit'], rows);
+  return table(['id', 'figure', 'ours', 'baseline', 'ratio', 'goal', 'held', 'limit'], rows);
 }
 
 /** Per figure id: the ratio in an older run, in this run, and the change. */
@@ -106,5 +100,5 @@ export function compareTable(old: Pick<RunResults, 'figures' | 'commit'>, now: P
     const held = `${a ? (a.held ? 'held' : 'MISSED') : '-'} -> ${b ? (b.held ? 'held' : 'MISSED') : '-'}`;
     return [id, a ? num(a.ratio) : 'absent', b ? num(b.ratio) : 'absent', change, held];
   });
-  return textTable(['figure id', `ratio ${old.commit.slice(0, 10)}`, `ratio ${now.commit.slice(0, 10)}`, 'change', 'held'], rows);
+  return table(['figure id', `ratio ${old.commit.slice(0, 10)}`, `ratio ${now.commit.slice(0, 10)}`, 'change', 'held'], rows);
 }
