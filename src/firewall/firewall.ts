@@ -6,13 +6,14 @@
  * nft transaction each.
  * @module
  */
-import { NetfenceError, ValidationError, type ValidationIssue } from '../errors.js';
+import { type ApplyError, NetfenceError, ValidationError, type ValidationIssue } from '../errors.js';
 import { detectCapabilities } from '../capabilities/index.js';
 import { emptyPlan, type Plan, type TableRef } from '../plan/types.js';
 import { Err, Ok, type Result } from '../result.js';
 import { SerialQueue } from '../util/serial.js';
 
 import { elementExpr, idFromComment } from './compile.js';
+import { failedAtStaleHandle } from './live-rules.js';
 import * as x from '../nft/build.js';
 import { fastPathRefreshCommands, type FlowtableCapabilitySource } from './flowtable.js';
 import type { Command, Expression } from '../nft/schema/index.js';
@@ -86,6 +87,7 @@ export class Firewall extends FirewallBuilder {
     const p = this.compileForApply({ capabilities: caps.val });
     if (p.err) return Err(p.val);
     const r = await submit(p.val, options);
+    this.liveHandles.clear(); // the table was replaced (or may have been): every handle is new
     if (r.err) return Err(r.val);
     this.lastApplied = r.val;
     this.fastPathLive = p.val.decisions.some((d) => d.subject === 'fastPath' && d.chosen === 'flowtable') ? this.fastPathTarget() : undefined;
@@ -98,6 +100,7 @@ export class Firewall extends FirewallBuilder {
     return this.serial(async () => {
     if (!this.lastApplied) return Err(new NetfenceError('NOTHING_APPLIED', 'rollback: nothing was applied by this Firewall'));
     const r = await this.lastApplied.rollback();
+    this.liveHandles.clear();
     return r.err ? Err(r.val) : Ok(undefined);
     });
   }
@@ -108,6 +111,7 @@ export class Firewall extends FirewallBuilder {
     const tables: TableRef[] = [this.tableRef];
     if (this.family === 'bridge') tables.push({ family: 'inet', name: companionTable(this.table) });
     const r = await destroyTables(tables, this.netns, this.owner);
+    this.liveHandles.clear();
     if (r.ok) this.fastPathLive = undefined;
     return r.err ? Err(r.val) : Ok(undefined);
     });
@@ -122,13 +126,21 @@ export class Firewall extends FirewallBuilder {
    * and detach pass `'always'`: a failure after the batch (verification)
    * puts the table back as it was.
    */
-  private async small(nft: Command[], tables: TableRef[] = [this.tableRef], snapshot: 'never' | 'always' = 'never'): Promise<Result<void, NetfenceError>> {
+  private async small(nft: Command[], tables: TableRef[] = [this.tableRef], snapshot: 'never' | 'always' = 'never', echo = false): Promise<Result<readonly unknown[] | undefined, ApplyError>> {
     const plan = emptyPlan(this.owner, this.netns);
     plan.tables = tables;
     plan.nft = this.fastPathLive ? [...nft, ...fastPathRefreshCommands(this.fastPathLive)] : nft;
-    const r = await submit(plan, { snapshot });
-    return r.err ? Err(r.val) : Ok(undefined);
+    const r = await submit(plan, { snapshot, echo });
+    return r.err ? Err(r.val) : Ok(r.val.echo);
   }
+
+  /**
+   * Handles of rules added live (`addRule`), from nft's echo, by rule id: so
+   * that `removeRule` deletes them without listing the chain. Forgotten by a
+   * full `apply()` (every handle changes) and `destroy()`; a handle that went
+   * stale fails the delete atomically and the chain is listed instead.
+   */
+  private readonly liveHandles = new Map<string, { chain: string; handle: number }>();
 
   // -------------------------------------------------------------------------
   // Live changes.
@@ -163,11 +175,10 @@ export class Firewall extends FirewallBuilder {
     const e = this.elementsOf(set, elements);
     if (e.err) return Err(e.val);
     const r = await this.small([x.cmd.add({ element: { family: this.family, table: this.table, name: set, elem: e.val.exprs } })]);
-    if (r.ok) {
-      const s = this.sets.get(set);
-      for (const p of e.val.parsed) s?.elems.set(key(p), p);
-    }
-    return r;
+    if (r.err) return Err(r.val);
+    const s = this.sets.get(set);
+    for (const p of e.val.parsed) s?.elems.set(key(p), p);
+    return Ok(undefined);
     });
   }
 
@@ -177,11 +188,10 @@ export class Firewall extends FirewallBuilder {
     const e = this.elementsOf(set, elements);
     if (e.err) return Err(e.val);
     const r = await this.small([x.cmd.delete({ element: { family: this.family, table: this.table, name: set, elem: e.val.exprs } })]);
-    if (r.ok) {
-      const s = this.sets.get(set);
-      for (const p of e.val.parsed) s?.elems.delete(key(p));
-    }
-    return r;
+    if (r.err) return Err(r.val);
+    const s = this.sets.get(set);
+    for (const p of e.val.parsed) s?.elems.delete(key(p));
+    return Ok(undefined);
     });
   }
 
@@ -201,13 +211,15 @@ export class Firewall extends FirewallBuilder {
     const issues: ValidationIssue[] = [];
     const cmd = this.ruleCommand(chain, r.data, issues, options.position === 'first' ? 'insert' : 'add');
     if (!cmd) return Err(new ValidationError(`rule ${id}`, issues));
-    const res = await this.small([cmd]);
-    if (res.ok) {
-      if (options.position === 'first') c.rules.unshift(r.data);
-      else c.rules.push(r.data);
-      this.ruleChain.set(r.data.id, chain);
-    }
-    return res;
+    const res = await this.small([cmd], [this.tableRef], 'never', true);
+    if (res.err) return Err(res.val);
+    if (options.position === 'first') c.rules.unshift(r.data);
+    else c.rules.push(r.data);
+    this.ruleChain.set(r.data.id, chain);
+    const echoed = res.val?.[0] as Record<string, { rule?: { handle?: unknown } }> | undefined;
+    const handle = (echoed?.add ?? echoed?.insert)?.rule?.handle;
+    if (typeof handle === 'number') this.liveHandles.set(r.data.id, { chain, handle });
+    return Ok(undefined);
     });
   }
 
@@ -216,17 +228,23 @@ export class Firewall extends FirewallBuilder {
     return this.serial(async () => {
     const chain = this.ruleChain.get(id);
     if (!chain) return Err(new ValidationError('removeRule', [{ path: 'id', message: `no rule with id ${id} in this firewall` }]));
-    const l = await listRules(this.netns, this.family, this.table, [chain]);
-    if (l.err) return Err(l.val);
-    const found = l.val.filter((r) => idFromComment(r.comment) === id);
-    if (found.length === 0) return Err(new NetfenceError('NOT_FOUND', `rule ${id} is not in chain ${chain} of table ${this.family} ${this.table} in the kernel`));
-    const res = await this.small(found.map((f) => x.cmd.delete({ rule: { family: this.family, table: this.table, chain, handle: f.handle } })));
-    if (res.ok) {
-      const c = this.chains.get(chain);
-      if (c) c.rules = c.rules.filter((r) => r.id !== id);
-      this.ruleChain.delete(id);
+    const del = (handles: number[]) => this.small(handles.map((handle) => x.cmd.delete({ rule: { family: this.family, table: this.table, chain, handle } })));
+    const kept = this.liveHandles.get(id);
+    this.liveHandles.delete(id);
+    // A rule added live: its handle is known from nft's echo, no listing. Gone stale: list the chain.
+    let res = kept && kept.chain === chain ? await del([kept.handle]) : undefined;
+    if (!res || (res.err && failedAtStaleHandle(res.val))) {
+      const l = await listRules(this.netns, this.family, this.table, [chain]);
+      if (l.err) return Err(l.val);
+      const found = l.val.filter((r) => idFromComment(r.comment) === id);
+      if (found.length === 0) return Err(new NetfenceError('NOT_FOUND', `rule ${id} is not in chain ${chain} of table ${this.family} ${this.table} in the kernel`));
+      res = await del(found.map((f) => f.handle));
     }
-    return res;
+    if (res.err) return Err(res.val);
+    const c = this.chains.get(chain);
+    if (c) c.rules = c.rules.filter((r) => r.id !== id);
+    this.ruleChain.delete(id);
+    return Ok(undefined);
     });
   }
 
@@ -356,8 +374,9 @@ export class Firewall extends FirewallBuilder {
     const tables = [this.tableRef];
     if (b.val.reject === 'br_netfilter' || b.val.stateful === 'br_netfilter') tables.push({ family: 'inet', name: companionTable(this.table) });
     const r = await this.small(vmDetachCommands(this.table, vm, b.val), tables, 'always');
-    if (r.ok) this.vms.delete(vmId);
-    return r;
+    if (r.err) return Err(r.val);
+    this.vms.delete(vmId);
+    return Ok(undefined);
     });
   }
 

@@ -16,10 +16,13 @@ import { emptyPlan, type TableRef } from '../../plan/types.js';
 import { isOwnedRuleComment } from '../../util/rule-comment.js';
 import { SerialQueue } from '../../util/serial.js';
 import { Err, Ok, type Result } from '../../result.js';
+import { applyEcho, failedAtStaleHandle } from '../../firewall/live-rules.js';
 import { CHAIN_NAMES, compileNormalized, placeRules, structure, type CompiledRoute, type TargetAddresses } from './compile.js';
 import { normalizeRoute, routeId, type NormalizedRoute } from './normalize.js';
 import type { IRouteConfig } from './types.js';
 import type { FastPath } from './fastpath.js';
+
+const CHAIN_SET: ReadonlySet<string> = new Set(CHAIN_NAMES);
 
 /** Settings of a core. */
 export interface CoreOptions {
@@ -38,6 +41,28 @@ export interface CoreOptions {
 export interface Provisioned {
   route: IRouteConfig;
   compiled: CompiledRoute;
+  /** How it was prepared, for `syncRoutes` to reuse when the same route comes again. @internal */
+  prepared?: { key: string; norm: NormalizedRoute } | undefined;
+}
+
+/**
+ * A key for a route that is plain data (strings, numbers, booleans, arrays and
+ * plain objects), equal for equal routes; undefined for anything else (a
+ * function, a Date, a class instance), which is then prepared again.
+ */
+export function routeKey(route: IRouteConfig, extra: string): string | undefined {
+  let plain = true;
+  const key = JSON.stringify(route, function (this: Record<string, unknown>, k: string, v: unknown) {
+    const orig = k === '' ? route : this[k];
+    const t = typeof orig;
+    if (t === 'function' || t === 'symbol' || t === 'bigint') plain = false;
+    else if (orig !== null && t === 'object' && !Array.isArray(orig)) {
+      const proto = Object.getPrototypeOf(orig);
+      if (proto !== Object.prototype && proto !== null) plain = false;
+    }
+    return v;
+  });
+  return plain && typeof key === 'string' ? `${extra}|${key}` : undefined;
 }
 
 /** A route ready to go to the kernel, or not this manager's. */
@@ -64,8 +89,20 @@ export class RouteCore {
   private readonly queue = new SerialQueue({ reentrant: true });
   /** The value of route_localnet before this core set it, when it did. */
   private localnetBefore: string | undefined;
+  /**
+   * The rules of each table as of this core's last transaction (handles from
+   * nft's echo, see firewall/live-rules.ts), so a change does not list the
+   * table again. Forgotten on any failure; a stale handle fails the batch
+   * atomically and the change is built again from a fresh listing.
+   */
+  private readonly known = new Map<string, ListedRule[]>();
 
   constructor(readonly o: CoreOptions) {}
+
+  /** The settings a prepared route depends on (see {@link routeKey}). */
+  private settingsKey(): string {
+    return `${this.o.engine}|${String(this.o.preserveSourceIP())}|${this.o.routeLocalnet}|${this.o.fastPath.enabled}`;
+  }
 
   /** Mutations run one at a time: each reads the live chains to place its rules. */
   serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -120,7 +157,7 @@ export class RouteCore {
    * Remove the routes `remove` (ids) and add `add`, in one nft transaction.
    * Disabled routes in `add` only remove their earlier version.
    */
-  async change(remove: readonly string[], add: readonly Extract<Prepared, { kind: 'route' }>[]): Promise<Result<void, NetfenceError>> {
+  async change(remove: readonly string[], add: readonly Extract<Prepared, { kind: 'route' }>[], fresh = false): Promise<Result<void, NetfenceError>> {
     const adding = add.filter((p) => p.compiled.enabled);
     const gone = new Set([...remove, ...add.map((p) => p.compiled.id)].filter((id) => this.routes.has(id)));
     const tables = new Set<string>([...adding.map((p) => p.compiled.table), ...[...gone].map((id) => this.routes.get(id)!.compiled.table)]);
@@ -134,15 +171,22 @@ export class RouteCore {
     const prio = (id: string) => (gone.has(id) ? undefined : this.routes.get(id)?.compiled.priority);
     // Higher priority first; ties keep the order given (insertions before one anchor then come out in that order).
     const order = adding.map((p, i) => ({ p, i })).sort((a, b) => b.p.compiled.priority - a.p.compiled.priority || a.i - b.i);
+    const before = new Map<string, ListedRule[]>();
+    let usedKnown = false;
     for (const t of tables) {
       cmds.push(...structure(t));
       const others = [...this.routes.values()].some((r) => r.compiled.table === t);
       let listed: ListedRule[] = [];
-      if (others) {
+      const kept = fresh ? undefined : this.known.get(t);
+      if (kept) {
+        listed = kept;
+        usedKnown = true;
+      } else if (others) {
         const l = await listRules(this.o.netns, 'inet', t, CHAIN_NAMES);
         if (l.err) return Err(l.val);
         listed = l.val;
       }
+      before.set(t, listed);
       for (const { p } of order) if (p.compiled.table === t) cmds.push(...p.compiled.sets.flatMap((s) => s.cmds));
       for (const id of gone) {
         const r = this.routes.get(id)!;
@@ -163,13 +207,27 @@ export class RouteCore {
     const plan = emptyPlan(this.o.owner, this.o.netns);
     plan.tables = [...tables].map((name) => ({ family: 'inet', name }));
     plan.nft = [...cmds, ...setsAfter];
-    // The route tables are small (rules and the routes' own sets): listed first, so that a failure
-    // after the batch committed (verification) puts them back as they were.
-    const r = await submit(plan, { snapshot: 'always' });
-    if (r.err) return Err(r.val);
+    // One atomic batch and nothing after it (no steps, no snapshot, so no later phase can fail):
+    // a route change is in force entirely or not at all. nft echoes it, which keeps the handles.
+    const r = await submit(plan, { echo: true });
+    if (r.err) {
+      for (const t of tables) this.known.delete(t);
+      // What this core kept may be stale (the table changed behind its back): build it again from a listing.
+      if (usedKnown && failedAtStaleHandle(r.val)) return this.change(remove, add, true);
+      return Err(r.val);
+    }
+    for (const t of tables) {
+      const next = applyEcho(before.get(t) ?? [], t, plan.nft, r.val.echo, CHAIN_SET);
+      if (next) this.known.set(t, next);
+      else this.known.delete(t);
+    }
     for (const t of tables) this.tables.add(t);
     for (const id of gone) this.routes.delete(id);
-    for (const p of adding) this.routes.set(p.compiled.id, { route: p.route, compiled: p.compiled });
+    const extra = this.settingsKey();
+    for (const p of adding) {
+      const key = routeKey(p.route, extra);
+      this.routes.set(p.compiled.id, { route: p.route, compiled: p.compiled, prepared: key === undefined ? undefined : { key, norm: p.norm } });
+    }
     return Ok(undefined);
   }
 
@@ -198,8 +256,15 @@ export class RouteCore {
     if (!Array.isArray(routes)) return Err(new ValidationError('syncRoutes', [{ path: 'routes', message: 'must be an array of routes' }]));
     const prepared: Extract<Prepared, { kind: 'route' }>[] = [];
     const seen = new Map<string, number>();
+    // A route equal to a provisioned one (same data, same settings) is not prepared again:
+    // normalizing and compiling 1,000 routes costs more than the nft transaction.
+    const extra = this.settingsKey();
+    const byKey = new Map<string, Extract<Prepared, { kind: 'route' }>>();
+    for (const p of this.routes.values()) if (p.prepared) byKey.set(p.prepared.key, { kind: 'route', route: p.route, norm: p.prepared.norm, compiled: p.compiled });
     for (const [i, route] of routes.entries()) {
-      const p = await this.prepare(route);
+      const key = routeKey(route, extra);
+      const again = key === undefined ? undefined : byKey.get(key);
+      const p: Result<Prepared, NetfenceError> = again ? Ok({ ...again, route }) : await this.prepare(route);
       if (p.err) return Err(p.val);
       if (p.val.kind === 'skip' || !p.val.compiled.enabled) continue;
       const id = p.val.compiled.id;
@@ -256,6 +321,7 @@ export class RouteCore {
     }
     this.routes.clear();
     this.tables.clear();
+    this.known.clear();
     if (this.localnetBefore !== undefined && this.localnetBefore !== '1') {
       const v = /^\d+$/.test(this.localnetBefore) ? this.localnetBefore : '0';
       const w = await run(['sysctl', '-q', '-w', `net.ipv4.conf.all.route_localnet=${v}`], { netns: this.o.netns, what: 'restore route_localnet' });
