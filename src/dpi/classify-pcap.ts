@@ -42,6 +42,8 @@ export interface ClassifiedFlow {
   packetsByDirection: [number, number];
   /** IP bytes per direction. */
   bytesByDirection: [number, number];
+  /** Packets carrying payload, per direction. */
+  payloadPacketsByDirection: [number, number];
   /** Packet of the flow (1-based) at which the verdict was reached, for decided flows. */
   decidedAtPacket: number | undefined;
   /** First and last packet time (seconds). */
@@ -93,6 +95,7 @@ function toRecord(f: Flow): ClassifiedFlow {
     bytes: f.bytes[0] + f.bytes[1],
     packetsByDirection: [f.packets[0], f.packets[1]],
     bytesByDirection: [f.bytes[0], f.bytes[1]],
+    payloadPacketsByDirection: [f.payloadPackets[0], f.payloadPackets[1]],
     decidedAtPacket: f.decidedAtPacket,
     firstTs: f.firstTs,
     lastTs: f.lastTs,

@@ -12,24 +12,44 @@ export function transportOf(protocol: number): Transport | undefined {
   return protocol === 6 ? 'tcp' : protocol === 17 ? 'udp' : undefined;
 }
 
-function endpointId(addr: Uint8Array, port: number): string {
-  if (addr.length === 4) return `${(((addr[0]! << 24) | (addr[1]! << 16) | (addr[2]! << 8) | addr[3]!) >>> 0).toString(36)}.${port}`;
-  return `${Buffer.from(addr.buffer, addr.byteOffset, 16).toString('base64')}.${port}`;
-}
-
 /** Key of a flow plus which side of it the packet came from. */
 export interface FlowKeyOf {
-  /** Canonical, direction-independent key: `proto|lowEndpoint|highEndpoint`. */
+  /**
+   * Canonical, direction-independent key of the 5-tuple: the protocol, then the lower
+   * endpoint (address bytes, then port) and the higher one, packed as 16-bit code units.
+   * Opaque: compare it, do not parse it.
+   */
   key: string;
   /** 0 when the packet's source is the key's low endpoint, 1 otherwise. */
   side: 0 | 1;
 }
 
+const w16 = (a: Uint8Array, i: number): number => (a[i]! << 8) | a[i + 1]!;
+
+function key4(proto: number, a: Uint8Array, ap: number, b: Uint8Array, bp: number): string {
+  return String.fromCharCode(proto, w16(a, 0), w16(a, 2), ap, w16(b, 0), w16(b, 2), bp);
+}
+
+function key6(proto: number, a: Uint8Array, ap: number, b: Uint8Array, bp: number): string {
+  return String.fromCharCode(
+    proto | 0x100,
+    w16(a, 0), w16(a, 2), w16(a, 4), w16(a, 6), w16(a, 8), w16(a, 10), w16(a, 12), w16(a, 14), ap,
+    w16(b, 0), w16(b, 2), w16(b, 4), w16(b, 6), w16(b, 8), w16(b, 10), w16(b, 12), w16(b, 14), bp,
+  );
+}
+
 /** Compute the canonical flow key of a decoded packet. */
 export function flowKeyOf(p: DecodedPacket): FlowKeyOf {
-  const a = endpointId(p.src, p.sport);
-  const b = endpointId(p.dst, p.dport);
-  return a <= b ? { key: `${p.protocol}|${a}|${b}`, side: 0 } : { key: `${p.protocol}|${b}|${a}`, side: 1 };
+  const s = p.src;
+  const d = p.dst;
+  let cmp = 0;
+  for (let i = 0; i < s.length; i++) {
+    cmp = s[i]! - d[i]!;
+    if (cmp !== 0) break;
+  }
+  if (cmp === 0) cmp = p.sport - p.dport;
+  const mk = s.length === 4 ? key4 : key6;
+  return cmp <= 0 ? { key: mk(p.protocol, s, p.sport, d, p.dport), side: 0 } : { key: mk(p.protocol, d, p.dport, s, p.sport), side: 1 };
 }
 
 /** Text key of an endpoint for caches: `addr|port`. */
@@ -37,19 +57,20 @@ export function endpointKey(ep: Endpoint): string {
   return `${ep.addr}|${ep.port}`;
 }
 
+const EMPTY = new Uint8Array(0);
+
 /**
  * In-order prefix of one TCP direction, rebuilt from segments (split, reordered,
  * retransmitted), up to a byte limit.
  */
 export class StreamPrefix {
   private base: number | undefined;
-  private buf: Uint8Array;
+  /** Allocated on the first payload, then grown by doubling (most flows never carry payload in one direction). */
+  private buf: Uint8Array = EMPTY;
   private len = 0;
   private pending: { rel: number; data: Uint8Array }[] = [];
 
-  constructor(private readonly limit: number) {
-    this.buf = new Uint8Array(Math.min(limit, 2048));
-  }
+  constructor(private readonly limit: number) {}
 
   /** Note a SYN: the stream starts at seq + 1. */
   syn(seq: number): void {
@@ -108,7 +129,7 @@ export class StreamPrefix {
 
   private ensure(n: number): void {
     if (n <= this.buf.length) return;
-    const next = new Uint8Array(Math.min(this.limit, Math.max(n, this.buf.length * 2)));
+    const next = new Uint8Array(Math.min(this.limit, Math.max(n, 512, this.buf.length * 2)));
     next.set(this.buf.subarray(0, this.len));
     this.buf = next;
   }

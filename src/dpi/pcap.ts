@@ -6,7 +6,7 @@
  * than memory work.
  * @module
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { Err, Ok, type Result } from '../result.js';
 import { NetfenceError } from '../errors.js';
 
@@ -39,19 +39,29 @@ const CHUNK = 1 << 20;
 /** Sequential reader over a file descriptor with a growable window. */
 class ChunkReader {
   private buf: Buffer = Buffer.alloc(0);
+  /** The same bytes as a plain Uint8Array (its subarray() is cheaper than Buffer's) and a DataView. */
+  private u8: Uint8Array = new Uint8Array(0);
+  private dv: DataView = new DataView(new ArrayBuffer(0));
   private pos = 0;
   private eof = false;
-  /** Absolute file offset of buf[0]. */
   private base = 0;
+  /** Bytes of the file not read yet (regular files), or -1 when unknown. */
+  private left: number;
 
-  constructor(private readonly fd: number) {}
+  constructor(
+    private readonly fd: number,
+    size: number,
+  ) {
+    this.left = size > 0 ? size : -1;
+  }
 
-  /** Ensure n bytes are available at the cursor; returns false at end of file. */
   ensure(n: number): boolean {
     if (this.buf.length - this.pos >= n) return true;
     if (this.eof) return false;
     const keep = this.buf.length - this.pos;
-    const size = Math.max(CHUNK, n + CHUNK);
+    // A chunk of 1 MiB, or less when the rest of the file is smaller (most captures are).
+    let size = Math.max(CHUNK, n + CHUNK);
+    if (this.left >= 0) size = Math.max(n, Math.min(size, keep + this.left));
     const next = Buffer.allocUnsafe(size);
     this.buf.copy(next, 0, this.pos);
     this.base += this.pos;
@@ -63,16 +73,31 @@ class ChunkReader {
         break;
       }
       filled += got;
+      if (this.left >= 0) this.left = Math.max(0, this.left - got);
       if (filled >= n) break;
     }
     this.buf = next.subarray(0, filled);
+    this.u8 = new Uint8Array(next.buffer, next.byteOffset, filled);
+    this.dv = new DataView(next.buffer, next.byteOffset, filled);
     this.pos = 0;
     return filled >= n;
   }
 
-  /** View of n bytes at the cursor (call ensure first). */
-  peek(n: number): Buffer {
-    return this.buf.subarray(this.pos, this.pos + n);
+  /** `n` bytes at `off` from the read position (a view, valid until the next ensure()). */
+  view(off: number, n: number): Uint8Array {
+    return this.u8.subarray(this.pos + off, this.pos + off + n);
+  }
+
+  u32(off: number, le: boolean): number {
+    return this.dv.getUint32(this.pos + off, le);
+  }
+
+  u16(off: number, le: boolean): number {
+    return this.dv.getUint16(this.pos + off, le);
+  }
+
+  u8at(off: number): number {
+    return this.u8[this.pos + off]!;
   }
 
   skip(n: number): void {
@@ -115,11 +140,17 @@ export function readCapture(
     return Err(new CaptureFormatError(`cannot open capture ${path}: ${(e as Error).message}`, { cause: e }));
   }
   try {
-    const r = new ChunkReader(fd);
+    let size = -1;
+    try {
+      const st = fstatSync(fd);
+      if (st.isFile()) size = st.size;
+    } catch {
+      /* size unknown: read in 1 MiB chunks */
+    }
+    const r = new ChunkReader(fd, size);
     if (!r.ensure(4)) return Err(new CaptureFormatError(`${path}: file too short to be a capture`));
-    const head = r.peek(4);
-    const magicBe = head.readUInt32BE(0);
-    const magicLe = head.readUInt32LE(0);
+    const magicBe = r.u32(0, false);
+    const magicLe = r.u32(0, true);
     if (magicBe === PCAPNG_SHB) return Ok(readPcapng(path, r, onPacket));
     if (magicLe === PCAP_MAGIC_US || magicBe === PCAP_MAGIC_US || magicLe === PCAP_MAGIC_NS || magicBe === PCAP_MAGIC_NS) {
       return readPcap(path, r, onPacket);
@@ -140,13 +171,11 @@ function readPcap(
   onPacket: (packet: CapturedPacket) => void,
 ): Result<{ format: CaptureFormat; packets: number; truncated: boolean; linkTypes: number[] }, CaptureFormatError> {
   if (!r.ensure(24)) return Err(new CaptureFormatError(`${path}: truncated pcap header`));
-  const h = r.peek(24);
-  const magicLe = h.readUInt32LE(0);
+  const magicLe = r.u32(0, true);
   const le = magicLe === PCAP_MAGIC_US || magicLe === PCAP_MAGIC_NS;
-  const ns = magicLe === PCAP_MAGIC_NS || h.readUInt32BE(0) === PCAP_MAGIC_NS;
-  const rd32 = le ? (b: Buffer, o: number) => b.readUInt32LE(o) : (b: Buffer, o: number) => b.readUInt32BE(o);
+  const ns = magicLe === PCAP_MAGIC_NS || r.u32(0, false) === PCAP_MAGIC_NS;
   // Upper bits of the link type field carry FCS information; the type is the low 16 bits.
-  const linkType = rd32(h, 20) & 0xffff;
+  const linkType = r.u32(20, le) & 0xffff;
   const units = ns ? 1e9 : 1e6;
   r.skip(24);
   let packets = 0;
@@ -157,11 +186,10 @@ function readPcap(
       truncated = r.ensure(1);
       break;
     }
-    const rh = r.peek(16);
-    const sec = rd32(rh, 0);
-    const frac = rd32(rh, 4);
-    const incl = rd32(rh, 8);
-    const orig = rd32(rh, 12);
+    const sec = r.u32(0, le);
+    const frac = r.u32(4, le);
+    const incl = r.u32(8, le);
+    const orig = r.u32(12, le);
     if (incl > 0x4000000) return Err(new CaptureFormatError(`${path}: corrupt record at offset ${r.offset()} (length ${incl})`));
     r.skip(16);
     if (!r.ensure(incl)) {
@@ -169,7 +197,7 @@ function readPcap(
       break;
     }
     pkt.ts = sec + frac / units;
-    pkt.data = r.peek(incl);
+    pkt.data = r.view(0, incl);
     pkt.origLen = orig;
     r.skip(incl);
     packets++;
@@ -190,23 +218,23 @@ function readPcapng(
   let truncated = false;
   let lastTs = 0;
   const pkt: CapturedPacket = { ts: 0, linkType: 0, data: new Uint8Array(0), origLen: 0, interfaceId: 0 };
-  const rd32 = (b: Buffer, o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
-  const rd16 = (b: Buffer, o: number) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
+  // Reads at offsets within the current block (the reader's position is the block's start).
+  const rd32 = (o: number): number => r.u32(o, le);
+  const rd16 = (o: number): number => r.u16(o, le);
   void path;
   for (;;) {
     if (!r.ensure(12)) {
       truncated = r.ensure(1);
       break;
     }
-    let hdr = r.peek(12);
-    if (hdr.readUInt32BE(0) === PCAPNG_SHB) {
+    if (r.u32(0, false) === PCAPNG_SHB) {
       // New section: byte order from its byte-order magic; interfaces reset.
-      const bomLe = hdr.readUInt32LE(8);
+      const bomLe = r.u32(8, true);
       le = bomLe === BOM;
       ifaces = [];
     }
-    const type = rd32(hdr, 0);
-    const len = rd32(hdr, 4);
+    const type = rd32(0);
+    const len = rd32(4);
     if (len < 12 || len % 4 !== 0 || len > 0x4000000) {
       truncated = true;
       break;
@@ -215,25 +243,23 @@ function readPcapng(
       truncated = true;
       break;
     }
-    const blk = r.peek(len);
-    hdr = blk;
     const bodyEnd = len - 4;
     switch (type) {
       case 1: {
         // Interface Description Block
-        const iface: Iface = { linkType: rd16(blk, 8), snapLen: rd32(blk, 12), tsUnits: 1e6, tsOffset: 0 };
+        const iface: Iface = { linkType: rd16(8), snapLen: rd32(12), tsUnits: 1e6, tsOffset: 0 };
         let o = 16;
         while (o + 4 <= bodyEnd) {
-          const code = rd16(blk, o);
-          const olen = rd16(blk, o + 2);
+          const code = rd16(o);
+          const olen = rd16(o + 2);
           if (code === 0) break;
           const v = o + 4;
           if (code === 9 && olen >= 1) {
-            const res = blk[v]!;
+            const res = r.u8at(v);
             iface.tsUnits = res & 0x80 ? 2 ** (res & 0x7f) : 10 ** (res & 0x7f);
           } else if (code === 14 && olen >= 8) {
-            const hi = rd32(blk, le ? v + 4 : v);
-            const lo = rd32(blk, le ? v : v + 4);
+            const hi = rd32(le ? v + 4 : v);
+            const lo = rd32(le ? v : v + 4);
             iface.tsOffset = hi * 4294967296 + lo;
           }
           o = v + ((olen + 3) & ~3);
@@ -246,18 +272,18 @@ function readPcapng(
       case 2: {
         // Obsolete Packet Block: 16-bit interface id (then 16 bits of drops); same layout otherwise
         if (len < 32) break;
-        const id = type === 6 ? rd32(blk, 8) : rd16(blk, 8);
+        const id = type === 6 ? rd32(8) : rd16(8);
         const iface = ifaces[id];
         if (!iface) break;
-        const tsHigh = rd32(blk, 12);
-        const tsLow = rd32(blk, 16);
-        const cap = Math.min(rd32(blk, 20), bodyEnd - 28);
+        const tsHigh = rd32(12);
+        const tsLow = rd32(16);
+        const cap = Math.min(rd32(20), bodyEnd - 28);
         pkt.ts = (tsHigh * 4294967296 + tsLow) / iface.tsUnits + iface.tsOffset;
         lastTs = pkt.ts;
         pkt.linkType = iface.linkType;
         pkt.interfaceId = id;
-        pkt.origLen = rd32(blk, 24);
-        pkt.data = blk.subarray(28, 28 + Math.max(0, cap));
+        pkt.origLen = rd32(24);
+        pkt.data = r.view(28, Math.max(0, cap));
         packets++;
         onPacket(pkt);
         break;
@@ -266,14 +292,14 @@ function readPcapng(
         // Simple Packet Block: interface 0, no timestamp
         const iface = ifaces[0];
         if (!iface || len < 16) break;
-        const orig = rd32(blk, 8);
+        const orig = rd32(8);
         let cap = Math.min(orig, bodyEnd - 12);
         if (iface.snapLen > 0) cap = Math.min(cap, iface.snapLen);
         pkt.ts = lastTs;
         pkt.linkType = iface.linkType;
         pkt.interfaceId = 0;
         pkt.origLen = orig;
-        pkt.data = blk.subarray(12, 12 + Math.max(0, cap));
+        pkt.data = r.view(12, Math.max(0, cap));
         packets++;
         onPacket(pkt);
         break;

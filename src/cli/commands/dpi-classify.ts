@@ -1,12 +1,12 @@
 /**
- * `netfence dpi classify FILE [--json] [--all] [--mse] [--no-hostnames] [--no-cache]`:
+ * `netfence dpi classify FILE [--json] [--all] [--no-mse] [--no-hostnames] [--no-cache]`:
  * classify the flows of a pcap/pcapng capture offline and print the flow table.
  */
 import { classifyPcap, type ClassifiedFlow } from '../../dpi/classify-pcap.js';
 import { bittorrentClassifier } from '../../dpi/classifiers/bittorrent.js';
 import type { CliCommand } from './types.js';
 
-const USAGE = `usage: netfence dpi classify FILE [--json] [--all] [--mse] [--no-hostnames] [--no-cache] [--packets N]
+const USAGE = `usage: netfence dpi classify FILE [--json] [--all] [--no-mse] [--no-hostnames] [--no-cache] [--packets N]
 
 Read a pcap or pcapng capture and classify every TCP/UDP flow with the built-in
 BitTorrent classifier. Prints BitTorrent flows (all flows with --all) as a table:
@@ -14,7 +14,7 @@ protocol, client, server, verdict, packets, bytes, reason.
 
   --json            print the whole result as JSON (all flows)
   --all             list benign flows too
-  --mse             enable the (opt-in) MSE/PE encryption heuristic
+  --no-mse          turn off MSE/PE (encrypted handshake) detection (on by default; --mse is accepted)
   --no-hostnames    do not match BitTorrent domains in DNS / TLS SNI / HTTP Host
   --no-cache        disable the peer endpoint cache
   --packets N       payload packets inspected per direction (default 10)
@@ -53,7 +53,7 @@ export const dpiClassifyCommand: CliCommand = {
     let file: string | undefined;
     let json = false;
     let all = false;
-    let mse = false;
+    let mse = true;
     let hostnames = true;
     let cache = true;
     let packets = 10;
@@ -62,6 +62,7 @@ export const dpiClassifyCommand: CliCommand = {
       if (a === '--json') json = true;
       else if (a === '--all') all = true;
       else if (a === '--mse') mse = true;
+      else if (a === '--no-mse') mse = false;
       else if (a === '--no-hostnames') hostnames = false;
       else if (a === '--no-cache') cache = false;
       else if (a === '--packets') {

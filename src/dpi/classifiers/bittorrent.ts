@@ -7,7 +7,7 @@
  * a handshake split over segments is found), extension-protocol / PEX messages
  * at stream start, HTTP tracker announce/scrape and webseed requests, client
  * User-Agents, bencoded tracker responses, `.torrent` downloads, TLS SNI and HTTP
- * Host of BitTorrent domains, magnet links.
+ * Host of BitTorrent domains, magnet links, MSE/PE encrypted handshakes.
  * UDP: DHT KRPC, UDP tracker (connect magic, replies matched to transaction ids),
  * uTP v1 and v0 (with handshake/extension payloads), Local Service Discovery,
  * DNS questions for BitTorrent domains, magnet links.
@@ -46,9 +46,11 @@ export interface BitTorrentClassifierOptions {
    */
   hostnames?: readonly string[] | false;
   /**
-   * Message Stream Encryption (MSE/PE) heuristic. Off by default: encrypted
-   * BitTorrent looks like random bytes, so this only fires on the exact MSE
-   * handshake shape (see bittorrent/mse.ts) and can still err. Default false.
+   * Message Stream Encryption (MSE/PE, encrypted BitTorrent): the handshake shape
+   * the protocol fixes (two opaque 96..608-byte first flights, then the
+   * initiator's ≥ 56-byte third message; see bittorrent/mse.ts), with the
+   * look-alike Ethereum RLPx and Telegram obfuscated2 handshakes told apart.
+   * Default true; `false` (or `families: { mse: false }`) turns it off.
    */
   mse?: boolean;
   /** Families to switch off, e.g. `{ magnet: false }`. */
@@ -88,7 +90,7 @@ function tcpDir(): TcpDirState {
  * ```
  */
 export function bittorrentClassifier(options: BitTorrentClassifierOptions = {}): Classifier<BitTorrentState> {
-  const on = (f: BitTorrentFamily): boolean => options.families?.[f] ?? (f === 'mse' ? options.mse === true : true);
+  const on = (f: BitTorrentFamily): boolean => options.families?.[f] ?? (f === 'mse' ? options.mse !== false : true);
   const domains = options.hostnames === false || !on('hostname') ? undefined : new DomainMatcher(options.hostnames ?? DEFAULT_BITTORRENT_DOMAINS);
   const fam = {
     handshake: on('handshake'),
