@@ -17,7 +17,7 @@ import type { AppliedPlan } from './kernel.js';
 import { ChainSpec, FastPathSpec, FirewallOptions, MapSpec, RuleSpec, SetSpec, type ChainInput, type FastPath, type FastPathInput, type FirewallInit, type MapInput, type Rule, type RuleInput, type SetInput } from './spec.js';
 import { companionTable, vmAttachCommands, vmBaseCommands, type ParsedVm, type VmBackends, type VmSpec, VM_NAMES } from './vm.js';
 import { VmOptionsSchema, type ResolvedVmOptions, type VmOptions } from './vm-options.js';
-import { elementKey, plainElements } from './compile-elements.js';
+import { ElementList, elementKey, plainElements } from './compile-elements.js';
 import { markCompiled } from '../plan/validate-plan.js';
 
 type SetElementValue = NonNullable<SetInput['elements']>[number];
@@ -76,7 +76,7 @@ export class FirewallBuilder {
   /** @internal */
   protected readonly chains = new Map<string, ChainEntry>();
   /** @internal */
-  protected readonly sets = new Map<string, SetInput & { elems: Map<unknown, unknown> }>();
+  protected readonly sets = new Map<string, Omit<SetInput, 'elements'> & { elems: ElementList }>();
   /** @internal */
   protected readonly maps = new Map<string, MapInput>();
   /** @internal */
@@ -181,10 +181,8 @@ export class FirewallBuilder {
     else if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(name)) this.issues.push({ path: `set ${safeName(name)}`, message: 'invalid set name' });
     else if (this.sets.has(name) || this.maps.has(name)) this.issues.push({ path: `set ${name}`, message: 'declared twice' });
     else {
-      const elems = new Map<unknown, unknown>();
-      for (const e of r.data.elements ?? []) elems.set(key(e), e);
-      const { elements: _e, ...rest } = r.data;
-      this.sets.set(name, { ...rest, elems });
+      const { elements, ...rest } = r.data;
+      this.sets.set(name, { ...rest, elems: new ElementList(elements ?? []) });
     }
     return this;
   }
@@ -283,16 +281,16 @@ export class FirewallBuilder {
   // Compiling.
 
   /** @internal */
-  protected setCommandOf(name: string, s: SetInput & { elems: Map<unknown, unknown> }, issues: ValidationIssue[]): Command {
+  protected setCommandOf(name: string, s: Omit<SetInput, 'elements'> & { elems: ElementList }, issues: ValidationIssue[]): Command {
     const { elems, ...rest } = s;
-    return setCommand(this.ctx, name, { ...rest, elements: [...elems.values()] as SetInput['elements'] }, issues);
+    return setCommand(this.ctx, name, { ...rest, elements: elems.toArray() as SetInput['elements'] }, issues);
   }
 
   /** @internal */
-  protected ruleCommand(chain: string, rule: Rule, issues: ValidationIssue[], verb: 'add' | 'insert' = 'add'): Command | undefined {
-    const expr = compileRuleExprs(rule, this.ctx, issues);
+  protected ruleCommand(chain: string, rule: Rule, issues: ValidationIssue[], verb: 'add' | 'insert' = 'add', ctx: CompileContext = this.ctx): Command | undefined {
+    const expr = compileRuleExprs(rule, ctx, issues);
     if (!expr) return undefined;
-    return x.cmd[verb](x.rule(this.ctx, chain, expr, { comment: ruleComment(rule.id, rule.comment) }));
+    return x.cmd[verb](x.rule(ctx, chain, expr, { comment: ruleComment(rule.id, rule.comment) }));
   }
 
   /**
@@ -318,7 +316,7 @@ export class FirewallBuilder {
     for (const [n, m] of this.maps) plan.nft.push(mapCommand(ctx, n, m, issues));
     for (const [n, c] of this.chains) {
       for (const r of c.rules) {
-        const cmd = this.ruleCommand(n, r, issues);
+        const cmd = this.ruleCommand(n, r, issues, 'add', ctx);
         if (cmd) plan.nft.push(cmd);
       }
     }

@@ -5,7 +5,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Firewall } from '../../src/firewall/firewall.js';
 import { elementExpr } from '../../src/firewall/compile-sets.js';
-import { elementKey, isPlainIPv4, isPlainIPv6, plainElement, plainElements } from '../../src/firewall/compile-elements.js';
+import { ElementList, elementKey, isPlainIPv4, isPlainIPv6, plainElement, plainElements, uniqueElements } from '../../src/firewall/compile-elements.js';
 import { documentChunks, documentText } from '../../src/nft/document.js';
 import { SetSpec } from '../../src/firewall/spec.js';
 import { emptyPlan } from '../../src/plan/types.js';
@@ -126,6 +126,35 @@ describe('set() element inputs', () => {
     const items: unknown[] = ['["198.18.0.1",22]', ['198.18.0.1', 22], '1', 1, '\u0001["a"]', '\u0001"x"', ['a'], { value: 'x', timeout: 1 }, '{"value":"x","timeout":1}'];
     const keys = new Set(items.map(elementKey));
     expect(keys.size).toBe(items.length);
+  });
+
+  it('uniqueElements keeps the first of equal elements (same keys as elementKey), in order', () => {
+    const r = rng(7);
+    for (let round = 0; round < 50; round++) {
+      const pool: unknown[] = ['198.18.0.1', '1', 1, 0, -0, ['198.18.0.1', 22], ['198.18.0.1', 23], { value: 'x', timeout: 1 }, { value: 'x', timeout: 2 }, 'x', '\u0001x'];
+      const list = Array.from({ length: 1 + Math.floor(r() * 60) }, () => {
+        const e = pool[Math.floor(r() * pool.length)];
+        return Array.isArray(e) ? [...e] : e && typeof e === 'object' ? { ...e } : e; // equal, not identical
+      });
+      const want: unknown[] = [];
+      const seen = new Set<unknown>();
+      for (const e of list) if (!seen.has(elementKey(e))) (seen.add(elementKey(e)), want.push(e));
+      expect(uniqueElements(list)).toEqual(want);
+    }
+    const none = Array.from({ length: 5000 }, (_, i) => `fd00::${i.toString(16)}`);
+    expect(uniqueElements(none)).toBe(none); // nothing repeats: the same array
+  });
+
+  it('ElementList turns into an index at the first live change and keeps the order', () => {
+    const l = new ElementList(['a', 'b', 'a', ['c', 1]]);
+    expect(l.size).toBe(3);
+    expect([...l.values()]).toEqual(['a', 'b', ['c', 1]]);
+    expect(l.has(elementKey(['c', 1]))).toBe(true);
+    l.set(elementKey('d'), 'd');
+    expect(l.delete(elementKey('a'))).toBe(true);
+    expect(l.delete(elementKey('zz'))).toBe(false);
+    expect(l.toArray()).toEqual(['b', ['c', 1], 'd']);
+    expect(l.size).toBe(3);
   });
 
   it('a firewall compiles the same with plain and with zod-parsed element lists, duplicates removed', () => {
