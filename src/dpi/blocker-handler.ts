@@ -184,7 +184,8 @@ export const createPacketHandler: PacketHandlerFactory = async (ctx) => {
           infoHash: v.infoHash,
           peerId: v.peerId,
           software: v.client,
-          peers: v.peers === true || v.detection === 'cache' || v.detection === 'peer-learnt',
+          // a learnt endpoint is hearsay (anyone can list any address): its flow is dropped, its address not blocklisted
+          peers: v.peers === true || v.detection === 'cache',
           atPacket: flow.totalPackets(),
           monitored: o.monitorOnly,
         };
@@ -227,13 +228,15 @@ export const createPacketHandler: PacketHandlerFactory = async (ctx) => {
       d = 'accept';
     }
     // Counters go out at once after a decision, otherwise at most every `countersIntervalMs`.
-    if (learner && learner.stats.endpoints !== counters.learntPeers) {
+    // this packet listed peers: counted at once, and (when let through) held until every worker knows them
+    const taught = learner !== undefined && learner.stats.endpoints !== counters.learntPeers;
+    if (taught) {
       counters.learntPeers = learner.stats.endpoints;
       decided = true;
     }
     touch(decided);
     decided = false;
-    const wait = sync?.flush(d !== 'bad');
+    const wait = sync?.flush(taught && d !== 'bad');
     return wait ? waitFor(d, wait) : d;
   };
 };

@@ -42,10 +42,10 @@ export interface PeerSyncContext {
 /** Worker side: shares local additions, merges the others', holds verdicts for the sync barrier. */
 export class WorkerPeerSync {
   private outbox: PeerRecord[] = [];
-  private learntInOutbox = false;
   private seq = 0;
   private workers = 0;
   private readonly waiting = new Map<number, () => void>();
+  private later = false;
   /** Barriers released by their timeout rather than by `peers-synced`. */
   timeouts = 0;
 
@@ -58,7 +58,6 @@ export class WorkerPeerSync {
     cache.onAdd = (r) => {
       if (this.workers === 0) return;
       this.outbox.push(r);
-      if (r.source === 'learnt') this.learntInOutbox = true;
     };
     ctx.onMessage?.((d) => this.onMessage(d as PeerSyncMessage));
   }
@@ -69,16 +68,32 @@ export class WorkerPeerSync {
   }
 
   /**
-   * Send what this packet added. Returns a promise to wait on before the
-   * packet's verdict when it listed peers, `wait` is true (the packet will be
-   * let through) and other workers exist; otherwise undefined.
+   * Send what was added. `wait`: this packet listed peers and will be let
+   * through — then, when other workers exist, everything is sent at once and
+   * the promise to wait on before the packet's verdict is returned. Otherwise
+   * additions are gathered and sent once per event-loop turn (undefined).
    */
   flush(wait: boolean): Promise<void> | undefined {
     if (this.outbox.length === 0) return undefined;
+    const sync = wait && this.workers > 1;
+    if (!sync) {
+      // nothing waits: gather what a burst of packets adds into one message
+      if (!this.later) {
+        this.later = true;
+        setImmediate(() => {
+          this.later = false;
+          this.send(false);
+        });
+      }
+      return undefined;
+    }
+    return this.send(true);
+  }
+
+  private send(sync: boolean): Promise<void> | undefined {
+    if (this.outbox.length === 0) return undefined;
     const records = this.outbox;
-    const sync = wait && this.learntInOutbox && this.workers > 1;
     this.outbox = [];
-    this.learntInOutbox = false;
     const seq = ++this.seq;
     this.ctx.emit({ kind: 'peers', seq, records, sync } satisfies PeerSyncMessage);
     if (!sync) return undefined;
