@@ -98,6 +98,28 @@ describe('nft runner', () => {
     });
   });
 
+  it('streams a big batch to nft in pieces and still names the failed command after it', async () => {
+    await withLab('nftstream', async (lab) => {
+      const h = await lab.host('a');
+      // 60,000 IPv6 elements: ~1.2 MB of JSON, written in slices and pieces (src/nft/document.ts)
+      const elems = Array.from({ length: 60_000 }, (_, i) => `fd00::${(i >>> 16).toString(16)}:${(i & 0xffff).toString(16)}`);
+      const big = { add: { set: { family: 'inet', table: T, name: 'big6', type: 'ipv6_addr', elem: elems, flags: ['timeout'] } } };
+      const good = [table, chain('c'), set, big, rule('c'), rule('c')];
+      const bad = [...good.slice(0, 5), rule('missing'), ...good.slice(5)];
+      const r = await nftApply(bad, { netns: h.netns });
+      expect(r.err).toBe(true);
+      expect(r.err && r.val.failure.failedIndex).toBe(5);
+      expect(r.err && r.val.failure.failedCommand).toEqual(rule('missing'));
+      expect(r.err && r.val.failure.input?.length).toBe(JSON.stringify({ nftables: bad }).length); // the whole document, for the error
+      expect(await ruleset(h.netns)).toBe('');
+      const ok = await nftApply(good, { netns: h.netns });
+      expect(ok.ok, ok.err ? ok.val.message : '').toBe(true);
+      const l = await nftList(['set', 'inet', T, 'big6'], { netns: h.netns });
+      const s = listingObjects(l.unwrap()).find((o) => o.kind === 'set');
+      expect((s?.value.elem as unknown[]).length).toBe(60_000);
+    });
+  });
+
   it('refuses list targets that are not plain words', async () => {
     const r = await nftList(['table', 'inet', 'x; flush ruleset']);
     expect(r.err).toBe(true);
