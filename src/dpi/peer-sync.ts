@@ -45,7 +45,6 @@ export class WorkerPeerSync {
   private seq = 0;
   private workers = 0;
   private readonly waiting = new Map<number, () => void>();
-  private later = false;
   /** Barriers released by their timeout rather than by `peers-synced`. */
   timeouts = 0;
 
@@ -68,30 +67,14 @@ export class WorkerPeerSync {
   }
 
   /**
-   * Send what was added. `wait`: this packet listed peers and will be let
-   * through — then, when other workers exist, everything is sent at once and
-   * the promise to wait on before the packet's verdict is returned. Otherwise
-   * additions are gathered and sent once per event-loop turn (undefined).
+   * Send what this packet added (at once: a queue worker's event loop may not
+   * turn again before its next poll). `wait`: the packet listed peers and will
+   * be let through — then, when other workers exist, returns the promise to
+   * wait on before its verdict; otherwise undefined.
    */
   flush(wait: boolean): Promise<void> | undefined {
     if (this.outbox.length === 0) return undefined;
     const sync = wait && this.workers > 1;
-    if (!sync) {
-      // nothing waits: gather what a burst of packets adds into one message
-      if (!this.later) {
-        this.later = true;
-        setImmediate(() => {
-          this.later = false;
-          this.send(false);
-        });
-      }
-      return undefined;
-    }
-    return this.send(true);
-  }
-
-  private send(sync: boolean): Promise<void> | undefined {
-    if (this.outbox.length === 0) return undefined;
     const records = this.outbox;
     this.outbox = [];
     const seq = ++this.seq;
