@@ -114,6 +114,40 @@ if (mode === 'sinks') {
   });
   s.bind(Number(port), host, () => readyFile && writeFileSync(readyFile, ''));
   whenDone(() => out({ queries }));
+} else if (mode === 'tracker') {
+  // tracker HOST PORT PEERS: an HTTP tracker answering every announce with PEERS (compact)
+  const [host, port, peers] = args;
+  let announces = 0;
+  const body = Buffer.concat([Buffer.from('d8:completei1e10:incompletei1e8:intervali1800e5:peers'), str(Buffer.concat(peers.split(',').map(compact))), Buffer.from('e')]);
+  const srv = net.createServer((c) => {
+    c.on('data', (d) => {
+      if (!d.toString('latin1').includes('\r\n\r\n')) return;
+      announces++;
+      c.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`), body]));
+    });
+    c.on('error', () => undefined);
+  });
+  srv.listen(Number(port), host, () => readyFile && writeFileSync(readyFile, ''));
+  whenDone(() => out({ announces }));
+} else if (mode === 'announce-connect') {
+  // announce-connect TRACKER PORT: announce over HTTP, then connect to every compact peer of the response
+  const [host, port] = args;
+  const c = net.connect({ host, port: Number(port) });
+  const chunks = [];
+  const timer = setTimeout(() => out({ reply: false, peers: [] }), 5000);
+  c.on('connect', () => c.write(`GET /announce?info_hash=${'%aa'.repeat(20)}&peer_id=-qB4630-abcdefghijkl&port=6881&compact=1 HTTP/1.1\r\nHost: ${host}:${port}\r\nUser-Agent: curl/8\r\n\r\n`));
+  c.on('data', (d) => chunks.push(d));
+  c.on('error', () => undefined);
+  c.on('close', async () => {
+    clearTimeout(timer);
+    const m = Buffer.concat(chunks);
+    const i = m.indexOf('5:peers');
+    const colon = m.indexOf(':', i + 7);
+    const n = Number(m.subarray(i + 7, colon).toString());
+    const peers = [];
+    for (let p = colon + 1; i >= 0 && p + 6 <= colon + 1 + n; p += 6) peers.push(`${m[p]}.${m[p + 1]}.${m[p + 2]}.${m[p + 3]}:${m.readUInt16BE(p + 4)}`);
+    out({ reply: peers.length > 0, peers, ...(await connectAll(peers)) });
+  });
 } else if (mode === 'query-connect') {
   // query-connect NODE PORT: ask the node for peers from UDP 6881, then connect to each
   const [node, port] = args;

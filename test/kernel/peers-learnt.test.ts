@@ -1,7 +1,7 @@
 /**
  * Peer learning through a real router: client (c, 198.18.1.2) — router (r,
  * DpiBlocker on 4 queues) — peers (s, 198.18.2.2). A DHT node on s answers a
- * get_peers query with 8 peers (TCP sinks on s); the client connects to each
+ * get_peers query with 8 peers and an HTTP tracker lists 4 (TCP sinks on s); the client connects to each
  * with random bytes, as an encrypted handshake looks. The reply's queue and
  * the peers' flows' queues are whatever the kernel's fanout hash picks, so
  * the shared cache is what lets every worker judge them.
@@ -55,8 +55,8 @@ async function started(b: DpiBlocker): Promise<Detection[]> {
 
 const ports = (from: number) => Array.from({ length: 8 }, (_, i) => from + i);
 
-describe('DpiBlocker: peers learnt from DHT replies, one cache for all workers', () => {
-  it('monitor-only: the 8 peers a DHT reply lists are each reported peer-learnt at their first packet, whichever worker sees them', async () => {
+describe('DpiBlocker: peers learnt from DHT and tracker replies, one cache for all workers', () => {
+  it('monitor-only: the 8 peers a DHT reply lists, and the 4 an HTTP tracker lists, are each reported peer-learnt at their first packet, whichever worker sees them', async () => {
     await withLab('peers-mon', async (lab) => {
       const t = await topo(lab);
       const b = new DpiBlocker({ netns: t.r.netns, queues: [120, 4], monitorOnly: true });
@@ -83,8 +83,23 @@ describe('DpiBlocker: peers learnt from DHT replies, one cache for all workers',
         }
         const queues = new Set(seen.map((d) => d.queue));
         expect(queues.size, 'flows spread over more than one worker').toBeGreaterThan(1);
+        // an HTTP tracker (announce judged at once; monitor-only keeps its flow queued until the response is read)
+        const tl = ports(7021).slice(0, 4);
+        const h = await around<[{ bytes: Record<string, number> }, { announces: number }], { reply: boolean; peers: string[]; connected: number }>(
+          [(f) => traffic(t.s, ['sinks', PEER, tl.join(','), ...f]), (f) => traffic(t.s, ['tracker', PEER, '6969', tl.map((p) => `${PEER}:${p}`).join(','), ...f])],
+          () => traffic(t.c, ['announce-connect', PEER, '6969']),
+        );
+        expect(h.client).toMatchObject({ reply: true, connected: 4 });
+        expect(Object.values(h.servers[0].bytes)).toEqual(new Array(4).fill(300));
+        await sleep(300);
+        expect(seen.find((d) => d.detection === 'http-tracker')).toBeDefined();
+        for (const p of tl) {
+          const d = seen.find((x) => x.flow.server.addr === PEER && x.flow.server.port === p);
+          expect(d, `peer ${p}: ${JSON.stringify(seen)}`).toMatchObject({ detection: 'peer-learnt', atPacket: 1 });
+          expect(d!.reason).toContain('HTTP tracker response (peers)');
+        }
         const st = (await b.stats()).unwrap();
-        expect(st.peerCache).toMatchObject({ learnt: 8, learntHits: 8 });
+        expect(st.peerCache).toMatchObject({ learnt: 12, learntHits: 12 });
       } finally {
         (await b.destroy()).unwrap();
       }
