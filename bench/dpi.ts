@@ -1,25 +1,30 @@
 /**
  * DpiBlocker cost on forwarded traffic: client — router — server namespaces;
- * the router runs DpiBlocker (built-in BitTorrent classifier, xtables
- * steering on this kernel, first 24 packets of each flow queued, fail-open).
+ * the router runs DpiBlocker (built-in BitTorrent classifier, default
+ * options: steering form from the capability report, first packets of each
+ * flow queued, fail-open).
  *
- * Figure: TCP throughput with DpiBlocker on / off (iperf3, one stream, -t 3,
- * both in the same run). Only a flow's first packets cross userspace, so the
- * ratio should stay near 1.
- * Also printed: new connections per second (short HTTP/1.0 GETs on fresh
- * TCP connections, 4 at once, 3 s) with DpiBlocker on / off — every new
- * connection's handshake and first packets go through the queue.
- * (Offline classification packets/s against ndpiReader: bench/dpi-offline.ts.)
+ * Figures (each a same-run ratio, rounds alternating which side goes first,
+ * medians — bench/lib/harness.ts):
+ * - `dpi.new-connections`: new connections per second (HTTP/1.0 GETs on fresh
+ *   TCP connections, the same client — 4 at once for 3 s — against the same
+ *   server) with DpiBlocker on / off. Every new connection's first packets go
+ *   through the queue, so this is what DPI costs a busy server. Goal ≥ 0.8.
+ * - `dpi.throughput`: one TCP stream (iperf3, 3 s) with DpiBlocker on / off:
+ *   only a flow's first packets cross userspace, so it should stay near 1.
+ * Offline classification against ndpiReader: bench/dpi-offline.ts.
  *
- * Run: npx tsx bench/dpi.ts
+ * Run: npx tsx bench/dpi.ts   (lab namespaces only; about 1 min)
  */
 import { fileURLToPath } from 'node:url';
 import { DpiBlocker } from '../src/dpi/dpi-blocker.js';
 import { run } from '../src/host/run.js';
 import { withLab, type Lab, type LabHost } from '../src/lab/index.js';
+import { alternate, report } from './lib/harness.js';
 
 const SERVERS = fileURLToPath(new URL('../test/kernel/dpi-servers.mjs', import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 
 async function iperf(lab: Lab, c: LabHost, s: LabHost, port: number): Promise<number> {
   const server = run(['iperf3', '-s', '-1', '-J', '-p', String(port)], { netns: s.netns, timeoutMs: 20_000 });
@@ -30,9 +35,14 @@ async function iperf(lab: Lab, c: LabHost, s: LabHost, port: number): Promise<nu
   return Number(j.end?.sum_received?.bits_per_second ?? 0);
 }
 
-async function connRate(c: LabHost): Promise<{ done: number; failed: number; perSecond: number }> {
+interface Rate {
+  done: number;
+  failed: number;
+  perSecond: number;
+}
+async function connRate(c: LabHost): Promise<Rate> {
   const r = await run([process.execPath, SERVERS, 'conn-rate', '198.18.2.2', '8080', '3000', '4'], { netns: c.netns, timeoutMs: 20_000 });
-  return JSON.parse(r.ok ? r.val.stdout.trim() : '{"done":0,"failed":0,"perSecond":0}') as { done: number; failed: number; perSecond: number };
+  return JSON.parse(r.ok ? r.val.stdout.trim() : '{"done":0,"failed":0,"perSecond":0}') as Rate;
 }
 
 await withLab('dpibench', async (lab) => {
@@ -44,30 +54,84 @@ await withLab('dpibench', async (lab) => {
   await lab.forwarding(r);
   await lab.route(c, 'default', '198.18.1.1');
   await lab.route(s, 'default', '198.18.2.1');
-  const http = run([process.execPath, SERVERS, 'http', '8080', '60000', '0.0.0.0'], { netns: s.netns, timeoutMs: 70_000 });
+  const http = run([process.execPath, SERVERS, 'http', '8080', '170000', '0.0.0.0'], { netns: s.netns, timeoutMs: 180_000 });
   await sleep(500);
 
-  const offBps = await iperf(lab, c, s, 5201);
-  const offConn = await connRate(c);
-
-  const dpi = new DpiBlocker({ netns: r.netns, queues: [90, 2], failOpen: true });
-  const st = await dpi.apply();
-  if (st.err) throw st.val;
-  let onBps = 0;
-  let onConn = { done: 0, failed: 0, perSecond: 0 };
-  let stats;
-  try {
-    onBps = await iperf(lab, c, s, 5202);
-    onConn = await connRate(c);
-    await sleep(300);
-    stats = (await dpi.stats()).unwrap();
-  } finally {
-    await dpi.destroy();
+  const queued = { packets: 0, flows: 0, bypassed: 0, detections: 0, failedOn: 0, failedOff: 0 };
+  /** Measure `fn` with a DpiBlocker applied on the router, destroyed afterwards. */
+  const withBlocker = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const dpi = new DpiBlocker({ netns: r.netns, queues: [90, 2], failOpen: true });
+    (await dpi.apply()).unwrap();
+    try {
+      const v = await fn();
+      const st = (await dpi.stats()).unwrap();
+      queued.packets += st.queues.reduce((n, q) => n + (q.reader?.packets ?? 0), 0);
+      queued.flows += st.flowsSeen;
+      queued.bypassed += st.bypassed;
+      queued.detections += st.detections;
+      return v;
+    } finally {
+      await dpi.destroy();
+    }
+  };
+  let steering: string | undefined;
+  {
+    const probe = new DpiBlocker({ netns: r.netns, queues: [90, 2], failOpen: true });
+    (await probe.apply()).unwrap();
+    steering = (await probe.stats()).unwrap().steering;
+    await probe.destroy();
   }
-  const queued = stats.queues.reduce((n, q) => n + (q.reader?.packets ?? 0), 0);
-  console.log(`TCP throughput (iperf3 -t 3): off ${(offBps / 1e9).toFixed(2)} Gbit/s, DpiBlocker on ${(onBps / 1e9).toFixed(2)} Gbit/s`);
-  console.log(`new connections/s (HTTP/1.0 GET, 4 concurrent, 3 s): off ${offConn.perSecond.toFixed(0)}, on ${onConn.perSecond.toFixed(0)} (failed: off ${offConn.failed}, on ${onConn.failed}); ratio ${(onConn.perSecond / offConn.perSecond).toFixed(2)}`);
-  console.log(`DpiBlocker: flows ${stats.flowsSeen}, packets queued ${queued}, detections ${stats.detections}, bypassed ${stats.bypassed}`);
-  console.log(`figure: throughput ratio on/off = ${(onBps / offBps).toFixed(3)}`);
-  void http;
+
+  const conn = await alternate(
+    ROUNDS,
+    () =>
+      withBlocker(async () => {
+        const x = await connRate(c);
+        queued.failedOn += x.failed;
+        return x.perSecond;
+      }),
+    async () => {
+      const x = await connRate(c);
+      queued.failedOff += x.failed;
+      return x.perSecond;
+    },
+  );
+  report({
+    id: 'dpi.new-connections',
+    figure: 'new TCP connections/s through a router running DpiBlocker (HTTP/1.0, 4 at once)',
+    ours: conn.ours,
+    baseline: conn.baseline,
+    baselineName: 'same router without DpiBlocker',
+    unit: 'conn/s',
+    goal: { ratioMin: 0.8 },
+    detail: {
+      steering,
+      rounds: conn.rounds,
+      oursSamples: conn.oursSamples.map(Math.round),
+      baselineSamples: conn.baselineSamples.map(Math.round),
+      packetsQueuedPerFlow: queued.flows ? +(queued.packets / queued.flows).toFixed(2) : 0,
+      flows: queued.flows,
+      bypassed: queued.bypassed,
+      detections: queued.detections,
+      failed: { on: queued.failedOn, off: queued.failedOff },
+    },
+  });
+
+  let port = 5201;
+  const tput = await alternate(
+    2,
+    () => withBlocker(() => iperf(lab, c, s, port++)),
+    () => iperf(lab, c, s, port++),
+  );
+  report({
+    id: 'dpi.throughput',
+    figure: 'one TCP stream through a router running DpiBlocker (iperf3, 3 s)',
+    ours: tput.ours / 1e9,
+    baseline: tput.baseline / 1e9,
+    baselineName: 'same router without DpiBlocker',
+    unit: 'Gbit/s',
+    goal: { ratioMin: 0.8 },
+    detail: { steering, oursSamples: tput.oursSamples.map((x) => +(x / 1e9).toFixed(2)), baselineSamples: tput.baselineSamples.map((x) => +(x / 1e9).toFixed(2)) },
+  });
+  http.catch(() => undefined);
 });

@@ -51,6 +51,8 @@ export function compileDpiBlocker(o: DpiBlockerSettings, owner: string, facts: D
     packets: o.packets,
     resetBad: o.resetBad,
     marks: o.marks,
+    // pure ACKs cannot change a verdict: they pass without crossing userspace
+    skipPayloadless: true,
     nftQueue: steering === 'nft',
   });
   if (plan.err) return plan;

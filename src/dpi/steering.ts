@@ -19,7 +19,7 @@
  */
 import { z } from 'zod';
 import { fromZodIssues, type ValidationError } from '../errors.js';
-import { accept, and, anonSet, chain, cmd, counter, ct, drop, eq, mangle, match, meta, or, range, reject, rule, table, type TableId } from '../nft/build.js';
+import { accept, and, anonSet, chain, cmd, counter, ct, drop, eq, mangle, match, meta, or, payload, range, reject, rule, table, type TableId } from '../nft/build.js';
 import type { Command } from '../nft/schema/commands.js';
 import type { Expression } from '../nft/schema/expressions.js';
 import type { QUEUE_FLAGS, QueueStmt, Statement } from '../nft/schema/statements.js';
@@ -70,6 +70,14 @@ export const SteeringSchema = z
     resetBad: z.boolean().default(false),
     /** Spread over the queues by CPU instead of by flow hash (breaks per-flow state across queues; default false). */
     cpuFanout: z.boolean().default(false),
+    /**
+     * Let TCP packets that carry no payload and are not SYN, FIN or RST (pure ACKs, window
+     * updates) pass without queueing them (default false): they cannot change a verdict, and on
+     * short connections they are half of what crosses userspace. Exact: the IP length must equal
+     * the IP + TCP header lengths (IPv4 without options, IPv6 without extension headers; anything
+     * else is queued as before). Needs the xtables `u32` match in the xtables form.
+     */
+    skipPayloadless: z.boolean().default(false),
     /** Marks shared with the queue readers (default {@link DEFAULT_FLOW_MARKS}). */
     marks: FlowMarksSchema.default(DEFAULT_FLOW_MARKS),
     /** Whether the kernel has the nft `queue` statement (capability report `nft.features.queue`). */
@@ -99,6 +107,8 @@ export function xtablesRules(o: {
   resetBad: boolean;
   cpuFanout: boolean;
   marks: FlowMarks;
+  /** See {@link SteeringSchema} `skipPayloadless`; the family decides the header layout. */
+  skipPayloadless?: 'ipv4' | 'ipv6' | undefined;
 }): string {
   const { chain, marks: m } = o;
   const mm = (v: number): string => `${hex(v)}/${hex(m.mask)}`;
@@ -116,6 +126,12 @@ export function xtablesRules(o: {
   ];
   if (o.resetBad) lines.push(`-A ${chain} -p tcp -m comment --comment "netfence dpi: bad flow, reset" -m connmark --mark ${mm(m.bad)} -j REJECT --reject-with tcp-reset`);
   lines.push(`-A ${chain} -m comment --comment "netfence dpi: bad flow, drop" -m connmark --mark ${mm(m.bad)} -j DROP`);
+  if (o.skipPayloadless && o.protocols.includes('tcp'))
+    for (let doff = 5; doff <= 15; doff++) {
+      // total length = IP header + TCP header exactly: no payload (u32: IPv4 IHL 5 / IPv6 next header TCP, then the data offset)
+      const [len, u32] = o.skipPayloadless === 'ipv4' ? [20 + 4 * doff, `0>>24&0xF=5&&32>>28=${doff}`] : [40 + 4 * doff, `4>>8&0xFF=6&&52>>28=${doff}`];
+      lines.push(`-A ${chain} -p tcp -m comment --comment "netfence dpi: no payload, not queued" --tcp-flags SYN,FIN,RST NONE -m length --length ${len} -m u32 --u32 "${u32}" -j RETURN`);
+    }
   for (const p of o.protocols)
     lines.push(`-A ${chain} -p ${p} -m comment --comment "netfence dpi: first packets to the queue" -m connbytes --connbytes 0:${o.packets} --connbytes-dir both --connbytes-mode packets ${target.join(' ')}`);
   for (const h of o.hooks) lines.push(`-I ${h.toUpperCase()} 1 -j ${chain}`);
@@ -125,7 +141,19 @@ export function xtablesRules(o: {
 
 type QueueFlag = (typeof QUEUE_FLAGS)[number];
 
-function nftExpr(o: { chainNames: Map<SteeringHook, string>; table: string; families: ('ipv4' | 'ipv6')[]; protocols: ('tcp' | 'udp')[]; queues: [number, number]; failOpen: boolean; packets: number; resetBad: boolean; cpuFanout: boolean; marks: FlowMarks }): Command[] {
+function nftExpr(o: {
+  chainNames: Map<SteeringHook, string>;
+  table: string;
+  families: ('ipv4' | 'ipv6')[];
+  protocols: ('tcp' | 'udp')[];
+  queues: [number, number];
+  failOpen: boolean;
+  packets: number;
+  resetBad: boolean;
+  cpuFanout: boolean;
+  marks: FlowMarks;
+  skipPayloadless: boolean;
+}): Command[] {
   const m = o.marks;
   const t: TableId = { family: 'inet', table: o.table };
   const notMask = ~m.mask >>> 0;
@@ -152,6 +180,16 @@ function nftExpr(o: { chainNames: Map<SteeringHook, string>; table: string; fami
     out.push(counted('netfence dpi: benign flow bypasses the queue', [...famMatch, masked(ct('mark'), m.benign), accept()]));
     if (o.resetBad) out.push(counted('netfence dpi: bad flow, reset', [...famMatch, eq(meta('l4proto'), 'tcp'), masked(ct('mark'), m.bad), reject('tcp reset')]));
     out.push(counted('netfence dpi: bad flow, drop', [...famMatch, masked(ct('mark'), m.bad), drop()]));
+    if (o.skipPayloadless && o.protocols.includes('tcp'))
+      for (const fam of o.families)
+        for (let doff = 5; doff <= 15; doff++) {
+          // total length = IP header + TCP header exactly: no payload; not SYN, FIN or RST (mask 0x07)
+          const hdr: Statement[] =
+            fam === 'ipv4'
+              ? [eq(meta('nfproto'), 'ipv4'), eq(meta('l4proto'), 'tcp'), eq(payload('ip', 'hdrlength'), 5), eq(payload('ip', 'length'), 20 + 4 * doff)]
+              : [eq(meta('nfproto'), 'ipv6'), eq(payload('ip6', 'nexthdr'), 'tcp'), eq(payload('ip6', 'length'), 4 * doff)];
+          out.push(counted('netfence dpi: no payload, not queued', [...hdr, eq(payload('tcp', 'doff'), doff), eq(and(payload('tcp', 'flags'), 0x07), 0), accept()]));
+        }
     out.push(counted('netfence dpi: first packets to the queue', [...famMatch, eq(meta('l4proto'), protoSet), match(ct('packets'), '<=', o.packets), queue]));
   }
   return out;
@@ -173,6 +211,7 @@ export function compileSteering(options: SteeringOptions): Result<Plan, Validati
   const families = uniq<'ipv4' | 'ipv6'>(o.families);
   const protocols = uniq<'tcp' | 'udp'>(o.protocols);
   const common = { queues: o.queues, failOpen: o.failOpen, packets, resetBad: o.resetBad, cpuFanout: o.cpuFanout, marks, protocols };
+  const skip = o.skipPayloadless;
   const plan = emptyPlan(o.owner, o.netns);
   const via = o.nftQueue ? 'nft' : 'xtables';
   plan.queue.push({ queue: o.queues[0], count: o.queues[1], via, failOpen: o.failOpen });
@@ -191,7 +230,7 @@ export function compileSteering(options: SteeringOptions): Result<Plan, Validati
   if (o.nftQueue) {
     plan.tables.push({ family: 'inet', name: table });
     const chainNames = new Map<SteeringHook, string>(hooks.map((h) => [h, `dpi_${h}`]));
-    plan.nft.push(...nftExpr({ ...common, table, chainNames, families }));
+    plan.nft.push(...nftExpr({ ...common, table, chainNames, families, skipPayloadless: skip }));
     // `ct packets` needs conntrack accounting (xt connbytes turns it on by itself; nft does not).
     plan.steps.push({
       id: `dpi:${name}:ct-acct`,
@@ -203,7 +242,7 @@ export function compileSteering(options: SteeringOptions): Result<Plan, Validati
   }
   for (const fam of families) {
     const tool = fam === 'ipv4' ? 'iptables-nft' : 'ip6tables-nft';
-    const text = xtablesRules({ ...common, chain, hooks });
+    const text = xtablesRules({ ...common, chain, hooks, skipPayloadless: skip ? fam : undefined });
     const undo: Action[] = [
       // a jump may be missing when the step failed half-way (chain created, restore refused): not an error
       ...hooks.map((h): Action => ({ kind: 'exec', argv: [tool, '-t', 'filter', '-D', h.toUpperCase(), '-j', chain], ignoreFailure: true })),
