@@ -40,7 +40,8 @@ export { compileSteering, steeringNames, SteeringSchema, type SteeringOptions, t
 
 // The DPI engine's parts
 export { DpiEngine, type DpiEngineOptions, type EngineStep } from './dpi/classifiers/engine.js';
-export { PeerCache, type PeerCacheOptions, type PeerCacheEntry } from './dpi/classifiers/peer-cache.js';
+export { PeerCache, type PeerCacheOptions, type PeerCacheEntry, type PeerCacheCounters, type PeerCacheStats, type PeerRecord, type PeerSource } from './dpi/classifiers/peer-cache.js';
+export { PeerLearner } from './dpi/classifiers/bittorrent/peer-learning.js';
 export type { BitTorrentState, TcpDirState } from './dpi/classifiers/bittorrent.js';
 export type { MseState } from './dpi/classifiers/bittorrent/mse.js';
 export type { UdpTrackerState } from './dpi/classifiers/bittorrent/udp-tracker.js';

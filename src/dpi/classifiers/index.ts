@@ -3,7 +3,8 @@
  * @module
  */
 export { DpiEngine, type DpiEngineOptions, type EngineStep } from './engine.js';
-export { PeerCache, type PeerCacheOptions, type PeerCacheEntry } from './peer-cache.js';
+export { PeerCache, type PeerCacheOptions, type PeerCacheEntry, type PeerCacheCounters, type PeerCacheStats, type PeerRecord, type PeerSource } from './peer-cache.js';
+export { PeerLearner } from './bittorrent/peer-learning.js';
 export { bittorrentClassifier, type BitTorrentClassifierOptions, type BitTorrentFamily, type BitTorrentState, type TcpDirState } from './bittorrent.js';
 export type { MseState } from './bittorrent/mse.js';
 export type { UdpTrackerState } from './bittorrent/udp-tracker.js';
