@@ -1,7 +1,7 @@
 /**
  * Captures of real encrypted BitTorrent (MSE/PE) connections, made at test time:
  * qBittorrent-nox (libtorrent) and transmission-daemon from Debian, in two lab
- * namespaces on one link (198.18.1.2 ↔ 198.18.1.3), each announcing to a
+ * namespaces (leecher c 198.18.1.2 — router r — seeder s 198.18.2.2), each announcing to a
  * tracker on its own loopback that names the other peer. One swarm per torrent,
  * many small torrents at once, so each run makes one TCP peer connection per
  * torrent (or more: both peers may dial). tcpdump on the link writes the pcap;
@@ -19,6 +19,8 @@ import { withLab, type LabHost } from '../../src/lab/index.js';
 import { classifyPcapSync } from '../../src/dpi/classify-pcap.js';
 import { bittorrentClassifier } from '../../src/dpi/classifiers/bittorrent.js';
 import { bg, sleep, tracker, until, type Bg } from './dpi-lab.js';
+import { ordinaryTraffic, startServices } from './dpi-services.js';
+import { ifaceWith, topo } from './nfqueue-lab.js';
 import { timeScale } from '../lab/scale.js';
 
 /** Encryption policy of a run: the client's default preference, or encryption required. */
@@ -97,7 +99,8 @@ function qbt(h: LabHost, t: Torrents, role: 'seed' | 'leech', dir: string, polic
       '',
     ].join('\n'),
   );
-  return bg(h, ['qbittorrent-nox', `--profile=${join(dir, 'profile')}`, `--torrenting-port=${PORT}`, `--save-path=${save}`, ...(role === 'seed' ? ['--skip-hash-check'] : []), ...t.files.map((f) => f.torrent)], {
+  // The web UI (qBittorrent starts it even when disabled) away from the HTTP service on 8080.
+  return bg(h, ['qbittorrent-nox', `--profile=${join(dir, 'profile')}`, '--webui-port=7881', `--torrenting-port=${PORT}`, `--save-path=${save}`, ...(role === 'seed' ? ['--skip-hash-check'] : []), ...t.files.map((f) => f.torrent)], {
     HOME: dir,
     QT_QPA_PLATFORM: 'offscreen',
   });
@@ -143,27 +146,43 @@ function completed(dir: string, t: Torrents): number {
   return n;
 }
 
-/** One run: both clients up, the leecher fetches every torrent, tcpdump records the link. Returns the pcap path. */
-export async function captureRun(t: Torrents, spec: MseRun, outFile: string, windowMs: number): Promise<{ pcap: string; completed: number }> {
+/**
+ * One run: both clients up, the leecher fetches every torrent, tcpdump records the leecher's link.
+ * With `ordinary`, HTTP, TLS, SSH and DNS between the same hosts are recorded too (their results returned).
+ */
+export async function captureRun(
+  t: Torrents,
+  spec: MseRun,
+  outFile: string,
+  windowMs: number,
+  ordinary = false,
+): Promise<{ pcap: string; completed: number; ordinary?: Record<string, boolean | string> }> {
   return withLab('mse', async (lab) => {
-    const a = await lab.host('a');
-    const b = await lab.host('b');
-    const link = await lab.link({ host: a, addrs: ['198.18.1.2/24'] }, { host: b, addrs: ['198.18.1.3/24'] });
-    const dump = bg(a, ['tcpdump', '-i', link.a, '-n', '-U', '-s', '0', '-w', outFile, 'tcp']);
+    const tp = await topo(lab);
+    const a = tp.c;
+    const b = tp.s;
+    const dump = bg(a, ['tcpdump', '-i', await ifaceWith(lab, a, '198.18.1.2'), '-n', '-U', '-s', '0', '-w', outFile, 'tcp or udp']);
     const work = mkdtempSync(join(tmpdir(), 'netfence-mse-run-'));
     const procs: Bg[] = [dump];
     try {
       // The link carries packets before the clients start (qBittorrent listens on the addresses of running interfaces only).
-      for (let i = 0; i < 20 && (await lab.ping(a, '198.18.1.3', 1, 1)) === 0; i++) await sleep(250);
+      for (let i = 0; i < 20 && (await lab.ping(a, '198.18.2.2', 1, 1)) === 0; i++) await sleep(250);
+      let ord: Record<string, boolean | string> | undefined;
+      if (ordinary) {
+        const svc = await startServices(lab, tp);
+        procs.push(...svc.procs);
+        ord = await ordinaryTraffic(tp, svc);
+        rmSync(svc.certDir, { recursive: true, force: true });
+      }
       // The leecher's tracker names the seeder; the seeder's names nobody, so every connection is dialled by
       // the leecher once the seeder is up (a seeder dialling a leecher that is not listening yet backs off).
-      procs.push(tracker(a, `198.18.1.3:${PORT}`, windowMs + 20_000), tracker(b, '', windowMs + 20_000));
+      procs.push(tracker(a, `198.18.2.2:${PORT}`, windowMs + 20_000), tracker(b, '', windowMs + 20_000));
       const start = (who: 'qbt' | 'tr', h: LabHost, role: 'seed' | 'leech') => (who === 'qbt' ? qbt : transmission)(h, t, role, join(work, role), spec.policy);
       const seeder = start(spec.seeder, b, 'seed');
       procs.push(seeder);
       const listening = async (): Promise<boolean> => {
         const r = await lab.exec(b, ['ss', '-Hltn', `sport = :${PORT}`]);
-        return r.ok && new RegExp(`(198\\.18\\.1\\.3|0\\.0\\.0\\.0|\\*):${PORT}\\b`).test(r.val.stdout);
+        return r.ok && new RegExp(`(198\\.18\\.2\\.2|0\\.0\\.0\\.0|\\*):${PORT}\\b`).test(r.val.stdout);
       };
       for (let i = 0; i < 40 * timeScale && !(await listening()); i++) await sleep(250);
       // Then the torrents are loaded (checked, for transmission) within a moment.
@@ -179,7 +198,7 @@ export async function captureRun(t: Torrents, spec: MseRun, outFile: string, win
         };
         console.log(`--- seeder\n${seeder.out().slice(-3000)}${log('seed')}\n--- leecher\n${procs[procs.length - 1]!.out().slice(-3000)}${log('leech')}`);
       }
-      return { pcap: outFile, completed: n };
+      return { pcap: outFile, completed: n, ...(ord ? { ordinary: ord } : {}) };
     } finally {
       for (const p of procs.slice(1).reverse()) await p.kill();
       // tcpdump: SIGTERM-less kill loses nothing with -U (each packet is flushed).
@@ -200,61 +219,81 @@ export interface MseFlowResult {
   reason: string;
 }
 
-/** Classify a capture's peer connections, each judged on its own (no peer cache). */
-export function classifyRun(pcap: string, runName: string): MseFlowResult[] {
+/** A flow of a capture that is not a peer connection (HTTP, TLS, SSH, DNS between the same hosts). */
+export interface OtherFlowResult {
+  run: string;
+  flow: string;
+  verdict: string;
+  reason: string;
+}
+
+/** Classify a capture's flows, each judged on its own (no peer cache). */
+export function classifyRun(pcap: string, runName: string): { peers: MseFlowResult[]; others: OtherFlowResult[] } {
   const plain = classifyPcapSync(pcap, { peerCache: false, classifiers: [bittorrentClassifier({ mse: false })] });
   const ours = classifyPcapSync(pcap, { peerCache: false });
   if (plain.err) throw plain.val;
   if (ours.err) throw ours.val;
-  const out: MseFlowResult[] = [];
+  const peers: MseFlowResult[] = [];
+  const others: OtherFlowResult[] = [];
   for (let i = 0; i < ours.val.flows.length; i++) {
     const f = ours.val.flows[i]!;
     const p = plain.val.flows[i]!;
-    // Peer connections only: TCP to the peers' BitTorrent port (the trackers live on loopback), and only handshakes:
-    // the responder answered (a dial it closed unanswered, as transmission does to a second concurrent dial from one
-    // address, carries nothing).
-    if (f.transport !== 'tcp' || f.server.port !== PORT || f.payloadPacketsByDirection[0] === 0 || f.payloadPacketsByDirection[1] === 0) continue;
-    out.push({
-      run: runName,
-      flow: `${f.client.addr}:${f.client.port} -> ${f.server.addr}:${f.server.port}`,
-      encrypted: p.detection !== 'handshake',
-      verdict: f.verdict,
-      detection: f.detection,
-      reason: f.reason,
-    });
+    const flow = `${f.transport} ${f.client.addr}:${f.client.port} -> ${f.server.addr}:${f.server.port}`;
+    if (f.server.port !== PORT || f.transport !== 'tcp') {
+      others.push({ run: runName, flow, verdict: f.verdict, reason: f.reason });
+      continue;
+    }
+    // Peer connections: only handshakes, where the responder answered (a dial it closed unanswered, as transmission
+    // does to a second concurrent dial from one address, carries nothing).
+    if (f.payloadPacketsByDirection[0] === 0 || f.payloadPacketsByDirection[1] === 0) continue;
+    peers.push({ run: runName, flow, encrypted: p.detection !== 'handshake', verdict: f.verdict, detection: f.detection, reason: f.reason });
   }
-  return out;
+  return { peers, others };
 }
 
 export const runName = (r: MseRun): string => `${r.leecher}->${r.seeder} ${r.policy}`;
 
-/** Every run of {@link MSE_RUNS} with `torrents` torrents each. */
-export async function captureAll(outDir: string, torrents: number, windowMs = 25_000): Promise<{ results: MseFlowResult[]; completed: Record<string, number> }> {
+/** What {@link captureAll} saw. */
+export interface MseCaptures {
+  peers: MseFlowResult[];
+  others: OtherFlowResult[];
+  /** Downloads completed per run. */
+  completed: Record<string, number>;
+  /** Results of the ordinary clients (curl, dig, ssh) in the first run. */
+  ordinary: Record<string, boolean | string>;
+}
+
+/** Every run of {@link MSE_RUNS} with `torrents` torrents each; the first run also carries HTTP, TLS, SSH and DNS. */
+export async function captureAll(outDir: string, torrents: number, windowMs = 20_000): Promise<MseCaptures> {
   mkdirSync(outDir, { recursive: true });
   const t = await makeTorrents(torrents);
-  const results: MseFlowResult[] = [];
-  const done: Record<string, number> = {};
+  const out: MseCaptures = { peers: [], others: [], completed: {}, ordinary: {} };
   try {
-    for (const spec of MSE_RUNS) {
+    for (const [i, spec] of MSE_RUNS.entries()) {
       const name = runName(spec);
       if (process.env.MSE_ONLY && !name.includes(process.env.MSE_ONLY)) continue;
       const pcap = join(outDir, `mse-${spec.leecher}-to-${spec.seeder}-${spec.policy}.pcap`);
-      const r = await captureRun(spec.torrents ? { ...t, files: t.files.slice(0, spec.torrents) } : t, spec, pcap, spec.torrents ? windowMs / 2 : windowMs);
-      done[name] = r.completed;
-      results.push(...classifyRun(pcap, name));
+      const r = await captureRun(spec.torrents ? { ...t, files: t.files.slice(0, spec.torrents) } : t, spec, pcap, spec.torrents ? windowMs / 2 : windowMs, i === 0);
+      out.completed[name] = r.completed;
+      if (r.ordinary) out.ordinary = r.ordinary;
+      const c = classifyRun(pcap, name);
+      out.peers.push(...c.peers);
+      out.others.push(...c.others);
     }
   } finally {
     rmSync(t.dir, { recursive: true, force: true });
   }
-  return { results, completed: done };
+  return out;
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/test\//, '/test/'))) {
-  const out = process.argv[2] ?? join(tmpdir(), 'netfence-mse-captures');
+  const dir = process.argv[2] ?? join(tmpdir(), 'netfence-mse-captures');
   const n = Number(process.argv[3] ?? 25);
-  const { results, completed: done } = await captureAll(out, n);
-  for (const r of results) console.log(`${r.run.padEnd(22)} ${r.flow.padEnd(40)} ${r.encrypted ? 'MSE  ' : 'plain'} ${r.verdict} ${r.detection ?? ''} ${r.reason}`);
-  console.log('completed downloads per run:', done);
-  const enc = results.filter((r) => r.encrypted);
-  console.log(`encrypted peer connections: ${enc.length}, detected by MSE: ${enc.filter((r) => r.detection === 'mse').length}, plaintext: ${results.length - enc.length}; pcaps in ${out}`);
+  const t0 = Date.now();
+  const r = await captureAll(dir, n);
+  for (const x of r.peers) console.log(`${x.run.padEnd(22)} ${x.flow.padEnd(44)} ${x.encrypted ? 'MSE  ' : 'plain'} ${x.verdict} ${x.detection ?? ''} ${x.reason}`);
+  for (const x of r.others) console.log(`${x.run.padEnd(22)} ${x.flow.padEnd(44)} other ${x.verdict} ${x.reason}`);
+  console.log('completed downloads per run:', r.completed, 'ordinary clients:', r.ordinary);
+  const enc = r.peers.filter((x) => x.encrypted);
+  console.log(`encrypted handshakes: ${enc.length}, detected by MSE: ${enc.filter((x) => x.detection === 'mse').length}, plaintext: ${r.peers.length - enc.length}; other flows ${r.others.length}, called BitTorrent ${r.others.filter((x) => x.verdict === 'bittorrent').length}; ${((Date.now() - t0) / 1000).toFixed(0)} s; pcaps in ${dir}`);
 }

@@ -1,3 +1,4 @@
+import { createCipheriv, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DpiEngine } from '../../src/dpi/classifiers/engine.js';
@@ -215,7 +216,7 @@ describe('engine', () => {
     expect(calls).toEqual(['allow']);
   });
 
-  it('never calls random payloads BitTorrent (UDP and TCP, 1..12 packets)', () => {
+  it('never calls random payloads BitTorrent (UDP and TCP, 1..12 packets) except by MSE/PE, and then only with its flight shape', () => {
     fc.assert(
       fc.property(
         fc.array(fc.record({ b: fc.uint8Array({ minLength: 1, maxLength: 700 }), back: fc.boolean(), dt: fc.double({ min: 0, max: 0.5, noNaN: true }) }), { minLength: 1, maxLength: 12 }),
@@ -233,10 +234,99 @@ describe('engine', () => {
             else seqA += p.b.length;
             return tcp(p.b, seq, p.back ? 'b' : 'a', { ts });
           });
-          expect(feed(e, list).verdict.verdict).not.toBe('bittorrent');
+          const v = feed(e, list).verdict;
+          // Encrypted BitTorrent is random bytes: the one way random TCP payloads may be called BitTorrent is the
+          // MSE/PE detector, and only for its flight shape (96..608 bytes each way, then >= 56 more from the initiator).
+          if (v.verdict === 'bittorrent') {
+            expect(isTcp).toBe(true);
+            expect(v.detection).toBe('mse');
+            expect(mseShaped(list)).toBe(true);
+          }
         },
       ),
       { numRuns: 400 },
     );
+  });
+});
+
+/** Flights of a TCP packet list: [initiator first, responder first, initiator second] byte counts. */
+function mseShaped(list: Pkt[]): boolean {
+  const flights: { from: string; n: number }[] = [];
+  for (const p of list) {
+    const n = typeof p.payload === 'string' ? p.payload.length : (p.payload?.length ?? 0);
+    const last = flights[flights.length - 1];
+    if (last && last.from === p.from) last.n += n;
+    else flights.push({ from: p.from ?? 'a', n });
+  }
+  const [a1, b1, a2] = flights;
+  return !!a1 && !!b1 && !!a2 && a1.from === 'a' && a1.n >= 96 && a1.n <= 608 && b1.n >= 96 && b1.n <= 608 && a2.n >= 56;
+}
+
+describe('MSE/PE (encrypted BitTorrent), on by default', () => {
+  const flights = (a1: Uint8Array, b1: Uint8Array, a2: Uint8Array, sport = 40000, dport = 51413): Pkt[] => [
+    { proto: 'tcp', sport, dport, flags: 0x02, seq: 99 },
+    { proto: 'tcp', sport, dport, payload: a1, seq: 100, from: 'a' },
+    { proto: 'tcp', sport: dport, dport: sport, payload: b1, seq: 5000, from: 'b' },
+    { proto: 'tcp', sport, dport, payload: a2, seq: 100 + a1.length, from: 'a' },
+  ];
+
+  it('finds the handshake by its shape at the third flight and remembers the responder as a peer', () => {
+    for (let i = 0; i < 50; i++) {
+      const e = new DpiEngine();
+      const f = feed(e, flights(randomBytes(96 + ((i * 37) % 513)), randomBytes(96 + ((i * 91) % 513)), randomBytes(56 + i * 5)));
+      expect(f.verdict).toMatchObject({ verdict: 'bittorrent', detection: 'mse' });
+      expect(f.verdict.reason).toMatch(/^MSE\/PE encrypted handshake/);
+      expect(f.decidedAtPacket).toBe(4);
+      expect(e.peerCache!.get({ addr: B, port: 51413 }, 1700000001)).toBeDefined();
+    }
+  });
+
+  it('needs each part of the shape: 96..608 bytes each way, the initiator first, then >= 56 bytes', () => {
+    const no = (pkts: Pkt[]): void => expect(feed(new DpiEngine(), pkts).verdict.verdict).not.toBe('bittorrent');
+    no(flights(randomBytes(95), randomBytes(200), randomBytes(100)));
+    no(flights(randomBytes(609), randomBytes(200), randomBytes(100)));
+    no(flights(randomBytes(200), randomBytes(95), randomBytes(100)));
+    no(flights(randomBytes(200), randomBytes(609), randomBytes(100)));
+    no(flights(randomBytes(200), randomBytes(200), randomBytes(55)));
+    // The responder speaks first (server banner protocols).
+    no([{ proto: 'tcp', sport: 51413, dport: 40000, payload: randomBytes(200), seq: 1, from: 'b' }, ...flights(randomBytes(200), randomBytes(200), randomBytes(100)).slice(1)]);
+    // Turned off.
+    const off = new DpiEngine({ classifiers: [bittorrentClassifier({ mse: false })] });
+    expect(feed(off, flights(randomBytes(200), randomBytes(200), randomBytes(100))).verdict.verdict).not.toBe('bittorrent');
+  });
+
+  it('tells apart random-looking handshakes that fix other things: Ethereum RLPx, Telegram obfuscated2, TLS records, length-prefixed and zero-padded headers', () => {
+    const no = (a1: Uint8Array, b1: Uint8Array, why: string): void =>
+      expect(feed(new DpiEngine(), flights(a1, b1, randomBytes(157))).verdict.verdict, why).not.toBe('bittorrent');
+    // RLPx EIP-8 auth and ack: 2-byte size of the rest, then the ECIES key marker 0x04.
+    const eip8 = (n: number): Uint8Array => {
+      const b = randomBytes(n);
+      b.writeUInt16BE(n - 2, 0);
+      b[2] = 0x04;
+      return b;
+    };
+    no(eip8(470), randomBytes(400), 'RLPx EIP-8 auth');
+    no(randomBytes(470), eip8(400), 'RLPx EIP-8 ack');
+    // Pre-EIP-8 RLPx: 307-byte auth starting with 0x04.
+    const legacy = randomBytes(307);
+    legacy[0] = 0x04;
+    no(legacy, randomBytes(210), 'RLPx auth');
+    // Telegram obfuscated2: the init decrypts (AES-256-CTR, key and IV from the init itself) to the tag at 56..60.
+    for (const tag of [0xef, 0xee, 0xdd]) {
+      const init = randomBytes(300);
+      const ks = createCipheriv('aes-256-ctr', init.subarray(8, 40), init.subarray(40, 56)).update(Buffer.alloc(64));
+      for (let i = 56; i < 60; i++) init[i] = tag ^ ks[i]!;
+      no(init, randomBytes(105), `Telegram tag ${tag.toString(16)}`);
+    }
+    const tlsRecord = randomBytes(300);
+    tlsRecord.set([0x17, 0x03, 0x03, 0x01, 0x27]);
+    no(tlsRecord, randomBytes(200), 'TLS application data');
+    const lengthPrefixed = randomBytes(329);
+    lengthPrefixed.writeUInt32BE(329, 2);
+    no(lengthPrefixed, randomBytes(200), 'length field = flight');
+    const zeros = randomBytes(300);
+    zeros.set([0, 1, 0, 0, 5, 0]);
+    no(zeros, randomBytes(200), 'header with zero bytes');
+    no(Buffer.from('x'.repeat(300)), randomBytes(200), 'text');
   });
 });
