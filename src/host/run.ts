@@ -239,7 +239,7 @@ export async function runOnMachine(argv: readonly string[], options: RunOptions 
     } finally {
       closeSync(rfd); // the child has its own copy now
     }
-    const ws = createWriteStream('', { fd: wfd, autoClose: true, highWaterMark: 256 * 1024 });
+    const ws = createWriteStream('', { fd: wfd, autoClose: true, highWaterMark: 1024 * 1024 });
     const written = writeChunks(ws, chunks ? chunks() : [input ?? '']);
     r = await child;
     await written;

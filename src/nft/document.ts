@@ -10,9 +10,11 @@
  */
 
 /** Element lists longer than this are written in slices of this many elements. */
-const ELEM_SLICE = 4096;
+const ELEM_SLICE = 2048;
+/** Small commands are serialized this many at a time (one `JSON.stringify` call, a flat string). */
+const GROUP = 512;
 /** Default piece size in characters. */
-const CHUNK_CHARS = 256 * 1024;
+const CHUNK_CHARS = 64 * 1024;
 
 const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
 
@@ -40,37 +42,52 @@ function bigElemCommand(command: unknown): { head: string; elem: readonly unknow
 
 /**
  * The document `{"nftables":[...commands]}` in pieces of about `chunkChars`
- * characters; joined, the pieces are equivalent to
- * `JSON.stringify({ nftables: commands })` (the same values; an `elem` list
- * of more than 4096 elements moves to the end of its object).
+ * characters (a slice of a big element list may be one bigger piece); joined,
+ * the pieces are equivalent to `JSON.stringify({ nftables: commands })` (the
+ * same values; an `elem` list of more than 2048 elements moves to the end of
+ * its object). Each piece is a flat string built by `JSON.stringify` and
+ * `join` (no chains of concatenations to flatten when it is written).
  */
 export function* documentChunks(commands: readonly unknown[], chunkChars = CHUNK_CHARS): Generator<string, void, undefined> {
-  let buf = '{"nftables":[';
-  for (let i = 0; i < commands.length; i++) {
-    if (i > 0) buf += ',';
-    const c = commands[i];
-    const big = bigElemCommand(c);
+  let parts: string[] = ['{"nftables":['];
+  let size = parts[0]!.length;
+  const add = (text: string): string | undefined => {
+    parts.push(text);
+    size += text.length;
+    if (size < chunkChars) return undefined;
+    const out = parts.join('');
+    parts = [];
+    size = 0;
+    return out;
+  };
+  let i = 0;
+  while (i < commands.length) {
+    const big = bigElemCommand(commands[i]);
+    let piece: string | undefined;
     if (!big) {
-      buf += JSON.stringify(c) ?? 'null';
-      if (buf.length >= chunkChars) {
-        yield buf;
-        buf = '';
-      }
+      // a run of small commands, at most GROUP, serialized together
+      let j = i + 1;
+      while (j < commands.length && j - i < GROUP && !bigElemCommand(commands[j])) j++;
+      const text = JSON.stringify(commands.slice(i, j));
+      piece = add(i > 0 ? `,${text.slice(1, -1)}` : text.slice(1, -1));
+      if (piece !== undefined) yield piece;
+      i = j;
       continue;
     }
-    buf += big.head;
+    piece = add(i > 0 ? `,${big.head}` : big.head);
+    if (piece !== undefined) yield piece;
     const n = big.elem.length;
     for (let j = 0; j < n; j += ELEM_SLICE) {
-      const slice = JSON.stringify(big.elem.slice(j, j + ELEM_SLICE));
-      buf += j > 0 ? `,${slice.slice(1, -1)}` : slice.slice(1, -1);
-      if (buf.length >= chunkChars) {
-        yield buf;
-        buf = '';
-      }
+      const text = JSON.stringify(big.elem.slice(j, j + ELEM_SLICE));
+      piece = add(j > 0 ? `,${text.slice(1, -1)}` : text.slice(1, -1));
+      if (piece !== undefined) yield piece;
     }
-    buf += ']}}}';
+    piece = add(']}}}');
+    if (piece !== undefined) yield piece;
+    i++;
   }
-  yield `${buf}]}`;
+  parts.push(']}');
+  yield parts.join('');
 }
 
 /** The whole document as one string (see {@link documentChunks}). */
