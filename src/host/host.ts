@@ -138,11 +138,14 @@ export interface HostNft {
    */
   probeObject?(family: string, table: string, type: string, name: string, options?: NftListOptions): Promise<Result<ObjectPresence, NetfenceError>>;
   /**
-   * Apply one transaction and return nft's echo of it (`nft -e`: the commands
-   * with the handles the kernel gave; see host/nft-echo.ts). Optional: where
-   * a host lacks it, the executor applies without echo.
+   * {@link HostNft.apply} with more say (see host/nft-echo.ts): `echo` returns
+   * nft's echo of the committed commands (`nft -e`: with the handles the
+   * kernel gave; `[]` without it); `inProcess: false` keeps the transaction in
+   * an nft process even where the host could run it in this process
+   * (libnftables), so the event loop is never held while nft reads a large
+   * table. Optional: where a host lacks it, the executor uses `apply`.
    */
-  applyEcho?(commands: readonly unknown[], options?: NftApplyOptions): Promise<Result<unknown[], CommandError>>;
+  transact?(commands: readonly unknown[], options?: NftApplyOptions & { echo?: boolean; inProcess?: boolean }): Promise<Result<unknown[], CommandError>>;
 }
 
 // ---------------------------------------------------------------- files
@@ -271,12 +274,6 @@ export interface HostBpf {
   nextKey(fd: number, key: bigint, next: bigint): number;
   /** BPF_MAP_{UPDATE,DELETE,LOOKUP}_BATCH: ret 0 or -errno, count = elements processed. */
   batch(cmd: number, fd: number, o: BatchArgs): { ret: number; count: number };
-  /**
-   * BPF_MAP_UPDATE_BATCH off the event loop (the real host: a libuv
-   * thread-pool thread), so that batches on disjoint keys run on several CPUs.
-   * Same answer as {@link batch}. Optional: without it callers run {@link batch}.
-   */
-  updateBatchAsync?(fd: number, o: BatchArgs): Promise<{ ret: number; count: number }>;
   /** BPF_PROG_TEST_RUN once on `packet`; returns the program's return value (the XDP action). */
   progTestRun(progFd: number, packet: Buffer): number;
   /** clock_gettime(clk) in ns (CLOCK_BOOTTIME = bpf_ktime_get_boot_ns()). */

@@ -1,27 +1,40 @@
 /**
- * One nft transaction that also says what it committed: `nft -e -j -f -`
- * (echo), whose output is the batch again, command for command, with the
- * handles the kernel gave to added rules, chains, sets and objects. Lets a
- * caller keep handles instead of listing a table later. Failures are named
- * exactly like {@link nftApplyOnMachine}'s.
+ * One nft transaction with more say than `nftApply`: with `echo`, nft echoes
+ * what it committed (`nft -e -j -f -`: the batch again, command for command,
+ * with the handles the kernel gave to added rules, chains, sets and objects),
+ * so a caller can keep handles instead of listing a table later; with
+ * `inProcess: false`, it stays in an nft process. Failures are named exactly
+ * like `nftApplyOnMachine`'s.
  * @module
  */
 import { CommandError } from '../errors.js';
 import { Err, Ok, type Result } from '../result.js';
 import { describeCommand, localizeFailure, nftDocument, nftStats, type NftApplyOptions } from './nft.js';
+import { nftApplyPreferInProcess, runInProcess } from './libnftables.js';
 import { run } from './run.js';
 
 /**
- * Apply `commands` as one transaction and return nft's echo of them (the
- * `nftables` array, same order and length as `commands`). An echo that cannot
- * be read after a successful commit gives `[]` (the commit stands).
+ * Apply `commands` as one transaction; with `echo`, return nft's echo of them
+ * (the `nftables` array, same order and length as `commands`; an echo that
+ * cannot be read after a successful commit gives `[]`, the commit stands).
+ * A small batch runs in this process unless `inProcess` is false
+ * (host/libnftables.ts); a failure is named through the nft process.
  */
-export async function nftApplyEchoOnMachine(commands: readonly unknown[], options: Omit<NftApplyOptions, 'check'> = {}): Promise<Result<unknown[], CommandError>> {
+export async function nftTransactOnMachine(commands: readonly unknown[], options: NftApplyOptions & { echo?: boolean; inProcess?: boolean } = {}): Promise<Result<unknown[], CommandError>> {
   if (commands.length === 0) return Ok([]);
+  if (options.check || (!options.echo && options.inProcess !== false)) {
+    const r = await nftApplyPreferInProcess(commands, options);
+    return r.err ? Err(r.val) : Ok([]);
+  }
   nftStats.applies++;
+  const document = nftDocument(commands);
+  const inproc = options.inProcess === false ? undefined : runInProcess(document, { netns: options.netns, echo: true });
+  if (inproc?.ok) return Ok(parseEcho(inproc.stdout, commands.length));
+  // not run here, or refused (atomic: nothing changed): the nft process, which names the failed command
   const what = options.what ?? 'nft apply';
-  const r = await run(['nft', '-e', '-j', '-f', '-'], { netns: options.netns, input: nftDocument(commands), timeoutMs: options.timeoutMs, what });
-  if (r.ok) return Ok(parseEcho(r.val.stdout, commands.length));
+  const argv = options.echo ? ['nft', '-e', '-j', '-f', '-'] : ['nft', '-j', '-f', '-'];
+  const r = await run(argv, { netns: options.netns, input: document, timeoutMs: options.timeoutMs, what });
+  if (r.ok) return Ok(options.echo ? parseEcho(r.val.stdout, commands.length) : []);
   const failure = r.val.failure;
   if (options.noLocalize || failure.timedOut || failure.exitCode === undefined || failure.exitCode === 127) return Err(r.val);
   const idx = await localizeFailure(commands, failure.stderr, options);

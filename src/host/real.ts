@@ -8,9 +8,10 @@ import { realBpf } from './bpf-real.js';
 import { realFiles } from './files.js';
 import type { Host } from './host.js';
 import { countSetElementsOnMachine } from './nft-elements.js';
-import { nftApplyEchoOnMachine } from './nft-echo.js';
+import { nftTransactOnMachine } from './nft-echo.js';
+import { nftApplyPreferInProcess } from './libnftables.js';
 import { probeObjectOnMachine } from './nft-object.js';
-import { nftApplyOnMachine, nftListManyOnMachine, nftListOnMachine } from './nft.js';
+import { nftListManyOnMachine, nftListOnMachine } from './nft.js';
 import { runOnMachine, runSyncOnMachine } from './run.js';
 import { spawnOnMachine } from './spawn.js';
 
@@ -21,11 +22,11 @@ export const realHost: Host = {
   runSync: (argv, options) => runSyncOnMachine(argv, options),
   spawn: (argv, options) => spawnOnMachine(argv, options),
   nft: {
-    apply: (commands, options) => nftApplyOnMachine(commands, options),
+    apply: (commands, options) => nftApplyPreferInProcess(commands, options),
     list: (target, options) => nftListOnMachine(target, options),
     listMany: (commands, options) => nftListManyOnMachine(commands, options),
     countElements: (family, table, set, options) => countSetElementsOnMachine(family, table, set, options?.netns, options),
-    applyEcho: (commands, options) => nftApplyEchoOnMachine(commands, options),
+    transact: (commands, options) => nftTransactOnMachine(commands, options),
     probeObject: (family, table, type, name, options) => probeObjectOnMachine(family, table, type, name, options?.netns),
   },
   get files() {

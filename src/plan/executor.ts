@@ -87,6 +87,14 @@ export interface ApplyOptions {
    * of the batch). Ignored on a host that cannot echo (`echo` stays undefined).
    */
   echo?: boolean;
+  /**
+   * Where the host can, a small nft batch runs inside this process
+   * (libnftables, no nft process; see host/libnftables.ts), synchronously:
+   * the event loop waits for nft. `false` keeps it in an nft process, for
+   * changes next to large tables that nft must read first (SmartProxy route
+   * tables: a proxy's connections must not wait). Default `true`.
+   */
+  inProcess?: boolean;
 }
 
 /** A plan that is in effect; take it back with {@link AppliedPlan.rollback}. */
@@ -209,9 +217,9 @@ async function applyLocked(plan: Plan, options: ApplyOptions): Promise<Result<Ap
     const commands = faultAt('nft') ? [...batch.commands, { add: { chain: { family: 'inet', table: 'netfence_fault_injected', name: 'x' } } }] : batch.commands;
     const nftOptions = { netns: plan.netns, render: options.render ?? renderCommand, what: 'nft apply' };
     const host = currentHost();
-    const echoing = options.echo === true && host.nft.applyEcho !== undefined;
-    const r = echoing ? await host.nft.applyEcho!(commands, nftOptions) : await nftApply(commands, nftOptions);
-    if (echoing && r.ok) {
+    const special = (options.echo === true || options.inProcess === false) && host.nft.transact !== undefined;
+    const r = special ? await host.nft.transact!(commands, { ...nftOptions, echo: options.echo, inProcess: options.inProcess }) : await nftApply(commands, nftOptions);
+    if (special && options.echo && r.ok) {
       const echoed = r.val as unknown[];
       applied.echo = echoed.length === commands.length ? echoed.slice(batch.offset, batch.offset + plan.nft.length) : undefined;
     }

@@ -209,7 +209,8 @@ export class RouteCore {
     plan.nft = [...cmds, ...setsAfter];
     // One atomic batch and nothing after it (no steps, no snapshot, so no later phase can fail):
     // a route change is in force entirely or not at all. nft echoes it, which keeps the handles.
-    const r = await submit(plan, { echo: true });
+    // In an nft process: nft reads the whole route table first, and a proxy's event loop must not wait for it.
+    const r = await submit(plan, { echo: true, inProcess: false });
     if (r.err) {
       for (const t of tables) this.known.delete(t);
       // What this core kept may be stale (the table changed behind its back): build it again from a listing.

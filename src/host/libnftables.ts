@@ -1,0 +1,197 @@
+/**
+ * Small nft transactions in this process: libnftables (`nft_run_cmd_from_buffer`,
+ * JSON in, JSON echo out) called through koffi, the way Python's `nftables`
+ * module does, instead of starting `nsenter … nft -j -f -` (about 5 ms of
+ * process start-up for a change that costs the kernel well under 1 ms).
+ *
+ * - Which library: the one that belongs to the nft program in use
+ *   (`nftProgram()`): the system's `libnftables.so.1` for the system nft, or
+ *   `<prefix>/lib/libnftables.so.1` next to `<prefix>/sbin/nft` (a build such
+ *   as `$NETFENCE_NFT`). One library per process (two builds share a soname
+ *   and their dependencies); a program whose library cannot be found, or a
+ *   second one, uses the nft process.
+ * - Namespaces: the call runs synchronously on this thread, entered into the
+ *   namespace with setns(2) and moved straight back (as host/nft-elements.ts
+ *   does to open its socket); a fresh context per call, so its netlink socket
+ *   is created inside the namespace and no namespace is kept alive.
+ * - Only what is small and cannot be improved by a process: batches up to
+ *   {@link INPROC_MAX_BYTES} of JSON (a large batch would hold the event loop),
+ *   commits only (`nft -c` checks keep the process). A failed batch changed
+ *   nothing (atomic): the caller runs it again through the nft process, which
+ *   names the failed command exactly as before.
+ *
+ * koffi is reached through host/libc.ts (its only import site).
+ * @module
+ */
+import { closeSync, existsSync, openSync, realpathSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
+import { koffi, libc } from './libc.js';
+import type { CommandError } from '../errors.js';
+import { Ok, type Result } from '../result.js';
+import { NetnsName } from '../validate.js';
+import { nftApplyOnMachine, nftDocument, nftStats, type NftApplyOptions } from './nft.js';
+import { nftProgram } from './run.js';
+
+/** Batches larger than this (bytes of JSON) go to the nft process. */
+export const INPROC_MAX_BYTES = 256 * 1024;
+
+const NFT_CTX_OUTPUT_HANDLE = 1 << 3;
+const NFT_CTX_OUTPUT_JSON = 1 << 4;
+const NFT_CTX_OUTPUT_ECHO = 1 << 5;
+const CLONE_NEWNET = 0x40000000;
+
+interface Bound {
+  path: string;
+  ctxNew: (flags: number) => unknown;
+  ctxFree: (ctx: unknown) => void;
+  setFlags: (ctx: unknown, flags: number) => void;
+  bufferOutput: (ctx: unknown) => number;
+  bufferError: (ctx: unknown) => number;
+  getOutput: (ctx: unknown) => string;
+  getError: (ctx: unknown) => string;
+  run: (ctx: unknown, buf: string) => number;
+}
+
+let bound: Bound | undefined;
+let loadFailed = new Set<string>();
+/** Library path per nft program (undefined: none usable). */
+const forProgram = new Map<string, string | undefined>();
+
+/** `NETFENCE_LIBNFTABLES=off` keeps every transaction in the nft process. */
+function disabled(): boolean {
+  return process.env.NETFENCE_LIBNFTABLES === 'off';
+}
+
+function which(program: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter)) {
+    const p = join(dir, program);
+    if (dir && existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+/** The libnftables that belongs to `program` (absolute path, or `libnftables.so.1` for the system's), or undefined. */
+export function libraryFor(program: string): string | undefined {
+  if (forProgram.has(program)) return forProgram.get(program);
+  let lib: string | undefined;
+  try {
+    const exe = realpathSync(program.includes('/') ? program : (which(program) ?? program));
+    const prefix = dirname(dirname(exe));
+    if (prefix === '/usr' || prefix === '/') lib = 'libnftables.so.1'; // the distribution's nft and library
+    else lib = ['lib', 'lib64', 'lib/x86_64-linux-gnu', 'lib/aarch64-linux-gnu'].map((d) => join(prefix, d, 'libnftables.so.1')).find((p) => existsSync(p));
+  } catch {
+    lib = undefined;
+  }
+  forProgram.set(program, lib);
+  return lib;
+}
+
+function bind(path: string): Bound | undefined {
+  if (bound) return bound.path === path ? bound : undefined;
+  if (loadFailed.has(path)) return undefined;
+  try {
+    const lib = koffi().load(path);
+    const ctxNew = lib.func('void *nft_ctx_new(uint32_t flags)');
+    const ctxFree = lib.func('void nft_ctx_free(void *ctx)');
+    const setFlags = lib.func('void nft_ctx_output_set_flags(void *ctx, unsigned int flags)');
+    const bufferOutput = lib.func('int nft_ctx_buffer_output(void *ctx)');
+    const bufferError = lib.func('int nft_ctx_buffer_error(void *ctx)');
+    const getOutput = lib.func('const char *nft_ctx_get_output_buffer(void *ctx)');
+    const getError = lib.func('const char *nft_ctx_get_error_buffer(void *ctx)');
+    const run = lib.func('int nft_run_cmd_from_buffer(void *ctx, const char *buf)');
+    bound = {
+      path,
+      ctxNew: (f) => ctxNew(f) as unknown,
+      ctxFree: (c) => void ctxFree(c),
+      setFlags: (c, f) => void setFlags(c, f),
+      bufferOutput: (c) => bufferOutput(c) as number,
+      bufferError: (c) => bufferError(c) as number,
+      getOutput: (c) => String(getOutput(c) ?? ''),
+      getError: (c) => String(getError(c) ?? ''),
+      run: (c, b) => run(c, b) as number,
+    };
+    return bound;
+  } catch {
+    loadFailed = new Set([...loadFailed, path]);
+    return undefined;
+  }
+}
+
+/** What one in-process run gave: `ok` with nft's output (the echo), or not ok with its error text. */
+export interface InprocResult {
+  ok: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Run `document` (a `{"nftables": [...]}` JSON text) as one transaction in
+ * this process, in `netns`. Undefined when it cannot run here (no usable
+ * library, too large, disabled): the caller uses the nft process.
+ */
+export function runInProcess(document: string, options: { netns?: string | undefined; echo?: boolean | undefined }): InprocResult | undefined {
+  if (disabled() || document.length > INPROC_MAX_BYTES) return undefined;
+  if (options.netns !== undefined && !NetnsName.safeParse(options.netns).success) return undefined;
+  const path = libraryFor(nftProgram().program);
+  const b = path === undefined ? undefined : bind(path);
+  if (!b) return undefined;
+  const l = libc();
+  let own: number | undefined;
+  let target: number | undefined;
+  try {
+    if (options.netns !== undefined) {
+      own = openSync('/proc/thread-self/ns/net', 'r');
+      target = openSync(`/run/netns/${options.netns}`, 'r');
+      if (l.setns(target, CLONE_NEWNET) !== 0) return undefined;
+    }
+    try {
+      const ctx = b.ctxNew(0);
+      if (!ctx) return undefined;
+      try {
+        b.setFlags(ctx, NFT_CTX_OUTPUT_JSON | (options.echo ? NFT_CTX_OUTPUT_ECHO | NFT_CTX_OUTPUT_HANDLE : 0));
+        if (b.bufferOutput(ctx) !== 0 || b.bufferError(ctx) !== 0) return undefined;
+        const rc = b.run(ctx, document);
+        // From here on the transaction happened (or was refused): never report "could not run".
+        const read = (f: (c: unknown) => string): string => {
+          try {
+            return f(ctx);
+          } catch {
+            return '';
+          }
+        };
+        return { ok: rc === 0, stdout: read(b.getOutput), stderr: read(b.getError) };
+      } finally {
+        b.ctxFree(ctx);
+      }
+    } finally {
+      // Going back cannot fail once entering worked (same privilege); if it did, nothing this thread does would be right.
+      if (own !== undefined && l.setns(own, CLONE_NEWNET) !== 0) {
+        process.stderr.write(`netfence: setns back to the own network namespace failed: ${l.strerror(l.errno())}\n`);
+        process.abort();
+      }
+    }
+  } catch {
+    return undefined;
+  } finally {
+    if (target !== undefined) closeSync(target);
+    if (own !== undefined) closeSync(own);
+  }
+}
+
+/**
+ * `nft.apply` of the real host: a commit that is small enough runs in this
+ * process (see the module comment); a check, a large batch, a host without a
+ * usable library, and every failure go to the nft process
+ * (`nftApplyOnMachine`), which names the failed command. The failure is
+ * atomic in the kernel, so running it again changes nothing.
+ */
+export async function nftApplyPreferInProcess(commands: readonly unknown[], options: NftApplyOptions = {}): Promise<Result<void, CommandError>> {
+  if (!options.check && commands.length > 0) {
+    const r = runInProcess(nftDocument(commands), { netns: options.netns });
+    if (r?.ok) {
+      nftStats.applies++;
+      return Ok(undefined);
+    }
+  }
+  return nftApplyOnMachine(commands, options);
+}
