@@ -254,8 +254,9 @@ export class FlowTable {
         this.map.delete(k.key);
         this.onEnd(flow, 'idle');
         flow = undefined;
-      } else if (newSyn && (flow.closed[0] || flow.closed[1]) && flow.payloadPackets[0] + flow.payloadPackets[1] > 0) {
-        // A fresh SYN on a finished connection: a new flow on the same 5-tuple.
+      } else if (newSyn && flow.payloadPackets[0] + flow.payloadPackets[1] > 0) {
+        // A fresh SYN after payload (a SYN is never retransmitted after data): a new connection on the
+        // same 5-tuple, whether or not its FIN/RST was seen (the DpiBlocker does not queue payload-less FINs).
         this.map.delete(k.key);
         this.onEnd(flow, 'reused');
         flow = undefined;

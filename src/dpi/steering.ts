@@ -71,9 +71,10 @@ export const SteeringSchema = z
     /** Spread over the queues by CPU instead of by flow hash (breaks per-flow state across queues; default false). */
     cpuFanout: z.boolean().default(false),
     /**
-     * Let TCP packets that carry no payload and are not SYN, FIN or RST (pure ACKs, window
-     * updates) pass without queueing them (default false): they cannot change a verdict, and on
-     * short connections they are half of what crosses userspace. Exact: the IP length must equal
+     * Let TCP packets that carry no payload and are not a SYN (pure ACKs, window updates, bare
+     * FIN/RST) pass without queueing them (default false): they cannot change a verdict, and on
+     * short connections they are most of what crosses userspace. SYN and SYN+ACK still go (flow
+     * direction, stream start). Exact: the IP length must equal
      * the IP + TCP header lengths (IPv4 without options, IPv6 without extension headers; anything
      * else is queued as before). Needs the xtables `u32` match in the xtables form.
      */
@@ -130,7 +131,7 @@ export function xtablesRules(o: {
     for (let doff = 5; doff <= 15; doff++) {
       // total length = IP header + TCP header exactly: no payload (u32: IPv4 IHL 5 / IPv6 next header TCP, then the data offset)
       const [len, u32] = o.skipPayloadless === 'ipv4' ? [20 + 4 * doff, `0>>24&0xF=5&&32>>28=${doff}`] : [40 + 4 * doff, `4>>8&0xFF=6&&52>>28=${doff}`];
-      lines.push(`-A ${chain} -p tcp -m comment --comment "netfence dpi: no payload, not queued" --tcp-flags SYN,FIN,RST NONE -m length --length ${len} -m u32 --u32 "${u32}" -j RETURN`);
+      lines.push(`-A ${chain} -p tcp -m comment --comment "netfence dpi: no payload, not queued" --tcp-flags SYN NONE -m length --length ${len} -m u32 --u32 "${u32}" -j RETURN`);
     }
   for (const p of o.protocols)
     lines.push(`-A ${chain} -p ${p} -m comment --comment "netfence dpi: first packets to the queue" -m connbytes --connbytes 0:${o.packets} --connbytes-dir both --connbytes-mode packets ${target.join(' ')}`);
@@ -183,12 +184,12 @@ function nftExpr(o: {
     if (o.skipPayloadless && o.protocols.includes('tcp'))
       for (const fam of o.families)
         for (let doff = 5; doff <= 15; doff++) {
-          // total length = IP header + TCP header exactly: no payload; not SYN, FIN or RST (mask 0x07)
+          // total length = IP header + TCP header exactly: no payload; not a SYN (mask 0x02)
           const hdr: Statement[] =
             fam === 'ipv4'
               ? [eq(meta('nfproto'), 'ipv4'), eq(meta('l4proto'), 'tcp'), eq(payload('ip', 'hdrlength'), 5), eq(payload('ip', 'length'), 20 + 4 * doff)]
               : [eq(meta('nfproto'), 'ipv6'), eq(payload('ip6', 'nexthdr'), 'tcp'), eq(payload('ip6', 'length'), 4 * doff)];
-          out.push(counted('netfence dpi: no payload, not queued', [...hdr, eq(payload('tcp', 'doff'), doff), eq(and(payload('tcp', 'flags'), 0x07), 0), accept()]));
+          out.push(counted('netfence dpi: no payload, not queued', [...hdr, eq(payload('tcp', 'doff'), doff), eq(and(payload('tcp', 'flags'), 0x02), 0), accept()]));
         }
     out.push(counted('netfence dpi: first packets to the queue', [...famMatch, eq(meta('l4proto'), protoSet), match(ct('packets'), '<=', o.packets), queue]));
   }

@@ -147,3 +147,39 @@ describe('steering and queue options are validated', () => {
     expect(String(both.val)).toMatch(/either onPacket or handlerModule/);
   });
 });
+
+describe('steering: payload-less TCP packets skip the queue (skipPayloadless)', () => {
+  it('xtables: after the bad-flow rules, before the queue rule, one exact length + u32 header test per TCP data offset, SYN excluded, per family', () => {
+    for (const [fam, len5, u32] of [['ipv4', 40, '0>>24&0xF=5&&32>>28=5'], ['ipv6', 60, '4>>8&0xFF=6&&52>>28=5']] as const) {
+      const text = xtablesRules({ chain: 'C', hooks: ['forward'], protocols: ['tcp', 'udp'], queues: [1, 1], failOpen: true, packets: 24, resetBad: false, cpuFanout: false, marks: DEFAULT_FLOW_MARKS, skipPayloadless: fam });
+      const rules = text.split('\n').filter((l) => l.startsWith('-A'));
+      const skip = rules.filter((l) => l.includes('no payload, not queued'));
+      expect(skip).toHaveLength(11);
+      expect(skip[0]).toContain(`--tcp-flags SYN NONE -m length --length ${len5} -m u32 --u32 "${u32}" -j RETURN`);
+      expect(rules.indexOf(skip[0]!)).toBeGreaterThan(rules.findIndex((l) => l.includes('bad flow, drop')));
+      expect(rules.indexOf(skip.at(-1)!)).toBeLessThan(rules.findIndex((l) => l.includes('first packets to the queue')));
+    }
+    const udpOnly = xtablesRules({ chain: 'C', hooks: ['forward'], protocols: ['udp'], queues: [1, 1], failOpen: true, packets: 24, resetBad: false, cpuFanout: false, marks: DEFAULT_FLOW_MARKS, skipPayloadless: 'ipv4' });
+    expect(udpOnly).not.toContain('no payload');
+  });
+
+  it('nft: exact header-length matches per family and data offset, SYN excluded, accept; off by default', () => {
+    const plan = ok<Plan>(compileSteering({ queues: [3, 1], failOpen: true, nftQueue: true, skipPayloadless: true }));
+    expect(validatePlan(plan).ok).toBe(true);
+    const skip = plan.nft.filter((c) => JSON.stringify(c).includes('no payload, not queued')).map((c) => (c as { add: { rule: { expr: unknown[] } } }).add.rule.expr);
+    expect(skip).toHaveLength(22);
+    expect(skip[0]).toEqual([
+      { match: { op: '==', left: { meta: { key: 'nfproto' } }, right: 'ipv4' } },
+      { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'tcp' } },
+      { match: { op: '==', left: { payload: { protocol: 'ip', field: 'hdrlength' } }, right: 5 } },
+      { match: { op: '==', left: { payload: { protocol: 'ip', field: 'length' } }, right: 40 } },
+      { match: { op: '==', left: { payload: { protocol: 'tcp', field: 'doff' } }, right: 5 } },
+      { match: { op: '==', left: { '&': [{ payload: { protocol: 'tcp', field: 'flags' } }, 2] }, right: 0 } },
+      { counter: null },
+      { accept: null },
+    ]);
+    expect(skip[11]?.[2]).toEqual({ match: { op: '==', left: { payload: { protocol: 'ip6', field: 'length' } }, right: 20 } });
+    const plain = ok<Plan>(compileSteering({ queues: [3, 1], failOpen: true, nftQueue: true }));
+    expect(JSON.stringify(plain.nft)).not.toContain('no payload');
+  });
+});
