@@ -24,12 +24,24 @@ function base32ToHex(s: string): string | undefined {
   return Buffer.from(out).toString('hex');
 }
 
+const MAGNET = Buffer.from('magnet:?', 'latin1');
+const MAGNET_UPPER = Buffer.from('MAGNET:?', 'latin1');
+
 /** Find a magnet link with a BitTorrent info-hash in `payload`. */
 export function matchMagnet(payload: Uint8Array): Verdict | undefined {
   if (payload.length < 60) return undefined;
+  // Cheap pre-check without allocating: a magnet link has ':?' right after 'magnet'.
+  let colon = false;
+  for (let i = 6; i < payload.length - 1; i++) {
+    if (payload[i] === 0x3a && payload[i + 1] === 0x3f) {
+      colon = true;
+      break;
+    }
+  }
+  if (!colon) return undefined;
   const buf = view(payload);
-  let at = buf.indexOf('magnet:?', 0, 'latin1');
-  if (at < 0) at = buf.indexOf('MAGNET:?', 0, 'latin1');
+  let at = buf.indexOf(MAGNET, 0);
+  if (at < 0) at = buf.indexOf(MAGNET_UPPER, 0);
   while (at >= 0) {
     const text = buf.toString('latin1', at, Math.min(buf.length, at + 400));
     const m = /[?&](?:amp;)?xt(?:\.\d+)?=urn(?::|%3A)(btih|btmh)(?::|%3A)([0-9A-Za-z]+)/i.exec(text);
@@ -44,7 +56,7 @@ export function matchMagnet(payload: Uint8Array): Verdict | undefined {
         return { verdict: 'bittorrent', reason: `magnet link (urn:${kind}:${infoHash.slice(0, 12)}...)`, detection: 'magnet', infoHash };
       }
     }
-    at = buf.indexOf('magnet:?', at + 8, 'latin1');
+    at = buf.indexOf(MAGNET, at + 8);
   }
   return undefined;
 }
