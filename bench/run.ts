@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { run } from '../src/host/run.js';
 import { LAB_PREFIX, leftoverLabNamespaces } from '../src/lab/index.js';
 import { startProcess } from '../src/host/spawn.js';
-import { compareTable, FigureLine, resultsTable, type BenchRun, type RunFigure, type RunResults } from './lib/results.js';
+import { compareTable, FigureLine, resultsTable, tally, type BenchRun, type RunFigure, type RunResults } from './lib/results.js';
 import { benchScripts } from './lib/scripts.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -164,8 +164,7 @@ async function main(): Promise<number> {
     figures,
     failedBenches: benches.filter((b) => b.status === 'failed').map((b) => b.bench),
     noFigures: benches.filter((b) => b.status === 'ok' && b.figures === 0).map((b) => b.bench),
-    held: figures.filter((f) => f.held).length,
-    missed: figures.filter((f) => !f.held).length,
+    ...tally(figures),
   };
   writeFileSync(outPath, `${JSON.stringify(results, null, 2)}\n`);
   const load = (l: number[]): string => l.map((x) => x.toFixed(2)).join(' ');
@@ -177,7 +176,7 @@ async function main(): Promise<number> {
   }
   const failed = results.failedBenches.length;
   console.log(
-    `\n${results.held} held, ${results.missed} missed, ${figures.length} figure(s) from ${benches.length} bench(es)` +
+    `\n${results.held} held, ${results.missed} missed${results.informational ? `, ${results.informational} without a goal` : ''}, ${figures.length} figure(s) from ${benches.length} bench(es)` +
       `${results.noFigures.length ? `; no figures: ${results.noFigures.join(', ')}` : ''}${failed ? `; FAILED: ${results.failedBenches.join(', ')}` : ''}` +
       `\nwritten to ${existsSync(outPath) ? outPath : '(not written)'}`,
   );

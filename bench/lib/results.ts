@@ -53,6 +53,21 @@ export interface RunResults {
   noFigures: string[];
   held: number;
   missed: number;
+  /** Figures without a goal. */
+  informational: number;
+}
+
+/** A figure reported without a goal (informational): neither held nor missed. */
+export const informational = (f: Pick<RunFigure, 'goalText'>): boolean => f.goalText === '';
+
+/** `held`, `MISSED` or `-` (no goal). */
+export const verdict = (f: Pick<RunFigure, 'goalText' | 'held'>): string => (informational(f) ? '-' : f.held ? 'held' : 'MISSED');
+
+/** Figures held and missed (informational ones are neither). */
+export function tally(figures: readonly RunFigure[]): { held: number; missed: number; informational: number } {
+  const info = figures.filter(informational).length;
+  const held = figures.filter((f) => !informational(f) && f.held).length;
+  return { held, missed: figures.length - info - held, informational: info };
 }
 
 /** A number as the table shows it: 3 significant figures, no exponent for ordinary sizes. */
@@ -77,8 +92,8 @@ export function resultsTable(r: RunResults): string {
         `${num(f.ours)} ${f.unit}`,
         `${num(f.baseline)} ${f.unit} (${f.baselineName})`,
         num(f.ratio),
-        f.goalText,
-        f.held ? 'held' : 'MISSED',
+        f.goalText || '(none)',
+        verdict(f),
         f.limit ?? '',
       ]);
     }
@@ -97,7 +112,7 @@ export function compareTable(old: Pick<RunResults, 'figures' | 'commit'>, now: P
     const a = before.get(id);
     const b = after.get(id);
     const change = a && b && a.ratio && b.ratio && Number.isFinite(a.ratio) && Number.isFinite(b.ratio) ? `${((b.ratio / a.ratio - 1) * 100).toFixed(1)}%` : '-';
-    const held = `${a ? (a.held ? 'held' : 'MISSED') : '-'} -> ${b ? (b.held ? 'held' : 'MISSED') : '-'}`;
+    const held = `${a ? verdict(a) : '-'} -> ${b ? verdict(b) : '-'}`;
     return [id, a ? num(a.ratio) : 'absent', b ? num(b.ratio) : 'absent', change, held];
   });
   return table(['figure id', `ratio ${old.commit.slice(0, 10)}`, `ratio ${now.commit.slice(0, 10)}`, 'change', 'held'], rows);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { evaluate, type Figure } from '../../bench/lib/harness.js';
-import { compareTable, FigureLine, resultsTable, type RunResults } from '../../bench/lib/results.js';
+import { compareTable, FigureLine, resultsTable, tally, type RunResults } from '../../bench/lib/results.js';
 import { benchScripts } from '../../bench/lib/scripts.js';
 
 const dirs: string[] = [];
@@ -30,8 +30,7 @@ function results(figures: ReturnType<typeof fig>[], commit: string): RunResults 
     figures,
     failedBenches: ['b2'],
     noFigures: ['b3'],
-    held: figures.filter((f) => f.held).length,
-    missed: figures.filter((f) => !f.held).length,
+    ...tally(figures),
   };
 }
 
@@ -60,11 +59,14 @@ describe('npm run bench (bench/run.ts)', () => {
   });
 
   it('prints one table: a row per figure, failed benches and benches without figures named', () => {
-    const t = resultsTable(results([fig('fw.apply', 1100, 1000, { ratioMax: 1.1 }), fig('xdp.drop', 2, 1, { ratioMin: 3 }, 'sender')], 'abc'));
+    const r = results([fig('fw.apply', 1100, 1000, { ratioMax: 1.1 }), fig('xdp.drop', 2, 1, { ratioMin: 3 }, 'sender'), fig('xdp.file', 900, 600, {})], 'abc');
+    expect([r.held, r.missed, r.informational]).toEqual([1, 1, 1]);
+    const t = resultsTable(r);
     const lines = t.split('\n');
     expect(lines[0]).toMatch(/^id\s+figure\s+ours\s+baseline\s+ratio\s+goal\s+held\s+limit$/);
     expect(lines.find((l) => l.startsWith('fw.apply'))).toMatch(/1,100 ms\s+1,000 ms \(raw nft\)\s+1\.10\s+ratio ≤ 1\.1\s+held/);
     expect(lines.find((l) => l.startsWith('xdp.drop'))).toMatch(/2\.00\s+ratio ≥ 3\s+MISSED\s+sender$/);
+    expect(lines.find((l) => l.startsWith('xdp.file'))).toMatch(/1\.50\s+\(none\)\s+-$/);
     expect(lines.find((l) => l.startsWith('b2 (bench)'))).toContain('FAILED: exit code 1');
     expect(lines.find((l) => l.startsWith('b3 (bench)'))).toContain('no figures');
   });
