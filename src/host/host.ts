@@ -274,6 +274,12 @@ export interface HostBpf {
   nextKey(fd: number, key: bigint, next: bigint): number;
   /** BPF_MAP_{UPDATE,DELETE,LOOKUP}_BATCH: ret 0 or -errno, count = elements processed. */
   batch(cmd: number, fd: number, o: BatchArgs): { ret: number; count: number };
+  /**
+   * BPF_MAP_UPDATE_BATCH off the event loop (the real host: a libuv
+   * thread-pool thread), so that batches on disjoint keys run on several CPUs.
+   * Same answer as {@link batch}. Optional: without it callers run {@link batch}.
+   */
+  updateBatchAsync?(fd: number, o: BatchArgs): Promise<{ ret: number; count: number }>;
   /** BPF_PROG_TEST_RUN once on `packet`; returns the program's return value (the XDP action). */
   progTestRun(progFd: number, packet: Buffer): number;
   /** clock_gettime(clk) in ns (CLOCK_BOOTTIME = bpf_ktime_get_boot_ns()). */
