@@ -31,14 +31,10 @@ const MAGNET_UPPER = Buffer.from('MAGNET:?', 'latin1');
 export function matchMagnet(payload: Uint8Array): Verdict | undefined {
   if (payload.length < 60) return undefined;
   // Cheap pre-check without allocating: a magnet link has ':?' right after 'magnet'.
-  let colon = false;
-  for (let i = 6; i < payload.length - 1; i++) {
-    if (payload[i] === 0x3a && payload[i + 1] === 0x3f) {
-      colon = true;
-      break;
-    }
-  }
-  if (!colon) return undefined;
+  // (TypedArray indexOf is native; ':' is rare in binary payloads.)
+  let i = payload.indexOf(0x3a, 6);
+  while (i >= 0 && payload[i + 1] !== 0x3f) i = payload.indexOf(0x3a, i + 1);
+  if (i < 0) return undefined;
   const buf = view(payload);
   let at = buf.indexOf(MAGNET, 0);
   if (at < 0) at = buf.indexOf(MAGNET_UPPER, 0);
