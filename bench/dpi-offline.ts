@@ -8,8 +8,8 @@
  * goal ≥ 1.0. Both sides count processing only (file reading + decoding +
  * classification), not process start-up: for ndpiReader its own "Packet
  * Processing Time" over one run on a playlist of every capture; for us the
- * in-process time of classifyPcapSync over every capture (after one warm-up
- * pass that also collects the verdicts). The rounds alternate which side goes
+ * in-process time of classifyPcapSync over every capture (after two warm-up
+ * passes, the first also collects the verdicts). The rounds alternate which side goes
  * first (bench/lib/harness.ts) and the medians are compared. Wall-clock figures
  * with start-up, and the BitTorrent flows found by only one of the two, are in
  * the detail.
@@ -28,7 +28,7 @@ import { alternate, report } from './lib/harness.js';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const pcapDir = path.resolve(repoRoot, '../shared/corpus/ndpi/pcap');
 const roundsArg = process.argv.indexOf('--rounds');
-const ROUNDS = roundsArg > 0 ? Math.max(1, Number(process.argv[roundsArg + 1])) : 5;
+const ROUNDS = roundsArg > 0 ? Math.max(1, Number(process.argv[roundsArg + 1])) : 7;
 
 function key(proto: string, a: string, ap: number, b: string, bp: number): string {
   const x = `${a.toLowerCase()}|${ap}`;
@@ -65,6 +65,7 @@ async function main(): Promise<void> {
       return performance.now() - t0;
     };
     pass(true); // warm-up (JIT) and verdicts
+    pass(false); // a second warm-up pass: the optimising compiler has seen every path
 
     // --- ndpiReader on a playlist of the same files; its own processing time
     let ndpiPackets = 0;
