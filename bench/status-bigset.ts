@@ -7,7 +7,9 @@
  * size from the kernel's counter where the kernel has NFTA_SET_COUNT, else a
  * netlink dump counted in place); the netlink dump forced (what kernels
  * without the counter pay); `nft -j list set` (the baseline: what counting by
- * listing costs). Printed ratio: baseline / readStatus, and baseline / dump.
+ * listing costs). Reported through bench/lib/harness.ts as two informational figures
+ * (no goal; one measurement each, the listing alone takes minutes on nft 1.0.x):
+ * `status.bigset-1m.readstatus` and `status.bigset-1m.dump`, baseline the listing.
  *
  * Run (root): npx tsx bench/status-bigset.ts [elements]   (NETFENCE_NFT selects the nft)
  */
@@ -17,6 +19,7 @@ import { nftProgram, run } from '../src/host/run.js';
 import { withLab } from '../src/lab/index.js';
 import { ownershipCommands } from '../src/plan/ownership.js';
 import { readStatus } from '../src/status/index.js';
+import { report } from './lib/harness.js';
 
 const N = Number(process.argv[2] ?? 1_000_000);
 
@@ -27,14 +30,14 @@ async function time<T>(fn: () => Promise<T>): Promise<{ ms: number; val: T }> {
 }
 
 function addr(i: number): string {
-  return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+  return `fd00::${(i >>> 16).toString(16)}:${(i & 0xffff).toString(16)}`; // fd00::/8: the lab's test range
 }
 
 async function main(): Promise<void> {
   await withLab('bigset', async (lab) => {
     const h = await lab.host('b');
     const ref = { family: 'inet' as const, name: 'bench_status' };
-    const mk = await nftApply([...ownershipCommands(ref, 'firewall:bench'), { add: { set: { family: 'inet', table: ref.name, name: 'big', type: 'ipv4_addr', size: N * 2 } } }], { netns: h.netns });
+    const mk = await nftApply([...ownershipCommands(ref, 'firewall:bench'), { add: { set: { family: 'inet', table: ref.name, name: 'big', type: 'ipv6_addr', size: N * 2 } } }], { netns: h.netns });
     if (mk.err) throw mk.val;
     const lines: string[] = [];
     for (let i = 0; i < N; i += 10_000) {
@@ -53,7 +56,7 @@ async function main(): Promise<void> {
 
     const count = currentHost().nft.countElements;
     if (!count) throw new Error('this host cannot count elements');
-    const dump = await time(() => count('inet', ref.name, 'big', { netns: h.netns, method: 'dump' }));
+    const dump = await time(() => count('inet', ref.name, 'big', { netns: h.netns, method: 'dump', dumpLimit: N + 1 }));
     if (dump.val.err) throw dump.val.val;
     console.log(`netlink dump counted in place: ${dump.ms.toFixed(0)} ms, ${dump.val.val.elements} elements, ${(dump.val.val.bytes / 1e6).toFixed(1)} MB of replies`);
 
@@ -63,8 +66,10 @@ async function main(): Promise<void> {
     const elems = listed.nftables.find((x) => x.set)?.set?.elem?.length;
     console.log(`baseline nft -j list set + JSON.parse: ${base.ms.toFixed(0)} ms, ${elems} elements, ${(base.val.val.stdout.length / 1e6).toFixed(1)} MB of JSON`);
     if (set?.elements !== N || dump.val.val.elements !== N || elems !== N) throw new Error('counts disagree');
-    console.log(`ratio (nft -j list set / readStatus): ${(base.ms / status.ms).toFixed(1)}x`);
-    console.log(`ratio (nft -j list set / netlink dump): ${(base.ms / dump.ms).toFixed(2)}x`);
+    const k = N >= 1e6 && N % 1e6 === 0 ? `${N / 1e6}m` : String(N);
+    const common = { baseline: base.ms, baselineName: 'nft -j list set + JSON.parse', unit: 'ms', goal: {}, detail: { elements: N, nft: nftProgram().program, listingMB: +(base.val.val.stdout.length / 1e6).toFixed(1) } };
+    report({ id: `status.bigset-${k}.readstatus`, figure: `readStatus() next to a ${N.toLocaleString('en-US')}-element set`, ours: status.ms, ...common, detail: { ...common.detail, countMethod: set?.countMethod } });
+    report({ id: `status.bigset-${k}.dump`, figure: `netlink dump counting a ${N.toLocaleString('en-US')}-element set`, ours: dump.ms, ...common, detail: { ...common.detail, replyMB: +(dump.val.val.bytes / 1e6).toFixed(1) } });
   });
 }
 

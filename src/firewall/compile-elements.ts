@@ -125,6 +125,16 @@ export function plainElement(type: string | readonly string[], e: unknown): Expr
   return { concat: parts };
 }
 
+const plainV4 = (e: unknown): string | undefined => (typeof e === 'string' && isPlainIPv4(e) ? e : undefined);
+const plainV6 = (e: unknown): string | undefined => (typeof e === 'string' && isPlainIPv6(e) ? e : undefined);
+
+/** {@link plainElement} for one set type, as a function (specialised for address sets, the big ones). */
+export function plainElementOf(type: string | readonly string[]): (e: unknown) => Expression | undefined {
+  if (type === 'ipv4_addr') return plainV4;
+  if (type === 'ipv6_addr') return plainV6;
+  return (e) => plainElement(type, e);
+}
+
 /** A string or non-negative safe integer element part as `SetSpec`'s zod schema accepts it. */
 function plainPart(v: unknown): boolean {
   return typeof v === 'string' ? v.length <= 100 : typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;

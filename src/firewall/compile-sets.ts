@@ -12,7 +12,7 @@ import * as x from '../nft/build.js';
 import type { Command, Expression, VerdictExpr } from '../nft/schema/index.js';
 import type { ChainInput, MapInput, SetInput } from './spec.js';
 import type { CompileContext } from './compile.js';
-import { plainElement } from './compile-elements.js';
+import { plainElementOf } from './compile-elements.js';
 
 const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 
@@ -148,21 +148,24 @@ export function setCommand(ctx: CompileContext, name: string, s: SetInput, issue
   if (s.timeout) flags.push('timeout');
   const els = s.elements ?? [];
   const elem: Expression[] = new Array<Expression>(els.length);
+  const plain = plainElementOf(s.type); // plain addresses, ports and concatenations of them: no parse objects
   let n = 0;
+  let timeouts = false;
   for (let i = 0; i < els.length; i++) {
     const e = els[i];
-    const fast = plainElement(s.type, e); // plain addresses, ports and concatenations of them: no parse objects
+    const fast = plain(e);
     if (fast !== undefined) {
       elem[n++] = fast;
       continue;
     }
+    if (typeof e === 'object' && !Array.isArray(e) && (e as { timeout?: number }).timeout) timeouts = true;
     const r = elementExpr(s.type, e, s.interval === true);
     if (r.ok) elem[n++] = r.value;
     else issues.push({ path: `set ${name}.elements.${i}`, message: r.message });
   }
   elem.length = n;
   if (s.interval && typeof s.type === 'string') overlapIssues(s.type, s.elements ?? [], `set ${name}.elements`, issues);
-  if ((s.elements ?? []).some((e) => typeof e === 'object' && !Array.isArray(e) && (e as { timeout?: number }).timeout) && !s.timeout) {
+  if (timeouts && !s.timeout) {
     issues.push({ path: `set ${name}.elements`, message: 'elements with a timeout need the set to have a timeout' });
   }
   return x.cmd.add({ set: {
