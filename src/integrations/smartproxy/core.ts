@@ -51,18 +51,26 @@ export interface Provisioned {
  * function, a Date, a class instance), which is then prepared again.
  */
 export function routeKey(route: IRouteConfig, extra: string): string | undefined {
-  let plain = true;
-  const key = JSON.stringify(route, function (this: Record<string, unknown>, k: string, v: unknown) {
-    const orig = k === '' ? route : this[k];
-    const t = typeof orig;
-    if (t === 'function' || t === 'symbol' || t === 'bigint') plain = false;
-    else if (orig !== null && t === 'object' && !Array.isArray(orig)) {
-      const proto = Object.getPrototypeOf(orig);
-      if (proto !== Object.prototype && proto !== null) plain = false;
-    }
-    return v;
-  });
-  return plain && typeof key === 'string' ? `${extra}|${key}` : undefined;
+  if (!plainData(route, 0)) return undefined;
+  const key = JSON.stringify(route);
+  return typeof key === 'string' ? `${extra}|${key}` : undefined;
+}
+
+/** Whether `v` is plain data all the way down (what JSON.stringify keeps exactly). */
+function plainData(v: unknown, depth: number): boolean {
+  if (v === null || v === undefined) return true;
+  const t = typeof v;
+  if (t === 'string' || t === 'boolean') return true;
+  if (t === 'number') return Number.isFinite(v);
+  if (t !== 'object' || depth > 32) return false;
+  if (Array.isArray(v)) {
+    for (const x of v) if (x === undefined || !plainData(x, depth + 1)) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const k in v as Record<string, unknown>) if (!plainData((v as Record<string, unknown>)[k], depth + 1)) return false;
+  return true;
 }
 
 /** A route ready to go to the kernel, or not this manager's. */
