@@ -53,6 +53,7 @@ describe('MSE/PE detection on real clients (captured in the lab, classified offl
       expect(perRun['tr->qbt preferred']!.mse).toBeGreaterThan(0);
       expect(perRun['qbt->qbt forced']!.mse).toBeGreaterThan(0);
       expect(perRun['qbt->tr forced']!.mse).toBeGreaterThan(0);
+      expect(perRun['tr->tr forced']!.mse).toBeGreaterThan(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
