@@ -96,7 +96,7 @@ class Keys {
   ) {
     this.buf = Buffer.allocUnsafe(Math.max(1, capacity) * ks);
   }
-  /** Offset of a new key (grows the buffer when full). */
+  /** Offset of a new key (grows the buffer when full: read {@link buf} after calling this). */
   next(): number {
     const off = this.n * this.ks;
     if (off + this.ks > this.buf.length) {
@@ -125,8 +125,10 @@ export function packEntries(input: unknown, what = 'blocklist entries'): Result<
   for (let i = 0; i < total; i++) {
     const s: unknown = list[i];
     if (typeof s === 'string' && scanIPv4(s)) {
-      if (scannedLen === 32) v4.buf.writeUInt32BE(scannedAddr, v4.next());
-      else {
+      if (scannedLen === 32) {
+        const off = v4.next(); // before reading .buf: next() may grow it
+        v4.buf.writeUInt32BE(scannedAddr, off);
+      } else {
         const off = p4.next();
         p4.buf.writeUInt32LE(scannedLen, off);
         p4.buf.writeUInt32BE(scannedAddr, off + 4);
@@ -140,7 +142,8 @@ export function packEntries(input: unknown, what = 'blocklist entries'): Result<
     }
     const kind = listKind(r.val);
     const keys = k[kind];
-    writeKey(kind, r.val, keys.buf, keys.next());
+    const off = keys.next();
+    writeKey(kind, r.val, keys.buf, off);
   }
   if (issues.length) return Err(new ValidationError(what, issues));
   return Ok({ count: total, lists: { v4: { keys: v4.buf, n: v4.n }, v6: { keys: k.v6.buf, n: k.v6.n }, p4: { keys: p4.buf, n: p4.n }, p6: { keys: k.p6.buf, n: k.p6.n } } });
@@ -151,7 +154,8 @@ export function packBlockEntries(entries: readonly BlockEntry[]): PackedEntries 
   const k: Record<ListKind, Keys> = { v4: new Keys(4, 16), v6: new Keys(16, 16), p4: new Keys(8, 16), p6: new Keys(20, 16) };
   for (const e of entries) {
     const kind = listKind(e);
-    writeKey(kind, e, k[kind].buf, k[kind].next());
+    const off = k[kind].next();
+    writeKey(kind, e, k[kind].buf, off);
   }
   const lists = Object.fromEntries(LISTS.map((x) => [x, { keys: k[x].buf, n: k[x].n }])) as Record<ListKind, PackedList>;
   return { count: entries.length, lists };
