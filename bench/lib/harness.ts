@@ -117,8 +117,9 @@ const fmt = (x: number): string => (Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs
 /** Print a figure: one readable line, then `BENCH-JSON {…}` for `npm run bench`. */
 export function report(f: Figure): FigureResult {
   const r = evaluate(f);
+  const informational = r.goalText === ''; // no goal: neither held nor missed
   console.log(
-    `${r.held ? 'held ' : 'MISSED'} ${r.figure}: ours ${fmt(r.ours)} ${r.unit}, ${r.baselineName} ${fmt(r.baseline)} ${r.unit}, ratio ${r.ratio.toFixed(2)} (goal ${r.goalText})${r.limit ? `, limit: ${r.limit}` : ''}`,
+    `${informational ? 'info  ' : r.held ? 'held  ' : 'MISSED'} ${r.figure}: ours ${fmt(r.ours)} ${r.unit}, ${r.baselineName} ${fmt(r.baseline)} ${r.unit}, ratio ${r.ratio.toFixed(2)}${informational ? '' : ` (goal ${r.goalText})`}${r.limit ? `, limit: ${r.limit}` : ''}`,
   );
   console.log(`BENCH-JSON ${JSON.stringify(r)}`);
   return r;
