@@ -31,6 +31,7 @@ import { Ok, type Result } from '../result.js';
 import { NetnsName } from '../validate.js';
 import { nftApplyOnMachine, nftDocument, nftStats, type NftApplyOptions } from './nft.js';
 import { nftProgram } from './run.js';
+import { documentTextUpTo } from '../nft/document.js';
 
 /** Batches larger than this (bytes of JSON) go to the nft process. */
 export const INPROC_MAX_BYTES = 256 * 1024;
@@ -187,7 +188,8 @@ export function runInProcess(document: string, options: { netns?: string | undef
  */
 export async function nftApplyPreferInProcess(commands: readonly unknown[], options: NftApplyOptions = {}): Promise<Result<void, CommandError>> {
   if (!options.check && commands.length > 0) {
-    const r = runInProcess(nftDocument(commands), { netns: options.netns });
+    const doc = documentTextUpTo(commands, INPROC_MAX_BYTES); // a big batch is never written out whole here (H2: streamed to the process)
+    const r = doc === undefined ? undefined : runInProcess(doc, { netns: options.netns });
     if (r?.ok) {
       nftStats.applies++;
       return Ok(undefined);

@@ -94,3 +94,20 @@ export function* documentChunks(commands: readonly unknown[], chunkChars = CHUNK
 export function documentText(commands: readonly unknown[]): string {
   return [...documentChunks(commands)].join('');
 }
+
+/**
+ * The whole document as one string when it has at most `maxChars`
+ * characters, else undefined — found without serializing more than about
+ * `maxChars` + one piece of it (a million-element batch is not written out to
+ * learn that it is too big).
+ */
+export function documentTextUpTo(commands: readonly unknown[], maxChars: number): string | undefined {
+  const parts: string[] = [];
+  let n = 0;
+  for (const piece of documentChunks(commands, Math.min(CHUNK_CHARS, Math.max(1024, maxChars >> 2)))) {
+    n += piece.length;
+    if (n > maxChars) return undefined;
+    parts.push(piece);
+  }
+  return parts.join('');
+}

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Firewall } from '../../src/firewall/firewall.js';
 import { elementExpr } from '../../src/firewall/compile-sets.js';
 import { ElementList, elementKey, isPlainIPv4, isPlainIPv6, plainElement, plainElements, uniqueElements } from '../../src/firewall/compile-elements.js';
-import { documentChunks, documentText } from '../../src/nft/document.js';
+import { documentChunks, documentText, documentTextUpTo } from '../../src/nft/document.js';
 import { SetSpec } from '../../src/firewall/spec.js';
 import { emptyPlan } from '../../src/plan/types.js';
 import { markCompiled, validatePlan } from '../../src/plan/validate-plan.js';
@@ -191,6 +191,11 @@ describe('streamed nft document', () => {
     }
     expect(JSON.parse(documentText([]))).toEqual({ nftables: [] });
     expect(JSON.parse(documentText(commands))).toEqual(want);
+    const whole = documentText(commands);
+    expect(documentTextUpTo(commands, whole.length)).toBe(whole);
+    expect(documentTextUpTo(commands, whole.length - 1)).toBeUndefined();
+    expect(documentTextUpTo(commands, 1000)).toBeUndefined();
+    expect(documentTextUpTo([], 1000)).toBe('{"nftables":[]}');
   });
 });
 
