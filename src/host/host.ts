@@ -118,7 +118,7 @@ export interface SpawnedProcess {
 
 // ---------------------------------------------------------------- nftables
 
-/** nftables through the host (each call is one `nft` process on the real host). */
+/** nftables through the host (on the real host: an `nft` process, or libnftables in this process for a small commit, see host/libnftables.ts). */
 export interface HostNft {
   /** Apply `commands` as one transaction (or only check them with `check: true`); see `nftApply`. */
   apply(commands: readonly unknown[], options?: NftApplyOptions): Promise<Result<void, CommandError>>;
