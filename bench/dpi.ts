@@ -7,7 +7,7 @@
  * Figures (each a same-run ratio, rounds alternating which side goes first,
  * medians — bench/lib/harness.ts):
  * - `dpi.new-connections`: new connections per second (HTTP/1.0 GETs on fresh
- *   TCP connections, the same client — 4 at once for 3 s — against the same
+ *   TCP connections, the same client — 4 at once for 1.5 s, 8 rounds — against the same
  *   server) with DpiBlocker on / off. Every new connection's first packets go
  *   through the queue, so this is what DPI costs a busy server. Goal ≥ 0.8.
  * - `dpi.throughput`: one TCP stream (iperf3, 3 s) with DpiBlocker on / off:
@@ -24,7 +24,7 @@ import { alternate, report } from './lib/harness.js';
 
 const SERVERS = fileURLToPath(new URL('../test/kernel/dpi-servers.mjs', import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
 
 async function iperf(lab: Lab, c: LabHost, s: LabHost, port: number): Promise<number> {
   const server = run(['iperf3', '-s', '-1', '-J', '-p', String(port)], { netns: s.netns, timeoutMs: 20_000 });
@@ -41,7 +41,7 @@ interface Rate {
   perSecond: number;
 }
 async function connRate(c: LabHost): Promise<Rate> {
-  const r = await run([process.execPath, SERVERS, 'conn-rate', '198.18.2.2', '8080', '3000', '4'], { netns: c.netns, timeoutMs: 20_000 });
+  const r = await run([process.execPath, SERVERS, 'conn-rate', '198.18.2.2', '8080', '1500', '4'], { netns: c.netns, timeoutMs: 20_000 });
   return JSON.parse(r.ok ? r.val.stdout.trim() : '{"done":0,"failed":0,"perSecond":0}') as Rate;
 }
 

@@ -49,16 +49,6 @@ export interface QueueReaderOptions {
   connmarkVia?: ConnmarkVia | undefined;
   /** Largest number of packets handled before yielding to the event loop (default 1024). */
   budget?: number | undefined;
-  /**
-   * Wait for packets in this thread (poll(2) on the socket and these descriptors) instead of on
-   * the thread pool: a packet wakes the reader directly, which saves two thread switches per
-   * wake-up. For a process that does nothing else (a queue worker): the event loop runs only
-   * when one of `wakeFds` (its IPC channel) is readable, after a packet burst, and at least
-   * every `maxBlockMs` (default 20) for its timers. Undefined: thread-pool waits.
-   */
-  wakeFds?: readonly number[] | undefined;
-  /** See {@link QueueReaderOptions.wakeFds}. */
-  maxBlockMs?: number | undefined;
 }
 
 /** Counters of one reader. */
@@ -213,7 +203,6 @@ export class QueueReader {
   }
 
   private async loop(): Promise<void> {
-    if (this.opts.wakeFds) return this.loopInThread(this.opts.wakeFds);
     const budget = this.opts.budget ?? 1024;
     let busy = false;
     while (!this.stopped) {
@@ -229,29 +218,6 @@ export class QueueReader {
       busy = false;
       const r = await this.sock.pollAsync(200);
       if (r > 0) busy = true;
-    }
-  }
-
-  /** The loop of {@link QueueReaderOptions.wakeFds}: poll(2) in this thread, the event loop between waits. */
-  private async loopInThread(wakeFds: readonly number[]): Promise<void> {
-    const budget = this.opts.budget ?? 1024;
-    const maxBlock = this.opts.maxBlockMs ?? 20;
-    const yieldLoop = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
-    let lastYield = Date.now();
-    while (!this.stopped) {
-      const n = this.drain(budget);
-      this.flush();
-      const now = Date.now();
-      if (n >= budget || now - lastYield >= maxBlock) {
-        // let IPC, timers and async decisions run
-        lastYield = now;
-        await yieldLoop();
-        continue;
-      }
-      const r = this.sock.pollWith(wakeFds, Math.max(1, maxBlock - (now - lastYield)));
-      if (r === 1) continue;
-      lastYield = Date.now();
-      await yieldLoop();
     }
   }
 

@@ -69,7 +69,6 @@ export class NetlinkSocket {
   private seq = 1;
   private closed = false;
   private readonly pollfd = Buffer.alloc(8);
-  private pollset: Buffer | undefined;
   /** Messages read while waiting for an ack, handed out by the next {@link drainBacklog}. */
   private backlog: NlMessage[] = [];
 
@@ -149,32 +148,6 @@ export class NetlinkSocket {
   poll(timeoutMs: number): number {
     this.pollfd.writeInt16LE(0, 6);
     return libc().poll(this.pollfd, 1, timeoutMs);
-  }
-
-  /**
-   * Wait in this thread up to `timeoutMs` for this socket or one of `others`
-   * (file descriptors: the IPC channel) to become readable. Returns a bit set:
-   * 1 = this socket readable, 2 = another descriptor readable (or an error,
-   * EINTR included: the caller should let its event loop run), 0 = timeout.
-   */
-  pollWith(others: readonly number[], timeoutMs: number): number {
-    const n = 1 + others.length;
-    if (this.pollset?.length !== n * 8) {
-      this.pollset = Buffer.alloc(n * 8);
-      this.pollset.writeInt32LE(this.fd, 0);
-      others.forEach((fd, i) => this.pollset!.writeInt32LE(fd, (i + 1) * 8));
-    }
-    const fds = this.pollset;
-    for (let i = 0; i < n; i++) {
-      fds.writeInt16LE(POLLIN, i * 8 + 4);
-      fds.writeInt16LE(0, i * 8 + 6);
-    }
-    const r = libc().poll(fds, n, timeoutMs);
-    if (r < 0) return 2;
-    let out = 0;
-    if (fds.readInt16LE(6) !== 0) out |= 1;
-    for (let i = 1; i < n; i++) if (fds.readInt16LE(i * 8 + 6) !== 0) out |= 2;
-    return out;
   }
 
   /** Wait up to `timeoutMs` for data on a thread-pool thread; the event loop stays free. */

@@ -26,12 +26,6 @@ let statsTimer: NodeJS.Timeout | undefined;
 let closing = false;
 const handlerListeners: ((data: unknown) => void)[] = [];
 
-/** The IPC channel's file descriptor (Node exposes it on process.channel), if any. */
-function ipcFd(): number | undefined {
-  const fd = (process.channel as unknown as { fd?: unknown } | undefined)?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
-}
-
 function kernelStats(queue: number) {
   try {
     return parseProcQueues(readFileSync(PROC_QUEUE_FILE, 'utf8')).find((q) => q.queue === queue);
@@ -90,8 +84,6 @@ async function start(i: WorkerInit): Promise<void> {
       batchVerdicts: i.batchVerdicts,
       marks: i.marks,
       connmarkVia: i.connmarkVia,
-      // wait for packets in this thread; the IPC channel (fd) wakes the event loop
-      wakeFds: ipcFd() === undefined ? undefined : [ipcFd() as number],
     },
     handler,
   );
