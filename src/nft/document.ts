@@ -18,6 +18,19 @@ const CHUNK_CHARS = 64 * 1024;
 
 const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
 
+/** The long `elem` list of a command, if it has one (see {@link bigElemCommand}). */
+function bigElem(command: unknown): readonly unknown[] | undefined {
+  if (!isPlain(command)) return undefined;
+  const verbs = Object.keys(command);
+  if (verbs.length !== 1) return undefined;
+  const body = command[verbs[0] as string];
+  if (!isPlain(body)) return undefined;
+  const kinds = Object.keys(body);
+  if (kinds.length !== 1) return undefined;
+  const spec = body[kinds[0] as string];
+  return isPlain(spec) && Array.isArray(spec.elem) && spec.elem.length > ELEM_SLICE && !('toJSON' in spec) ? spec.elem : undefined;
+}
+
 /**
  * A command whose `elem` list is long, split as `{"verb":{"kind":{...rest,"elem":[` +
  * elements + `]}}}`; undefined for any other command (serialized whole).
@@ -110,4 +123,44 @@ export function documentTextUpTo(commands: readonly unknown[], maxChars: number)
     parts.push(piece);
   }
   return parts.join('');
+}
+
+/** Average JSON length (with its comma) of up to 64 evenly spread items of `list`. */
+function averageJson(list: readonly unknown[]): number {
+  const step = Math.max(1, Math.floor(list.length / 64));
+  let chars = 0;
+  let seen = 0;
+  for (let i = 0; i < list.length; i += step) {
+    chars += (JSON.stringify(list[i])?.length ?? 4) + 1;
+    seen++;
+  }
+  return seen > 0 ? chars / seen : 0;
+}
+
+/**
+ * About how many characters the document of `commands` has, without writing
+ * it: big element lists count their length times the average JSON length of
+ * up to 64 of their elements, other commands the average of up to 64 of them
+ * (both evenly spread).
+ */
+export function documentSizeHint(commands: readonly unknown[]): number {
+  let total = 16;
+  let small = 0;
+  for (const c of commands) {
+    const big = bigElem(c);
+    if (big) total += Math.round(big.length * averageJson(big)) + 256;
+    else small++;
+  }
+  if (small > 0) {
+    const step = Math.max(1, Math.floor(commands.length / 64));
+    let seen = 0;
+    let chars = 0;
+    for (let i = 0; i < commands.length; i += step) {
+      if (bigElem(commands[i])) continue;
+      chars += (JSON.stringify(commands[i])?.length ?? 4) + 1;
+      seen++;
+    }
+    total += seen > 0 ? Math.round((chars / seen) * small) : small * 256;
+  }
+  return total;
 }

@@ -106,13 +106,13 @@ describe('nft runner', () => {
       const big = { add: { set: { family: 'inet', table: T, name: 'big6', type: 'ipv6_addr', elem: elems, flags: ['timeout'] } } };
       const good = [table, chain('c'), set, big, rule('c'), rule('c')];
       const bad = [...good.slice(0, 5), rule('missing'), ...good.slice(5)];
-      const r = await nftApply(bad, { netns: h.netns });
+      const r = await nftApply(bad, { netns: h.netns, streamAboveChars: 0 }); // streamed whatever its size
       expect(r.err).toBe(true);
       expect(r.err && r.val.failure.failedIndex).toBe(5);
       expect(r.err && r.val.failure.failedCommand).toEqual(rule('missing'));
       expect(r.err && r.val.failure.input?.length).toBe(JSON.stringify({ nftables: bad }).length); // the whole document, for the error
       expect(await ruleset(h.netns)).toBe('');
-      const ok = await nftApply(good, { netns: h.netns });
+      const ok = await nftApply(good, { netns: h.netns, streamAboveChars: 0 });
       expect(ok.ok, ok.err ? ok.val.message : '').toBe(true);
       const l = await nftList(['set', 'inet', T, 'big6'], { netns: h.netns });
       const s = listingObjects(l.unwrap()).find((o) => o.kind === 'set');

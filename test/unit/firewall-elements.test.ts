@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Firewall } from '../../src/firewall/firewall.js';
 import { elementExpr } from '../../src/firewall/compile-sets.js';
 import { ElementList, elementKey, isPlainIPv4, isPlainIPv6, plainElement, plainElements, uniqueElements } from '../../src/firewall/compile-elements.js';
-import { documentChunks, documentText, documentTextUpTo } from '../../src/nft/document.js';
+import { documentChunks, documentSizeHint, documentText, documentTextUpTo } from '../../src/nft/document.js';
 import { SetSpec } from '../../src/firewall/spec.js';
 import { emptyPlan } from '../../src/plan/types.js';
 import { markCompiled, validatePlan } from '../../src/plan/validate-plan.js';
@@ -196,6 +196,10 @@ describe('streamed nft document', () => {
     expect(documentTextUpTo(commands, whole.length - 1)).toBeUndefined();
     expect(documentTextUpTo(commands, 1000)).toBeUndefined();
     expect(documentTextUpTo([], 1000)).toBe('{"nftables":[]}');
+    // the size estimate that decides streaming is close to the real size
+    const hint = documentSizeHint(commands);
+    expect(hint).toBeGreaterThan(whole.length * 0.8);
+    expect(hint).toBeLessThan(whole.length * 1.25);
   });
 });
 
