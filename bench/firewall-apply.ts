@@ -8,8 +8,9 @@
  * compile, plan validation, ownership probe, the nft batch, verification.
  * Baseline: the exact batch the executor sends (ownership marks + plan),
  * serialized beforehand, piped to one `nft -j -f -` process. Each side starts
- * from an empty namespace (the table is deleted between sides, untimed);
- * rounds alternate which side goes first; medians are reported.
+ * from an empty namespace (the table is deleted between sides, untimed); one
+ * untimed warm-up of each side; rounds alternate which side goes first;
+ * medians are reported.
  *
  *   npx tsx bench/firewall-apply.ts [rounds]      (NETFENCE_NFT selects the nft)
  */
@@ -23,7 +24,7 @@ import { alternate, report } from './lib/harness.js';
 
 const RULES = 10_000;
 const ELEMENTS = 200_000;
-const ROUNDS = Number(process.argv[2] ?? 5);
+const ROUNDS = Number(process.argv[2] ?? 9);
 const TABLE = 'nf_bench';
 
 function v6(i: number): string {
@@ -73,7 +74,10 @@ async function main(): Promise<void> {
       if (r.err) throw r.val;
       return ms;
     };
-    await raw(); // warm-up (page cache, nft binary), untimed
+    // warm-up of both sides, untimed: page cache and the nft binary; the JIT of the builder and executor
+    await raw();
+    await ours();
+    timings.length = 0;
     const a = await alternate(ROUNDS, ours, raw);
     await clear();
     const phases: Record<string, number> = {};
