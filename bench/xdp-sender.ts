@@ -121,6 +121,8 @@ const insn = (code: number, regs: number, imm: number): Buffer => {
 };
 const progFd = live ? progLoad({ type: BpfProgType.XDP, insns: Buffer.concat([insn(0xb7, 1, ifindex), insn(0xb7, 2, 0), insn(0x85, 0, 23), insn(0x95, 0, 0)]), license: 'GPL', name: 'bench_xdp_gen', logSize: 4096 }) : -1;
 const LIVE_CHUNK = 16_384;
+/** Frames per flush: the kernel's maximum (TEST_XDP_MAX_BATCH), the size of the veth's ring, so the receiver wakes once per ring-full. */
+const LIVE_BATCH = 256;
 const testAttr = new CMem(128);
 /** BPF_PROG_TEST_RUN, BPF_F_TEST_XDP_LIVE_FRAMES: `n` copies of the frame out of `iface`. */
 function liveRun(n: number): number {
@@ -130,6 +132,7 @@ function liveRun(n: number): number {
   testAttr.buf.writeBigUInt64LE(data.addr, 16);
   testAttr.buf.writeUInt32LE(n, 32); // repeat
   testAttr.buf.writeUInt32LE(2, 64); // flags: BPF_F_TEST_XDP_LIVE_FRAMES
+  testAttr.buf.writeUInt32LE(LIVE_BATCH, 72); // batch_size: frames between two flushes (wake-ups of the receiver)
   const r = libc().syscall(bpfSyscallNumber() ?? -1, 10 /* BPF_PROG_TEST_RUN */, testAttr.buf, 128);
   if (r < 0) throw new Error(`BPF_PROG_TEST_RUN (live frames) failed: errno ${libc().errno()}`);
   return n;
