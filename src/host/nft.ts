@@ -82,9 +82,10 @@ async function nftRun(commands: readonly unknown[], check: boolean, options: Nft
   return run(argv, {
     netns: options.netns,
     // A big batch (a million-element set) is streamed in pieces, never one string; a smaller one is
-    // written at once: measured on a loaded machine, nft took longer over a document that arrived in
-    // pieces while Node was still producing it.
-    ...(documentSizeHint(commands) > (options.streamAboveChars ?? STREAM_MIN_CHARS) ? { inputChunks: () => documentChunks(commands) } : { input: nftDocument(commands) }),
+    // written at once (measured on a loaded machine, nft took longer over a document that arrived in
+    // pieces while Node was still producing it), serialized once nft is starting (run() asks for the
+    // input after the spawn, so the two overlap).
+    inputChunks: documentSizeHint(commands) > (options.streamAboveChars ?? STREAM_MIN_CHARS) ? () => documentChunks(commands) : () => [nftDocument(commands)],
     timeoutMs: options.timeoutMs,
     what: options.what ?? (check ? 'nft check' : 'nft apply'),
   });
