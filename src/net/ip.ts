@@ -10,6 +10,7 @@
  * @module
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import { isPlainIPv4, isPlainIPv6 } from './ip-scan.js';
 
 /** An address family: 4 or 6. */
 export type IpFamily = 4 | 6;
@@ -19,6 +20,8 @@ export const familyBits = (family: IpFamily): 32 | 128 => (family === 4 ? 32 : 1
 
 /** 4 for an IPv4 address, 6 for an IPv6 address without zone id (`%eth0`), else undefined. */
 export function ipFamily(s: string): IpFamily | undefined {
+  if (typeof s === 'string' && isPlainIPv4(s)) return 4; // the common forms by a character scan (ip-scan.ts), same answer
+  if (typeof s === 'string' && isPlainIPv6(s)) return 6;
   return isIPv4(s) ? 4 : isIPv6(s) && !s.includes('%') ? 6 : undefined;
 }
 
