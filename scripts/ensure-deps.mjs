@@ -29,6 +29,7 @@ const APT = [
   ['nc', 'netcat-openbsd'],
   ['socat', 'socat'],
   ['qbittorrent-nox', 'qbittorrent-nox'],
+  ['transmission-daemon', 'transmission-daemon'],
   ['mktorrent', 'mktorrent'],
   ['dig', 'bind9-dnsutils'],
   ['openssl', 'openssl'],

@@ -69,9 +69,11 @@ const MSG_DONTWAIT = 0x40;
 const POLLIN = 1;
 const RECV_SIZE = 1 << 20;
 
-const align4 = (n: number): number => (n + 3) & ~3;
+/** Netlink attribute lengths are padded to 4 bytes. */
+export const align4 = (n: number): number => (n + 3) & ~3;
 
-function attr(type: number, value: string): Buffer {
+/** A netlink attribute holding a NUL-terminated string (shared with nft-object.ts). */
+export function attr(type: number, value: string): Buffer {
   const data = Buffer.from(`${value}\0`, 'utf8');
   const b = Buffer.alloc(align4(4 + data.length));
   b.writeUInt16LE(4 + data.length, 0);

@@ -17,7 +17,7 @@ import { NetfenceError } from '../errors.js';
 import { Err, Ok, type Result } from '../result.js';
 import { NetnsName } from '../validate.js';
 import { libc } from './libc.js';
-import { netfilterSocket, recvChunk } from './nft-elements.js';
+import { attr as strAttr, netfilterSocket, recvChunk } from './nft-elements.js';
 
 /** What {@link probeObjectOnMachine} found. */
 export type ObjectPresence = 'present' | 'no-object' | 'no-table';
@@ -36,17 +36,6 @@ const NFTA_OBJ_TYPE = 3;
 const NLM_F_REQUEST = 0x1;
 const NLMSG_ERROR = 2;
 const ENOENT = 2;
-
-const align4 = (n: number): number => (n + 3) & ~3;
-
-function strAttr(type: number, value: string): Buffer {
-  const data = Buffer.from(`${value}\0`, 'utf8');
-  const b = Buffer.alloc(align4(4 + data.length));
-  b.writeUInt16LE(4 + data.length, 0);
-  b.writeUInt16LE(type, 2);
-  data.copy(b, 4);
-  return b;
-}
 
 function u32Attr(type: number, value: number): Buffer {
   const b = Buffer.alloc(8);

@@ -21,7 +21,13 @@ describe('nft runner', () => {
     await withLab('nftrun', async (lab) => {
       const h = await lab.host('a');
       const before = { ...nftStats };
-      const r = await nftApply([table, chain('c'), set, { add: { element: { family: 'inet', table: T, name: 'blocked', elem: [{ prefix: { addr: '198.18.5.0', len: 24 } }] } } }, rule('c')], { netns: h.netns });
+      // a small commit would run in-process through libnftables (live-changes.test.ts proves that path): keep this one in the nft process
+      const saved = process.env.NETFENCE_LIBNFTABLES;
+      process.env.NETFENCE_LIBNFTABLES = 'off';
+      const r = await nftApply([table, chain('c'), set, { add: { element: { family: 'inet', table: T, name: 'blocked', elem: [{ prefix: { addr: '198.18.5.0', len: 24 } }] } } }, rule('c')], { netns: h.netns }).finally(() => {
+        if (saved === undefined) delete process.env.NETFENCE_LIBNFTABLES;
+        else process.env.NETFENCE_LIBNFTABLES = saved;
+      });
       expect(r.ok, r.err ? r.val.message : '').toBe(true);
       // the success path starts exactly one process
       expect(nftStats.applies - before.applies).toBe(1);
