@@ -20,6 +20,7 @@ export type { NftBatchFeatures } from './plan/nft-features.js';
 
 // The Host seam: everything netfence does to a machine (processes, nft, files, bpf(2))
 export { currentHost, withHost, setHost, realHost, type Host, type HostNft, type HostFiles, type HostBpf, type SpawnOptions, type SpawnedProcess, type SpawnExit, type RunSyncOptions, type HostMem, type MapInfo, type BatchArgs, type MapCreateOptions, type ProgLoadOptions } from './host/host.js';
+export type { ObjectPresence } from './host/nft-object.js';
 export type { SetElementCount, CountSetOptions } from './host/nft-elements.js';
 
 // Processes and nft

@@ -19,7 +19,7 @@ import { NetnsName } from '../validate.js';
 import { libc } from './libc.js';
 import { attr as strAttr, netfilterSocket, recvChunk } from './nft-elements.js';
 
-/** What {@link probeObjectOnMachine} found. */
+/** What a netlink probe of an nft object found: the object, no such object in an existing table, or no such table. */
 export type ObjectPresence = 'present' | 'no-object' | 'no-table';
 
 /** Object kinds that can be asked for (NFT_OBJECT_*). */

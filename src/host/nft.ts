@@ -42,7 +42,7 @@ export interface NftApplyOptions {
   what?: string | undefined;
   /**
    * Stream the JSON to nft in pieces when it is larger than this many
-   * characters (estimated; default {@link STREAM_MIN_CHARS}); smaller
+   * characters (estimated; default 8 Mi characters); smaller
    * batches are written at once.
    */
   streamAboveChars?: number | undefined;
