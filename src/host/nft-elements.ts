@@ -181,6 +181,19 @@ export function countChunk(buf: Buffer, len: number, st: DumpCounter): void {
 }
 
 /** A netlink socket of `netns` (or of this thread's namespace): setns(2) there and straight back. @internal (host/nft-object.ts) */
+/**
+ * Open a netfilter netlink socket in `netns` (or here), with the libc binding
+ * that reads and closes it; Err `NETLINK` when the namespace cannot be entered
+ * or the socket not opened (shared by the set counter and the object probe).
+ */
+export function openNetfilter(netns: string | undefined): Result<{ libc: ReturnType<typeof libc>; fd: number }, NetfenceError> {
+  try {
+    return Ok({ libc: libc(), fd: netfilterSocket(netns) });
+  } catch (e) {
+    return Err(new NetfenceError('NETLINK', `cannot open a netfilter netlink socket${netns ? ` in ${netns}` : ''}: ${(e as Error).message}`));
+  }
+}
+
 export function netfilterSocket(netns: string | undefined): number {
   const l = libc();
   if (netns === undefined) return l.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
@@ -260,14 +273,9 @@ export async function countSetElementsOnMachine(
 ): Promise<Result<SetElementCount, NetfenceError>> {
   if (netns !== undefined && !NetnsName.safeParse(netns).success) return Err(new NetfenceError('VALIDATION', `invalid namespace name ${JSON.stringify(netns)}`));
   if (FAMILY[family] === undefined) return Err(new NetfenceError('VALIDATION', `unknown nft family ${JSON.stringify(family)}`));
-  let l;
-  let fd: number;
-  try {
-    l = libc();
-    fd = netfilterSocket(netns);
-  } catch (e) {
-    return Err(new NetfenceError('NETLINK', `cannot open a netfilter netlink socket${netns ? ` in ${netns}` : ''}: ${(e as Error).message}`));
-  }
+  const opened = openNetfilter(netns);
+  if (opened.err) return opened;
+  const { libc: l, fd } = opened.val;
   const what = `set ${family} ${table} ${set}`;
   const fail = (errno: number) => Err(new NetfenceError(errno === 2 ? 'NOT_FOUND' : 'NETLINK', `netlink read of ${what}: ${errno === 110 ? 'no answer from the kernel' : l.strerror(errno)}`));
   const buf = Buffer.alloc(RECV_SIZE);

@@ -17,7 +17,7 @@ import { NetfenceError } from '../errors.js';
 import { Err, Ok, type Result } from '../result.js';
 import { NetnsName } from '../validate.js';
 import { libc } from './libc.js';
-import { attr as strAttr, netfilterSocket, recvChunk } from './nft-elements.js';
+import { attr as strAttr, openNetfilter, recvChunk } from './nft-elements.js';
 
 /** What a netlink probe of an nft object found: the object, no such object in an existing table, or no such table. */
 export type ObjectPresence = 'present' | 'no-object' | 'no-table';
@@ -80,14 +80,9 @@ export async function probeObjectOnMachine(family: string, table: string, type: 
   const fam = FAMILY[family];
   const ot = OBJECT_TYPE[type];
   if (fam === undefined || ot === undefined) return Err(new NetfenceError('VALIDATION', `cannot probe ${type} objects of family ${family}`));
-  let l;
-  let fd: number;
-  try {
-    l = libc();
-    fd = netfilterSocket(netns);
-  } catch (e) {
-    return Err(new NetfenceError('NETLINK', `cannot open a netfilter netlink socket${netns ? ` in ${netns}` : ''}: ${(e as Error).message}`));
-  }
+  const opened = openNetfilter(netns);
+  if (opened.err) return opened;
+  const { libc: l, fd } = opened.val;
   const buf = Buffer.alloc(64 * 1024);
   const ask = async (req: Buffer): Promise<number> => {
     if (l.send(fd, req, req.length, 0) !== req.length) return l.errno() || 5;
