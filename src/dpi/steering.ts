@@ -97,10 +97,8 @@ export function steeringNames(name = 'dpi'): { chain: string; table: string } {
   return { chain: `NETFENCE-${name.toUpperCase()}`.slice(0, 28), table: `netfence_${name}` };
 }
 
-/** The iptables-restore text for one family (the chain, its rules, the jumps). */
-export function xtablesRules(o: {
-  chain: string;
-  hooks: SteeringHook[];
+/** What both steering forms (xtables text, nft commands) are built from. */
+export interface SteeringCommon {
   protocols: ('tcp' | 'udp')[];
   queues: [number, number];
   failOpen: boolean;
@@ -108,6 +106,12 @@ export function xtablesRules(o: {
   resetBad: boolean;
   cpuFanout: boolean;
   marks: FlowMarks;
+}
+
+/** The iptables-restore text for one family (the chain, its rules, the jumps). */
+export function xtablesRules(o: SteeringCommon & {
+  chain: string;
+  hooks: SteeringHook[];
   /** See {@link SteeringSchema} `skipPayloadless`; the family decides the header layout. */
   skipPayloadless?: 'ipv4' | 'ipv6' | undefined;
 }): string {
@@ -142,17 +146,10 @@ export function xtablesRules(o: {
 
 type QueueFlag = (typeof QUEUE_FLAGS)[number];
 
-function nftExpr(o: {
+function nftExpr(o: SteeringCommon & {
   chainNames: Map<SteeringHook, string>;
   table: string;
   families: ('ipv4' | 'ipv6')[];
-  protocols: ('tcp' | 'udp')[];
-  queues: [number, number];
-  failOpen: boolean;
-  packets: number;
-  resetBad: boolean;
-  cpuFanout: boolean;
-  marks: FlowMarks;
   skipPayloadless: boolean;
 }): Command[] {
   const m = o.marks;
