@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { run, runSync, type RunOutput } from '../host/run.js';
 import type { CommandError } from '../errors.js';
 import { Err, Ok, type Result } from '../result.js';
+import { processIdentity } from '../plan/journal.js';
 
 /** Every probe namespace name starts with this prefix. */
 export const PROBE_NS_PREFIX = 'nfcap-';
@@ -76,14 +77,23 @@ export async function namespaceExists(name: string): Promise<boolean> {
   return r.val.stdout.split('\n').some((l) => l.split(/\s+/)[0] === name);
 }
 
-/** Probe namespaces currently present on the machine (of any process); for leak checks. */
+/**
+ * Probe namespaces present on the machine that nobody is probing in any more:
+ * this process's, and those of processes that are gone (the name carries the
+ * creator's pid). Another running process's probe namespace is its own
+ * business, not a leak. For leak checks.
+ */
 export async function leftoverProbeNamespaces(): Promise<string[]> {
   const r = await run(['ip', 'netns', 'list'], { timeoutMs: PROBE_TIMEOUT_MS });
   if (r.err) return [];
   return r.val.stdout
     .split('\n')
     .map((l) => l.split(/\s+/)[0] ?? '')
-    .filter((n) => n.startsWith(PROBE_NS_PREFIX));
+    .filter((n) => n.startsWith(PROBE_NS_PREFIX))
+    .filter((n) => {
+      const pid = parseInt(n.slice(PROBE_NS_PREFIX.length).split('-')[0] ?? '', 36);
+      return !Number.isSafeInteger(pid) || pid === process.pid || processIdentity(pid) === undefined;
+    });
 }
 
 /** Run at most `n` async tasks at a time. */

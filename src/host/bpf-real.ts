@@ -12,6 +12,10 @@ import { BpfCmd, BPF_ANY, Errno, BpfSyscallError, bpfSyscallNumber } from './bpf
 
 let sysBpf: number | undefined;
 
+const EAGAIN = 11;
+/** Attempts of BPF_PROG_LOAD while it fails with EAGAIN (libbpf's count). */
+const PROG_LOAD_ATTEMPTS = 5;
+
 function sysNr(): number {
   if (sysBpf === undefined) {
     const nr = bpfSyscallNumber();
@@ -155,7 +159,13 @@ export const realBpf: HostBpf = {
         a.buf.writeBigUInt64LE(log.addr, 32);
       }
       a.buf.write(o.name.slice(0, 15), 48, 15, 'latin1');
-      const r = callRaw(BpfCmd.PROG_LOAD, a);
+      // The verifier gives up with EAGAIN when a signal is pending (a child process of Node exiting: SIGCHLD);
+      // like libbpf, load again, up to 5 attempts.
+      let r = callRaw(BpfCmd.PROG_LOAD, a);
+      for (let attempt = 1; r === -EAGAIN && attempt < PROG_LOAD_ATTEMPTS; attempt++) {
+        log?.buf.fill(0);
+        r = callRaw(BpfCmd.PROG_LOAD, a);
+      }
       if (r >= 0) return r;
       const text = log ? log.buf.subarray(0, logSize).toString('utf8').replace(/\0[\s\S]*$/, '').trim() : '';
       throw new BpfSyscallError('PROG_LOAD', -r, text || undefined);
