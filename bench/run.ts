@@ -8,7 +8,8 @@
  * Runs every bench/*.ts (not bench/lib/**, not this file, not scratch files named `_*.ts`,
  * not a helper script another bench starts, such as xdp-sender.ts) one after another,
  * each as its own child process (`node --import tsx bench/<name>.ts`, no stdin, output
- * piped). Each readable line is
+ * piped), each once the CPUs are idle (see `settle()`: the kernel frees the previous
+ * bench's namespaces after it is gone). Each readable line is
  * passed on prefixed by the bench's name; the `BENCH-JSON {…}` lines (bench/lib/harness.ts
  * `report()`) are collected into one table — figure, ours, baseline, ratio, goal, held,
  * limit — and written as JSON to bench/results.json (or --out), with the commit, kernel,
@@ -60,9 +61,39 @@ interface Outcome {
   figures: RunFigure[];
 }
 
+/** Busy and total jiffies of all CPUs (first line of /proc/stat). */
+function cpuJiffies(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0); // idle + iowait
+  return { busy: total - idle, total };
+}
+
+/**
+ * Wait until the machine is idle (CPUs ≥ 90% idle over two 0.5-s windows in a row, at most 60 s): the
+ * kernel frees the previous bench's namespaces (a million-element set, XDP maps) in its own workers after
+ * the bench process is gone, and that work would be charged to the next bench's figures. Returns the
+ * seconds waited and whether it settled.
+ */
+async function settle(): Promise<{ seconds: number; settled: boolean }> {
+  const t0 = performance.now();
+  let quiet = 0;
+  while (performance.now() - t0 < 60_000) {
+    const a = cpuJiffies();
+    await new Promise((r) => setTimeout(r, 500));
+    const b = cpuJiffies();
+    const busy = b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : 0;
+    quiet = busy <= 0.1 ? quiet + 1 : 0;
+    if (quiet >= 2) return { seconds: Math.round((performance.now() - t0) / 100) / 10, settled: true };
+  }
+  return { seconds: 60, settled: false };
+}
+
 /** Run one bench as a child process; pass its lines on, collect its figures. */
 async function runBench(file: string, timeoutMs: number): Promise<Outcome> {
   const bench = file.replace(/\.ts$/, '');
+  const s = await settle();
+  console.log(s.settled ? `\n(settled: the CPUs were idle after ${s.seconds} s)` : '\n(not settled: the CPUs were still busy after 60 s; going on)');
   const load1AtStart = loadavg()[0] ?? 0;
   const t0 = performance.now();
   const figures: RunFigure[] = [];
