@@ -165,6 +165,8 @@ export class Flow implements FlowInfo {
   decidedAtTs: number | undefined;
   /** Per-classifier state, indexed like the engine's classifier list. */
   readonly states: unknown[] = [];
+  /** Classifiers (by index, bit i) that said they can no longer match this flow (`Verdict.done`). */
+  doneMask = 0;
   /** TCP stream prefixes per direction (created on demand). */
   streams: [StreamPrefix, StreamPrefix] | undefined;
   /** TCP: FIN or RST seen per direction. */

@@ -46,6 +46,8 @@ export interface DecodedPacket {
   tcpFlags: number;
   /** TCP sequence number (unsigned 32-bit); 0 for UDP. */
   seq: number;
+  /** TCP acknowledgment number (unsigned 32-bit; meaningful with the ACK flag); 0 for UDP. */
+  ack: number;
   /** Transport payload (a view into the frame, cut to the IP/UDP length). */
   payload: Uint8Array;
   /** Bytes of the IP packet (IP total length, or what was captured). */
@@ -315,6 +317,7 @@ function decodeL4(
         dport: u16(b, p + 2),
         tcpFlags: b[p + 13]!,
         seq: u32(b, p + 4),
+        ack: u32(b, p + 8),
         payload: b.subarray(start, end),
         ipBytes,
         fragmented,
@@ -333,6 +336,7 @@ function decodeL4(
         dport: u16(b, p + 2),
         tcpFlags: 0,
         seq: 0,
+        ack: 0,
         payload: b.subarray(p + 8, stop),
         ipBytes,
         fragmented,
@@ -366,6 +370,7 @@ function decodeL4(
         dport: 0,
         tcpFlags: 0,
         seq: 0,
+        ack: 0,
         payload: b.subarray(Math.min(p, end), end),
         ipBytes,
         fragmented,

@@ -35,6 +35,15 @@ export interface Verdict {
    * Leave unset for detections whose server is not a peer (HTTP tracker, DNS, TLS SNI, LSD).
    */
   peers?: boolean;
+  /**
+   * With `undecided`: this classifier can no longer match this flow (e.g. the
+   * client's first message is a complete request of a protocol it does not
+   * look for). The engine stops offering the flow to it, and once every
+   * classifier has said so the flow is `benign` at once (detection `settled`),
+   * before the per-direction budget is spent. A `benign` answer, unlike this,
+   * decides for all the classifiers after it too.
+   */
+  done?: boolean;
 }
 
 /** An endpoint: address in text form and port. */

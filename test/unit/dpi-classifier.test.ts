@@ -7,7 +7,7 @@ import { PeerCache } from '../../src/dpi/classifiers/peer-cache.js';
 import { decodeFrame, LinkType } from '../../src/dpi/packet.js';
 import type { Flow } from '../../src/dpi/flow.js';
 import type { Classifier } from '../../src/dpi/types.js';
-import { btHandshake, ether, ipv4Packet, ipv6Packet, utp, type L4 } from './dpi-fixtures.js';
+import { be16, btHandshake, ether, ipv4Packet, ipv6Packet, utp, type L4 } from './dpi-fixtures.js';
 
 const A = '198.18.0.10';
 const B = '198.18.1.20';
@@ -328,5 +328,82 @@ describe('MSE/PE (encrypted BitTorrent), on by default', () => {
     zeros.set([0, 1, 0, 0, 5, 0]);
     no(zeros, randomBytes(200), 'header with zero bytes');
     no(Buffer.from('x'.repeat(300)), randomBytes(200), 'text');
+  });
+});
+
+/** A TLS ClientHello record with an SNI extension. */
+function clientHello(sni: string): Uint8Array {
+  const name = [...Buffer.from(sni, 'latin1')];
+  const sniExt = [0, 0, ...be16(name.length + 5), ...be16(name.length + 3), 0, ...be16(name.length), ...name];
+  const body = [3, 3, ...new Array<number>(32).fill(7), 0, 0, 2, 0x13, 0x01, 1, 0, ...be16(sniExt.length), ...sniExt];
+  const hs = [1, 0, ...be16(body.length), ...body];
+  return Uint8Array.from([0x16, 3, 1, ...be16(hs.length), ...hs]);
+}
+
+describe('flows settled early (Verdict.done): nothing BitTorrent can follow', () => {
+  const get = (req: string): Pkt[] => [
+    { proto: 'tcp', sport: 40000, dport: 80, flags: 0x02, seq: 999 },
+    { proto: 'tcp', sport: 40000, dport: 80, payload: req, seq: 1000, ack: 5001 },
+  ];
+  it('a plain HTTP/1.0 GET (the connection\'s only request) is benign at once, at the request', () => {
+    const f = feed(new DpiEngine(), get('GET / HTTP/1.0\r\n\r\n'));
+    expect(f.verdict).toMatchObject({ verdict: 'benign', detection: 'settled', classifier: 'bittorrent' });
+    expect(f.verdict.reason).toMatch(/plain HTTP\/1\.0 GET request/);
+    expect(f.decidedAtPacket).toBe(2);
+    const close = feed(new DpiEngine(), get('HEAD /index.html HTTP/1.1\r\nHost: example.org\r\nConnection: close\r\n\r\n'));
+    expect(close.verdict).toMatchObject({ verdict: 'benign', detection: 'settled' });
+  });
+
+  it('not when more may come: keep-alive, a body, paths that fetch BitTorrent content, BitTorrent hosts and agents', () => {
+    for (const req of [
+      'GET / HTTP/1.1\r\nHost: example.org\r\n\r\n',
+      'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n',
+      'POST /form HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc',
+      'GET /files/ubuntu.torrent HTTP/1.0\r\n\r\n',
+      'GET /announce HTTP/1.0\r\n\r\n',
+      'GET /scrape HTTP/1.0\r\n\r\n',
+      'GET / HTTP/1.0\r\nAccept: application/x-bittorrent\r\n\r\n',
+      'GET / HTTP/1.0\r\n', // head not complete yet
+    ])
+      expect(feed(new DpiEngine(), get(req)).verdict.verdict, req).toBe('undecided');
+    expect(feed(new DpiEngine(), get('GET / HTTP/1.0\r\nUser-Agent: qBittorrent/4.6\r\n\r\n')).verdict.verdict).toBe('bittorrent');
+    expect(feed(new DpiEngine(), get('GET / HTTP/1.0\r\nHost: tracker.opentrackr.org\r\n\r\n')).verdict.verdict).toBe('bittorrent');
+    // the reply to a request that was not settled is still read: a .torrent file
+    const torrent = feed(new DpiEngine(), [...get('GET /dl?id=1 HTTP/1.1\r\nHost: example.org\r\n\r\n'), { proto: 'tcp', sport: 80, dport: 40000, from: 'b', payload: 'HTTP/1.1 200 OK\r\nContent-Type: application/x-bittorrent\r\n\r\nd8:announce', seq: 5001, ack: 1043 }]);
+    expect(torrent.verdict).toMatchObject({ verdict: 'bittorrent', detection: 'http-torrent-file' });
+  });
+
+  it('a complete TLS ClientHello whose SNI is not a BitTorrent domain is benign at once; a listed one is BitTorrent', () => {
+    const hello = (sni: string): Pkt[] => [
+      { proto: 'tcp', sport: 40000, dport: 443, flags: 0x02, seq: 999 },
+      { proto: 'tcp', sport: 40000, dport: 443, payload: clientHello(sni), seq: 1000, ack: 5001 },
+    ];
+    expect(feed(new DpiEngine(), hello('example.org')).verdict).toMatchObject({ verdict: 'benign', detection: 'settled' });
+    expect(feed(new DpiEngine(), hello('www.utorrent.com')).verdict).toMatchObject({ verdict: 'bittorrent', detection: 'hostname' });
+    expect(feed(new DpiEngine({ classifiers: [bittorrentClassifier({ hostnames: false })] }), hello('example.org')).verdict.verdict).toBe('undecided');
+  });
+
+  it('a classifier that is done does not decide for the ones after it; the flow is benign once all are done', () => {
+    const seen: string[] = [];
+    const mine: Classifier = { name: 'mine', inspect: (p) => (seen.push(Buffer.from(p.payload).toString('latin1')), p.dirIndex === 2 ? { verdict: 'bittorrent', reason: 'mine' } : undefined) };
+    const e = new DpiEngine({ classifiers: [bittorrentClassifier(), mine] });
+    const f = feed(e, [...get('GET / HTTP/1.0\r\n\r\n'), { proto: 'tcp', sport: 40000, dport: 80, payload: 'x', seq: 1018, ack: 5001 }]);
+    expect(f.verdict).toMatchObject({ verdict: 'bittorrent', classifier: 'mine' });
+    expect(seen).toHaveLength(2);
+    const done: Classifier = { name: 'done', inspect: () => ({ verdict: 'undecided', reason: 'not mine', done: true }) };
+    const both = feed(new DpiEngine({ classifiers: [bittorrentClassifier(), done] }), get('GET / HTTP/1.0\r\n\r\n'));
+    expect(both.verdict).toMatchObject({ verdict: 'benign', detection: 'settled' });
+    expect(both.verdict.classifier).toBeUndefined();
+  });
+
+  it('without the SYN+ACK the server stream starts at the client\'s acknowledgment number (reordered first segments)', () => {
+    const hs = btHandshake();
+    const f = feed(new DpiEngine(), [
+      { proto: 'tcp', sport: 40000, dport: 6881, flags: 0x02, seq: 999 },
+      { proto: 'tcp', sport: 40000, dport: 6881, payload: 'x'.repeat(10), seq: 1000, ack: 7001 },
+      { proto: 'tcp', sport: 6881, dport: 40000, from: 'b', payload: hs.subarray(30), seq: 7031, ack: 1010 },
+      { proto: 'tcp', sport: 6881, dport: 40000, from: 'b', payload: hs.subarray(0, 30), seq: 7001, ack: 1010 },
+    ]);
+    expect(f.verdict).toMatchObject({ verdict: 'bittorrent', detection: 'handshake' });
   });
 });

@@ -14,7 +14,7 @@ export function ip6(s: string): number[] {
   return words.flatMap((w) => [w >> 8, w & 0xff]);
 }
 
-const be16 = (n: number) => [(n >> 8) & 0xff, n & 0xff];
+export const be16 = (n: number): number[] => [(n >> 8) & 0xff, n & 0xff];
 const be32 = (n: number) => [(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
 
 export interface L4 {
@@ -22,8 +22,10 @@ export interface L4 {
   sport: number;
   dport: number;
   payload?: Uint8Array | number[] | string;
-  flags?: number; // TCP flags, default PSH|ACK (0x18)
+  flags?: number; // TCP flags, default PSH|ACK (0x18) with `ack`, else PSH (0x08)
   seq?: number;
+  /** TCP acknowledgment number (sets the default flags to PSH|ACK). */
+  ack?: number;
 }
 
 function bytes(p: Uint8Array | number[] | string | undefined): number[] {
@@ -37,7 +39,7 @@ function l4(x: L4): { proto: number; data: number[] } {
   if (x.proto === 'udp') return { proto: 17, data: [...be16(x.sport), ...be16(x.dport), ...be16(8 + pl.length), 0, 0, ...pl] };
   return {
     proto: 6,
-    data: [...be16(x.sport), ...be16(x.dport), ...be32(x.seq ?? 1000), ...be32(0), 0x50, x.flags ?? 0x18, ...be16(65535), 0, 0, 0, 0, ...pl],
+    data: [...be16(x.sport), ...be16(x.dport), ...be32(x.seq ?? 1000), ...be32(x.ack ?? 0), 0x50, x.flags ?? (x.ack === undefined ? 0x08 : 0x18), ...be16(65535), 0, 0, 0, 0, ...pl],
   };
 }
 

@@ -18,7 +18,7 @@ import type { Classifier, FlowInfo, FlowPacket, Verdict } from '../types.js';
 import { matchDht } from './bittorrent/dht.js';
 import { matchExtensionMessage, matchHandshake } from './bittorrent/handshake.js';
 import { DEFAULT_BITTORRENT_DOMAINS, DomainMatcher, dnsQuestionName, hostnameVerdict, tlsClientHelloSni } from './bittorrent/hostnames.js';
-import { matchHttp } from './bittorrent/http.js';
+import { lastPlainRequest, matchHttp } from './bittorrent/http.js';
 import { matchLsd } from './bittorrent/lsd.js';
 import { matchMagnet } from './bittorrent/magnet.js';
 import { matchMse, mseState, type MseState } from './bittorrent/mse.js';
@@ -77,6 +77,11 @@ export interface BitTorrentState {
   dnsDone: boolean;
 }
 
+/** Bytes of the TLS record holding a ClientHello that starts `b` (header included). */
+function tlsHelloLength(b: Uint8Array): number {
+  return 5 + ((b[3]! << 8) | b[4]!);
+}
+
 function tcpDir(): TcpDirState {
   return { noHandshake: false, noHttp: false, noTls: false, noExt: false };
 }
@@ -108,6 +113,8 @@ export function bittorrentClassifier(options: BitTorrentClassifierOptions = {}):
     st.tcp ??= [tcpDir(), tcpDir()];
     const ds = st.tcp[p.dir];
     const s = p.stream;
+    /** Set when the client's stream start rules out every family on the rest of the flow. */
+    let settled: string | undefined;
     if (s && p.streamGrew) {
       const full = p.streamFull === true;
       if (fam.handshake && !ds.noHandshake) {
@@ -120,7 +127,10 @@ export function bittorrentClassifier(options: BitTorrentClassifierOptions = {}):
         if (typeof m === 'object') {
           if (m.detection === 'hostname' ? domains : fam.http) return m;
           ds.noHttp = true;
-        } else if (m === 'not-http' || m === 'no') ds.noHttp = true;
+        } else if (m === 'not-http' || m === 'no') {
+          ds.noHttp = true;
+          if (m === 'no' && p.dir === 0 && fam.http) settled = lastPlainRequest(s);
+        }
       }
       if (domains && !ds.noTls && p.dir === 0) {
         const sni = tlsClientHelloSni(s);
@@ -129,6 +139,8 @@ export function bittorrentClassifier(options: BitTorrentClassifierOptions = {}):
           ds.noTls = true;
           const listed = domains.match(sni);
           if (listed) return hostnameVerdict('TLS SNI', sni, listed);
+          // the rest is encrypted: nothing of ours can show up in it
+          if (s.length === tlsHelloLength(s)) settled = `TLS ClientHello (SNI ${sni.slice(0, 60)}), the rest is encrypted`;
         }
       }
       if (fam.extension && !ds.noExt) {
@@ -151,8 +163,11 @@ export function bittorrentClassifier(options: BitTorrentClassifierOptions = {}):
         if (v) return v;
       }
     }
-    if (fam.magnet) return matchMagnet(p.payload);
-    return undefined;
+    if (fam.magnet) {
+      const v = matchMagnet(p.payload);
+      if (v) return v;
+    }
+    return settled ? { verdict: 'undecided', reason: settled, detection: 'settled', done: true } : undefined;
   }
 
   function inspectUdp(p: FlowPacket, flow: FlowInfo, st: BitTorrentState): Verdict | undefined {

@@ -107,6 +107,8 @@ export class DpiEngine {
       flow.streams ??= [new StreamPrefix(this.streamBytes), new StreamPrefix(this.streamBytes)];
       stream = flow.streams[dir];
       if (p.tcpFlags & TcpFlag.SYN) stream.syn(p.seq);
+      // the peer's stream starts where this packet's ACK says, SYN+ACK seen or not (the DpiBlocker does not queue it)
+      else if (p.tcpFlags & TcpFlag.ACK) flow.streams[dir === 0 ? 1 : 0].syn((p.ack - 1) >>> 0);
       if (payload.length === 0) return { flow, dir, decidedNow: false, created };
       flow.payloadPackets[dir]++;
       grew = stream.push(p.seq, payload);
@@ -135,9 +137,11 @@ export class DpiEngine {
       fp.streamFull = undefined;
     }
     const cls = this.classifiers;
+    let done: Verdict | undefined;
     for (let i = 0; i < cls.length; i++) {
       const c = cls[i]!;
       if (c.transports && !c.transports.includes(transport)) continue;
+      if (i < 31 && flow.doneMask & (1 << i)) continue;
       let state = flow.states[i];
       if (state === undefined && c.createState) {
         state = c.createState(flow) ?? null;
@@ -148,6 +152,15 @@ export class DpiEngine {
         this.decide(flow, { ...v, classifier: v.classifier ?? c.name }, ts);
         return { flow, dir, decidedNow: true, created };
       }
+      if (v?.done && i < 31) {
+        flow.doneMask |= 1 << i;
+        done = v;
+      }
+    }
+    // every classifier that applies to this transport is out: nothing can match any more
+    if (done && this.allDone(flow, transport)) {
+      this.decide(flow, { verdict: 'benign', reason: done.reason, detection: 'settled', classifier: cls.length === 1 ? cls[0]!.name : undefined }, ts);
+      return { flow, dir, decidedNow: true, created };
     }
     if (flow.inspected[0] >= this.maxPerDir && flow.inspected[1] >= this.maxPerDir) {
       this.decide(
@@ -158,6 +171,16 @@ export class DpiEngine {
       return { flow, dir, decidedNow: true, created };
     }
     return { flow, dir, decidedNow: false, created };
+  }
+
+  private allDone(flow: Flow, transport: 'tcp' | 'udp'): boolean {
+    const cls = this.classifiers;
+    for (let i = 0; i < cls.length; i++) {
+      const c = cls[i]!;
+      if (c.transports && !c.transports.includes(transport)) continue;
+      if (i >= 31 || !(flow.doneMask & (1 << i))) return false;
+    }
+    return true;
   }
 
   /** End all flows (end of capture): undecided flows become `benign` with a reason saying so. */

@@ -154,6 +154,28 @@ export function matchHttp(b: Uint8Array, full: boolean, domains: DomainMatcher |
   return 'no';
 }
 
+/** Paths whose response may be BitTorrent content (a .torrent file, a tracker reply, a webseed piece). */
+const BT_PATH = /\.torrent|announce|scrape|webseed|\/seed\b|info_hash|magnet/i;
+
+/**
+ * When a stream start that {@link matchHttp} judged `no` is a complete GET or
+ * HEAD request that is the connection's only one (HTTP/1.0 without
+ * keep-alive, or `Connection: close`) and whose path cannot fetch BitTorrent
+ * content: why nothing BitTorrent can follow on this connection (the reply to
+ * a plain page is not inspected). Otherwise undefined.
+ */
+export function lastPlainRequest(b: Uint8Array): string | undefined {
+  const headEnd = indexOfCrlfCrlf(b);
+  if (headEnd < 0 || headEnd + 4 !== b.length) return undefined; // head incomplete, or more (a body, a pipelined request) follows
+  const text = latin1(b, 0, headEnd);
+  const m = /^(GET|HEAD) (\S+) HTTP\/1\.([01])(?:\r\n|$)/.exec(text);
+  if (!m || BT_PATH.test(m[2]!)) return undefined;
+  const conn = /\r\nconnection:[ \t]*([^\r]*)/i.exec(text)?.[1]?.toLowerCase() ?? '';
+  const last = conn.includes('close') || (m[3] === '0' && !conn.includes('keep-alive'));
+  if (!last || /\r\naccept:[^\r]*bittorrent/i.test(text)) return undefined;
+  return `plain HTTP/1.${m[3]} ${m[1]} request, the connection's last (no BitTorrent can follow)`;
+}
+
 /** Offset of the first CRLFCRLF (end of an HTTP head) within the first 8 KiB, or -1. */
 export function indexOfCrlfCrlf(b: Uint8Array): number {
   const lim = Math.min(b.length, 8192) - 3;
