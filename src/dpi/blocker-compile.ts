@@ -53,6 +53,8 @@ export function compileDpiBlocker(o: DpiBlockerSettings, owner: string, facts: D
     marks: o.marks,
     // pure ACKs cannot change a verdict: they pass without crossing userspace
     skipPayloadless: true,
+    // the engine takes the server's stream start from the client's ACK
+    skipSynAck: true,
     nftQueue: steering === 'nft',
   });
   if (plan.err) return plan;

@@ -79,6 +79,12 @@ export const SteeringSchema = z
      * else is queued as before). Needs the xtables `u32` match in the xtables form.
      */
     skipPayloadless: z.boolean().default(false),
+    /**
+     * Let TCP SYN+ACKs pass without queueing them (default false). The client's SYN still goes
+     * (it tells the flow's direction and starts a new flow on a reused 5-tuple); the server's
+     * stream start is taken from the client's acknowledgment number instead (src/dpi/classifiers/engine.ts).
+     */
+    skipSynAck: z.boolean().default(false),
     /** Marks shared with the queue readers (default {@link DEFAULT_FLOW_MARKS}). */
     marks: FlowMarksSchema.default(DEFAULT_FLOW_MARKS),
     /** Whether the kernel has the nft `queue` statement (capability report `nft.features.queue`). */
@@ -114,6 +120,8 @@ export function xtablesRules(o: SteeringCommon & {
   hooks: SteeringHook[];
   /** See {@link SteeringSchema} `skipPayloadless`; the family decides the header layout. */
   skipPayloadless?: 'ipv4' | 'ipv6' | undefined;
+  /** See {@link SteeringSchema} `skipSynAck`. */
+  skipSynAck?: boolean | undefined;
 }): string {
   const { chain, marks: m } = o;
   const mm = (v: number): string => `${hex(v)}/${hex(m.mask)}`;
@@ -137,6 +145,7 @@ export function xtablesRules(o: SteeringCommon & {
       const [len, u32] = o.skipPayloadless === 'ipv4' ? [20 + 4 * doff, `0>>24&0xF=5&&32>>28=${doff}`] : [40 + 4 * doff, `4>>8&0xFF=6&&52>>28=${doff}`];
       lines.push(`-A ${chain} -p tcp -m comment --comment "netfence dpi: no payload, not queued" --tcp-flags SYN NONE -m length --length ${len} -m u32 --u32 "${u32}" -j RETURN`);
     }
+  if (o.skipSynAck && o.protocols.includes('tcp')) lines.push(`-A ${chain} -p tcp -m comment --comment "netfence dpi: SYN+ACK, not queued" --tcp-flags SYN,ACK SYN,ACK -j RETURN`);
   for (const p of o.protocols)
     lines.push(`-A ${chain} -p ${p} -m comment --comment "netfence dpi: first packets to the queue" -m connbytes --connbytes 0:${o.packets} --connbytes-dir both --connbytes-mode packets ${target.join(' ')}`);
   for (const h of o.hooks) lines.push(`-I ${h.toUpperCase()} 1 -j ${chain}`);
@@ -151,6 +160,7 @@ function nftExpr(o: SteeringCommon & {
   table: string;
   families: ('ipv4' | 'ipv6')[];
   skipPayloadless: boolean;
+  skipSynAck: boolean;
 }): Command[] {
   const m = o.marks;
   const t: TableId = { family: 'inet', table: o.table };
@@ -188,6 +198,8 @@ function nftExpr(o: SteeringCommon & {
               : [eq(meta('nfproto'), 'ipv6'), eq(payload('ip6', 'nexthdr'), 'tcp'), eq(payload('ip6', 'length'), 4 * doff)];
           out.push(counted('netfence dpi: no payload, not queued', [...hdr, eq(payload('tcp', 'doff'), doff), eq(and(payload('tcp', 'flags'), 0x02), 0), accept()]));
         }
+    if (o.skipSynAck && o.protocols.includes('tcp'))
+      out.push(counted('netfence dpi: SYN+ACK, not queued', [...famMatch, eq(meta('l4proto'), 'tcp'), eq(and(payload('tcp', 'flags'), 0x12), 0x12), accept()]));
     out.push(counted('netfence dpi: first packets to the queue', [...famMatch, eq(meta('l4proto'), protoSet), match(ct('packets'), '<=', o.packets), queue]));
   }
   return out;
@@ -210,6 +222,7 @@ export function compileSteering(options: SteeringOptions): Result<Plan, Validati
   const protocols = uniq<'tcp' | 'udp'>(o.protocols);
   const common = { queues: o.queues, failOpen: o.failOpen, packets, resetBad: o.resetBad, cpuFanout: o.cpuFanout, marks, protocols };
   const skip = o.skipPayloadless;
+  const skipSynAck = o.skipSynAck;
   const plan = emptyPlan(o.owner, o.netns);
   const via = o.nftQueue ? 'nft' : 'xtables';
   plan.queue.push({ queue: o.queues[0], count: o.queues[1], via, failOpen: o.failOpen });
@@ -228,7 +241,7 @@ export function compileSteering(options: SteeringOptions): Result<Plan, Validati
   if (o.nftQueue) {
     plan.tables.push({ family: 'inet', name: table });
     const chainNames = new Map<SteeringHook, string>(hooks.map((h) => [h, `dpi_${h}`]));
-    plan.nft.push(...nftExpr({ ...common, table, chainNames, families, skipPayloadless: skip }));
+    plan.nft.push(...nftExpr({ ...common, table, chainNames, families, skipPayloadless: skip, skipSynAck }));
     // `ct packets` needs conntrack accounting (xt connbytes turns it on by itself; nft does not).
     plan.steps.push({
       id: `dpi:${name}:ct-acct`,
@@ -240,7 +253,7 @@ export function compileSteering(options: SteeringOptions): Result<Plan, Validati
   }
   for (const fam of families) {
     const tool = fam === 'ipv4' ? 'iptables-nft' : 'ip6tables-nft';
-    const text = xtablesRules({ ...common, chain, hooks, skipPayloadless: skip ? fam : undefined });
+    const text = xtablesRules({ ...common, chain, hooks, skipPayloadless: skip ? fam : undefined, skipSynAck });
     const undo: Action[] = [
       // a jump may be missing when the step failed half-way (chain created, restore refused): not an error
       ...hooks.map((h): Action => ({ kind: 'exec', argv: [tool, '-t', 'filter', '-D', h.toUpperCase(), '-j', chain], ignoreFailure: true })),

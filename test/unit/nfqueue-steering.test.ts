@@ -183,3 +183,32 @@ describe('steering: payload-less TCP packets skip the queue (skipPayloadless)', 
     expect(JSON.stringify(plain.nft)).not.toContain('no payload');
   });
 });
+
+describe('steering: SYN+ACKs skip the queue (skipSynAck)', () => {
+  it('xtables: one RETURN for SYN+ACK after the bad-flow rules, before the queue rule; TCP only', () => {
+    const o = { chain: 'C', hooks: ['forward'] as const, protocols: ['tcp', 'udp'] as ('tcp' | 'udp')[], queues: [1, 1] as [number, number], failOpen: true, packets: 24, resetBad: false, cpuFanout: false, marks: DEFAULT_FLOW_MARKS };
+    const rules = xtablesRules({ ...o, hooks: ['forward'], skipSynAck: true }).split('\n').filter((l) => l.startsWith('-A'));
+    const skip = rules.filter((l) => l.includes('SYN+ACK, not queued'));
+    expect(skip).toEqual(['-A C -p tcp -m comment --comment "netfence dpi: SYN+ACK, not queued" --tcp-flags SYN,ACK SYN,ACK -j RETURN']);
+    expect(rules.indexOf(skip[0]!)).toBeGreaterThan(rules.findIndex((l) => l.includes('bad flow, drop')));
+    expect(rules.indexOf(skip[0]!)).toBeLessThan(rules.findIndex((l) => l.includes('first packets to the queue')));
+    expect(xtablesRules({ ...o, hooks: ['forward'], protocols: ['udp'], skipSynAck: true })).not.toContain('SYN+ACK');
+    expect(xtablesRules({ ...o, hooks: ['forward'] })).not.toContain('SYN+ACK');
+  });
+
+  it('nft: tcp flags & (syn|ack) == syn|ack accept, before the queue rule; off by default', () => {
+    const plan = ok<Plan>(compileSteering({ queues: [3, 1], failOpen: true, nftQueue: true, skipSynAck: true }));
+    expect(validatePlan(plan).ok).toBe(true);
+    const rules = plan.nft.filter((c) => JSON.stringify(c).includes('"rule"')).map((c) => (c as { add: { rule: { expr: unknown[]; comment: string } } }).add.rule);
+    const i = rules.findIndex((r) => r.comment === 'netfence dpi: SYN+ACK, not queued');
+    expect(rules[i]?.expr).toEqual([
+      { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'tcp' } },
+      { match: { op: '==', left: { '&': [{ payload: { protocol: 'tcp', field: 'flags' } }, 0x12] }, right: 0x12 } },
+      { counter: null },
+      { accept: null },
+    ]);
+    expect(i).toBeGreaterThan(rules.findIndex((r) => r.comment === 'netfence dpi: bad flow, drop'));
+    expect(i).toBeLessThan(rules.findIndex((r) => r.comment === 'netfence dpi: first packets to the queue'));
+    expect(JSON.stringify(ok<Plan>(compileSteering({ queues: [3, 1], failOpen: true, nftQueue: true })).nft)).not.toContain('SYN+ACK');
+  });
+});
