@@ -12,7 +12,8 @@
  *
  * It reports to the main process with `ctx.emit`: a `detection` event per
  * flow judged BitTorrent and a `counters` event (cumulative) after each
- * decision and at most every `countersIntervalMs` when something changed.
+ * detection, when asked ({@link COUNTERS_FLUSH}), and otherwise at most every
+ * `countersIntervalMs` when something changed.
  *
  * Peer cache: each worker's engine keeps a replica of the blocker's one peer
  * cache; what it adds (detected peers, peers learnt from tracker and DHT
@@ -190,9 +191,17 @@ export const createPacketHandler: PacketHandlerFactory = async (ctx) => {
           monitored: o.monitorOnly,
         };
         ctx.emit(d);
-      } else if (v.verdict === 'benign') counters.benign++;
-      decided = true;
+        decided = true;
+      } else if (v.verdict === 'benign') counters.benign++; // counted, sent with the next batch (or on request)
     },
+  });
+  // the main process asks before reading the counters (DpiBlocker.stats): they are then exact
+  ctx.onMessage?.((data) => {
+    if ((data as { kind?: unknown } | undefined)?.kind === COUNTERS_FLUSH) {
+      if (timer) clearTimeout(timer);
+      dirty = true;
+      flush();
+    }
   });
   const learner = engine.learner;
   const waitFor = (d: Decision, wait: Promise<void>): Promise<Decision> =>
@@ -227,7 +236,7 @@ export const createPacketHandler: PacketHandlerFactory = async (ctx) => {
       counters.accepted++;
       d = 'accept';
     }
-    // Counters go out at once after a decision, otherwise at most every `countersIntervalMs`.
+    // Counters go out at once after a detection, otherwise at most every `countersIntervalMs` (one IPC message per new connection costs more than its verdict).
     // this packet listed peers: counted at once, and (when let through) held until every worker knows them
     const taught = learner !== undefined && learner.stats.endpoints !== counters.learntPeers;
     if (taught) {
@@ -240,6 +249,9 @@ export const createPacketHandler: PacketHandlerFactory = async (ctx) => {
     return wait ? waitFor(d, wait) : d;
   };
 };
+
+/** What the main process posts to the workers to have their counters sent at once. */
+export const COUNTERS_FLUSH = 'counters-flush';
 
 /** Counters at zero (also fills fields an older worker did not report). */
 export function zeroHandlerCounters(): DpiHandlerCounters {

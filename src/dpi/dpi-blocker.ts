@@ -24,7 +24,7 @@ import { faultAt } from '../plan/faults.js';
 import type { Plan } from '../plan/types.js';
 import { Err, Ok, type Result } from '../result.js';
 import { compileDpiBlocker, steeringForm } from './blocker-compile.js';
-import { zeroHandlerCounters, type DpiHandlerCounters, type DpiHandlerDetection } from './blocker-handler.js';
+import { COUNTERS_FLUSH, zeroHandlerCounters, type DpiHandlerCounters, type DpiHandlerDetection } from './blocker-handler.js';
 import { DpiBlockerOptionsSchema, peerCacheOptions, type DpiBlockerOptions, type DpiBlockerSettings } from './blocker-options.js';
 import type { Detection, DpiBlockerCompiled, DpiBlockerEvents, DpiBlockerStats, DpiHostFacts, DpiPeerCacheStats } from './blocker-types.js';
 import { DetectionFeed } from './detection-feed.js';
@@ -242,13 +242,18 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
   }
 
   /**
-   * Queue and engine counters. Engine counters arrive from the workers after
-   * each flow decision and at most every 250 ms, so they may lag by that much.
+   * Queue and engine counters. The workers are asked to send their engine
+   * counters before they answer, so both are current.
    */
   async stats(): Promise<Result<DpiBlockerStats, NetfenceError>> {
     let queues: DpiBlockerStats['queues'] = [];
     try {
-      if (this.handle) queues = await this.handle.stats();
+      if (this.handle) {
+        // the workers send their engine counters before answering (one channel each, in order)
+        // (`?.`: test/unit/metrics-sources.test.ts fakes a handle with stats() alone)
+        this.handle.post?.('all', { kind: COUNTERS_FLUSH });
+        queues = await this.handle.stats();
+      }
     } catch (e) {
       return Err(e instanceof NetfenceError ? e : new NetfenceError('QUEUE_WORKER', `reading the queue statistics failed: ${String(e)}`, { cause: e }));
     }

@@ -6,7 +6,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { createPacketHandler, type DpiHandlerCounters, type DpiHandlerDetection, type DpiHandlerOptions } from '../../src/dpi/blocker-handler.js';
+import { COUNTERS_FLUSH, createPacketHandler, type DpiHandlerCounters, type DpiHandlerDetection, type DpiHandlerOptions } from '../../src/dpi/blocker-handler.js';
 import { DpiBlocker, dpiHandlerPath } from '../../src/dpi/dpi-blocker.js';
 import type { QueuedPacket } from '../../src/dpi/nfqueue/protocol.js';
 import type { Decision } from '../../src/dpi/nfqueue/reader.js';
@@ -205,5 +205,24 @@ describe('the worker handler module', () => {
 
   it('a module without a classifier fails to load with a clear message', async () => {
     await expect(createPacketHandler({ queue: 1, options: { monitorOnly: false, classifiers: [{ module: fileURLToPath(import.meta.url).replace('dpi-blocker.test.ts', 'dpi-fixtures.ts') }] }, failOpen: true, emit: () => undefined })).rejects.toThrow(/exports no classifier/);
+  });
+});
+
+describe('the worker handler module: counters', () => {
+  it('a benign decision is not sent at once (one IPC message per connection); a flush request sends the counters, a detection does at once', async () => {
+    const events: { kind: string; counters?: DpiHandlerCounters }[] = [];
+    const listeners: ((d: unknown) => void)[] = [];
+    const h = await createPacketHandler({ queue: 1, options: { monitorOnly: false, classifiers: ['bittorrent'], countersIntervalMs: 60_000 }, failOpen: true, emit: (d) => events.push(d as never), onMessage: (l) => void listeners.push(l) });
+    const syn = (sp: number, dp: number) => ipv4Packet('198.18.1.2', '198.18.2.2', { proto: 'tcp', sport: sp, dport: dp, flags: 0x02, seq: 999 });
+    const data = (sp: number, dp: number, payload: Uint8Array | string) => ipv4Packet('198.18.1.2', '198.18.2.2', { proto: 'tcp', sport: sp, dport: dp, payload, seq: 1000, ack: 1 });
+    expect(await h(queued(syn(40000, 80), 1))).toBe('accept');
+    const first = events.length; // the first packet's counters go out (nothing sent yet)
+    expect(await h(queued(data(40000, 80, 'GET / HTTP/1.0\r\n\r\n'), 2))).toBe('benign');
+    expect(events.length).toBe(first);
+    for (const l of listeners) l({ kind: COUNTERS_FLUSH });
+    expect(events.at(-1)).toMatchObject({ kind: 'counters', counters: { flows: 1, benign: 1, packets: 2 } });
+    await h(queued(syn(40001, 6881), 3));
+    expect(await h(queued(data(40001, 6881, btHandshake()), 4))).toBe('bad');
+    expect(events.filter((e) => e.kind === 'counters').at(-1)).toMatchObject({ counters: { flows: 2, detections: 1, benign: 1 } });
   });
 });
