@@ -124,6 +124,29 @@ describe('nfqueue steering rules (nft queue or xtables, as the kernel allows)', 
     });
   });
 
+  it('skipPayloadless + skipSynAck (as DpiBlocker steers): of a TCP connection only the SYN and the packets with payload are queued', async () => {
+    await withLab('nfqsynack', async (lab) => {
+      const t = await topo(lab);
+      const applied = await steer(t, { queues: [46, 1], failOpen: false, packets: 1_000_000, skipPayloadless: true, skipSynAck: true });
+      const h = await open({ netns: t.r.netns, queues: [46, 1], failOpen: false, handlerModule: HANDLER, handlerOptions: { verdict: 'accept' } });
+      try {
+        const r = await tcpTransfer(t, 5310, 200_000);
+        expect(r.send.error).toBeNull();
+        expect(r.recv.conns[0]?.bytes).toBe(200_000);
+        const c = await ruleCounters(lab, t);
+        // one connection: its one SYN+ACK passes the queue, so do its pure ACKs (and the bare FINs)
+        expect(c.get('netfence dpi: SYN+ACK, not queued')).toBe(1);
+        expect(c.get('netfence dpi: no payload, not queued')).toBeGreaterThan(0);
+        const n = await queued(h, 46);
+        expect(n).toBe(c.get('netfence dpi: first packets to the queue'));
+        expect(n).toBeGreaterThanOrEqual(2); // the SYN and at least one data segment (GSO may merge the rest)
+      } finally {
+        await h.close();
+        await applied.rollback();
+      }
+    });
+  });
+
   it('only the first N packets of a flow are queued (connbytes bound)', async () => {
     await withLab('nfqbound', async (lab) => {
       const t = await topo(lab);
