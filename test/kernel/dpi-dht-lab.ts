@@ -1,0 +1,129 @@
+/**
+ * A swarm that finds itself through DHT only, for the DpiBlocker client test
+ * (dpi-clients-dht.test.ts): a DHT host behind the router (dpi-dht-node.mjs:
+ * 12 nodes, each on its own /24, since libtorrent keeps one node per /24 in a
+ * search and Transmission calls its DHT "broken" below 4 good and 9 known
+ * nodes), trackerless torrents, and qBittorrent-nox / transmission-daemon with
+ * their defaults except local peer discovery (off, so DHT is the only way the
+ * peers meet) and the DHT's starting nodes: qBittorrent 4.5 has no bootstrap
+ * setting (its routers are compiled in), so the torrent's `nodes` key (BEP 5)
+ * names the lab nodes; Transmission reads the nodes it knew at its last exit
+ * from `dht.dat` in its config directory (`dht.bootstrap` exists too, but is
+ * read at one host every 7.5–22.5 s).
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run } from '../../src/host/run.js';
+import type { Lab, LabHost } from '../../src/lab/index.js';
+import type { Topo } from './nfqueue-lab.js';
+import { bg, type Bg } from './dpi-lab.js';
+import type { SwarmTorrent } from './dpi-clients-lab.js';
+
+const DHT_NODE = fileURLToPath(new URL('./dpi-dht-node.mjs', import.meta.url));
+const CLIENT_API = fileURLToPath(new URL('./dpi-client-api.mjs', import.meta.url));
+/** The lab DHT's nodes: 198.18.16.2 … 198.18.27.2, one per /24, all on the DHT host behind the router. */
+export const DHT_NODES = Array.from({ length: 12 }, (_, i) => `198.18.${16 + i}.2`);
+export const DHT_PORT = 6999;
+
+/** The DHT host `d` behind the router (198.18.4.0/24; the nodes' addresses routed to it) and its node. */
+export async function startDht(lab: Lab, t: Topo, lifetimeMs: number): Promise<Bg> {
+  const d = await lab.host('d');
+  const { b } = await lab.link({ host: t.r, addrs: ['198.18.4.1/24'] }, { host: d, addrs: ['198.18.4.2/24'] });
+  for (const a of DHT_NODES) await lab.addr(d, b, `${a}/32`);
+  await lab.route(d, 'default', '198.18.4.1');
+  await lab.route(t.r, '198.18.16.0/20', '198.18.4.2');
+  return bg(d, [process.execPath, DHT_NODE, String(DHT_PORT), String(lifetimeMs), DHT_NODES.join(',')]);
+}
+
+/** Whether the DHT node has received an announce_peer from `addr:port` (its log names each first query kind per address and port). */
+export function announced(dht: Bg, addr: string, port: number): boolean {
+  return dht.out().includes(`"from":"${addr}:${port}","q":"announce_peer"`);
+}
+
+/** The torrent's file with a `nodes` key naming the lab DHT (the info dict, and so the info-hash, unchanged). */
+function withLabNodes(t: SwarmTorrent): string {
+  const tor = readFileSync(t.torrent);
+  const info = tor.indexOf('4:infod');
+  // A trackerless torrent's keys in order: created by, info, nodes; the info dict ends where `5:nodes` begins.
+  const at = tor.lastIndexOf('5:nodes');
+  if (info < 0 || at < info) throw new Error('torrent without nodes');
+  const nodes = Buffer.from(`5:nodesl${DHT_NODES.map((a) => `l${a.length}:${a}i${DHT_PORT}ee`).join('')}ee`);
+  const file = join(t.dir, `${t.spec.id}-lab-dht.torrent`);
+  writeFileSync(file, Buffer.concat([tor.subarray(0, at), nodes]));
+  return file;
+}
+
+/** A running DHT-only client. */
+export interface DhtClient {
+  proc: Bg;
+  /** Directory the leecher downloads into (or the seeder's copy). */
+  dir: string;
+  /** The client's own count of payload bytes downloaded for the torrent since it started (its RPC/Web API). */
+  downloaded(): Promise<number | undefined>;
+  /**
+   * qBittorrent: pause and resume the torrent once its DHT knows nodes (true when done). qBittorrent
+   * 4.5 starts its DHT about 20 s after it starts here (its compiled-in routers do not resolve in
+   * the lab) and announces the torrent then, before the torrent's `nodes` have answered: that
+   * announce asks no node, and libtorrent's next is due after `dht_announce_interval` (15 min)
+   * ("Force reannounce" only queues it). Resuming a torrent announces it at once.
+   */
+  restart(): Promise<boolean>;
+}
+
+/** qBittorrent-nox, defaults except LSD off; peer port `port`, Web API on port + 1000 (localhost without login, as dpi-clients-lab). */
+function qbittorrent(h: LabHost, t: SwarmTorrent, save: string, home: string, seed: boolean): Bg {
+  const port = t.spec.port;
+  const profile = join(home, 'profile');
+  const conf = join(profile, 'qBittorrent', 'config');
+  mkdirSync(conf, { recursive: true });
+  mkdirSync(save, { recursive: true });
+  const lines = ['[LegalNotice]', 'Accepted=true', '[BitTorrent]', `Session\\Port=${port}`, `Session\\DefaultSavePath=${save}`, 'Session\\LSDEnabled=false'];
+  lines.push('[Preferences]', 'WebUI\\LocalHostAuth=false', `WebUI\\Port=${port + 1000}`, '');
+  writeFileSync(join(conf, 'qBittorrent.conf'), lines.join('\n'));
+  return bg(h, ['qbittorrent-nox', `--profile=${profile}`, `--webui-port=${port + 1000}`, `--torrenting-port=${port}`, `--save-path=${save}`, ...(seed ? ['--skip-hash-check'] : []), withLabNodes(t)], {
+    HOME: home,
+    QT_QPA_PLATFORM: 'offscreen',
+  });
+}
+
+/** transmission-daemon, defaults except LPD off; `dht.dat` lists 8 lab nodes (a fresh id); RPC on port + 1000. */
+function transmission(h: LabHost, t: SwarmTorrent, save: string, home: string): Bg {
+  const port = t.spec.port;
+  const cfg = join(home, 'config');
+  mkdirSync(join(cfg, 'torrents'), { recursive: true });
+  mkdirSync(save, { recursive: true });
+  writeFileSync(join(cfg, 'torrents', `${t.spec.id}.torrent`), readFileSync(withLabNodes(t)));
+  const compact = Buffer.concat(
+    DHT_NODES.slice(0, 8).map((a) => {
+      const b = Buffer.alloc(6);
+      a.split('.').forEach((o, i) => (b[i] = Number(o)));
+      b.writeUInt16BE(DHT_PORT, 4);
+      return b;
+    }),
+  );
+  writeFileSync(join(cfg, 'dht.dat'), Buffer.concat([Buffer.from('d2:id20:'), randomBytes(20), Buffer.from(`5:nodes${compact.length}:`), compact, Buffer.from('e')]));
+  return bg(h, ['transmission-daemon', '-f', '-g', cfg, '-w', save, '-P', String(port), '-p', String(port + 1000), '--no-lpd', '-M', '--log-info'], { HOME: home });
+}
+
+/** Start a client for `t` on `h`: seeding from its seed directory, or leeching into `<dir>/<tag>/dl`. */
+export function startDhtClient(h: LabHost, t: SwarmTorrent, role: 'seed' | 'leech', tag: string): DhtClient {
+  const home = join(t.dir, `${role}-${tag}`);
+  const dir = role === 'seed' ? t.seedDir : join(home, 'dl');
+  const proc = t.spec.client === 'qbittorrent' ? qbittorrent(h, t, dir, home, role === 'seed') : transmission(h, t, dir, home);
+  const api = async (mode: string): Promise<Record<string, unknown>> => {
+    const r = await run([process.execPath, CLIENT_API, mode, t.spec.client, String(t.spec.port + 1000), t.infoHash], { netns: h.netns, timeoutMs: 10_000 });
+    return r.ok ? (JSON.parse(r.val.stdout.trim() || '{}') as Record<string, unknown>) : {};
+  };
+  return {
+    proc,
+    dir,
+    downloaded: async () => {
+      const n = (await api('downloaded')).downloaded;
+      return typeof n === 'number' ? n : undefined;
+    },
+    restart: async () => (await api('restart')).restarted === true,
+  };
+}
