@@ -26,7 +26,7 @@ export interface ClassifiedFlow {
   verdict: VerdictKind;
   /** Why. */
   reason: string;
-  /** Detection family (`handshake`, `dht`, `utp`, `cache`, ... or `ended` / `budget` for benign flows). */
+  /** Detection family (`handshake`, `dht`, `utp`, `cache`, ... or `ended` / `budget` / `settled` for benign flows). */
   detection: string | undefined;
   /** Classifier that decided. */
   classifier: string | undefined;
