@@ -25,6 +25,7 @@ import { alternate, report } from './lib/harness.js';
 const SERVERS = fileURLToPath(new URL('../test/kernel/dpi-servers.mjs', import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
+const CONC = Number(process.env.BENCH_CONC ?? 4);
 
 async function iperf(lab: Lab, c: LabHost, s: LabHost, port: number): Promise<number> {
   const server = run(['iperf3', '-s', '-1', '-J', '-p', String(port)], { netns: s.netns, timeoutMs: 20_000 });
@@ -41,7 +42,7 @@ interface Rate {
   perSecond: number;
 }
 async function connRate(c: LabHost): Promise<Rate> {
-  const r = await run([process.execPath, SERVERS, 'conn-rate', '198.18.2.2', '8080', '1500', '4'], { netns: c.netns, timeoutMs: 20_000 });
+  const r = await run([process.execPath, SERVERS, 'conn-rate', '198.18.2.2', '8080', '1500', String(CONC)], { netns: c.netns, timeoutMs: 20_000 });
   return JSON.parse(r.ok ? r.val.stdout.trim() : '{"done":0,"failed":0,"perSecond":0}') as Rate;
 }
 
@@ -98,7 +99,7 @@ await withLab('dpibench', async (lab) => {
   );
   report({
     id: 'dpi.new-connections',
-    figure: 'new TCP connections/s through a router running DpiBlocker (HTTP/1.0, 4 at once)',
+    figure: `new TCP connections/s through a router running DpiBlocker (HTTP/1.0, ${CONC} at once)`,
     ours: conn.ours,
     baseline: conn.baseline,
     baselineName: 'same router without DpiBlocker',
