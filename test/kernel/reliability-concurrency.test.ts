@@ -23,6 +23,11 @@ import { createNfTablesRoute, NetfenceRouteManager as NFTablesManager } from '..
 import { run } from '../../src/host/run.js';
 import { withLab, type LabHost } from '../../src/lab/index.js';
 import { XdpBlocklist } from '../../src/xdp/xdp-blocklist.js';
+import { reconcile } from '../../src/plan/reconcile.js';
+import { readJournal } from '../../src/plan/journal.js';
+
+/** Journal entries of a namespace (any process). */
+const journalEntriesOf = (ns: string): string[] => readJournal().filter((e) => e.netns === ns).map((e) => e.id);
 
 const WORKER = fileURLToPath(new URL('./concurrent-worker.ts', import.meta.url));
 const ROUNDS = 20;
@@ -227,6 +232,11 @@ describe('concurrency between processes', () => {
           const after = await C.call({ op: 'fw-apply', netns: ns, table: 'other2', owner: 'worker:c', ruleId: 'c2', addr: '198.18.107.2' });
           expect(after.ok, after.message).toBe(true);
           expect(performance.now() - t1).toBeLessThan(2000);
+          // the killed holder's journal entry (if its apply had written one) is taken back by reconcile(), none is left
+          const rc = (await reconcile({ netns: ns, waitMs: 2_000 })).unwrap();
+          expect(rc.errors).toEqual([]);
+          expect(rc.found.filter((f) => f.owner !== 'worker:d')).toEqual([]);
+          expect(journalEntriesOf(ns)).toEqual([]);
           figures['lock timeouts named the holder'] = 1;
           figures['killed holder: next apply went on'] = 1;
         } finally {
