@@ -1,6 +1,6 @@
 /**
  * A swarm that finds itself through DHT only, for the DpiBlocker client test
- * (dpi-clients-dht.test.ts): a DHT host behind the router (dpi-dht-node.mjs:
+ * (dpi-clients-dht.test.ts): a DHT host behind the routers (dpi-dht-node.mjs:
  * 12 nodes, each on its own /24, since libtorrent keeps one node per /24 in a
  * search and Transmission calls its DHT "broken" below 4 good and 9 known
  * nodes), trackerless torrents, and qBittorrent-nox / transmission-daemon with
@@ -18,7 +18,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../src/host/run.js';
 import type { Lab, LabHost } from '../../src/lab/index.js';
-import type { Topo } from './nfqueue-lab.js';
 import { bg, type Bg } from './dpi-lab.js';
 import type { SwarmTorrent } from './dpi-clients-lab.js';
 
@@ -28,13 +27,40 @@ const CLIENT_API = fileURLToPath(new URL('./dpi-client-api.mjs', import.meta.url
 export const DHT_NODES = Array.from({ length: 12 }, (_, i) => `198.18.${16 + i}.2`);
 export const DHT_PORT = 6999;
 
-/** The DHT host `d` behind the router (198.18.4.0/24; the nodes' addresses routed to it) and its node. */
-export async function startDht(lab: Lab, t: Topo, lifetimeMs: number): Promise<Bg> {
-  const d = await lab.host('d');
-  const { b } = await lab.link({ host: t.r, addrs: ['198.18.4.1/24'] }, { host: d, addrs: ['198.18.4.2/24'] });
+/** Addresses of the two leechers. */
+export const BLOCKED_LEECHER = '198.18.1.2';
+export const CONTROL_LEECHER = '198.18.3.2';
+
+/**
+ * Two leechers behind two routers, run at once: `c1` (198.18.1.2) behind `r1` (the blocking
+ * DpiBlocker), `c2` (198.18.3.2) behind `r2` (the monitor-only control); both routers reach
+ * `core`, which serves the seeder host `s` (198.18.2.2) and the DHT host `d` (198.18.4.2, the
+ * nodes' addresses routed to it).
+ */
+export async function dhtTopo(lab: Lab): Promise<{ c1: LabHost; r1: LabHost; c2: LabHost; r2: LabHost; core: LabHost; s: LabHost; d: LabHost }> {
+  const [c1, r1, c2, r2, core, s, d] = await Promise.all(['c1', 'r1', 'c2', 'r2', 'core', 's', 'd'].map((n) => lab.host(n))) as [LabHost, LabHost, LabHost, LabHost, LabHost, LabHost, LabHost];
+  await lab.link({ host: c1, addrs: ['198.18.1.2/24'] }, { host: r1, addrs: ['198.18.1.1/24'] });
+  await lab.link({ host: r1, addrs: ['198.18.5.1/24'] }, { host: core, addrs: ['198.18.5.2/24'] });
+  await lab.link({ host: c2, addrs: ['198.18.3.2/24'] }, { host: r2, addrs: ['198.18.3.1/24'] });
+  await lab.link({ host: r2, addrs: ['198.18.6.1/24'] }, { host: core, addrs: ['198.18.6.2/24'] });
+  await lab.link({ host: core, addrs: ['198.18.2.1/24'] }, { host: s, addrs: ['198.18.2.2/24'] });
+  const { b } = await lab.link({ host: core, addrs: ['198.18.4.1/24'] }, { host: d, addrs: ['198.18.4.2/24'] });
   for (const a of DHT_NODES) await lab.addr(d, b, `${a}/32`);
+  for (const h of [r1, r2, core]) await lab.forwarding(h);
+  await lab.route(c1, 'default', '198.18.1.1');
+  await lab.route(r1, 'default', '198.18.5.2');
+  await lab.route(c2, 'default', '198.18.3.1');
+  await lab.route(r2, 'default', '198.18.6.2');
+  await lab.route(core, '198.18.1.0/24', '198.18.5.1');
+  await lab.route(core, '198.18.3.0/24', '198.18.6.1');
+  await lab.route(core, '198.18.16.0/20', '198.18.4.2');
+  await lab.route(s, 'default', '198.18.2.1');
   await lab.route(d, 'default', '198.18.4.1');
-  await lab.route(t.r, '198.18.16.0/20', '198.18.4.2');
+  return { c1, r1, c2, r2, core, s, d };
+}
+
+/** The lab DHT's node on host `d` (dhtTopo). */
+export function startDht(d: LabHost, lifetimeMs: number): Bg {
   return bg(d, [process.execPath, DHT_NODE, String(DHT_PORT), String(lifetimeMs), DHT_NODES.join(',')]);
 }
 
