@@ -80,9 +80,10 @@ export const SteeringSchema = z
      */
     skipPayloadless: z.boolean().default(false),
     /**
-     * Let TCP SYN+ACKs pass without queueing them (default false). The client's SYN still goes
-     * (it tells the flow's direction and starts a new flow on a reused 5-tuple); the server's
-     * stream start is taken from the client's acknowledgment number instead (src/dpi/classifiers/engine.ts).
+     * With `skipPayloadless`: let SYN+ACKs without payload pass too (default false); a SYN+ACK
+     * that carries data is still queued. The client's SYN still goes (it tells the flow's
+     * direction and starts a new flow on a reused 5-tuple); the server's stream start is taken
+     * from the client's acknowledgment number instead (src/dpi/classifiers/engine.ts).
      */
     skipSynAck: z.boolean().default(false),
     /** Marks shared with the queue readers (default {@link DEFAULT_FLOW_MARKS}). */
@@ -90,7 +91,8 @@ export const SteeringSchema = z
     /** Whether the kernel has the nft `queue` statement (capability report `nft.features.queue`). */
     nftQueue: z.boolean(),
   })
-  .strict();
+  .strict()
+  .refine((o) => !o.skipSynAck || o.skipPayloadless, { path: ['skipSynAck'], message: 'needs skipPayloadless: only SYN+ACKs without payload pass unqueued' });
 
 /** Options of {@link compileSteering} (defaults in {@link SteeringSchema}). */
 export type SteeringOptions = z.input<typeof SteeringSchema>;
@@ -143,9 +145,10 @@ export function xtablesRules(o: SteeringCommon & {
     for (let doff = 5; doff <= 15; doff++) {
       // total length = IP header + TCP header exactly: no payload (u32: IPv4 IHL 5 / IPv6 next header TCP, then the data offset)
       const [len, u32] = o.skipPayloadless === 'ipv4' ? [20 + 4 * doff, `0>>24&0xF=5&&32>>28=${doff}`] : [40 + 4 * doff, `4>>8&0xFF=6&&52>>28=${doff}`];
-      lines.push(`-A ${chain} -p tcp -m comment --comment "netfence dpi: no payload, not queued" --tcp-flags SYN NONE -m length --length ${len} -m u32 --u32 "${u32}" -j RETURN`);
+      // not a SYN; with skipSynAck: not a bare SYN (a SYN+ACK without payload passes too)
+      const flags = o.skipSynAck ? '! --tcp-flags SYN,ACK SYN' : '--tcp-flags SYN NONE';
+      lines.push(`-A ${chain} -p tcp -m comment --comment "netfence dpi: no payload, not queued" ${flags} -m length --length ${len} -m u32 --u32 "${u32}" -j RETURN`);
     }
-  if (o.skipSynAck && o.protocols.includes('tcp')) lines.push(`-A ${chain} -p tcp -m comment --comment "netfence dpi: SYN+ACK, not queued" --tcp-flags SYN,ACK SYN,ACK -j RETURN`);
   for (const p of o.protocols)
     lines.push(`-A ${chain} -p ${p} -m comment --comment "netfence dpi: first packets to the queue" -m connbytes --connbytes 0:${o.packets} --connbytes-dir both --connbytes-mode packets ${target.join(' ')}`);
   for (const h of o.hooks) lines.push(`-I ${h.toUpperCase()} 1 -j ${chain}`);
@@ -196,10 +199,10 @@ function nftExpr(o: SteeringCommon & {
             fam === 'ipv4'
               ? [eq(meta('nfproto'), 'ipv4'), eq(meta('l4proto'), 'tcp'), eq(payload('ip', 'hdrlength'), 5), eq(payload('ip', 'length'), 20 + 4 * doff)]
               : [eq(meta('nfproto'), 'ipv6'), eq(payload('ip6', 'nexthdr'), 'tcp'), eq(payload('ip6', 'length'), 4 * doff)];
-          out.push(counted('netfence dpi: no payload, not queued', [...hdr, eq(payload('tcp', 'doff'), doff), eq(and(payload('tcp', 'flags'), 0x02), 0), accept()]));
+          // not a SYN (flags & syn == 0); with skipSynAck: not a bare SYN (flags & (syn|ack) != syn)
+          const notSyn = o.skipSynAck ? match(and(payload('tcp', 'flags'), 0x12), '!=', 0x02) : eq(and(payload('tcp', 'flags'), 0x02), 0);
+          out.push(counted('netfence dpi: no payload, not queued', [...hdr, eq(payload('tcp', 'doff'), doff), notSyn, accept()]));
         }
-    if (o.skipSynAck && o.protocols.includes('tcp'))
-      out.push(counted('netfence dpi: SYN+ACK, not queued', [...famMatch, eq(meta('l4proto'), 'tcp'), eq(and(payload('tcp', 'flags'), 0x12), 0x12), accept()]));
     out.push(counted('netfence dpi: first packets to the queue', [...famMatch, eq(meta('l4proto'), protoSet), match(ct('packets'), '<=', o.packets), queue]));
   }
   return out;

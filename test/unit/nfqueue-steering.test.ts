@@ -184,31 +184,39 @@ describe('steering: payload-less TCP packets skip the queue (skipPayloadless)', 
   });
 });
 
-describe('steering: SYN+ACKs skip the queue (skipSynAck)', () => {
-  it('xtables: one RETURN for SYN+ACK after the bad-flow rules, before the queue rule; TCP only', () => {
-    const o = { chain: 'C', hooks: ['forward'] as const, protocols: ['tcp', 'udp'] as ('tcp' | 'udp')[], queues: [1, 1] as [number, number], failOpen: true, packets: 24, resetBad: false, cpuFanout: false, marks: DEFAULT_FLOW_MARKS };
-    const rules = xtablesRules({ ...o, hooks: ['forward'], skipSynAck: true }).split('\n').filter((l) => l.startsWith('-A'));
-    const skip = rules.filter((l) => l.includes('SYN+ACK, not queued'));
-    expect(skip).toEqual(['-A C -p tcp -m comment --comment "netfence dpi: SYN+ACK, not queued" --tcp-flags SYN,ACK SYN,ACK -j RETURN']);
-    expect(rules.indexOf(skip[0]!)).toBeGreaterThan(rules.findIndex((l) => l.includes('bad flow, drop')));
-    expect(rules.indexOf(skip[0]!)).toBeLessThan(rules.findIndex((l) => l.includes('first packets to the queue')));
-    expect(xtablesRules({ ...o, hooks: ['forward'], protocols: ['udp'], skipSynAck: true })).not.toContain('SYN+ACK');
-    expect(xtablesRules({ ...o, hooks: ['forward'] })).not.toContain('SYN+ACK');
+describe('steering: SYN+ACKs without payload skip the queue (skipSynAck)', () => {
+  const o = { chain: 'C', hooks: ['forward'] as const, protocols: ['tcp', 'udp'] as ('tcp' | 'udp')[], queues: [1, 1] as [number, number], failOpen: true, packets: 24, resetBad: false, cpuFanout: false, marks: DEFAULT_FLOW_MARKS };
+
+  it('xtables: the payload-less RETURNs match "not a bare SYN" instead of "not a SYN"; no RETURN for SYN+ACKs with payload', () => {
+    const rules = xtablesRules({ ...o, hooks: ['forward'], skipPayloadless: 'ipv4', skipSynAck: true }).split('\n').filter((l) => l.startsWith('-A'));
+    const skip = rules.filter((l) => l.includes('no payload, not queued'));
+    expect(skip).toHaveLength(11);
+    for (const l of skip) {
+      expect(l).toContain(' ! --tcp-flags SYN,ACK SYN -m length --length ');
+      expect(l).not.toContain('--tcp-flags SYN NONE');
+    }
+    expect(rules.filter((l) => l.includes('-j RETURN') && !l.includes('-m length') && !l.includes('benign'))).toEqual([]);
+    const plain = xtablesRules({ ...o, hooks: ['forward'], skipPayloadless: 'ipv4' }).split('\n').filter((l) => l.includes('no payload'));
+    for (const l of plain) expect(l).toContain(' --tcp-flags SYN NONE -m length');
   });
 
-  it('nft: tcp flags & (syn|ack) == syn|ack accept, before the queue rule; off by default', () => {
-    const plan = ok<Plan>(compileSteering({ queues: [3, 1], failOpen: true, nftQueue: true, skipSynAck: true }));
+  it('nft: flags & (syn|ack) != syn in the payload-less rules (a SYN+ACK with data is still queued); off by default', () => {
+    const plan = ok<Plan>(compileSteering({ queues: [3, 1], failOpen: true, nftQueue: true, skipPayloadless: true, skipSynAck: true }));
     expect(validatePlan(plan).ok).toBe(true);
     const rules = plan.nft.filter((c) => JSON.stringify(c).includes('"rule"')).map((c) => (c as { add: { rule: { expr: unknown[]; comment: string } } }).add.rule);
-    const i = rules.findIndex((r) => r.comment === 'netfence dpi: SYN+ACK, not queued');
-    expect(rules[i]?.expr).toEqual([
-      { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'tcp' } },
-      { match: { op: '==', left: { '&': [{ payload: { protocol: 'tcp', field: 'flags' } }, 0x12] }, right: 0x12 } },
-      { counter: null },
-      { accept: null },
-    ]);
-    expect(i).toBeGreaterThan(rules.findIndex((r) => r.comment === 'netfence dpi: bad flow, drop'));
-    expect(i).toBeLessThan(rules.findIndex((r) => r.comment === 'netfence dpi: first packets to the queue'));
-    expect(JSON.stringify(ok<Plan>(compileSteering({ queues: [3, 1], failOpen: true, nftQueue: true })).nft)).not.toContain('SYN+ACK');
+    const skip = rules.filter((r) => r.comment === 'netfence dpi: no payload, not queued');
+    expect(skip).toHaveLength(22);
+    for (const r of skip) {
+      expect(r.expr).toContainEqual({ match: { op: '!=', left: { '&': [{ payload: { protocol: 'tcp', field: 'flags' } }, 0x12] }, right: 0x02 } });
+      expect(r.expr.at(-1)).toEqual({ accept: null });
+    }
+    const plain = ok<Plan>(compileSteering({ queues: [3, 1], failOpen: true, nftQueue: true, skipPayloadless: true }));
+    expect(JSON.stringify(plain.nft)).not.toContain('"!="');
+  });
+
+  it('refuses skipSynAck without skipPayloadless (a SYN+ACK carrying data must still be inspected)', () => {
+    const r = compileSteering({ queues: [3, 1], failOpen: true, nftQueue: true, skipSynAck: true });
+    expect(r.err).toBe(true);
+    expect(String(r.val)).toMatch(/skipSynAck.*needs skipPayloadless/s);
   });
 });
