@@ -250,8 +250,7 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
     try {
       if (this.handle) {
         // the workers send their engine counters before answering (one channel each, in order)
-        // (`?.`: test/unit/metrics-sources.test.ts fakes a handle with stats() alone)
-        this.handle.post?.('all', { kind: COUNTERS_FLUSH });
+        this.handle.post('all', { kind: COUNTERS_FLUSH });
         queues = await this.handle.stats();
       }
     } catch (e) {

@@ -126,7 +126,7 @@ describe('metricsOf', () => {
     feed.failOpen = true;
     const reader = { queue: 0, packets: 21, bytes: 2100, accepted: 10, dropped: 0, repeated: 3, benign: 7, bad: 3, verdictMessages: 1, batchMessages: 1, enobufs: 2, kernelErrors: 0, handlerErrors: 1, gso: 0, truncated: 0, repeatLoops: 0, pending: 0, connmarkVia: 'ct' as const, rcvbuf: 1 };
     const kernel = { queue: 0, portid: 1, queueTotal: 0, copyMode: 2, copyRange: 65535, queueDropped: 4, userDropped: 6, idSequence: 23 };
-    feed.handle = { stats: async () => [{ queue: 0, pid: 1, reader, kernel }] };
+    feed.handle = { stats: async () => [{ queue: 0, pid: 1, reader, kernel }], post: () => 1 };
     const fams = (await metricsOf(b)).unwrap();
     const q0 = { netns: NS, queue: '0' };
     expect(value(fams, 'netfence_dpi_verdicts_total', { ...q0, verdict: 'accept' })).toBe(10);
