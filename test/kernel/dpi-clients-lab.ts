@@ -113,8 +113,20 @@ function findFile(dir: string, pred: (name: string) => boolean): string | undefi
   return undefined;
 }
 
-/** qBittorrent-nox with its defaults; only ports, paths, the legal notice and the swarm's forced setting are written. */
-function qbittorrent(h: LabHost, t: SwarmTorrent, save: string, home: string, seed: boolean): Bg {
+/** What a launcher changes beyond the client's defaults and the swarm's own settings. */
+export interface LaunchOptions {
+  /** The torrent file to load (default: the swarm's). */
+  torrentFile?: string | undefined;
+  /** Local peer discovery off (qBittorrent `Session\LSDEnabled=false`, transmission `--no-lpd`). */
+  noLocalDiscovery?: boolean | undefined;
+  /** transmission: called with its config directory before it starts (e.g. to write `dht.dat`). */
+  prepareConfig?: ((cfg: string) => void) | undefined;
+  /** transmission: its log level flag (default `--log-error`). */
+  logFlag?: string | undefined;
+}
+
+/** qBittorrent-nox with its defaults; only ports, paths, the legal notice, the swarm's forced settings and `o` are written. */
+export function qbittorrent(h: LabHost, t: SwarmTorrent, save: string, home: string, seed: boolean, o: LaunchOptions = {}): Bg {
   const { spec } = t;
   const profile = join(home, 'profile');
   const conf = join(profile, 'qBittorrent', 'config');
@@ -124,22 +136,25 @@ function qbittorrent(h: LabHost, t: SwarmTorrent, save: string, home: string, se
   if (spec.transport) lines.push(`Session\\BTProtocol=${spec.transport === 'tcp' ? 'TCP' : 'UTP'}`);
   // 0 = prefer encryption (the default), 1 = require it
   if (spec.encryption === 'forced') lines.push('Session\\Encryption=1');
+  if (o.noLocalDiscovery) lines.push('Session\\LSDEnabled=false');
   lines.push('[Preferences]', 'WebUI\\LocalHostAuth=false', `WebUI\\Port=${spec.port + 1000}`, '');
   writeFileSync(join(conf, 'qBittorrent.conf'), lines.join('\n'));
-  return bg(h, ['qbittorrent-nox', `--profile=${profile}`, `--webui-port=${spec.port + 1000}`, `--torrenting-port=${spec.port}`, `--save-path=${save}`, ...(seed ? ['--skip-hash-check'] : []), t.torrent], {
+  return bg(h, ['qbittorrent-nox', `--profile=${profile}`, `--webui-port=${spec.port + 1000}`, `--torrenting-port=${spec.port}`, `--save-path=${save}`, ...(seed ? ['--skip-hash-check'] : []), o.torrentFile ?? t.torrent], {
     HOME: home,
     QT_QPA_PLATFORM: 'offscreen',
   });
 }
 
 /** transmission-daemon with its defaults; the torrent is loaded at start from its config directory's `torrents/`. */
-function transmission(h: LabHost, t: SwarmTorrent, save: string, home: string): Bg {
+export function transmission(h: LabHost, t: SwarmTorrent, save: string, home: string, o: LaunchOptions = {}): Bg {
   const { spec } = t;
   const cfg = join(home, 'config');
   mkdirSync(join(cfg, 'torrents'), { recursive: true });
   mkdirSync(save, { recursive: true });
-  writeFileSync(join(cfg, 'torrents', `${spec.id}.torrent`), readFileSync(t.torrent));
-  const argv = ['transmission-daemon', '-f', '-g', cfg, '-w', save, '-P', String(spec.port), '-p', String(spec.port + 1000), '-M', process.env.H8_TRN_LOG ? '--log-debug' : '--log-error'];
+  writeFileSync(join(cfg, 'torrents', `${spec.id}.torrent`), readFileSync(o.torrentFile ?? t.torrent));
+  o.prepareConfig?.(cfg);
+  const argv = ['transmission-daemon', '-f', '-g', cfg, '-w', save, '-P', String(spec.port), '-p', String(spec.port + 1000), '-M', o.logFlag ?? (process.env.H8_TRN_LOG ? '--log-debug' : '--log-error')];
+  if (o.noLocalDiscovery) argv.push('--no-lpd');
   if (spec.transport === 'tcp') argv.push('--no-utp');
   if (spec.encryption === 'forced') argv.push('-er');
   return bg(h, argv, { HOME: home });

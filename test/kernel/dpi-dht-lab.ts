@@ -13,13 +13,13 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../src/host/run.js';
 import type { Lab, LabHost } from '../../src/lab/index.js';
 import { bg, type Bg } from './dpi-lab.js';
-import type { SwarmTorrent } from './dpi-clients-lab.js';
+import { qbittorrent, transmission, type SwarmTorrent } from './dpi-clients-lab.js';
 
 const DHT_NODE = fileURLToPath(new URL('./dpi-dht-node.mjs', import.meta.url));
 const CLIENT_API = fileURLToPath(new URL('./dpi-client-api.mjs', import.meta.url));
@@ -99,29 +99,8 @@ export interface DhtClient {
   restart(): Promise<boolean>;
 }
 
-/** qBittorrent-nox, defaults except LSD off; peer port `port`, Web API on port + 1000 (localhost without login, as dpi-clients-lab). */
-function qbittorrent(h: LabHost, t: SwarmTorrent, save: string, home: string, seed: boolean): Bg {
-  const port = t.spec.port;
-  const profile = join(home, 'profile');
-  const conf = join(profile, 'qBittorrent', 'config');
-  mkdirSync(conf, { recursive: true });
-  mkdirSync(save, { recursive: true });
-  const lines = ['[LegalNotice]', 'Accepted=true', '[BitTorrent]', `Session\\Port=${port}`, `Session\\DefaultSavePath=${save}`, 'Session\\LSDEnabled=false'];
-  lines.push('[Preferences]', 'WebUI\\LocalHostAuth=false', `WebUI\\Port=${port + 1000}`, '');
-  writeFileSync(join(conf, 'qBittorrent.conf'), lines.join('\n'));
-  return bg(h, ['qbittorrent-nox', `--profile=${profile}`, `--webui-port=${port + 1000}`, `--torrenting-port=${port}`, `--save-path=${save}`, ...(seed ? ['--skip-hash-check'] : []), withLabNodes(t)], {
-    HOME: home,
-    QT_QPA_PLATFORM: 'offscreen',
-  });
-}
-
-/** transmission-daemon, defaults except LPD off; `dht.dat` lists 8 lab nodes (a fresh id); RPC on port + 1000. */
-function transmission(h: LabHost, t: SwarmTorrent, save: string, home: string): Bg {
-  const port = t.spec.port;
-  const cfg = join(home, 'config');
-  mkdirSync(join(cfg, 'torrents'), { recursive: true });
-  mkdirSync(save, { recursive: true });
-  writeFileSync(join(cfg, 'torrents', `${t.spec.id}.torrent`), readFileSync(withLabNodes(t)));
+/** transmission's `dht.dat`: a fresh id and the first 8 lab nodes (compact form), the nodes it would have remembered. */
+function writeDhtDat(cfg: string): void {
   const compact = Buffer.concat(
     DHT_NODES.slice(0, 8).map((a) => {
       const b = Buffer.alloc(6);
@@ -131,14 +110,18 @@ function transmission(h: LabHost, t: SwarmTorrent, save: string, home: string): 
     }),
   );
   writeFileSync(join(cfg, 'dht.dat'), Buffer.concat([Buffer.from('d2:id20:'), randomBytes(20), Buffer.from(`5:nodes${compact.length}:`), compact, Buffer.from('e')]));
-  return bg(h, ['transmission-daemon', '-f', '-g', cfg, '-w', save, '-P', String(port), '-p', String(port + 1000), '--no-lpd', '-M', '--log-info'], { HOME: home });
 }
 
 /** Start a client for `t` on `h`: seeding from its seed directory, or leeching into `<dir>/<tag>/dl`. */
 export function startDhtClient(h: LabHost, t: SwarmTorrent, role: 'seed' | 'leech', tag: string): DhtClient {
   const home = join(t.dir, `${role}-${tag}`);
   const dir = role === 'seed' ? t.seedDir : join(home, 'dl');
-  const proc = t.spec.client === 'qbittorrent' ? qbittorrent(h, t, dir, home, role === 'seed') : transmission(h, t, dir, home);
+  // the clients' defaults except local peer discovery (off: DHT is the only way to meet) and the DHT's first nodes
+  const torrentFile = withLabNodes(t);
+  const proc =
+    t.spec.client === 'qbittorrent'
+      ? qbittorrent(h, t, dir, home, role === 'seed', { torrentFile, noLocalDiscovery: true })
+      : transmission(h, t, dir, home, { torrentFile, noLocalDiscovery: true, prepareConfig: writeDhtDat, logFlag: '--log-info' });
   const api = async (mode: string): Promise<Record<string, unknown>> => {
     const r = await run([process.execPath, CLIENT_API, mode, t.spec.client, String(t.spec.port + 1000), t.infoHash], { netns: h.netns, timeoutMs: 10_000 });
     return r.ok ? (JSON.parse(r.val.stdout.trim() || '{}') as Record<string, unknown>) : {};
