@@ -15,6 +15,7 @@
  * @module
  */
 import type { Classifier, FlowInfo, FlowPacket, Verdict } from '../types.js';
+import { u16 } from './bittorrent/bytes.js';
 import { matchDht } from './bittorrent/dht.js';
 import { matchExtensionMessage, matchHandshake } from './bittorrent/handshake.js';
 import { DEFAULT_BITTORRENT_DOMAINS, DomainMatcher, dnsQuestionName, hostnameVerdict, tlsClientHelloSni } from './bittorrent/hostnames.js';
@@ -77,11 +78,6 @@ export interface BitTorrentState {
   dnsDone: boolean;
 }
 
-/** Bytes of the TLS record holding a ClientHello that starts `b` (header included). */
-function tlsHelloLength(b: Uint8Array): number {
-  return 5 + ((b[3]! << 8) | b[4]!);
-}
-
 function tcpDir(): TcpDirState {
   return { noHandshake: false, noHttp: false, noTls: false, noExt: false };
 }
@@ -140,7 +136,8 @@ export function bittorrentClassifier(options: BitTorrentClassifierOptions = {}):
           const listed = domains.match(sni);
           if (listed) return hostnameVerdict('TLS SNI', sni, listed);
           // the rest is encrypted: nothing of ours can show up in it
-          if (s.length === tlsHelloLength(s)) settled = `TLS ClientHello (SNI ${sni.slice(0, 60)}), the rest is encrypted`;
+          // the stream is exactly the TLS record holding the ClientHello (5-byte header + its length)
+          if (s.length === 5 + u16(s, 3)) settled = `TLS ClientHello (SNI ${sni.slice(0, 60)}), the rest is encrypted`;
         }
       }
       if (fam.extension && !ds.noExt) {
