@@ -81,10 +81,10 @@ async function nftRun(commands: readonly unknown[], check: boolean, options: Nft
   const argv = check ? ['nft', '-c', '-j', '-f', '-'] : ['nft', '-j', '-f', '-'];
   return run(argv, {
     netns: options.netns,
-    // A big batch (a million-element set) is streamed in pieces, never one string; a smaller one is
-    // written at once (measured on a loaded machine, nft took longer over a document that arrived in
-    // pieces while Node was still producing it), serialized once nft is starting (run() asks for the
-    // input after the spawn, so the two overlap).
+    // A big batch (a million-element set) is streamed in pieces, never one string: that saves memory,
+    // not time — nft reads all of stdin before it parses (libnftables' stdin_to_buffer), so nothing
+    // overlaps, and a 7.6 MB document streamed took 1,477 ms against 1,428 ms written at once. A smaller
+    // batch is serialized once nft is starting (run() asks for the input after the spawn) and written at once.
     inputChunks: documentSizeHint(commands) > (options.streamAboveChars ?? STREAM_MIN_CHARS) ? () => documentChunks(commands) : () => [nftDocument(commands)],
     timeoutMs: options.timeoutMs,
     what: options.what ?? (check ? 'nft check' : 'nft apply'),
