@@ -14,7 +14,8 @@ import * as x from '../nft/build.js';
 import { decideFastPath, DEFAULT_FASTPATH_NAME, DEFAULT_FASTPATH_PRIORITY, FASTPATH_FAMILIES, fastPathCommands, offloadRuleId, type FastPathTarget, type FlowtableCapabilitySource } from './flowtable.js';
 import type { Command, Family } from '../nft/schema/index.js';
 import type { AppliedPlan } from './kernel.js';
-import { ChainSpec, FastPathSpec, FirewallOptions, MapSpec, RuleSpec, SetSpec, type ChainInput, type FastPath, type FastPathInput, type FirewallInit, type MapInput, type Rule, type RuleInput, type SetInput } from './spec.js';
+import { ChainSpec, FastPathSpec, FirewallOptions, MapSpec, SetSpec, type ChainInput, type FastPath, type FastPathInput, type FirewallInit, type MapInput, type Rule, type RuleInput, type SetInput } from './spec.js';
+import { parseRule } from './rule-parse.js';
 import { companionTable, vmAttachCommands, vmBaseCommands, type ParsedVm, type VmBackends, type VmSpec, VM_NAMES } from './vm.js';
 import { VmOptionsSchema, type ResolvedVmOptions, type VmOptions } from './vm-options.js';
 import { ElementList, elementKey, plainElements } from './compile-elements.js';
@@ -149,7 +150,7 @@ export class FirewallBuilder {
 
   /** Append a rule to a chain. Problems are reported by {@link compile}, naming the rule id and field. */
   rule(chain: string, spec: RuleInput): this {
-    const r = RuleSpec.safeParse(spec);
+    const r = parseRule(spec);
     const id = typeof (spec as { id?: unknown })?.id === 'string' ? (spec as { id: string }).id : '?';
     if (!r.success) {
       this.issues.push(...r.error.issues.map((i) => ({ path: `rule ${id}.${i.path.map(String).join('.')}`, message: i.message })));

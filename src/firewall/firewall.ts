@@ -18,7 +18,8 @@ import * as x from '../nft/build.js';
 import { fastPathRefreshCommands, type FlowtableCapabilitySource } from './flowtable.js';
 import type { Command, Expression } from '../nft/schema/index.js';
 import { checkPlan, destroyTables, listRules, listSets, probeBridge, submit, type AppliedPlan, type ApplyOptions } from './kernel.js';
-import { RuleSpec, SetElement, type ChainInput, type FastPathInput, type FirewallInit, type MapInput, type RuleInput, type SetInput } from './spec.js';
+import { SetElement, type ChainInput, type FastPathInput, type FirewallInit, type MapInput, type RuleInput, type SetInput } from './spec.js';
+import { parseRule } from './rule-parse.js';
 import { companionTable, parseVm, vmAttachCommands, vmBaseCommands, vmDetachCommands, vmLayoutIssue, preroutingLayout, type VmBackends, type VmSpec, VM_NAMES } from './vm.js';
 import { type VmOptions } from './vm-options.js';
 import { FirewallBuilder, key, safeName, type FirewallCompileOptions, type FirewallStatus } from './builder.js';
@@ -202,7 +203,7 @@ export class Firewall extends FirewallBuilder {
    */
   async addRule(chain: string, spec: RuleInput, options: { position?: 'last' | 'first' } = {}): Promise<Result<void, NetfenceError>> {
     return this.serial(async () => {
-    const r = RuleSpec.safeParse(spec);
+    const r = parseRule(spec);
     const id = typeof (spec as { id?: unknown })?.id === 'string' ? (spec as { id: string }).id : '?';
     if (!r.success) return Err(new ValidationError(`rule ${id}`, r.error.issues.map((i) => ({ path: `rule ${id}.${i.path.map(String).join('.')}`, message: i.message }))));
     const c = this.chains.get(chain);

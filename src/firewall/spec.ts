@@ -11,12 +11,15 @@ import { Comment, IfName, IfNamePattern, NftName, parsePrefix, Port } from '../v
 /** Table families. */
 export const FamilySchema = z.enum(['ip', 'ip6', 'inet', 'arp', 'bridge', 'netdev']);
 
+/** The characters of a rule id (see {@link RuleId}). */
+export const RULE_ID_CHARS = /^[A-Za-z0-9_][A-Za-z0-9_.:@+=-]*$/;
+
 /** A stable, caller-given id of a rule (carried in the rule's comment as `nf:<id>`). */
 export const RuleId = z
   .string()
   .min(1, 'must not be empty')
   .max(96, 'must be at most 96 characters')
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.:@+=-]*$/, 'must start with a letter, digit or _ and contain only letters, digits and _ . : @ + = -');
+  .regex(RULE_ID_CHARS, 'must start with a letter, digit or _ and contain only letters, digits and _ . : @ + = -');
 
 const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 /** An Ethernet address `aa:bb:cc:dd:ee:ff`. */
@@ -78,9 +81,12 @@ export const MeterKey = z.enum(['saddr', 'daddr', 'ip saddr', 'ip daddr', 'ip6 s
 
 const NatAddr = z.string().refine((s) => parsePrefix(s) !== undefined && !parsePrefix(s)?.explicit, 'must be an IPv4 or IPv6 address');
 
+/** The actions written as one word (`action: 'drop'`). */
+export const ActionWord = z.enum(['accept', 'drop', 'return', 'continue', 'masquerade']);
+
 /** What a rule does when it matches. */
 export const Action = z.union([
-  z.enum(['accept', 'drop', 'return', 'continue', 'masquerade']),
+  ActionWord,
   z.object({ type: z.literal('accept') }).strict(),
   z.object({ type: z.literal('drop') }).strict(),
   z.object({ type: z.literal('return') }).strict(),
