@@ -133,3 +133,82 @@ export function libc(): Libc {
   };
   return cached;
 }
+
+/**
+ * Source of the libnftables thread (host/libnftables.ts): a worker thread
+ * that runs one JSON batch at a time with `nft_run_cmd_from_buffer`, entered
+ * into the batch's network namespace with setns(2) — which moves only this
+ * thread — and back. Plain CommonJS evaluated by `new Worker(source, { eval:
+ * true })`, so it needs no build step or TypeScript loader; koffi comes from
+ * the path in `workerData.koffi` (resolved here, next to netfence). After each
+ * batch `malloc_trim(0)` gives the parser's memory back to the system. A
+ * thread that could not go back to its own namespace exits (nothing else runs
+ * on it); the next batch starts a new one.
+ * Messages in: `{ id, lib, doc, netns?, echo? }`; out: `{ id, ran: false, why }`
+ * (nothing was run) or `{ id, ran: true, ok, stdout, stderr }`.
+ * @internal
+ */
+export const NFT_THREAD_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const koffi = require(workerData.koffi);
+const c = koffi.load('libc.so.6');
+const setns = c.func('int setns(int fd, int nstype)');
+let trim = () => 0;
+try { const t = c.func('int malloc_trim(size_t pad)'); trim = () => t(0); } catch {}
+const CLONE_NEWNET = 0x40000000;
+let bound;
+function bind(path) {
+  if (bound && bound.path === path) return bound;
+  if (bound) throw new Error('another libnftables is loaded in this thread');
+  const l = koffi.load(path);
+  bound = {
+    path,
+    ctxNew: l.func('void *nft_ctx_new(uint32_t flags)'),
+    ctxFree: l.func('void nft_ctx_free(void *ctx)'),
+    setFlags: l.func('void nft_ctx_output_set_flags(void *ctx, unsigned int flags)'),
+    bufferOutput: l.func('int nft_ctx_buffer_output(void *ctx)'),
+    bufferError: l.func('int nft_ctx_buffer_error(void *ctx)'),
+    getOutput: l.func('const char *nft_ctx_get_output_buffer(void *ctx)'),
+    getError: l.func('const char *nft_ctx_get_error_buffer(void *ctx)'),
+    run: l.func('int nft_run_cmd_from_buffer(void *ctx, const char *buf)'),
+  };
+  return bound;
+}
+parentPort.on('message', (m) => {
+  let own, target, entered = false, reply;
+  try {
+    const b = bind(m.lib);
+    if (m.netns !== undefined) {
+      own = fs.openSync('/proc/thread-self/ns/net', 'r');
+      target = fs.openSync('/run/netns/' + m.netns, 'r');
+      if (setns(target, CLONE_NEWNET) !== 0) throw new Error('setns into ' + m.netns + ' failed');
+      entered = true;
+    }
+    const ctx = b.ctxNew(0);
+    if (!ctx) throw new Error('nft_ctx_new failed');
+    try {
+      b.setFlags(ctx, 16 | (m.echo ? 32 | 8 : 0));
+      if (b.bufferOutput(ctx) !== 0 || b.bufferError(ctx) !== 0) throw new Error('nft_ctx_buffer_* failed');
+      const rc = b.run(ctx, m.doc);
+      const read = (f) => { try { return String(f(ctx) ?? ''); } catch { return ''; } };
+      reply = { id: m.id, ran: true, ok: rc === 0, stdout: read(b.getOutput), stderr: read(b.getError) };
+    } finally {
+      b.ctxFree(ctx);
+    }
+  } catch (e) {
+    if (!reply) reply = { id: m.id, ran: false, why: String(e && e.message || e) };
+  } finally {
+    if (entered && setns(own, CLONE_NEWNET) !== 0) { parentPort.postMessage(reply); process.exit(1); }
+    if (target !== undefined) fs.closeSync(target);
+    if (own !== undefined) fs.closeSync(own);
+  }
+  parentPort.postMessage(reply);
+  trim();
+});
+`;
+
+/** The path of the koffi module netfence uses (for {@link NFT_THREAD_SOURCE}'s `workerData.koffi`). */
+export function koffiPath(): string {
+  return createRequire(import.meta.url).resolve('koffi');
+}

@@ -25,13 +25,14 @@
  */
 import { closeSync, existsSync, openSync, realpathSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
-import { koffi, libc } from './libc.js';
+import { Worker } from 'node:worker_threads';
+import { koffi, koffiPath, libc, NFT_THREAD_SOURCE } from './libc.js';
 import type { CommandError } from '../errors.js';
 import { Ok, type Result } from '../result.js';
 import { NetnsName } from '../validate.js';
-import { nftApplyOnMachine, nftDocument, nftStats, type NftApplyOptions } from './nft.js';
+import { nftApplyOnMachine, nftDocument, nftStats, STREAM_MIN_CHARS, type NftApplyOptions } from './nft.js';
 import { nftProgram } from './run.js';
-import { documentTextUpTo } from '../nft/document.js';
+import { documentSizeHint, documentTextUpTo } from '../nft/document.js';
 
 /** Batches larger than this (bytes of JSON) go to the nft process. */
 export const INPROC_MAX_BYTES = 256 * 1024;
@@ -89,6 +90,7 @@ export function libraryFor(program: string): string | undefined {
 
 function bind(path: string): Bound | undefined {
   if (bound) return bound.path === path ? bound : undefined;
+  if (threadLib !== undefined && threadLib !== path) return undefined; // one library per process
   if (loadFailed.has(path)) return undefined;
   try {
     const lib = koffi().load(path);
@@ -179,17 +181,98 @@ export function runInProcess(document: string, options: { netns?: string | undef
   }
 }
 
+// ---------------------------------------------------------------------------
+// Big batches on a thread of their own.
+
+interface ThreadReply {
+  id: number;
+  ran: boolean;
+  ok?: boolean;
+  stdout?: string;
+  stderr?: string;
+  why?: string;
+}
+
+let thread: Worker | undefined;
+/** The library the thread uses (one per process, as for this thread: see the module comment). */
+let threadLib: string | undefined;
+let threadSeq = 0;
+const threadWaiting = new Map<number, (r: ThreadReply | undefined) => void>();
+/** One batch at a time on the thread (its namespace is per batch). */
+let threadTail: Promise<unknown> = Promise.resolve();
+
+function nftThread(): Worker {
+  if (thread) return thread;
+  const w = new Worker(NFT_THREAD_SOURCE, { eval: true, workerData: { koffi: koffiPath() }, stdout: false, stderr: false });
+  w.unref(); // never keeps the process alive by itself
+  w.on('message', (r: ThreadReply) => {
+    const done = threadWaiting.get(r.id);
+    threadWaiting.delete(r.id);
+    if (threadWaiting.size === 0) w.unref();
+    done?.(r);
+  });
+  const gone = (): void => {
+    if (thread === w) thread = undefined;
+    for (const done of threadWaiting.values()) done(undefined);
+    threadWaiting.clear();
+  };
+  w.on('error', gone);
+  w.on('exit', gone);
+  thread = w;
+  return w;
+}
+
+/**
+ * Run `document` as one transaction on the libnftables thread (see
+ * {@link NFT_THREAD_SOURCE}): the event loop stays free while nft parses and
+ * the kernel commits, and no process is started. Undefined when it could not
+ * run there (no usable library, disabled, the thread failed before running
+ * the batch); a reply with `ok: false` means nft ran it and refused it
+ * (atomic: nothing changed).
+ */
+export function runOnThread(document: string, options: { netns?: string | undefined; echo?: boolean | undefined }): Promise<InprocResult | undefined> {
+  if (disabled()) return Promise.resolve(undefined);
+  if (options.netns !== undefined && !NetnsName.safeParse(options.netns).success) return Promise.resolve(undefined);
+  const path = libraryFor(nftProgram().program);
+  if (path === undefined || (bound && bound.path !== path) || (threadLib !== undefined && threadLib !== path)) return Promise.resolve(undefined);
+  threadLib = path;
+  const run = async (): Promise<InprocResult | undefined> => {
+    let w: Worker;
+    try {
+      w = nftThread();
+    } catch {
+      return undefined;
+    }
+    const id = ++threadSeq;
+    const reply = new Promise<ThreadReply | undefined>((resolve) => threadWaiting.set(id, resolve));
+    w.ref(); // a batch in flight keeps the process alive until its reply
+    w.postMessage({ id, lib: path, doc: document, netns: options.netns, echo: options.echo === true });
+    const r = await reply;
+    if (!r?.ran) return undefined;
+    return { ok: r.ok === true, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  };
+  const p = threadTail.then(run, run);
+  threadTail = p.catch(() => undefined);
+  return p;
+}
+
 /**
  * `nft.apply` of the real host: a commit that is small enough runs in this
- * process (see the module comment); a check, a large batch, a host without a
- * usable library, and every failure go to the nft process
+ * process; a bigger one that is still written at once (up to
+ * {@link STREAM_MIN_CHARS} characters, about 8 MB) runs on the libnftables
+ * thread (see {@link runOnThread}). A check, a batch that is streamed, a host
+ * without a usable library, and every failure go to the nft process
  * (`nftApplyOnMachine`), which names the failed command. The failure is
  * atomic in the kernel, so running it again changes nothing.
  */
 export async function nftApplyPreferInProcess(commands: readonly unknown[], options: NftApplyOptions = {}): Promise<Result<void, CommandError>> {
   if (!options.check && commands.length > 0) {
     const doc = documentTextUpTo(commands, INPROC_MAX_BYTES); // a big batch is never written out whole here (H2: streamed to the process)
-    const r = doc === undefined ? undefined : runInProcess(doc, { netns: options.netns });
+    let r = doc === undefined ? undefined : runInProcess(doc, { netns: options.netns });
+    if (doc === undefined && documentSizeHint(commands) <= (options.streamAboveChars ?? STREAM_MIN_CHARS)) {
+      r = await runOnThread(nftDocument(commands), { netns: options.netns });
+      if (r?.ok) nftStats.threadApplies++;
+    }
     if (r?.ok) {
       nftStats.applies++;
       return Ok(undefined);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { withLab } from '../../src/lab/index.js';
 import { nftApply, nftList, nftListMany, nftStats, listingObjects } from '../../src/host/nft.js';
-import { run } from '../../src/host/run.js';
+import { nftProgram, run } from '../../src/host/run.js';
+import { libraryFor, nftApplyPreferInProcess } from '../../src/host/libnftables.js';
 
 const T = 'nf_runner';
 const table = { add: { table: { family: 'inet', name: T } } };
@@ -123,6 +124,42 @@ describe('nft runner', () => {
       const l = await nftList(['set', 'inet', T, 'big6'], { netns: h.netns });
       const s = listingObjects(l.unwrap()).find((o) => o.kind === 'set');
       expect((s?.value.elem as unknown[]).length).toBe(60_000);
+    });
+  });
+
+  it('commits a batch too big for the event loop on the libnftables thread, in the right namespace, and a refused one through the process', async () => {
+    await withLab('nftthr', async (lab) => {
+      const a = await lab.host('a');
+      const b = await lab.host('b');
+      // 40,000 IPv4 elements: ~0.6 MB of JSON, above the in-process limit, below the streaming limit
+      const uniq = Array.from({ length: 40_000 }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+      const big = { add: { set: { family: 'inet', table: T, name: 'big', type: 'ipv4_addr', elem: uniq } } };
+      const before = { ...nftStats };
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 2);
+      const bigRule = { add: { rule: { family: 'inet', table: T, chain: 'c', expr: [{ match: { op: '==', left: { payload: { protocol: 'ip', field: 'saddr' } }, right: '@big' } }, { drop: null }] } } };
+      const r = await nftApplyPreferInProcess([table, chain('c'), big, bigRule], { netns: a.netns }).finally(() => clearInterval(timer));
+      expect(r.ok, r.err ? r.val.message : '').toBe(true);
+      // where the host's nft has its library, the thread committed it (no nft process); otherwise one process did
+      const expectThread = libraryFor(nftProgram().program) !== undefined && process.env.NETFENCE_LIBNFTABLES !== 'off';
+      expect(nftStats.threadApplies - before.threadApplies).toBe(expectThread ? 1 : 0);
+      expect(nftStats.applies - before.applies).toBe(1);
+      if (expectThread) expect(ticks).toBeGreaterThan(0); // the event loop ran while the batch was committed
+      const inA = listingObjects((await nftList(['set', 'inet', T, 'big'], { netns: a.netns })).unwrap()).find((o) => o.kind === 'set');
+      expect((inA?.value.elem as unknown[]).length).toBe(uniq.length);
+      // the thread went back to its own namespace: the next batch lands in b, and a is unchanged
+      const r2 = await nftApplyPreferInProcess([table, { add: { set: { family: 'inet', table: T, name: 'other', type: 'ipv4_addr', elem: uniq } } }], { netns: b.netns });
+      expect(r2.ok, r2.err ? r2.val.message : '').toBe(true);
+      expect(await ruleset(b.netns)).toContain('set other');
+      expect(await ruleset(a.netns)).not.toContain('set other');
+      // a refused batch changes nothing, and the failed command is named (by the process path)
+      const bad = [{ delete: { table: { family: 'inet', name: T } } }, table, chain('c'), { add: { set: { ...big.add.set, name: 'big2' } } }, rule('missing')];
+      const r3 = await nftApplyPreferInProcess(bad, { netns: a.netns });
+      expect(r3.err).toBe(true);
+      expect(r3.err && r3.val.failure.failedIndex).toBe(4);
+      expect(r3.err && r3.val.failure.failedCommand).toEqual(rule('missing'));
+      expect(await ruleset(a.netns)).not.toContain('big2');
+      expect(await ruleset(a.netns)).toContain('set big');
     });
   });
 
