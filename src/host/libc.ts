@@ -144,10 +144,11 @@ export function libc(): Libc {
  * seconds after the last batch, `malloc_trim(0)` gives the parser's memory
  * back to the system (a batch within that time reuses it instead of faulting
  * fresh pages in: 50–90 ms less for a 7.6 MB batch). A
- * thread that could not go back to its own namespace exits (nothing else runs
- * on it); the next batch starts a new one.
+ * thread that could not go back to its own namespace says so in its reply
+ * (`poisoned`), refuses every later batch, and is ended by the main thread;
+ * the next batch starts a new one.
  * Messages in: `{ id, lib, doc, netns?, echo? }`; out: `{ id, ran: false, why }`
- * (nothing was run) or `{ id, ran: true, ok, stdout, stderr }`.
+ * (nothing was run) or `{ id, ran: true, ok, stdout, stderr, poisoned? }`.
  * @internal
  */
 export const NFT_THREAD_SOURCE = `
@@ -179,7 +180,9 @@ function bind(path) {
   };
   return bound;
 }
+let poisoned = false;
 parentPort.on('message', (m) => {
+  if (poisoned) { parentPort.postMessage({ id: m.id, ran: false, why: 'thread left in another namespace' }); return; }
   let own, target, entered = false, reply;
   try {
     const b = bind(m.lib);
@@ -203,9 +206,11 @@ parentPort.on('message', (m) => {
   } catch (e) {
     if (!reply) reply = { id: m.id, ran: false, why: String(e && e.message || e) };
   } finally {
-    if (entered && setns(own, CLONE_NEWNET) !== 0) { parentPort.postMessage(reply); process.exit(1); }
-    if (target !== undefined) fs.closeSync(target);
-    if (own !== undefined) fs.closeSync(own);
+    if (entered && setns(own, CLONE_NEWNET) !== 0) { poisoned = true; reply.poisoned = true; }
+    // Nothing here may throw once the batch ran: an exception would end the thread without its reply,
+    // and a batch with no reply is run again by the nft process.
+    try { if (target !== undefined) fs.closeSync(target); } catch {}
+    try { if (own !== undefined) fs.closeSync(own); } catch {}
   }
   parentPort.postMessage(reply);
   // Memory back to the system once no batch followed for a while: a batch right after this one reuses it.

@@ -194,6 +194,8 @@ interface ThreadReply {
   stdout?: string;
   stderr?: string;
   why?: string;
+  /** The thread could not go back to its own namespace: it must not run anything else. */
+  poisoned?: boolean;
 }
 
 let thread: Worker | undefined;
@@ -212,6 +214,10 @@ function nftThread(): Worker {
     const done = threadWaiting.get(r.id);
     threadWaiting.delete(r.id);
     if (threadWaiting.size === 0) w.unref();
+    if (r.poisoned) {
+      if (thread === w) thread = undefined;
+      void w.terminate();
+    }
     done?.(r);
   });
   const gone = (): void => {
