@@ -140,14 +140,16 @@ export function libc(): Libc {
  * into the batch's network namespace with setns(2) — which moves only this
  * thread — and back. Plain CommonJS evaluated by `new Worker(source, { eval:
  * true })`, so it needs no build step or TypeScript loader; koffi comes from
- * the path in `workerData.koffi` (resolved here, next to netfence). Five
+ * the path in `workerData.koffi` (resolved here, next to netfence), the
+ * libnftables declarations from `workerData.funcs` and CLONE_NEWNET from
+ * `workerData.clone` (host/libnftables.ts gives both). Five
  * seconds after the last batch, `malloc_trim(0)` gives the parser's memory
  * back to the system (a batch within that time reuses it instead of faulting
  * fresh pages in: 50–90 ms less for a 7.6 MB batch). A
  * thread that could not go back to its own namespace says so in its reply
  * (`poisoned`), refuses every later batch, and is ended by the main thread;
  * the next batch starts a new one.
- * Messages in: `{ id, lib, doc, netns?, echo? }`; out: `{ id, ran: false, why }`
+ * Messages in: `{ id, lib, doc, netns?, flags }` (flags: nft_ctx_output_set_flags); out: `{ id, ran: false, why }`
  * (nothing was run) or `{ id, ran: true, ok, stdout, stderr, poisoned? }`.
  * @internal
  */
@@ -159,7 +161,7 @@ const c = koffi.load('libc.so.6');
 const setns = c.func('int setns(int fd, int nstype)');
 let trim = () => 0;
 try { const t = c.func('int malloc_trim(size_t pad)'); trim = () => t(0); } catch {}
-const CLONE_NEWNET = 0x40000000;
+const CLONE_NEWNET = workerData.clone;
 const TRIM_AFTER_MS = 5000;
 let trimTimer;
 let bound;
@@ -167,17 +169,8 @@ function bind(path) {
   if (bound && bound.path === path) return bound;
   if (bound) throw new Error('another libnftables is loaded in this thread');
   const l = koffi.load(path);
-  bound = {
-    path,
-    ctxNew: l.func('void *nft_ctx_new(uint32_t flags)'),
-    ctxFree: l.func('void nft_ctx_free(void *ctx)'),
-    setFlags: l.func('void nft_ctx_output_set_flags(void *ctx, unsigned int flags)'),
-    bufferOutput: l.func('int nft_ctx_buffer_output(void *ctx)'),
-    bufferError: l.func('int nft_ctx_buffer_error(void *ctx)'),
-    getOutput: l.func('const char *nft_ctx_get_output_buffer(void *ctx)'),
-    getError: l.func('const char *nft_ctx_get_error_buffer(void *ctx)'),
-    run: l.func('int nft_run_cmd_from_buffer(void *ctx, const char *buf)'),
-  };
+  bound = { path };
+  for (const [name, decl] of Object.entries(workerData.funcs)) bound[name] = l.func(decl);
   return bound;
 }
 let poisoned = false;
@@ -195,7 +188,7 @@ parentPort.on('message', (m) => {
     const ctx = b.ctxNew(0);
     if (!ctx) throw new Error('nft_ctx_new failed');
     try {
-      b.setFlags(ctx, 16 | (m.echo ? 32 | 8 : 0));
+      b.setFlags(ctx, m.flags);
       if (b.bufferOutput(ctx) !== 0 || b.bufferError(ctx) !== 0) throw new Error('nft_ctx_buffer_* failed');
       const rc = b.run(ctx, m.doc);
       const read = (f) => { try { return String(f(ctx) ?? ''); } catch { return ''; } };

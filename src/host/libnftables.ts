@@ -40,6 +40,18 @@ import { documentSizeHint, documentTextUpTo } from '../nft/document.js';
 /** Batches larger than this (bytes of JSON) go to the nft process. */
 export const INPROC_MAX_BYTES = 256 * 1024;
 
+/** The libnftables functions netfence calls, as koffi declarations (bound here and on the libnftables thread). */
+const NFT_FUNCS = {
+  ctxNew: 'void *nft_ctx_new(uint32_t flags)',
+  ctxFree: 'void nft_ctx_free(void *ctx)',
+  setFlags: 'void nft_ctx_output_set_flags(void *ctx, unsigned int flags)',
+  bufferOutput: 'int nft_ctx_buffer_output(void *ctx)',
+  bufferError: 'int nft_ctx_buffer_error(void *ctx)',
+  getOutput: 'const char *nft_ctx_get_output_buffer(void *ctx)',
+  getError: 'const char *nft_ctx_get_error_buffer(void *ctx)',
+  run: 'int nft_run_cmd_from_buffer(void *ctx, const char *buf)',
+} as const;
+
 const NFT_CTX_OUTPUT_HANDLE = 1 << 3;
 const NFT_CTX_OUTPUT_JSON = 1 << 4;
 const NFT_CTX_OUTPUT_ECHO = 1 << 5;
@@ -97,14 +109,14 @@ function bind(path: string): Bound | undefined {
   if (loadFailed.has(path)) return undefined;
   try {
     const lib = koffi().load(path);
-    const ctxNew = lib.func('void *nft_ctx_new(uint32_t flags)');
-    const ctxFree = lib.func('void nft_ctx_free(void *ctx)');
-    const setFlags = lib.func('void nft_ctx_output_set_flags(void *ctx, unsigned int flags)');
-    const bufferOutput = lib.func('int nft_ctx_buffer_output(void *ctx)');
-    const bufferError = lib.func('int nft_ctx_buffer_error(void *ctx)');
-    const getOutput = lib.func('const char *nft_ctx_get_output_buffer(void *ctx)');
-    const getError = lib.func('const char *nft_ctx_get_error_buffer(void *ctx)');
-    const run = lib.func('int nft_run_cmd_from_buffer(void *ctx, const char *buf)');
+    const ctxNew = lib.func(NFT_FUNCS.ctxNew);
+    const ctxFree = lib.func(NFT_FUNCS.ctxFree);
+    const setFlags = lib.func(NFT_FUNCS.setFlags);
+    const bufferOutput = lib.func(NFT_FUNCS.bufferOutput);
+    const bufferError = lib.func(NFT_FUNCS.bufferError);
+    const getOutput = lib.func(NFT_FUNCS.getOutput);
+    const getError = lib.func(NFT_FUNCS.getError);
+    const run = lib.func(NFT_FUNCS.run);
     bound = {
       path,
       ctxNew: (f) => ctxNew(f) as unknown,
@@ -208,7 +220,7 @@ let threadTail: Promise<unknown> = Promise.resolve();
 
 function nftThread(): Worker {
   if (thread) return thread;
-  const w = new Worker(NFT_THREAD_SOURCE, { eval: true, workerData: { koffi: koffiPath() }, stdout: false, stderr: false });
+  const w = new Worker(NFT_THREAD_SOURCE, { eval: true, workerData: { koffi: koffiPath(), funcs: NFT_FUNCS, clone: CLONE_NEWNET }, stdout: false, stderr: false });
   w.unref(); // never keeps the process alive by itself
   w.on('message', (r: ThreadReply) => {
     const done = threadWaiting.get(r.id);
@@ -255,7 +267,8 @@ export function runOnThread(document: string, options: { netns?: string | undefi
     const id = ++threadSeq;
     const reply = new Promise<ThreadReply | undefined>((resolve) => threadWaiting.set(id, resolve));
     w.ref(); // a batch in flight keeps the process alive until its reply
-    w.postMessage({ id, lib: path, doc: document, netns: options.netns, echo: options.echo === true });
+    const flags = NFT_CTX_OUTPUT_JSON | (options.echo ? NFT_CTX_OUTPUT_ECHO | NFT_CTX_OUTPUT_HANDLE : 0);
+    w.postMessage({ id, lib: path, doc: document, netns: options.netns, flags });
     const r = await reply;
     if (!r?.ran) return undefined;
     return { ok: r.ok === true, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
