@@ -136,32 +136,35 @@ export function libc(): Libc {
 
 /**
  * Source of the libnftables thread (host/libnftables.ts): a worker thread
- * that runs one JSON batch at a time with `nft_run_cmd_from_buffer`, entered
- * into the batch's network namespace with setns(2) — which moves only this
- * thread — and back. Plain CommonJS evaluated by `new Worker(source, { eval:
- * true })`, so it needs no build step or TypeScript loader; koffi comes from
- * the path in `workerData.koffi` (resolved here, next to netfence), the
- * libnftables declarations from `workerData.funcs` and CLONE_NEWNET from
- * `workerData.clone` (host/libnftables.ts gives both). Five
- * seconds after the last batch, `malloc_trim(0)` gives the parser's memory
- * back to the system (a batch within that time reuses it instead of faulting
- * fresh pages in: 50–90 ms less for a 7.6 MB batch). A
- * thread that could not go back to its own namespace says so in its reply
- * (`poisoned`), refuses every later batch, and is ended by the main thread;
- * the next batch starts a new one.
- * Messages in: `{ id, lib, doc, netns?, flags }` (flags: nft_ctx_output_set_flags); out: `{ id, ran: false, why }`
- * (nothing was run) or `{ id, ran: true, ok, stdout, stderr, poisoned? }`.
+ * that runs one JSON batch at a time with `runBatch` — the function
+ * host/libnftables.ts also runs on the main thread for small batches, whose
+ * source text it passes here — entered into the batch's network namespace
+ * with setns(2), which moves only this thread, and back. Plain CommonJS
+ * evaluated by `new Worker(source, { eval: true })`, so it needs no build
+ * step or TypeScript loader; koffi comes from the path in `workerData.koffi`
+ * (resolved here, next to netfence), the libnftables declarations from
+ * `workerData.funcs` and CLONE_NEWNET from `workerData.clone`. Five seconds
+ * after the last batch, `malloc_trim(0)` gives the parser's memory back to
+ * the system (a batch within that time reuses it instead of faulting fresh
+ * pages in). A thread that could not go back to its own namespace says so in
+ * its reply (`stuck`), refuses every later batch, and is ended by the main
+ * thread; the next batch starts a new one.
+ * Messages in: `{ id, lib, doc, netns?, flags }` (flags: nft_ctx_output_set_flags);
+ * out: `{ id, ran: false, why }` (nothing was run) or `{ id, ran: true, ok, stdout, stderr, stuck? }`.
  * @internal
  */
-export const NFT_THREAD_SOURCE = `
+export function nftThreadSource(runBatchSource: string): string {
+  return `
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
+const __name = (f) => f; // in case the compiler named functions inside runBatch
 const koffi = require(workerData.koffi);
 const c = koffi.load('libc.so.6');
 const setns = c.func('int setns(int fd, int nstype)');
 let trim = () => 0;
 try { const t = c.func('int malloc_trim(size_t pad)'); trim = () => t(0); } catch {}
-const CLONE_NEWNET = workerData.clone;
+const sys = { setns: (fd, type) => setns(fd, type), open: (p) => fs.openSync(p, 'r'), close: (fd) => fs.closeSync(fd), clone: workerData.clone };
+const runBatch = ${runBatchSource};
 const TRIM_AFTER_MS = 5000;
 let trimTimer;
 let bound;
@@ -169,50 +172,27 @@ function bind(path) {
   if (bound && bound.path === path) return bound;
   if (bound) throw new Error('another libnftables is loaded in this thread');
   const l = koffi.load(path);
-  bound = { path };
-  for (const [name, decl] of Object.entries(workerData.funcs)) bound[name] = l.func(decl);
-  return bound;
+  const b = { path };
+  for (const [name, decl] of Object.entries(workerData.funcs)) b[name] = l.func(decl);
+  bound = b;
+  return b;
 }
-let poisoned = false;
+let stuck = false;
 parentPort.on('message', (m) => {
-  if (poisoned) { parentPort.postMessage({ id: m.id, ran: false, why: 'thread left in another namespace' }); return; }
-  let own, target, entered = false, reply;
-  try {
-    const b = bind(m.lib);
-    if (m.netns !== undefined) {
-      own = fs.openSync('/proc/thread-self/ns/net', 'r');
-      target = fs.openSync('/run/netns/' + m.netns, 'r');
-      if (setns(target, CLONE_NEWNET) !== 0) throw new Error('setns into ' + m.netns + ' failed');
-      entered = true;
-    }
-    const ctx = b.ctxNew(0);
-    if (!ctx) throw new Error('nft_ctx_new failed');
-    try {
-      b.setFlags(ctx, m.flags);
-      if (b.bufferOutput(ctx) !== 0 || b.bufferError(ctx) !== 0) throw new Error('nft_ctx_buffer_* failed');
-      const rc = b.run(ctx, m.doc);
-      const read = (f) => { try { return String(f(ctx) ?? ''); } catch { return ''; } };
-      reply = { id: m.id, ran: true, ok: rc === 0, stdout: read(b.getOutput), stderr: read(b.getError) };
-    } finally {
-      b.ctxFree(ctx);
-    }
-  } catch (e) {
-    if (!reply) reply = { id: m.id, ran: false, why: String(e && e.message || e) };
-  } finally {
-    if (entered && setns(own, CLONE_NEWNET) !== 0) { poisoned = true; reply.poisoned = true; }
-    // Nothing here may throw once the batch ran: an exception would end the thread without its reply,
-    // and a batch with no reply is run again by the nft process.
-    try { if (target !== undefined) fs.closeSync(target); } catch {}
-    try { if (own !== undefined) fs.closeSync(own); } catch {}
-  }
-  parentPort.postMessage(reply);
+  if (stuck) { parentPort.postMessage({ id: m.id, ran: false, why: 'thread left in another namespace' }); return; }
+  let b;
+  try { b = bind(m.lib); } catch (e) { parentPort.postMessage({ id: m.id, ran: false, why: String((e && e.message) || e) }); return; }
+  const r = runBatch(b, sys, m.doc, m.netns, m.flags);
+  if (r.stuck) stuck = true;
+  parentPort.postMessage({ id: m.id, ...r });
   // Memory back to the system once no batch followed for a while: a batch right after this one reuses it.
   clearTimeout(trimTimer);
   trimTimer = setTimeout(trim, TRIM_AFTER_MS);
 });
 `;
+}
 
-/** The path of the koffi module netfence uses (for {@link NFT_THREAD_SOURCE}'s `workerData.koffi`). */
+/** The path of the koffi module netfence uses (for {@link nftThreadSource}'s `workerData.koffi`). */
 export function koffiPath(): string {
   return createRequire(import.meta.url).resolve('koffi');
 }

@@ -18,7 +18,7 @@
  *   of JSON (a large batch would hold the event loop). Bigger batches that are
  *   still written at once (up to `STREAM_MIN_CHARS`) run on the libnftables
  *   thread ({@link runOnThread}, source in host/libc.ts): measured on the
- *   10,000-rule + 200,000-element bench, 50–60 ms less than an nft process.
+ *   10,000-rule + 200,000-element bench, 50–80 ms less than an nft process.
  *   Commits only (`nft -c` checks keep the process). A failed batch changed
  *   nothing (atomic): the caller runs it again through the nft process, which
  *   names the failed command exactly as before.
@@ -29,7 +29,7 @@
 import { closeSync, existsSync, openSync, realpathSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { koffi, koffiPath, libc, NFT_THREAD_SOURCE } from './libc.js';
+import { koffi, koffiPath, libc, nftThreadSource } from './libc.js';
 import type { CommandError } from '../errors.js';
 import { Ok, type Result } from '../result.js';
 import { NetnsName } from '../validate.js';
@@ -142,6 +142,80 @@ export interface InprocResult {
   stderr: string;
 }
 
+/** What one batch through libnftables gave; `ran: false`: nothing was run (`why`), the caller may use the nft process. */
+interface BatchOutcome {
+  ran: boolean;
+  ok?: boolean;
+  stdout?: string;
+  stderr?: string;
+  why?: string;
+  /** The calling thread could not go back to its own network namespace. */
+  stuck?: boolean;
+}
+
+/** The system calls {@link runBatch} needs, given by the thread that runs it. */
+interface BatchSys {
+  setns(fd: number, nstype: number): number;
+  open(path: string): number;
+  close(fd: number): void;
+  clone: number;
+}
+
+/**
+ * One batch through libnftables on the calling thread: enter `netns`, a
+ * fresh context (its netlink socket is created in the namespace), run, read
+ * nft's output, free, move back. Once nft ran the batch nothing here throws
+ * or says "not run" (a batch reported as not run is run again by the nft
+ * process). Plain JavaScript that uses only its arguments: its source text is
+ * also the body of the libnftables thread ({@link nftThreadSource}), so both
+ * threads run this code.
+ */
+function runBatch(b: Omit<Bound, 'path'>, sys: BatchSys, doc: string, netns: string | undefined, flags: number): BatchOutcome {
+  let own = -1;
+  let target = -1;
+  let entered = false;
+  let out: BatchOutcome = { ran: false };
+  try {
+    if (netns !== undefined) {
+      own = sys.open('/proc/thread-self/ns/net');
+      target = sys.open('/run/netns/' + netns);
+      if (sys.setns(target, sys.clone) !== 0) throw new Error('setns into ' + netns + ' failed');
+      entered = true;
+    }
+    const ctx = b.ctxNew(0);
+    if (!ctx) throw new Error('nft_ctx_new failed');
+    try {
+      b.setFlags(ctx, flags);
+      if (b.bufferOutput(ctx) !== 0 || b.bufferError(ctx) !== 0) throw new Error('nft_ctx_buffer_* failed');
+      const rc = b.run(ctx, doc);
+      out = { ran: true, ok: rc === 0, stdout: '', stderr: '' };
+      try {
+        out.stdout = String(b.getOutput(ctx) ?? '');
+        out.stderr = String(b.getError(ctx) ?? '');
+      } catch {
+        /* the batch ran: its outcome stands without the text */
+      }
+    } finally {
+      try {
+        b.ctxFree(ctx);
+      } catch {
+        /* the batch's outcome stands */
+      }
+    }
+  } catch (e) {
+    if (!out.ran) out = { ran: false, why: String((e as Error)?.message ?? e) };
+  } finally {
+    if (entered && sys.setns(own, sys.clone) !== 0) out.stuck = true;
+    try {
+      if (target >= 0) sys.close(target);
+      if (own >= 0) sys.close(own);
+    } catch {
+      /* an fd left open is not worth a wrong outcome */
+    }
+  }
+  return out;
+}
+
 /**
  * Run `document` (a `{"nftables": [...]}` JSON text) as one transaction in
  * this process, in `netns`. Undefined when it cannot run here (no usable
@@ -154,61 +228,26 @@ export function runInProcess(document: string, options: { netns?: string | undef
   const b = path === undefined ? undefined : bind(path);
   if (!b) return undefined;
   const l = libc();
-  let own: number | undefined;
-  let target: number | undefined;
-  try {
-    if (options.netns !== undefined) {
-      own = openSync('/proc/thread-self/ns/net', 'r');
-      target = openSync(`/run/netns/${options.netns}`, 'r');
-      if (l.setns(target, CLONE_NEWNET) !== 0) return undefined;
-    }
-    try {
-      const ctx = b.ctxNew(0);
-      if (!ctx) return undefined;
-      try {
-        b.setFlags(ctx, NFT_CTX_OUTPUT_JSON | (options.echo ? NFT_CTX_OUTPUT_ECHO | NFT_CTX_OUTPUT_HANDLE : 0));
-        if (b.bufferOutput(ctx) !== 0 || b.bufferError(ctx) !== 0) return undefined;
-        const rc = b.run(ctx, document);
-        // From here on the transaction happened (or was refused): never report "could not run".
-        const read = (f: (c: unknown) => string): string => {
-          try {
-            return f(ctx);
-          } catch {
-            return '';
-          }
-        };
-        return { ok: rc === 0, stdout: read(b.getOutput), stderr: read(b.getError) };
-      } finally {
-        b.ctxFree(ctx);
-      }
-    } finally {
-      // Going back cannot fail once entering worked (same privilege); if it did, nothing this thread does would be right.
-      if (own !== undefined && l.setns(own, CLONE_NEWNET) !== 0) {
-        process.stderr.write(`netfence: setns back to the own network namespace failed: ${l.strerror(l.errno())}\n`);
-        process.abort();
-      }
-    }
-  } catch {
-    return undefined;
-  } finally {
-    if (target !== undefined) closeSync(target);
-    if (own !== undefined) closeSync(own);
+  const sys: BatchSys = { setns: (fd, type) => l.setns(fd, type), open: (p) => openSync(p, 'r'), close: (fd) => closeSync(fd), clone: CLONE_NEWNET };
+  const r = runBatch(b, sys, document, options.netns, outputFlags(options.echo));
+  if (r.stuck) {
+    // Going back cannot fail once entering worked (same privilege); if it did, nothing this thread does would be right.
+    process.stderr.write('netfence: setns back to the own network namespace failed\n');
+    process.abort();
   }
+  return r.ran ? { ok: r.ok === true, stdout: r.stdout ?? '', stderr: r.stderr ?? '' } : undefined;
+}
+
+/** nft_ctx_output_set_flags for a batch: JSON, and the echo with handles when asked. */
+function outputFlags(echo: boolean | undefined): number {
+  return NFT_CTX_OUTPUT_JSON | (echo ? NFT_CTX_OUTPUT_ECHO | NFT_CTX_OUTPUT_HANDLE : 0);
 }
 
 // ---------------------------------------------------------------------------
 // Big batches on a thread of their own.
 
-interface ThreadReply {
-  id: number;
-  ran: boolean;
-  ok?: boolean;
-  stdout?: string;
-  stderr?: string;
-  why?: string;
-  /** The thread could not go back to its own namespace: it must not run anything else. */
-  poisoned?: boolean;
-}
+/** The thread's answer: {@link runBatch}'s outcome for batch `id` (`stuck`: the thread must not run anything else). */
+type ThreadReply = BatchOutcome & { id: number };
 
 let thread: Worker | undefined;
 /** The library the thread uses (one per process, as for this thread: see the module comment). */
@@ -220,13 +259,13 @@ let threadTail: Promise<unknown> = Promise.resolve();
 
 function nftThread(): Worker {
   if (thread) return thread;
-  const w = new Worker(NFT_THREAD_SOURCE, { eval: true, workerData: { koffi: koffiPath(), funcs: NFT_FUNCS, clone: CLONE_NEWNET }, stdout: false, stderr: false });
+  const w = new Worker(nftThreadSource(runBatch.toString()), { eval: true, workerData: { koffi: koffiPath(), funcs: NFT_FUNCS, clone: CLONE_NEWNET }, stdout: false, stderr: false });
   w.unref(); // never keeps the process alive by itself
   w.on('message', (r: ThreadReply) => {
     const done = threadWaiting.get(r.id);
     threadWaiting.delete(r.id);
     if (threadWaiting.size === 0) w.unref();
-    if (r.poisoned) {
+    if (r.stuck) {
       if (thread === w) thread = undefined;
       void w.terminate();
     }
@@ -245,13 +284,13 @@ function nftThread(): Worker {
 
 /**
  * Run `document` as one transaction on the libnftables thread (see
- * {@link NFT_THREAD_SOURCE}): the event loop stays free while nft parses and
+ * {@link nftThreadSource}): the event loop stays free while nft parses and
  * the kernel commits, and no process is started. Undefined when it could not
  * run there (no usable library, disabled, the thread failed before running
  * the batch); a reply with `ok: false` means nft ran it and refused it
  * (atomic: nothing changed).
  */
-export function runOnThread(document: string, options: { netns?: string | undefined; echo?: boolean | undefined }): Promise<InprocResult | undefined> {
+export function runOnThread(document: string, options: { netns?: string | undefined }): Promise<InprocResult | undefined> {
   if (disabled()) return Promise.resolve(undefined);
   if (options.netns !== undefined && !NetnsName.safeParse(options.netns).success) return Promise.resolve(undefined);
   const path = libraryFor(nftProgram().program);
@@ -267,8 +306,7 @@ export function runOnThread(document: string, options: { netns?: string | undefi
     const id = ++threadSeq;
     const reply = new Promise<ThreadReply | undefined>((resolve) => threadWaiting.set(id, resolve));
     w.ref(); // a batch in flight keeps the process alive until its reply
-    const flags = NFT_CTX_OUTPUT_JSON | (options.echo ? NFT_CTX_OUTPUT_ECHO | NFT_CTX_OUTPUT_HANDLE : 0);
-    w.postMessage({ id, lib: path, doc: document, netns: options.netns, flags });
+    w.postMessage({ id, lib: path, doc: document, netns: options.netns, flags: outputFlags(false) });
     const r = await reply;
     if (!r?.ran) return undefined;
     return { ok: r.ok === true, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };

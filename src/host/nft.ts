@@ -74,7 +74,7 @@ export function describeCommand(command: unknown, render?: NftRenderer): string 
  */
 export const STREAM_MIN_CHARS = 8 * 1024 * 1024;
 
-/** Counters for observability and benchmarks: how many nft processes each path started (`threadApplies`: batches committed on the libnftables thread instead). */
+/** Counters for observability and benchmarks: commits (`applies`, by any path; `threadApplies`: those on the libnftables thread), checks, bisection checks and listings. */
 export const nftStats = { applies: 0, checks: 0, bisectChecks: 0, lists: 0, threadApplies: 0 };
 
 async function nftRun(commands: readonly unknown[], check: boolean, options: NftApplyOptions) {
