@@ -10,6 +10,7 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, runOrThrow, runSync, type RunOutput } from '../host/run.js';
 import { startProcess, type SpawnedProcess } from '../host/spawn.js';
+import { listLinks } from '../host/links.js';
 import { IfName } from '../validate.js';
 import type { Result } from '../result.js';
 import type { CommandError } from '../errors.js';
@@ -127,7 +128,21 @@ export class Lab {
     for (const p of ports) await runOrThrow(['ip', '-n', h.netns, 'link', 'set', p, 'master', name]);
     for (const a of addrs) await this.addr(h, name, a);
     await runOrThrow(['ip', '-n', h.netns, 'link', 'set', name, 'up']);
+    // The bridge's carrier comes up a moment after its first port forwards; wait for it so that
+    // a snapshot taken right after (e.g. `ip -d link`) does not see the bridge change under it.
+    if (ports.length > 0) await this.waitOperUp(h, name);
     return name;
+  }
+
+  /** Wait (≤ 5 s) until `iface` in `h` reports operstate UP; throws when it does not. */
+  private async waitOperUp(h: LabHost, iface: string): Promise<void> {
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      const links = (await listLinks({ netns: h.netns, dev: iface })).unwrap();
+      if (links[0]?.operstate === 'UP') return;
+      if (Date.now() > deadline) throw new Error(`lab: ${iface} in ${h.netns} did not come up within 5 s (operstate ${links[0]?.operstate ?? '?'})`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /** Enable IPv4 and IPv6 forwarding in a host (a router). */
