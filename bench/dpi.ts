@@ -10,19 +10,38 @@
  *   TCP connections, the same client — 4 at once for 1.5 s, 8 rounds — against the same
  *   server) with DpiBlocker on / off. Every new connection's first packets go
  *   through the queue, so this is what DPI costs a busy server. Goal ≥ 0.8.
- * - `dpi.throughput`: one TCP stream (iperf3, 3 s) with DpiBlocker on / off:
+ * - `dpi.throughput`: one TCP stream (iperf3, 3 s, 4 rounds) with DpiBlocker on / off:
  *   only a flow's first packets cross userspace, so it should stay near 1.
+ * - Floors of the queue mechanism on this machine, same run, same rules (three
+ *   figures without a goal, each against the same router without DpiBlocker):
+ *   `dpi.new-connections.rules-only` (DpiBlocker's steering rules with the queue
+ *   target replaced by the benign conntrack mark: what the rules cost),
+ *   `dpi.new-connections.c-reader-1` (the rules, queues read by bench/lib/nfq-floor.c,
+ *   a minimal C reader that judges each flow benign at its first queued packet,
+ *   inspecting nothing) and `dpi.new-connections.c-reader-2` (the same reader letting
+ *   the SYN through and judging the next packet: netfence's two queued packets per
+ *   new connection). They say how much of the DPI figure the kernel's queue
+ *   mechanism costs here whatever reads the queue. The reader is compiled with cc
+ *   or clang at bench time; without a compiler these figures are not measured (said).
  * Offline classification against ndpiReader: bench/dpi-offline.ts.
  *
- * Run: npx tsx bench/dpi.ts   (lab namespaces only; about 1 min)
+ * Run: npx tsx bench/dpi.ts   (lab namespaces only; about 2.5 min)
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DpiBlocker } from '../src/dpi/dpi-blocker.js';
+import { DEFAULT_FLOW_MARKS } from '../src/dpi/nfqueue/marks.js';
 import { run } from '../src/host/run.js';
+import { startProcess } from '../src/host/spawn.js';
 import { withLab, type Lab, type LabHost } from '../src/lab/index.js';
-import { alternate, report } from './lib/harness.js';
+import { apply } from '../src/plan/executor.js';
+import type { Plan } from '../src/plan/types.js';
+import { alternate, median, report } from './lib/harness.js';
 
 const SERVERS = fileURLToPath(new URL('../test/kernel/dpi-servers.mjs', import.meta.url));
+const FLOOR_C = fileURLToPath(new URL('./lib/nfq-floor.c', import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
 const CONC = Number(process.env.BENCH_CONC ?? 4);
@@ -41,6 +60,37 @@ interface Rate {
   failed: number;
   perSecond: number;
 }
+/** Compile bench/lib/nfq-floor.c into `dir`; the binary path, or why not. */
+async function buildFloorReader(dir: string): Promise<{ bin?: string; why?: string }> {
+  const bin = join(dir, 'nfq-floor');
+  const tried: string[] = [];
+  for (const cc of ['cc', 'clang']) {
+    const r = await run([cc, '-O2', '-o', bin, FLOOR_C], { timeoutMs: 60_000 });
+    if (r.ok) return { bin };
+    tried.push(`${cc}: ${r.val.message.split('\n')[0]}`);
+  }
+  return { why: `no C compiler could build bench/lib/nfq-floor.c (${tried.join('; ')})` };
+}
+
+/** The plan with every xtables NFQUEUE target replaced by setting the benign conntrack mark (no queue). */
+function withoutQueue(plan: Plan): Plan | undefined {
+  const m = DEFAULT_FLOW_MARKS;
+  const hex = (n: number): string => `0x${n.toString(16)}`;
+  let replaced = 0;
+  const steps = plan.steps.map((st) => ({
+    ...st,
+    do: st.do.map((a) => {
+      if (a.kind !== 'exec' || typeof a.input !== 'string' || !a.input.includes('-j NFQUEUE')) return a;
+      const input = a.input.replace(/-j NFQUEUE[^\n]*/g, () => {
+        replaced++;
+        return `-j CONNMARK --set-xmark ${hex(m.benign)}/${hex(m.mask)}`;
+      });
+      return { ...a, input };
+    }),
+  }));
+  return replaced ? { ...plan, steps } : undefined;
+}
+
 async function connRate(c: LabHost): Promise<Rate> {
   const r = await run([process.execPath, SERVERS, 'conn-rate', '198.18.2.2', '8080', '1500', String(CONC)], { netns: c.netns, timeoutMs: 20_000 });
   return JSON.parse(r.ok ? r.val.stdout.trim() : '{"done":0,"failed":0,"perSecond":0}') as Rate;
@@ -118,9 +168,79 @@ await withLab('dpibench', async (lab) => {
     },
   });
 
+  // Floors: the same rules with a queue reader that does nothing (C), and the rules alone.
+  {
+    const dir = mkdtempSync(join(tmpdir(), 'netfence-bench-floor-'));
+    try {
+      const built = await buildFloorReader(dir);
+      const blocker = new DpiBlocker({ netns: r.netns, queues: [90, 2], failOpen: true });
+      const compiled = blocker.compile((await blocker.hostFacts()).unwrap()).unwrap();
+      const [q0, qn] = compiled.queues;
+      const queueArgs = Array.from({ length: qn }, (_, i) => String(q0 + i));
+      const withRules = async (plan: Plan, fn: () => Promise<number>): Promise<number> => {
+        const applied = (await apply(plan)).unwrap();
+        try {
+          return await fn();
+        } finally {
+          (await applied.rollback()).unwrap();
+        }
+      };
+      const floorRun = (passSyn: boolean) => async (): Promise<number> => {
+        const reader = startProcess([built.bin as string, '--mark', String(DEFAULT_FLOW_MARKS.benign), ...(passSyn ? ['--pass-syn'] : []), ...queueArgs], { netns: r.netns, stdout: 'ignore', stderr: 'pipe' });
+        let err = '';
+        reader.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+        for (let i = 0; i < 100 && !err.includes('bound') && reader.alive; i++) await sleep(20);
+        if (!err.includes('bound')) throw new Error(`nfq-floor did not bind its queues: ${err.trim() || 'no output'}`);
+        try {
+          return await withRules(compiled.plan, async () => (await connRate(c)).perSecond);
+        } finally {
+          reader.kill('SIGTERM');
+          await reader.exited;
+        }
+      };
+      const off = async (): Promise<number> => (await connRate(c)).perSecond;
+      const floors: { id: string; figure: string; fn?: () => Promise<number>; why?: string }[] = [
+        {
+          id: 'dpi.new-connections.rules-only',
+          figure: "new TCP connections/s, DpiBlocker's steering rules with the queue target replaced by the benign mark (floor: the rules)",
+          ...(compiled.steering === 'xtables' ? { fn: () => withRules(withoutQueue(compiled.plan) as Plan, off) } : { why: 'measured for the xtables steering form only' }),
+        },
+        {
+          id: 'dpi.new-connections.c-reader-1',
+          figure: 'new TCP connections/s, the same rules read by a minimal C NFQUEUE reader judging each flow at its first queued packet (floor: the queue, 1 packet per connection)',
+          ...(built.bin ? { fn: floorRun(false) } : { why: built.why }),
+        },
+        {
+          id: 'dpi.new-connections.c-reader-2',
+          figure: 'new TCP connections/s, the same C reader letting the SYN through and judging the next packet (floor: the queue, 2 packets per connection like DpiBlocker)',
+          ...(built.bin ? { fn: floorRun(true) } : { why: built.why }),
+        },
+      ];
+      for (const f of floors) {
+        if (!f.fn) {
+          console.log(`not measured: ${f.id}: ${f.why}`);
+          continue;
+        }
+        const x = await alternate(Math.max(2, Math.floor(ROUNDS / 2)), f.fn, off);
+        report({
+          id: f.id,
+          figure: f.figure,
+          ours: x.ours,
+          baseline: x.baseline,
+          baselineName: 'same router without DpiBlocker',
+          unit: 'conn/s',
+          goal: {},
+          detail: { steering: compiled.steering, oursSamples: x.oursSamples.map(Math.round), baselineSamples: x.baselineSamples.map(Math.round), dpiRatio: +(conn.ours / conn.baseline).toFixed(3), medianOff: Math.round(median(x.baselineSamples)) },
+        });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
   let port = 5201;
   const tput = await alternate(
-    2,
+    4,
     () => withBlocker(() => iperf(lab, c, s, port++)),
     () => iperf(lab, c, s, port++),
   );
