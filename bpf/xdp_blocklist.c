@@ -124,18 +124,20 @@ static __always_inline void count(__u32 key, __u64 bytes)
 	}
 }
 
-static __always_inline int expired(struct nf_val *v, __u64 now)
+/* The clock is read only for an entry that has an expiry: most entries have
+ * none, and a drop then costs no helper call for the time. */
+static __always_inline int expired(struct nf_val *v)
 {
-	return v->expires_ns != 0 && v->expires_ns <= now;
+	return v->expires_ns != 0 && v->expires_ns <= bpf_ktime_get_boot_ns();
 }
 
 /* Exact match in a hash map; deletes an expired entry. Returns 1 on a live match. */
-static __always_inline int hash_hit(void *map, void *key, __u64 now)
+static __always_inline int hash_hit(void *map, void *key)
 {
 	struct nf_val *v = bpf_map_lookup_elem(map, key);
 	if (!v)
 		return 0;
-	if (expired(v, now)) {
+	if (expired(v)) {
 		bpf_map_delete_elem(map, key);
 		count(ST_EXPIRED, 0);
 		return 0;
@@ -148,7 +150,7 @@ static __always_inline int hash_hit(void *map, void *key, __u64 now)
  * Longest-prefix match; when the longest match has expired it is deleted and
  * the lookup repeated (a shorter live prefix may still cover the address).
  */
-static __always_inline int lpm4_hit(void *map, __u32 addr, __u64 now)
+static __always_inline int lpm4_hit(void *map, __u32 addr)
 {
 	struct nf_lpm4 k = { .prefixlen = 32, .addr = addr };
 	int i;
@@ -161,7 +163,7 @@ static __always_inline int lpm4_hit(void *map, __u32 addr, __u64 now)
 		v = bpf_map_lookup_elem(map, &k);
 		if (!v)
 			return 0;
-		if (!expired(v, now)) {
+		if (!expired(v)) {
 			__sync_fetch_and_add(&v->hits, 1);
 			return 1;
 		}
@@ -172,7 +174,7 @@ static __always_inline int lpm4_hit(void *map, __u32 addr, __u64 now)
 	return 0;
 }
 
-static __always_inline int lpm6_hit(void *map, const struct in6_addr *addr, __u64 now)
+static __always_inline int lpm6_hit(void *map, const struct in6_addr *addr)
 {
 	struct nf_lpm6 k = { .prefixlen = 128 };
 	int i;
@@ -186,7 +188,7 @@ static __always_inline int lpm6_hit(void *map, const struct in6_addr *addr, __u6
 		v = bpf_map_lookup_elem(map, &k);
 		if (!v)
 			return 0;
-		if (!expired(v, now)) {
+		if (!expired(v)) {
 			__sync_fetch_and_add(&v->hits, 1);
 			return 1;
 		}
@@ -197,21 +199,21 @@ static __always_inline int lpm6_hit(void *map, const struct in6_addr *addr, __u6
 	return 0;
 }
 
-static __always_inline int listed4(__u32 side, __u32 addr, __u64 now)
+static __always_inline int listed4(__u32 side, __u32 addr)
 {
 	if (side == 0)
-		return hash_hit(&nf_v4_a, &addr, now) || lpm4_hit(&nf_p4_a, addr, now);
-	return hash_hit(&nf_v4_b, &addr, now) || lpm4_hit(&nf_p4_b, addr, now);
+		return hash_hit(&nf_v4_a, &addr) || lpm4_hit(&nf_p4_a, addr);
+	return hash_hit(&nf_v4_b, &addr) || lpm4_hit(&nf_p4_b, addr);
 }
 
-static __always_inline int listed6(__u32 side, const struct in6_addr *addr, __u64 now)
+static __always_inline int listed6(__u32 side, const struct in6_addr *addr)
 {
 	struct nf_addr6 k;
 
 	__builtin_memcpy(k.addr, addr, 16);
 	if (side == 0)
-		return hash_hit(&nf_v6_a, &k, now) || lpm6_hit(&nf_p6_a, addr, now);
-	return hash_hit(&nf_v6_b, &k, now) || lpm6_hit(&nf_p6_b, addr, now);
+		return hash_hit(&nf_v6_a, &k) || lpm6_hit(&nf_p6_a, addr);
+	return hash_hit(&nf_v6_b, &k) || lpm6_hit(&nf_p6_b, addr);
 }
 
 static __always_inline __u32 cfg(__u32 key)
@@ -230,7 +232,6 @@ int nf_blocklist(struct xdp_md *ctx)
 	void *cur;
 	__u16 proto;
 	__u32 side, flags;
-	__u64 now;
 	int hit = 0;
 	int i;
 
@@ -263,10 +264,9 @@ int nf_blocklist(struct xdp_md *ctx)
 			goto pass;
 		side = cfg(CFG_ACTIVE) & 1;
 		flags = cfg(CFG_FLAGS);
-		now = bpf_ktime_get_boot_ns();
-		hit = listed4(side, ip->saddr, now);
+		hit = listed4(side, ip->saddr);
 		if (!hit && (flags & CFG_FLAG_MATCH_DST))
-			hit = listed4(side, ip->daddr, now);
+			hit = listed4(side, ip->daddr);
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = cur;
 		struct in6_addr a;
@@ -275,12 +275,11 @@ int nf_blocklist(struct xdp_md *ctx)
 			goto pass;
 		side = cfg(CFG_ACTIVE) & 1;
 		flags = cfg(CFG_FLAGS);
-		now = bpf_ktime_get_boot_ns();
 		__builtin_memcpy(&a, &ip6->saddr, 16);
-		hit = listed6(side, &a, now);
+		hit = listed6(side, &a);
 		if (!hit && (flags & CFG_FLAG_MATCH_DST)) {
 			__builtin_memcpy(&a, &ip6->daddr, 16);
-			hit = listed6(side, &a, now);
+			hit = listed6(side, &a);
 		}
 	}
 
