@@ -121,7 +121,12 @@ export class Lab {
     await runOrThrow(argv);
   }
 
-  /** Create a bridge in a host and enslave the given interfaces. */
+  /**
+   * Create a bridge in a host, enslave the given interfaces, add `addrs` and
+   * bring it up. With ports, it returns once the bridge's carrier is up
+   * (operstate UP, at most 5 s; it throws otherwise), so the first packets and
+   * snapshots see a forwarding bridge.
+   */
   async bridge(h: LabHost, name: string, ports: string[], addrs: string[] = []): Promise<string> {
     IfName.parse(name);
     await runOrThrow(['ip', '-n', h.netns, 'link', 'add', name, 'type', 'bridge']);
