@@ -140,10 +140,10 @@ export interface HostNft {
   /**
    * {@link HostNft.apply} with more say (see host/nft-echo.ts): `echo` returns
    * nft's echo of the committed commands (`nft -e`: with the handles the
-   * kernel gave; `[]` without it); `inProcess: false` keeps the transaction in
-   * an nft process even where the host could run it in this process
-   * (libnftables), so the event loop is never held while nft reads a large
-   * table. Optional: where a host lacks it, the executor uses `apply`.
+   * kernel gave; `[]` without it); `inProcess: false` keeps the transaction
+   * off the event loop (the libnftables thread, else an nft process), so the
+   * event loop is never held while nft reads a large table. Optional: where a
+   * host lacks it, the executor uses `apply`.
    */
   transact?(commands: readonly unknown[], options?: NftApplyOptions & { echo?: boolean; inProcess?: boolean }): Promise<Result<unknown[], CommandError>>;
 }

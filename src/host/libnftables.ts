@@ -285,12 +285,13 @@ function nftThread(): Worker {
 /**
  * Run `document` as one transaction on the libnftables thread (see
  * {@link nftThreadSource}): the event loop stays free while nft parses and
- * the kernel commits, and no process is started. Undefined when it could not
+ * the kernel commits, and no process is started; with `echo`, stdout is nft's
+ * echo of the batch with handles (as {@link runInProcess}). Undefined when it could not
  * run there (no usable library, disabled, the thread failed before running
  * the batch); a reply with `ok: false` means nft ran it and refused it
  * (atomic: nothing changed).
  */
-export function runOnThread(document: string, options: { netns?: string | undefined }): Promise<InprocResult | undefined> {
+export function runOnThread(document: string, options: { netns?: string | undefined; echo?: boolean | undefined }): Promise<InprocResult | undefined> {
   if (disabled()) return Promise.resolve(undefined);
   if (options.netns !== undefined && !NetnsName.safeParse(options.netns).success) return Promise.resolve(undefined);
   const path = libraryFor(nftProgram().program);
@@ -306,7 +307,7 @@ export function runOnThread(document: string, options: { netns?: string | undefi
     const id = ++threadSeq;
     const reply = new Promise<ThreadReply | undefined>((resolve) => threadWaiting.set(id, resolve));
     w.ref(); // a batch in flight keeps the process alive until its reply
-    w.postMessage({ id, lib: path, doc: document, netns: options.netns, flags: outputFlags(false) });
+    w.postMessage({ id, lib: path, doc: document, netns: options.netns, flags: outputFlags(options.echo) });
     const r = await reply;
     if (!r?.ran) return undefined;
     return { ok: r.ok === true, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };

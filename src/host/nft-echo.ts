@@ -3,22 +3,23 @@
  * what it committed (`nft -e -j -f -`: the batch again, command for command,
  * with the handles the kernel gave to added rules, chains, sets and objects),
  * so a caller can keep handles instead of listing a table later; with
- * `inProcess: false`, it stays in an nft process. Failures are named exactly
- * like `nftApplyOnMachine`'s.
+ * `inProcess: false`, it stays off the event loop: on the libnftables thread
+ * (host/libnftables.ts `runOnThread`), or in an nft process where the thread
+ * cannot run it. Failures are named exactly like `nftApplyOnMachine`'s.
  * @module
  */
 import { CommandError } from '../errors.js';
 import { Err, Ok, type Result } from '../result.js';
 import { describeCommand, localizeFailure, nftDocument, nftStats, type NftApplyOptions } from './nft.js';
-import { nftApplyPreferInProcess, runInProcess } from './libnftables.js';
+import { nftApplyPreferInProcess, runInProcess, runOnThread, type InprocResult } from './libnftables.js';
 import { run } from './run.js';
 
 /**
  * Apply `commands` as one transaction; with `echo`, return nft's echo of them
  * (the `nftables` array, same order and length as `commands`; an echo that
  * cannot be read after a successful commit gives `[]`, the commit stands).
- * A small batch runs in this process unless `inProcess` is false
- * (host/libnftables.ts); a failure is named through the nft process.
+ * A small batch runs in this process; with `inProcess: false` on the
+ * libnftables thread (host/libnftables.ts); a failure is named through the nft process.
  */
 export async function nftTransactOnMachine(commands: readonly unknown[], options: NftApplyOptions & { echo?: boolean; inProcess?: boolean } = {}): Promise<Result<unknown[], CommandError>> {
   if (commands.length === 0) return Ok([]);
@@ -28,8 +29,13 @@ export async function nftTransactOnMachine(commands: readonly unknown[], options
   }
   nftStats.applies++;
   const document = nftDocument(commands);
-  const inproc = options.inProcess === false ? undefined : runInProcess(document, { netns: options.netns, echo: true });
-  if (inproc?.ok) return Ok(parseEcho(inproc.stdout, commands.length));
+  // inProcess false: off the event loop — on the libnftables thread, no nft process either
+  let inproc: InprocResult | undefined;
+  if (options.inProcess === false) {
+    inproc = await runOnThread(document, { netns: options.netns, echo: options.echo });
+    if (inproc?.ok) nftStats.threadApplies++;
+  } else inproc = runInProcess(document, { netns: options.netns, echo: true });
+  if (inproc?.ok) return Ok(options.echo || options.inProcess !== false ? parseEcho(inproc.stdout, commands.length) : []);
   // not run here, or refused (atomic: nothing changed): the nft process, which names the failed command
   const what = options.what ?? 'nft apply';
   const argv = options.echo ? ['nft', '-e', '-j', '-f', '-'] : ['nft', '-j', '-f', '-'];

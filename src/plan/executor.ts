@@ -90,9 +90,11 @@ export interface ApplyOptions {
   /**
    * Where the host can, a small nft batch runs inside this process
    * (libnftables, no nft process; see host/libnftables.ts), synchronously:
-   * the event loop waits for nft. `false` keeps it in an nft process, for
-   * changes next to large tables that nft must read first (SmartProxy route
-   * tables: a proxy's connections must not wait). Default `true`.
+   * the event loop waits for nft. `false` keeps it off the event loop — on
+   * netfence's libnftables thread, or in an nft process where the host has no
+   * usable library — for changes next to large tables that nft must read
+   * first (SmartProxy route tables: a proxy's connections must not wait).
+   * Default `true`.
    */
   inProcess?: boolean;
 }

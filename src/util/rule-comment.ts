@@ -32,13 +32,24 @@ export function ownedRuleComment(owner: string, kind: string): string {
 
 /** Owner and kind of a comment `nf:<owner>:<kind>` (kind: the last `:` part), if it is one. */
 export function parseOwnedRuleComment(comment: unknown): { owner: string; kind: string } | undefined {
-  if (typeof comment !== 'string') return undefined;
-  const m = /^nf:([^:]+):/.exec(comment);
-  if (!m) return undefined;
-  return { owner: m[1] as string, kind: comment.split(':').pop() ?? '' };
+  const owner = ownerOfRuleComment(comment);
+  if (owner === undefined) return undefined;
+  return { owner, kind: (comment as string).slice((comment as string).lastIndexOf(':') + 1) };
+}
+
+/** The owner of a comment `nf:<owner>:<kind>` (what {@link parseOwnedRuleComment} gives as `owner`), without allocating. */
+export function ownerOfRuleComment(comment: unknown): string | undefined {
+  if (typeof comment !== 'string' || !comment.startsWith(RULE_COMMENT_PREFIX)) return undefined;
+  const end = comment.indexOf(':', RULE_COMMENT_PREFIX.length);
+  return end > RULE_COMMENT_PREFIX.length ? comment.slice(RULE_COMMENT_PREFIX.length, end) : undefined;
+}
+
+/** The start of every comment of `owner`'s rules: `nf:<owner>:`. */
+export function ownedRuleCommentPrefix(owner: string): string {
+  return `${RULE_COMMENT_PREFIX}${owner}:`;
 }
 
 /** Whether `comment` is one of `owner`'s rules (`nf:<owner>:...`). */
 export function isOwnedRuleComment(comment: unknown, owner: string): boolean {
-  return typeof comment === 'string' && comment.startsWith(`${RULE_COMMENT_PREFIX}${owner}:`);
+  return typeof comment === 'string' && comment.startsWith(ownedRuleCommentPrefix(owner));
 }

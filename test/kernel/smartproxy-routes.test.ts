@@ -12,8 +12,9 @@ import { createNfTablesRangeRoute, createNfTablesRoute, createNfTablesTerminateR
 import { detectCapabilities } from '../../src/capabilities/index.js';
 import { UnsupportedError } from '../../src/errors.js';
 import { decideFastPath as decideFlowtable } from '../../src/firewall/flowtable.js';
-import { nftList } from '../../src/host/nft.js';
-import { run, wrapNetns } from '../../src/host/run.js';
+import { nftList, nftStats } from '../../src/host/nft.js';
+import { libraryFor } from '../../src/host/libnftables.js';
+import { nftProgram, run, wrapNetns } from '../../src/host/run.js';
 import { withLab, type Lab, type LabHost } from '../../src/lab/index.js';
 
 const T = (host: string | string[], port: number | 'preserve' = 80) => ({ host, port });
@@ -360,12 +361,17 @@ describe('NetfenceRouteManager (Result API) with real traffic', () => {
         while (!stop) outcomes.push(await ask(lab, client, 'tcp', '198.18.1.1', 8080, 1500));
       })();
       let cur = a;
+      const before = { ...nftStats };
       for (let i = 0; i < 6; i++) {
         const next = cur === a ? b : a;
         const u = await m.updateRoute(cur, next);
         expect(u.err ? u.val.message : 'ok').toBe('ok');
         cur = next;
       }
+      // off the event loop: where the host's nft has its library, each change ran on the libnftables thread (no nft process)
+      const onThread = libraryFor(nftProgram().program) !== undefined && process.env.NETFENCE_LIBNFTABLES !== 'off';
+      expect(nftStats.threadApplies - before.threadApplies).toBe(onThread ? 6 : 0);
+      expect(nftStats.applies - before.applies).toBe(6);
       stop = true;
       await prober;
       expect(outcomes.length).toBeGreaterThan(0);

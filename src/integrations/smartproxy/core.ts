@@ -13,7 +13,7 @@ import type { Command } from '../../nft/schema/index.js';
 import { destroyTables, listRules, submit, type ListedRule } from '../../firewall/kernel.js';
 import { run } from '../../host/run.js';
 import { emptyPlan, type TableRef } from '../../plan/types.js';
-import { isOwnedRuleComment } from '../../util/rule-comment.js';
+import { ownedRuleCommentPrefix } from '../../util/rule-comment.js';
 import { SerialQueue } from '../../util/serial.js';
 import { Err, Ok, type Result } from '../../result.js';
 import { applyEcho, failedAtStaleHandle } from '../../firewall/live-rules.js';
@@ -199,10 +199,16 @@ export class RouteCore {
       for (const id of gone) {
         const r = this.routes.get(id)!;
         if (r.compiled.table !== t) continue;
-        for (const lr of listed) if (isOwnedRuleComment(lr.comment, id)) cmds.push(x.cmd.delete({ rule: { family: 'inet', table: t, chain: lr.chain, handle: lr.handle } }));
+        const owned = ownedRuleCommentPrefix(id);
+        for (const lr of listed) if (typeof lr.comment === 'string' && lr.comment.startsWith(owned)) cmds.push(x.cmd.delete({ rule: { family: 'inet', table: t, chain: lr.chain, handle: lr.handle } }));
         for (const s of r.compiled.sets) if (!keep.has(`${t}/${s.name}`)) setsAfter.push(x.cmd.delete({ set: { family: 'inet', table: t, name: s.name } }));
       }
-      for (const { p } of order) if (p.compiled.table === t) cmds.push(...placeRules(p.compiled, listed, prio, gone));
+      for (const { p } of order) {
+        if (p.compiled.table !== t) continue;
+        // Only rules of a route with a lower priority can be anchors: without one, nothing to scan.
+        const lower = [...this.routes.values()].some((r) => !gone.has(r.compiled.id) && r.compiled.priority < p.compiled.priority);
+        cmds.push(...placeRules(p.compiled, lower ? listed : [], prio, gone));
+      }
     }
     if (this.o.fastPath.enabled) {
       for (const t of tables) {
@@ -217,7 +223,8 @@ export class RouteCore {
     plan.nft = [...cmds, ...setsAfter];
     // One atomic batch and nothing after it (no steps, no snapshot, so no later phase can fail):
     // a route change is in force entirely or not at all. nft echoes it, which keeps the handles.
-    // In an nft process: nft reads the whole route table first, and a proxy's event loop must not wait for it.
+    // Off the event loop (libnftables thread, else an nft process): nft reads the whole route table first
+    // (nft 1.0.x), and a proxy's event loop must not wait for it.
     const r = await submit(plan, { echo: true, inProcess: false });
     if (r.err) {
       for (const t of tables) this.known.delete(t);
