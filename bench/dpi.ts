@@ -203,7 +203,15 @@ await withLab('dpibench', async (lab) => {
         {
           id: 'dpi.new-connections.rules-only',
           figure: "new TCP connections/s, DpiBlocker's steering rules with the queue target replaced by the benign mark (floor: the rules)",
-          ...(compiled.steering === 'xtables' ? { fn: () => withRules(withoutQueue(compiled.plan) as Plan, off) } : { why: 'measured for the xtables steering form only' }),
+          ...(compiled.steering === 'xtables'
+            ? {
+                fn: () => {
+                  const noQueue = withoutQueue(compiled.plan);
+                  if (!noQueue) throw new Error('the xtables steering plan has no NFQUEUE target to replace');
+                  return withRules(noQueue, off);
+                },
+              }
+            : { why: 'measured for the xtables steering form only' }),
         },
         {
           id: 'dpi.new-connections.c-reader-1',

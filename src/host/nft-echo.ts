@@ -34,8 +34,8 @@ export async function nftTransactOnMachine(commands: readonly unknown[], options
   if (options.inProcess === false) {
     inproc = await runOnThread(document, { netns: options.netns, echo: options.echo });
     if (inproc?.ok) nftStats.threadApplies++;
-  } else inproc = runInProcess(document, { netns: options.netns, echo: true });
-  if (inproc?.ok) return Ok(options.echo || options.inProcess !== false ? parseEcho(inproc.stdout, commands.length) : []);
+  } else inproc = runInProcess(document, { netns: options.netns, echo: options.echo }); // here echo is asked (see above)
+  if (inproc?.ok) return Ok(options.echo ? parseEcho(inproc.stdout, commands.length) : []);
   // not run here, or refused (atomic: nothing changed): the nft process, which names the failed command
   const what = options.what ?? 'nft apply';
   const argv = options.echo ? ['nft', '-e', '-j', '-f', '-'] : ['nft', '-j', '-f', '-'];
