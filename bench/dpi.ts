@@ -18,9 +18,11 @@
  *   target replaced by the benign conntrack mark: what the rules cost),
  *   `dpi.new-connections.c-reader-1` (the rules, queues read by bench/lib/nfq-floor.c,
  *   a minimal C reader that judges each flow benign at its first queued packet,
- *   inspecting nothing) and `dpi.new-connections.c-reader-2` (the same reader letting
- *   the SYN through and judging the next packet: netfence's two queued packets per
- *   new connection). They say how much of the DPI figure the kernel's queue
+ *   inspecting nothing: one queued packet per connection, as DpiBlocker queues where
+ *   the kernel gives the readers conntrack attributes) and `dpi.new-connections.c-reader-2`
+ *   (the same reader letting the SYN through and judging the next packet: two queued
+ *   packets per connection, as DpiBlocker queues without them). `packetsQueuedPerFlow`
+ *   in the DPI figure's detail says which applies. They say how much of the DPI figure the kernel's queue
  *   mechanism costs here whatever reads the queue. The reader is compiled with cc
  *   or clang at bench time; without a compiler these figures are not measured (said).
  * Offline classification against ndpiReader: bench/dpi-offline.ts.
@@ -215,12 +217,12 @@ await withLab('dpibench', async (lab) => {
         },
         {
           id: 'dpi.new-connections.c-reader-1',
-          figure: 'new TCP connections/s, the same rules read by a minimal C NFQUEUE reader judging each flow at its first queued packet (floor: the queue, 1 packet per connection)',
+          figure: 'new TCP connections/s, the same rules read by a minimal C NFQUEUE reader judging each flow at its first queued packet (floor: the queue, 1 packet per connection, as DpiBlocker with conntrack attributes)',
           ...(built.bin ? { fn: floorRun(false) } : { why: built.why }),
         },
         {
           id: 'dpi.new-connections.c-reader-2',
-          figure: 'new TCP connections/s, the same C reader letting the SYN through and judging the next packet (floor: the queue, 2 packets per connection like DpiBlocker)',
+          figure: 'new TCP connections/s, the same C reader letting the SYN through and judging the next packet (floor: the queue, 2 packets per connection, as DpiBlocker without conntrack attributes)',
           ...(built.bin ? { fn: floorRun(true) } : { why: built.why }),
         },
       ];

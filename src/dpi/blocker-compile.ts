@@ -55,6 +55,8 @@ export function compileDpiBlocker(o: DpiBlockerSettings, owner: string, facts: D
     skipPayloadless: true,
     // the engine takes the server's stream start from the client's ACK
     skipSynAck: true,
+    // ... and, with conntrack attributes, the flow's direction and identity from the kernel
+    skipSyn: facts.queueConntrack === true,
     nftQueue: steering === 'nft',
   });
   if (plan.err) return plan;

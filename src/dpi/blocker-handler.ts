@@ -215,6 +215,8 @@ export const createPacketHandler: PacketHandlerFactory = async (ctx) => {
   return (packet): Decision | Promise<Decision> => {
     counters.packets++;
     const p = decodeFrame(LinkType.RAW, packet.payload);
+    // conntrack's view (queues with conntrack attributes): enum ip_conntrack_info, 3 and up is the reply direction
+    if (p && packet.ctInfo !== undefined) p.conntrack = { reply: packet.ctInfo >= IP_CT_IS_REPLY, id: packet.ct?.id };
     const step = p && !p.fragmented ? engine.process(p, Date.now() / 1000) : undefined;
     if (!step) {
       counters.undecodable++;
@@ -249,6 +251,9 @@ export const createPacketHandler: PacketHandlerFactory = async (ctx) => {
     return wait ? waitFor(d, wait) : d;
   };
 };
+
+/** enum ip_conntrack_info: IP_CT_ESTABLISHED_REPLY, the first value of the reply direction. */
+const IP_CT_IS_REPLY = 3;
 
 /** What the main process posts to the workers to have their counters sent at once. */
 export const COUNTERS_FLUSH = 'counters-flush';

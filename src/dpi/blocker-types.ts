@@ -116,6 +116,12 @@ export interface DpiHostFacts {
    * iptables-nft creates and nothing else uses; without it nothing of that is removed.
    */
   xtablesFilter?: readonly XtablesFilterFact[] | undefined;
+  /**
+   * The queue readers receive each packet with its conntrack attributes (direction, connection id;
+   * known once the queues are bound, `apply()` sets it). With it TCP SYNs pass without crossing
+   * userspace: one queued packet fewer per connection.
+   */
+  queueConntrack?: boolean | undefined;
 }
 
 /** What {@link DpiBlocker.compile} produces (pure): the steering plan and the workers' handler options. */

@@ -166,7 +166,7 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
     if (facts.err) return fail(facts.val);
     const compiled = this.compile(facts.val);
     if (compiled.err) return fail(compiled.val);
-    const { plan, queues, failOpen, handlerOptions, steering } = compiled.val;
+    const { queues, failOpen, handlerOptions, steering } = compiled.val;
     this.steering = steering;
     this.failOpen = failOpen;
     let handlerModule: string;
@@ -177,9 +177,14 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
     }
     if (faultAt('dpi-queues')) return fail(new NetfenceError('FAULT_INJECTED', 'opening the queues failed: fault injected'));
     const o = this.settings;
-    const h = await openQueues({ netns: o.netns, queues, failOpen, handlerModule, handlerOptions, marks: o.marks, startTimeoutMs: o.startTimeoutMs, maxLen: o.queueMaxLen });
+    // conntrack attributes where the kernel gives them (direction, connection id): SYNs then stay in the kernel
+    const h = await openQueues({ netns: o.netns, queues, failOpen, handlerModule, handlerOptions, marks: o.marks, startTimeoutMs: o.startTimeoutMs, maxLen: o.queueMaxLen, conntrack: 'auto' });
     if (h.err) return fail(h.val);
     this.handle = h.val;
+    // the same compile with what the bound queues told (pure; only the SYN steering differs)
+    const final = h.val.conntrack ? this.compile({ ...facts.val, queueConntrack: true }) : compiled;
+    if (final.err) return fail(final.val);
+    const plan = final.val.plan;
     h.val.on('event', ({ queue, data }) => this.onWorkerEvent(queue, data));
     h.val.on('warning', (e) => this.emit('warning', e));
     h.val.on('exit', ({ queue, code, signal, expected }) => {

@@ -173,6 +173,8 @@ export class Flow implements FlowInfo {
   readonly closed: [boolean, boolean] = [false, false];
   /** Free slot for the embedding application (e.g. DpiBlocker's own bookkeeping). */
   user: unknown;
+  /** The kernel's conntrack id of the connection, when the first packet carried it. */
+  readonly ctId: number | undefined;
 
   constructor(p: DecodedPacket, key: FlowKeyOf, ts: number) {
     this.key = key.key;
@@ -180,8 +182,12 @@ export class Flow implements FlowInfo {
     this.family = p.family;
     this.firstTs = ts;
     this.lastTs = ts;
-    // A SYN+ACK as the first packet means we missed the SYN: its destination is the client.
-    const reversed = p.protocol === 6 && (p.tcpFlags & (TcpFlag.SYN | TcpFlag.ACK)) === (TcpFlag.SYN | TcpFlag.ACK);
+    // The kernel's conntrack knows the direction; without it, a SYN+ACK as the first packet means
+    // we missed the SYN: its destination is the client.
+    const reversed = p.conntrack
+      ? p.conntrack.reply
+      : p.protocol === 6 && (p.tcpFlags & (TcpFlag.SYN | TcpFlag.ACK)) === (TcpFlag.SYN | TcpFlag.ACK);
+    this.ctId = p.conntrack?.id;
     const src = { addr: formatAddress(p.src), port: p.sport };
     const dst = { addr: formatAddress(p.dst), port: p.dport };
     this.client = reversed ? dst : src;
@@ -256,9 +262,13 @@ export class FlowTable {
         this.map.delete(k.key);
         this.onEnd(flow, 'idle');
         flow = undefined;
-      } else if (newSyn && flow.payloadPackets[0] + flow.payloadPackets[1] > 0) {
-        // A fresh SYN after payload (a SYN is never retransmitted after data): a new connection on the
-        // same 5-tuple, whether or not its FIN/RST was seen (the DpiBlocker does not queue payload-less FINs).
+      } else if (
+        (newSyn && flow.payloadPackets[0] + flow.payloadPackets[1] > 0) ||
+        (p.conntrack?.id !== undefined && flow.ctId !== undefined && p.conntrack.id !== flow.ctId)
+      ) {
+        // A fresh SYN after payload (a SYN is never retransmitted after data), or another conntrack
+        // entry: a new connection on the same 5-tuple, whether or not its FIN/RST was seen (the
+        // DpiBlocker does not queue payload-less FINs, nor SYNs where the kernel gives conntrack ids).
         this.map.delete(k.key);
         this.onEnd(flow, 'reused');
         flow = undefined;

@@ -54,6 +54,21 @@ export interface DecodedPacket {
   ipBytes: number;
   /** True when this is the first fragment of a fragmented IP datagram (payload incomplete). */
   fragmented: boolean;
+  /**
+   * What the kernel's connection tracking says about the packet, when the reader had it (an NFQUEUE
+   * reader with conntrack attributes; never from a capture): whether it travels in the reply
+   * direction, and the connection's id. With it a flow is oriented and told apart from an earlier
+   * connection on the same 5-tuple without seeing its SYN.
+   */
+  conntrack?: PacketConntrackHint | undefined;
+}
+
+/** See {@link DecodedPacket.conntrack}. */
+export interface PacketConntrackHint {
+  /** The packet travels in the connection's reply direction (server to client). */
+  reply: boolean;
+  /** The conntrack entry's id (a new id on a known 5-tuple is a new connection). */
+  id?: number | undefined;
 }
 
 /** TCP flag bits. */

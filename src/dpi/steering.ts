@@ -86,13 +86,23 @@ export const SteeringSchema = z
      * from the client's acknowledgment number instead (src/dpi/classifiers/engine.ts).
      */
     skipSynAck: z.boolean().default(false),
+    /**
+     * With `skipPayloadless`: let every TCP packet without payload pass, the client's SYN too
+     * (default false): a flow's first queued packet is then its first payload. Only for readers
+     * that receive each packet's conntrack attributes (direction and connection id, NFQUEUE with
+     * NFQA_CFG_F_CONNTRACK): the engine orients the flow and tells a new connection on a reused
+     * 5-tuple apart with them instead of the SYN. A peer-cache hit then stops the connection at its
+     * first payload rather than at its SYN (no payload crosses either way).
+     */
+    skipSyn: z.boolean().default(false),
     /** Marks shared with the queue readers (default {@link DEFAULT_FLOW_MARKS}). */
     marks: FlowMarksSchema.default(DEFAULT_FLOW_MARKS),
     /** Whether the kernel has the nft `queue` statement (capability report `nft.features.queue`). */
     nftQueue: z.boolean(),
   })
   .strict()
-  .refine((o) => !o.skipSynAck || o.skipPayloadless, { path: ['skipSynAck'], message: 'needs skipPayloadless: only SYN+ACKs without payload pass unqueued' });
+  .refine((o) => !o.skipSynAck || o.skipPayloadless, { path: ['skipSynAck'], message: 'needs skipPayloadless: only SYN+ACKs without payload pass unqueued' })
+  .refine((o) => !o.skipSyn || o.skipPayloadless, { path: ['skipSyn'], message: 'needs skipPayloadless: only SYNs without payload pass unqueued' });
 
 /** Options of {@link compileSteering} (defaults in {@link SteeringSchema}). */
 export type SteeringOptions = z.input<typeof SteeringSchema>;
@@ -124,6 +134,8 @@ export function xtablesRules(o: SteeringCommon & {
   skipPayloadless?: 'ipv4' | 'ipv6' | undefined;
   /** See {@link SteeringSchema} `skipSynAck`. */
   skipSynAck?: boolean | undefined;
+  /** See {@link SteeringSchema} `skipSyn`. */
+  skipSyn?: boolean | undefined;
 }): string {
   const { chain, marks: m } = o;
   const mm = (v: number): string => `${hex(v)}/${hex(m.mask)}`;
@@ -145,9 +157,9 @@ export function xtablesRules(o: SteeringCommon & {
     for (let doff = 5; doff <= 15; doff++) {
       // total length = IP header + TCP header exactly: no payload (u32: IPv4 IHL 5 / IPv6 next header TCP, then the data offset)
       const [len, u32] = o.skipPayloadless === 'ipv4' ? [20 + 4 * doff, `0>>24&0xF=5&&32>>28=${doff}`] : [40 + 4 * doff, `4>>8&0xFF=6&&52>>28=${doff}`];
-      // not a SYN; with skipSynAck: not a bare SYN (a SYN+ACK without payload passes too)
-      const flags = o.skipSynAck ? '! --tcp-flags SYN,ACK SYN' : '--tcp-flags SYN NONE';
-      lines.push(`-A ${chain} -p tcp -m comment --comment "netfence dpi: no payload, not queued" ${flags} -m length --length ${len} -m u32 --u32 "${u32}" -j RETURN`);
+      // not a SYN; with skipSynAck: not a bare SYN (a SYN+ACK without payload passes too); with skipSyn: any flags
+      const flags = o.skipSyn ? '' : o.skipSynAck ? '! --tcp-flags SYN,ACK SYN ' : '--tcp-flags SYN NONE ';
+      lines.push(`-A ${chain} -p tcp -m comment --comment "netfence dpi: no payload, not queued" ${flags}-m length --length ${len} -m u32 --u32 "${u32}" -j RETURN`);
     }
   for (const p of o.protocols)
     lines.push(`-A ${chain} -p ${p} -m comment --comment "netfence dpi: first packets to the queue" -m connbytes --connbytes 0:${o.packets} --connbytes-dir both --connbytes-mode packets ${target.join(' ')}`);
@@ -164,6 +176,7 @@ function nftExpr(o: SteeringCommon & {
   families: ('ipv4' | 'ipv6')[];
   skipPayloadless: boolean;
   skipSynAck: boolean;
+  skipSyn: boolean;
 }): Command[] {
   const m = o.marks;
   const t: TableId = { family: 'inet', table: o.table };
@@ -199,9 +212,9 @@ function nftExpr(o: SteeringCommon & {
             fam === 'ipv4'
               ? [eq(meta('nfproto'), 'ipv4'), eq(meta('l4proto'), 'tcp'), eq(payload('ip', 'hdrlength'), 5), eq(payload('ip', 'length'), 20 + 4 * doff)]
               : [eq(meta('nfproto'), 'ipv6'), eq(payload('ip6', 'nexthdr'), 'tcp'), eq(payload('ip6', 'length'), 4 * doff)];
-          // not a SYN (flags & syn == 0); with skipSynAck: not a bare SYN (flags & (syn|ack) != syn)
-          const notSyn = o.skipSynAck ? match(and(payload('tcp', 'flags'), 0x12), '!=', 0x02) : eq(and(payload('tcp', 'flags'), 0x02), 0);
-          out.push(counted('netfence dpi: no payload, not queued', [...hdr, eq(payload('tcp', 'doff'), doff), notSyn, accept()]));
+          // not a SYN (flags & syn == 0); with skipSynAck: not a bare SYN (flags & (syn|ack) != syn); with skipSyn: any flags
+          const notSyn = o.skipSyn ? [] : [o.skipSynAck ? match(and(payload('tcp', 'flags'), 0x12), '!=', 0x02) : eq(and(payload('tcp', 'flags'), 0x02), 0)];
+          out.push(counted('netfence dpi: no payload, not queued', [...hdr, eq(payload('tcp', 'doff'), doff), ...notSyn, accept()]));
         }
     out.push(counted('netfence dpi: first packets to the queue', [...famMatch, eq(meta('l4proto'), protoSet), match(ct('packets'), '<=', o.packets), queue]));
   }
@@ -226,6 +239,7 @@ export function compileSteering(options: SteeringOptions): Result<Plan, Validati
   const common = { queues: o.queues, failOpen: o.failOpen, packets, resetBad: o.resetBad, cpuFanout: o.cpuFanout, marks, protocols };
   const skip = o.skipPayloadless;
   const skipSynAck = o.skipSynAck;
+  const skipSyn = o.skipSyn;
   const plan = emptyPlan(o.owner, o.netns);
   const via = o.nftQueue ? 'nft' : 'xtables';
   plan.queue.push({ queue: o.queues[0], count: o.queues[1], via, failOpen: o.failOpen });
@@ -241,10 +255,18 @@ export function compileSteering(options: SteeringOptions): Result<Plan, Validati
       ? 'with no reader bound the steered packets are accepted (queue bypass); the reader accepts when its queue is full'
       : 'with no reader bound the steered packets are dropped; the reader drops when its queue is full',
   });
+  if (skip && protocols.includes('tcp'))
+    plan.decisions.push({
+      subject: 'dpi tcp handshake',
+      chosen: skipSyn ? 'not queued' : skipSynAck ? "the client's SYN queued" : 'SYN and SYN+ACK queued',
+      reason: skipSyn
+        ? 'the readers receive each packet with its conntrack direction and id: a flow starts at its first payload'
+        : 'the readers see no conntrack attributes: the SYN orients a flow and tells a new connection on a reused 5-tuple',
+    });
   if (o.nftQueue) {
     plan.tables.push({ family: 'inet', name: table });
     const chainNames = new Map<SteeringHook, string>(hooks.map((h) => [h, `dpi_${h}`]));
-    plan.nft.push(...nftExpr({ ...common, table, chainNames, families, skipPayloadless: skip, skipSynAck }));
+    plan.nft.push(...nftExpr({ ...common, table, chainNames, families, skipPayloadless: skip, skipSynAck, skipSyn }));
     // `ct packets` needs conntrack accounting (xt connbytes turns it on by itself; nft does not).
     plan.steps.push({
       id: `dpi:${name}:ct-acct`,
@@ -256,7 +278,7 @@ export function compileSteering(options: SteeringOptions): Result<Plan, Validati
   }
   for (const fam of families) {
     const tool = fam === 'ipv4' ? 'iptables-nft' : 'ip6tables-nft';
-    const text = xtablesRules({ ...common, chain, hooks, skipPayloadless: skip ? fam : undefined, skipSynAck });
+    const text = xtablesRules({ ...common, chain, hooks, skipPayloadless: skip ? fam : undefined, skipSynAck, skipSyn });
     const undo: Action[] = [
       // a jump may be missing when the step failed half-way (chain created, restore refused): not an error
       ...hooks.map((h): Action => ({ kind: 'exec', argv: [tool, '-t', 'filter', '-D', h.toUpperCase(), '-j', chain], ignoreFailure: true })),

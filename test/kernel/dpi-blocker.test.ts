@@ -188,6 +188,38 @@ describe('DpiBlocker: ordinary traffic and fail-open/fail-closed', () => {
     });
   });
 
+  it('a short HTTP connection crosses userspace once where the readers get conntrack attributes (SYN left in the kernel), twice where not', async () => {
+    await withLab('dpisyn', async (lab) => {
+      const t = await topo(lab);
+      const svc = await startServices(lab, t);
+      const blocker = new DpiBlocker({ netns: t.r.netns, queues: [84, 1], failOpen: false });
+      try {
+        await started(blocker);
+        const r = await run([process.execPath, SERVERS, 'conn-rate', '198.18.2.2', '8080', '600', '2'], { netns: t.c.netns, timeoutMs: 20_000 });
+        const rate = JSON.parse(r.unwrap().stdout.trim()) as { done: number; failed: number };
+        expect(rate.failed).toBe(0);
+        expect(rate.done).toBeGreaterThan(20);
+        await sleep(300);
+        const st = (await blocker.stats()).unwrap();
+        const reader = st.queues[0]!.reader!;
+        // what the kernel gave the reader decides the steering: a SYN queued only where the reader cannot orient flows without it
+        const perConn = reader.conntrack ? 1 : 2;
+        const syn = (await blocker.compile({ nftQueue: st.steering === 'nft', queueConntrack: reader.conntrack })).unwrap().plan.decisions.find((d) => d.subject === 'dpi tcp handshake');
+        expect(syn?.chosen).toBe(reader.conntrack ? 'not queued' : "the client's SYN queued");
+        expect(st.detections).toBe(0);
+        expect(st.flowsSeen).toBe(rate.done);
+        // each connection: its request (judged benign: the rest bypasses the queue), and its SYN without conntrack attributes
+        expect(reader.packets).toBeGreaterThanOrEqual(rate.done * perConn);
+        expect(reader.packets).toBeLessThan(rate.done * perConn + Math.max(3, rate.done * 0.05));
+        console.log(`[dpi syn] ${readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}: conntrack attributes ${reader.conntrack}, ${rate.done} connections, ${reader.packets} packets queued`);
+      } finally {
+        await blocker.stop();
+        await Promise.all(svc.procs.map((p) => p.kill()));
+        rmSync(svc.certDir, { recursive: true, force: true });
+      }
+    });
+  });
+
   for (const failOpen of [true, false]) {
     it(`after the DPI worker is SIGKILLed, new flows are ${failOpen ? 'accepted (failOpen: true)' : 'dropped (failOpen: false)'}`, async () => {
       await withLab(failOpen ? 'dpifo' : 'dpifc', async (lab) => {

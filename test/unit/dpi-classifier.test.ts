@@ -16,6 +16,8 @@ interface Pkt extends L4 {
   from?: 'a' | 'b';
   ts?: number;
   v6?: boolean;
+  /** What an NFQUEUE reader with conntrack attributes adds (see DecodedPacket.conntrack). */
+  ct?: { reply: boolean; id?: number };
 }
 
 /** Feed packets between A (client) and B (server); returns the flow of the first packet. */
@@ -28,6 +30,7 @@ function feed(engine: DpiEngine, pkts: Pkt[], a = A, b = B): Flow {
     const ip = p.v6 ? ipv6Packet(src.includes(':') ? src : 'fd00::a', dst.includes(':') ? dst : 'fd00::b', p) : ipv4Packet(src, dst, p);
     const d = decodeFrame(LinkType.ETHERNET, ether(ip));
     expect(d).toBeDefined();
+    if (p.ct) d!.conntrack = p.ct;
     const step = engine.process(d!, ts);
     flow ??= step?.flow;
   }
@@ -431,6 +434,46 @@ describe('flows settled early (Verdict.done): nothing BitTorrent can follow', ()
       { proto: 'tcp', sport: 40000, dport: 6881, payload: 'x'.repeat(10), seq: 1000, ack: 7001 },
       { proto: 'tcp', sport: 6881, dport: 40000, from: 'b', payload: hs.subarray(30), seq: 7031, ack: 1010 },
       { proto: 'tcp', sport: 6881, dport: 40000, from: 'b', payload: hs.subarray(0, 30), seq: 7001, ack: 1010 },
+    ]);
+    expect(f.verdict).toMatchObject({ verdict: 'bittorrent', detection: 'handshake' });
+  });
+});
+
+describe('flows without their SYN, oriented by conntrack (DpiBlocker where the queue gives conntrack attributes)', () => {
+  it('a server-first flow (banner from the server) keeps the real client and server', () => {
+    const engine = new DpiEngine();
+    const f = feed(engine, [
+      tcp('SSH-2.0-OpenSSH_9.2\r\n', 5001, 'b', { sport: 22, dport: 40000, ct: { reply: true, id: 7 } }),
+      tcp('SSH-2.0-client\r\n', 9001, 'a', { sport: 40000, dport: 22, ct: { reply: false, id: 7 } }),
+    ]);
+    expect(f.client).toEqual({ addr: A, port: 40000 });
+    expect(f.server).toEqual({ addr: B, port: 22 });
+    // without the hint the first packet's sender is taken for the client
+    const g = feed(new DpiEngine(), [tcp('SSH-2.0-OpenSSH_9.2\r\n', 5001, 'b', { sport: 22, dport: 40000 })]);
+    expect(g.client).toEqual({ addr: B, port: 22 });
+  });
+
+  it('a new conntrack id on a known 5-tuple starts a new flow (no SYN to tell it)', () => {
+    const ended: string[] = [];
+    const engine = new DpiEngine({ onFlowEnd: (_f, why) => ended.push(why) });
+    const first = feed(engine, [tcp('GET / HTTP/1.0\r\n\r\n', 1001, 'a', { ct: { reply: false, id: 41 } })]);
+    expect(first.verdict.verdict).toBe('benign');
+    // the same 5-tuple, another connection: a BitTorrent handshake must be judged on its own
+    const second = feed(engine, [tcp(btHandshake(), 90001, 'a', { ct: { reply: false, id: 42 } })]);
+    expect(ended).toEqual(['reused']);
+    expect(second).not.toBe(first);
+    expect(second.verdict).toMatchObject({ verdict: 'bittorrent', detection: 'handshake' });
+    // the same id again: the same flow
+    const again = feed(engine, [tcp('more', 90069, 'a', { ct: { reply: false, id: 42 } })]);
+    expect(again).toBe(second);
+    expect(ended).toEqual(['reused']);
+  });
+
+  it('the first payload starts the client stream when no SYN was seen (a split plaintext handshake is still joined)', () => {
+    const hs = btHandshake();
+    const f = feed(new DpiEngine(), [
+      tcp(hs.subarray(0, 20), 5000, 'a', { ct: { reply: false, id: 9 } }),
+      tcp(hs.subarray(20), 5020, 'a', { ct: { reply: false, id: 9 } }),
     ]);
     expect(f.verdict).toMatchObject({ verdict: 'bittorrent', detection: 'handshake' });
   });

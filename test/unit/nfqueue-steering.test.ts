@@ -220,3 +220,35 @@ describe('steering: SYN+ACKs without payload skip the queue (skipSynAck)', () =>
     expect(String(r.val)).toMatch(/skipSynAck.*needs skipPayloadless/s);
   });
 });
+
+describe('steering: SYNs skip the queue too (skipSyn, for readers with conntrack attributes)', () => {
+  const o = { chain: 'C', hooks: ['forward'] as const, protocols: ['tcp', 'udp'] as ('tcp' | 'udp')[], queues: [1, 1] as [number, number], failOpen: true, packets: 24, resetBad: false, cpuFanout: false, marks: DEFAULT_FLOW_MARKS };
+
+  it('xtables: the payload-less RETURNs match no TCP flags', () => {
+    const rules = xtablesRules({ ...o, hooks: ['forward'], skipPayloadless: 'ipv4', skipSynAck: true, skipSyn: true }).split('\n').filter((l) => l.includes('no payload, not queued'));
+    expect(rules).toHaveLength(11);
+    for (const l of rules) {
+      expect(l).not.toContain('--tcp-flags');
+      expect(l).toMatch(/"netfence dpi: no payload, not queued" -m length --length \d+ -m u32 /);
+    }
+  });
+
+  it('nft: no flags match in the payload-less rules; the plan says the handshake is not queued', () => {
+    const plan = ok<Plan>(compileSteering({ queues: [3, 1], failOpen: true, nftQueue: true, skipPayloadless: true, skipSynAck: true, skipSyn: true }));
+    expect(validatePlan(plan).ok).toBe(true);
+    const rules = plan.nft.filter((c) => JSON.stringify(c).includes('"rule"')).map((c) => (c as { add: { rule: { expr: unknown[]; comment: string } } }).add.rule);
+    const skip = rules.filter((r) => r.comment === 'netfence dpi: no payload, not queued');
+    expect(skip).toHaveLength(22);
+    for (const r of skip) expect(JSON.stringify(r.expr)).not.toContain('"flags"');
+    expect(plan.decisions.find((d) => d.subject === 'dpi tcp handshake')).toMatchObject({ chosen: 'not queued' });
+    const withSyn = ok<Plan>(compileSteering({ queues: [3, 1], failOpen: true, nftQueue: true, skipPayloadless: true, skipSynAck: true }));
+    expect(withSyn.decisions.find((d) => d.subject === 'dpi tcp handshake')).toMatchObject({ chosen: "the client's SYN queued" });
+  });
+
+  it('refuses skipSyn without skipPayloadless', () => {
+    const r = compileSteering({ queues: [3, 1], failOpen: true, nftQueue: true, skipSyn: true });
+    expect(r.err).toBe(true);
+    expect(String(r.val)).toMatch(/skipSyn.*needs skipPayloadless/s);
+  });
+});
+

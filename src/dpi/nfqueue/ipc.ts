@@ -41,7 +41,7 @@ export type ToWorker =
 
 /** Worker → main. */
 export type FromWorker =
-  | { type: 'ready'; queue: number; pid: number; connmarkVia: 'ct' | 'repeat'; rcvbuf: number }
+  | { type: 'ready'; queue: number; pid: number; connmarkVia: 'ct' | 'repeat'; conntrack: boolean; rcvbuf: number }
   | { type: 'error'; queue: number; message: string; fatal: boolean }
   | { type: 'packet'; packet: QueuedPacket; relay: boolean }
   | { type: 'event'; queue: number; data: unknown }

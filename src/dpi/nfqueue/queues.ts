@@ -101,6 +101,8 @@ export interface QueueHandle extends EventEmitter<QueueHandleEvents> {
   readonly netns: string | undefined;
   /** How flow marks reach conntrack in the workers (`ct` or `repeat`). */
   readonly connmarkVia: 'ct' | 'repeat';
+  /** Every worker receives its packets with their conntrack attributes (asked with `conntrack` and supported by the kernel). */
+  readonly conntrack: boolean;
   /** Worker process ids by queue (undefined once exited). */
   pids(): Map<number, number | undefined>;
   /** Ask every live worker for its counters and the kernel's statistics. */
@@ -179,6 +181,7 @@ class Handle extends EventEmitter<QueueHandleEvents> implements QueueHandle {
   readonly queues: number[];
   readonly netns: string | undefined;
   connmarkVia: 'ct' | 'repeat' = 'repeat';
+  conntrack = true;
   readonly workers = new Map<number, WorkerState>();
   private req = 1;
   private readonly waiting = new Map<number, (m: Extract<FromWorker, { type: 'stats' }> | undefined) => void>();
@@ -314,6 +317,7 @@ export async function openQueues(options: OpenQueuesOptions): Promise<Result<Que
           switch (m.type) {
             case 'ready':
               handle.connmarkVia = m.connmarkVia;
+              handle.conntrack &&= m.conntrack === true;
               settle(Ok(undefined));
               break;
             case 'error':

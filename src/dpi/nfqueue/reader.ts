@@ -85,6 +85,8 @@ export interface ReaderStats {
   pending: number;
   /** Which mechanism sets conntrack marks. */
   connmarkVia: 'ct' | 'repeat';
+  /** Packets arrive with their conntrack attributes (direction, id): asked for and supported by the kernel. */
+  conntrack: boolean;
   /** Receive buffer size in bytes as reported by the kernel. */
   rcvbuf: number;
   /** Last error text from the kernel, if any. */
@@ -107,7 +109,7 @@ export class QueueReader {
   private flushScheduled = false;
   private running: Promise<void> | undefined;
 
-  private constructor(sock: NetlinkSocket, opts: QueueReaderOptions, handler: PacketHandler, via: 'ct' | 'repeat') {
+  private constructor(sock: NetlinkSocket, opts: QueueReaderOptions, handler: PacketHandler, via: 'ct' | 'repeat', conntrack: boolean) {
     this.sock = sock;
     this.opts = opts;
     this.handler = handler;
@@ -133,6 +135,7 @@ export class QueueReader {
       repeatLoops: 0,
       pending: 0,
       connmarkVia: via,
+      conntrack,
       rcvbuf: sock.rcvbuf,
     };
   }
@@ -186,7 +189,7 @@ export class QueueReader {
       if (r.err) return fail(r.val);
     }
     const via: 'ct' | 'repeat' = opts.connmarkVia === 'repeat' ? 'repeat' : ctOk ? 'ct' : 'repeat';
-    const reader = new QueueReader(sock, opts, handler, via);
+    const reader = new QueueReader(sock, opts, handler, via, keepCt);
     for (const m of sock.drainBacklog()) reader.onMessage(m);
     return Ok(reader);
   }

@@ -93,7 +93,7 @@ async function start(i: WorkerInit): Promise<void> {
   }
   reader = r.val;
   const s = reader.stats();
-  send({ type: 'ready', queue: i.queue, pid: process.pid, connmarkVia: s.connmarkVia, rcvbuf: s.rcvbuf });
+  send({ type: 'ready', queue: i.queue, pid: process.pid, connmarkVia: s.connmarkVia, conntrack: s.conntrack, rcvbuf: s.rcvbuf });
   if (i.statsIntervalMs) {
     statsTimer = setInterval(() => reader && send({ type: 'stats', req: 0, stats: reader.stats() }), i.statsIntervalMs);
     statsTimer.unref();
