@@ -48,7 +48,7 @@ export type { MseState } from './dpi/classifiers/bittorrent/mse.js';
 export type { UdpTrackerState } from './dpi/classifiers/bittorrent/udp-tracker.js';
 export type { UtpState, DirTrack as UtpDirTrack } from './dpi/classifiers/bittorrent/utp.js';
 export { readCapture, type CapturedPacket, type CaptureFormat } from './dpi/pcap.js';
-export { decodeFrame, formatAddress, LinkType, type DecodedPacket } from './dpi/packet.js';
+export { decodeFrame, formatAddress, LinkType, type DecodedPacket, type PacketConntrackHint } from './dpi/packet.js';
 export { Flow, FlowTable, StreamPrefix, flowKeyOf, type FlowKeyOf, type FlowTableOptions } from './dpi/flow.js';
 
 // Metrics parts: merging families, the families of a status read, a strict reader of the text format
