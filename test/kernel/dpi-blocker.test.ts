@@ -204,7 +204,8 @@ describe('DpiBlocker: ordinary traffic and fail-open/fail-closed', () => {
         const reader = st.queues[0]!.reader!;
         // what the kernel gave the reader decides the steering: a SYN queued only where the reader cannot orient flows without it
         const perConn = reader.conntrack ? 1 : 2;
-        const syn = (await blocker.compile({ nftQueue: st.steering === 'nft', queueConntrack: reader.conntrack })).unwrap().plan.decisions.find((d) => d.subject === 'dpi tcp handshake');
+        // the plan apply() applied (not a fresh compile): its SYN decision follows the reader's report
+        const syn = blocker.plan?.decisions.find((d) => d.subject === 'dpi tcp handshake');
         expect(syn?.chosen).toBe(reader.conntrack ? 'not queued' : "the client's SYN queued");
         expect(st.detections).toBe(0);
         expect(st.flowsSeen).toBe(rate.done);
