@@ -129,6 +129,9 @@ async function acquireLock({ log, waitMs, signal }) {
  * - `signal`: an AbortSignal that kills the VM.
  * - `verbose`: show the kernel's boot log and trace guest-setup.sh.
  * - `memoryMb` (4096), `cpus` (2), `lockWaitMs` (60 min), `log` (stderr).
+ * - `tcgThread` (`multi`): under TCG, one host thread per vCPU (`multi`) or one
+ *   for all (`single`: about 3x slower here, but node, whose JIT writes code
+ *   that another vCPU may run, has not been seen crashing under it).
  */
 export async function runInVm({
   argv,
@@ -143,7 +146,9 @@ export async function runInVm({
   cpus = 2,
   lockWaitMs = 60 * 60_000,
   log = (m) => process.stderr.write(`${m}\n`),
+  tcgThread = 'multi',
 } = {}) {
+  if (tcgThread !== 'multi' && tcgThread !== 'single') throw new Error("runInVm: tcgThread must be 'multi' or 'single'");
   if (!Array.isArray(argv) || argv.length === 0 || argv.some((a) => typeof a !== 'string')) throw new Error('runInVm: argv must be a non-empty array of strings');
   const write = onOutput ?? ((t) => process.stdout.write(t));
   const kernel = ensureKernel({ log });
@@ -180,7 +185,7 @@ export async function runInVm({
     const qemu = [
       'qemu-system-x86_64',
       '-machine', 'q35',
-      '-accel', accel === 'kvm' ? 'kvm' : 'tcg,thread=multi',
+      '-accel', accel === 'kvm' ? 'kvm' : `tcg,thread=${tcgThread}`,
       // Under TCG a fixed CPU without AVX: QEMU 7.2's `max` offers AVX/AVX2, newly emulated
       // in that release, and node in the guest once died of SIGILL with it.
       '-cpu', process.env.NETFENCE_VM_CPU || (accel === 'kvm' ? 'host' : 'Westmere,+rdrand'),
