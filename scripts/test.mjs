@@ -36,7 +36,7 @@ export const VM_TESTS = {
   'firewall-flowtable': null,
   'vm-firewall': ['direction by tap', 'a REJECT is answered'],
   'nfqueue-steering': ['benign bypasses the queue', 'fail-open accepts'],
-  'dpi-blocker': ['TCP: the download', 'uTP: the download', 'second blocker of the same name'],
+  'dpi-blocker': ['TCP: the download', 'uTP: the download', 'second blocker of the same name', 'settled service'],
   'throttle-shaping': ['tc-police'],
   'smartproxy-routes': ['fastPath \\(netfence option\\)'],
   // status and metrics read what the kernel has: set sizes by dump (no element counter before 6.16), nft queue steering

@@ -51,6 +51,7 @@ export type NetfenceErrorCode =
   | 'DPI_STATE'
   | 'DPI_CAPABILITIES'
   | 'DPI_BLOCKLIST'
+  | 'DPI_SETTLE'
   | 'NO_DPI_HANDLER'
   | 'NO_WORKER'
   | 'QUEUE_START'

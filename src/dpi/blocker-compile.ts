@@ -39,6 +39,10 @@ export function compileDpiBlocker(o: DpiBlockerSettings, owner: string, facts: D
   const form = steeringForm(o, facts);
   if (form.err) return form;
   const steering = form.val;
+  // settled services need nft `ct mark set` and set timeouts; without a report (nftQueue forced) they are assumed
+  const nftf = facts.capabilities?.nft.features;
+  const settleMissing = o.settleServices === false ? undefined : (['ctMarkSet', 'setTimeout'] as const).filter((k) => nftf?.[k] && !nftf[k].available);
+  const settle = o.settleServices !== false && !settleMissing?.length ? o.settleServices : undefined;
   const plan = compileSteering({
     netns: o.netns,
     owner,
@@ -58,8 +62,13 @@ export function compileDpiBlocker(o: DpiBlockerSettings, owner: string, facts: D
     // ... and, with conntrack attributes, the flow's direction and identity from the kernel
     skipSyn: facts.queueConntrack === true,
     nftQueue: steering === 'nft',
+    settle: settle ? { size: settle.maxEntries } : undefined,
   });
   if (plan.err) return plan;
+  if (settleMissing?.length) {
+    const d = plan.val.decisions.find((x) => x.subject === 'dpi settled services');
+    if (d) d.reason = `the kernel lacks ${settleMissing.map((k) => `nft ${k} (${nftf?.[k].reason ?? 'missing'})`).join(' and ')}: every new connection is inspected`;
+  }
   if (steering === 'xtables' && facts.xtablesFilter) {
     const step = scaffoldingStep(facts.xtablesFilter);
     if (step) plan.val.steps.unshift(step);
@@ -70,6 +79,12 @@ export function compileDpiBlocker(o: DpiBlockerSettings, owner: string, facts: D
     queues: o.queues,
     failOpen: o.failOpen,
     steering,
-    handlerOptions: { monitorOnly: o.monitorOnly, classifiers, maxPacketsPerDirection: o.maxPacketsPerDirection, ...peerHandlerOptions(o) },
+    handlerOptions: {
+      monitorOnly: o.monitorOnly,
+      classifiers,
+      maxPacketsPerDirection: o.maxPacketsPerDirection,
+      ...peerHandlerOptions(o),
+      ...(settle ? { settleServices: { ttlSeconds: settle.ttlMs / 1000 } } : {}),
+    },
   });
 }

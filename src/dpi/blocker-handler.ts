@@ -62,6 +62,20 @@ export interface DpiHandlerOptions {
   peerSyncTimeoutMs?: number | undefined;
   /** Minimum interval between `counters` events (default 250 ms). */
   countersIntervalMs?: number | undefined;
+  /**
+   * Report settled services (`{ kind: 'settled' }` events): the server endpoint of a flow identified
+   * as a known protocol that is not BitTorrent, at most once per endpoint every `ttlSeconds / 2`.
+   */
+  settleServices?: { ttlSeconds: number } | undefined;
+}
+
+/** A server endpoint the worker saw settled (see {@link DpiHandlerOptions.settleServices}). */
+export interface DpiHandlerSettled {
+  kind: 'settled';
+  family: 4 | 6;
+  transport: Transport;
+  addr: string;
+  port: number;
 }
 
 /** Cumulative counters of one worker's engine. */
@@ -192,7 +206,21 @@ export const createPacketHandler: PacketHandlerFactory = async (ctx) => {
         };
         ctx.emit(d);
         decided = true;
-      } else if (v.verdict === 'benign') counters.benign++; // counted, sent with the next batch (or on request)
+      } else if (v.verdict === 'benign') {
+        counters.benign++; // counted, sent with the next batch (or on request)
+        // identified as a known protocol (not a budget run out), to a server not known as a peer: the service settles
+        if (settleEvery && v.detection === 'settled') {
+          const now = Date.now() / 1000;
+          const { server } = flow;
+          const key = `${flow.transport} ${server.addr} ${server.port}`;
+          const last = settledAt.get(key);
+          if ((last === undefined || now - last >= settleEvery) && !cache?.get(server, now)) {
+            if (settledAt.size >= 65_536) settledAt.clear();
+            settledAt.set(key, now);
+            ctx.emit({ kind: 'settled', family: flow.family, transport: flow.transport, addr: server.addr, port: server.port } satisfies DpiHandlerSettled);
+          }
+        }
+      }
     },
   });
   // the main process asks before reading the counters (DpiBlocker.stats): they are then exact
@@ -204,6 +232,9 @@ export const createPacketHandler: PacketHandlerFactory = async (ctx) => {
     }
   });
   const learner = engine.learner;
+  // settled services reported, endpoint -> when (seconds); bounded: cleared when it grows past 65,536
+  const settledAt = new Map<string, number>();
+  const settleEvery = o.settleServices ? o.settleServices.ttlSeconds / 2 : 0;
   const waitFor = (d: Decision, wait: Promise<void>): Promise<Decision> =>
     wait.then(() => {
       if (sync && sync.timeouts !== counters.peerSyncTimeouts) {

@@ -129,6 +129,28 @@ export const DpiBlockerOptionsSchema = z
      * so that the next flow to one of them is judged at its first packet (default true).
      */
     learnPeers: z.boolean().default(true),
+    /**
+     * Settled services: once a flow to a server endpoint (address, protocol, port) was identified
+     * as a known protocol that is not BitTorrent (a plain HTTP request, a TLS ClientHello with
+     * hostname rules), new connections to that endpoint pass as benign in the kernel, without
+     * crossing userspace, until the entry times out (`ttlMs`, default 60000); the next connection
+     * after that is inspected again. An endpoint that shows up as a BitTorrent peer (detected, or
+     * listed by a tracker or DHT reply) leaves the set at once. At most `maxEntries` endpoints per
+     * IP family (default 65536). `false`: inspect every new connection. Needs nft `ct mark set`
+     * and set timeouts (capability report `nft.features`); without them it is off and the plan's
+     * decision `dpi settled services` says why.
+     */
+    settleServices: z
+      .union([
+        z.literal(false),
+        z
+          .object({
+            ttlMs: z.number().int().min(1000).max(86400 * 1000).default(60_000),
+            maxEntries: z.number().int().min(1).max(1 << 24).default(65_536),
+          })
+          .strict(),
+      ])
+      .default({ ttlMs: 60_000, maxEntries: 65_536 }),
     /** How long to wait for the workers to bind (ms, default 120000: a hang guard). */
     startTimeoutMs: z.number().int().min(100).max(600_000).default(120_000),
     /**

@@ -9,6 +9,7 @@ import type { DpiHandlerCounters, DpiHandlerOptions } from './blocker-handler.js
 import type { QueueStats } from './nfqueue/queues.js';
 import type { DetectionVerdict } from './blocker-handler.js';
 import type { XtablesFilterFact } from './scaffolding.js';
+import type { SettledServicesStats } from './settled-services.js';
 import type { Endpoint, Transport } from './types.js';
 
 /** One flow judged BitTorrent (or bad by a custom classifier): the classifier's verdict, and what was done. */
@@ -59,6 +60,8 @@ export interface DpiBlockerStats {
   detectionsBy: { classifier: string; detection: string; action: Detection['action']; count: number }[];
   /** The fail-open choice in force (undefined before apply()). */
   failOpen: boolean | undefined;
+  /** Settled services (undefined when off, or before apply()); see the `settleServices` option. */
+  settledServices: SettledServicesStats | undefined;
 }
 
 /**

@@ -24,13 +24,14 @@ import { faultAt } from '../plan/faults.js';
 import type { Plan } from '../plan/types.js';
 import { Err, Ok, type Result } from '../result.js';
 import { compileDpiBlocker, steeringForm } from './blocker-compile.js';
-import { COUNTERS_FLUSH, zeroHandlerCounters, type DpiHandlerCounters, type DpiHandlerDetection } from './blocker-handler.js';
+import { COUNTERS_FLUSH, zeroHandlerCounters, type DpiHandlerCounters, type DpiHandlerDetection, type DpiHandlerSettled } from './blocker-handler.js';
 import { DpiBlockerOptionsSchema, peerCacheOptions, type DpiBlockerOptions, type DpiBlockerSettings } from './blocker-options.js';
 import type { Detection, DpiBlockerCompiled, DpiBlockerEvents, DpiBlockerStats, DpiHostFacts, DpiPeerCacheStats } from './blocker-types.js';
 import { DetectionFeed } from './detection-feed.js';
 import { openQueues, type QueueHandle } from './nfqueue/queues.js';
 import { MainPeerSync } from './peer-sync.js';
 import { readXtablesFilter } from './scaffolding.js';
+import { SettledServices } from './settled-services.js';
 import { SteeringSchema } from './steering.js';
 
 export type { DetectionBlocklist, DpiBlockerOptions, DpiBlockerSettings, DpiClassifierSpec } from './blocker-options.js';
@@ -94,6 +95,7 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
   private readonly pendingBlocks = new Set<Promise<void>>();
   /** The one peer cache of this blocker (kept across destroy()/apply()) and the relay that keeps the workers' replicas in step. */
   private readonly peers: MainPeerSync | undefined;
+  private settled: SettledServices | undefined;
 
   /** Throws a {@link ValidationError} on invalid options (a programming error); nothing touches the host before {@link apply}. */
   constructor(options: DpiBlockerOptions = {}) {
@@ -185,6 +187,18 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
     const final = h.val.conntrack ? this.compile({ ...facts.val, queueConntrack: true }) : compiled;
     if (final.err) return fail(final.val);
     const plan = final.val.plan;
+    const settle = final.val.handlerOptions.settleServices;
+    this.settled =
+      settle && o.settleServices
+        ? new SettledServices({
+            name: o.name ?? 'dpi',
+            netns: o.netns,
+            owner: this.owner,
+            ttlSeconds: settle.ttlSeconds,
+            maxEntries: o.settleServices.maxEntries,
+            onError: (e) => this.emit('warning', new NetfenceError('DPI_SETTLE', `settled services: ${e.message}`, { cause: e })),
+          })
+        : undefined;
     h.val.on('event', ({ queue, data }) => this.onWorkerEvent(queue, data));
     h.val.on('warning', (e) => this.emit('warning', e));
     h.val.on('exit', ({ queue, code, signal, expected }) => {
@@ -219,6 +233,7 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
     this.state = 'stopping';
     // Rules first: with the readers gone and fail-closed, steered packets would be dropped meanwhile.
     let err: NetfenceError | undefined;
+    await this.settled?.close();
     if (this.applied) {
       const r = await this.applied.rollback();
       if (r.err) err = r.val;
@@ -283,6 +298,7 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
         return { classifier, detection, action: action === 'monitored' ? 'monitored' : 'dropped', count };
       }),
       failOpen: this.failOpen,
+      settledServices: this.settled?.stats(),
     });
   }
 
@@ -316,8 +332,19 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
   }
 
   private onWorkerEvent(queue: number, data: unknown): void {
-    if (this.peers?.onEvent(queue, data)) return;
     const m = data as { kind?: string };
+    if (this.settled) {
+      // a settled endpoint that turns out to be a BitTorrent peer is inspected again from its next connection
+      if (m?.kind === 'peers') this.settled.forget((data as { records: { addr: string; port: number }[] }).records);
+      else if (m?.kind === 'detection') this.settled.forget([(data as DpiHandlerDetection).server]);
+      else if (m?.kind === 'settled') {
+        const w = data as DpiHandlerSettled;
+        // the main cache holds every worker's peers: one another worker learnt may not have reached this one yet
+        if (!this.peers?.cache.get(w, Date.now() / 1000)) this.settled.offer({ family: w.family, transport: w.transport, addr: w.addr, port: w.port });
+        return;
+      }
+    }
+    if (this.peers?.onEvent(queue, data)) return;
     if (m?.kind === 'counters') {
       this.counters.set(queue, { ...zeroHandlerCounters(), ...(data as { counters: DpiHandlerCounters }).counters });
       return;

@@ -19,7 +19,7 @@
  */
 import { z } from 'zod';
 import { fromZodIssues, type ValidationError } from '../errors.js';
-import { accept, and, anonSet, chain, cmd, counter, ct, drop, eq, mangle, match, meta, or, payload, range, reject, rule, table, type TableId } from '../nft/build.js';
+import { accept, and, anonSet, chain, cmd, concat, counter, ct, drop, eq, mangle, match, meta, or, payload, range, reject, rule, set, setRef, table, type TableId } from '../nft/build.js';
 import type { Command } from '../nft/schema/commands.js';
 import type { Expression } from '../nft/schema/expressions.js';
 import type { QUEUE_FLAGS, QueueStmt, Statement } from '../nft/schema/statements.js';
@@ -97,6 +97,20 @@ export const SteeringSchema = z
     skipSyn: z.boolean().default(false),
     /** Marks shared with the queue readers (default {@link DEFAULT_FLOW_MARKS}). */
     marks: FlowMarksSchema.default(DEFAULT_FLOW_MARKS),
+    /**
+     * Settled services (default off): sets of server endpoints (address . protocol . port, with a
+     * timeout) whose new connections are marked benign before the queue sees them. The queue reader
+     * adds a service once a flow to it was identified as a known protocol that is not BitTorrent
+     * (see {@link settleElements}). In both forms the sets and the marking chains live in the nft
+     * table `netfence_<name>` (base chains at priority -1, before the steering at 0).
+     */
+    settle: z
+      .object({
+        /** Maximum elements per family (nft set `size`). */
+        size: z.number().int().min(1).max(1 << 24),
+      })
+      .strict()
+      .optional(),
     /** Whether the kernel has the nft `queue` statement (capability report `nft.features.queue`). */
     nftQueue: z.boolean(),
   })
@@ -113,6 +127,77 @@ const uniq = <T>(a: T[]): T[] => [...new Set(a)];
 /** Names the rules use, derived from the instance name. */
 export function steeringNames(name = 'dpi'): { chain: string; table: string } {
   return { chain: `NETFENCE-${name.toUpperCase()}`.slice(0, 28), table: `netfence_${name}` };
+}
+
+/** Settled-service set of a family (see {@link SteeringSchema} `settle`). */
+export const SETTLE_SETS = { 4: 'settled4', 6: 'settled6' } as const;
+
+/** A server endpoint whose new connections the steering lets pass as benign. */
+export interface SettledService {
+  family: 4 | 6;
+  transport: 'tcp' | 'udp';
+  addr: string;
+  port: number;
+}
+
+/**
+ * The nft commands that add (with a timeout, seconds) or delete settled services
+ * in a blocker's table `netfence_<name>` (pure). Deleting an absent element is
+ * an error in nft: delete only what was added and has not expired.
+ */
+export function settleElements(name: string, verb: 'add' | 'delete', services: readonly SettledService[], timeoutS?: number): Command[] {
+  const t: TableId = { family: 'inet', table: steeringNames(name).table };
+  const out: Command[] = [];
+  for (const fam of [4, 6] as const) {
+    const elem = services
+      .filter((v) => v.family === fam)
+      .map((v) => {
+        const key = concat(v.addr, v.transport, v.port);
+        return verb === 'add' && timeoutS ? { elem: { val: key, timeout: timeoutS } } : key;
+      });
+    if (elem.length) out.push(cmd[verb]({ element: { family: t.family, table: t.table, name: SETTLE_SETS[fam], elem } }));
+  }
+  return out;
+}
+
+/**
+ * The settled-service sets and the base chains (priority -1, before the
+ * steering) that mark a new connection to a listed service benign in
+ * conntrack, so that the steering's "benign flow bypasses the queue" lets all
+ * of it pass. Without its own `add table` (the caller adds the table).
+ */
+function settleCommands(o: { table: string; hooks: SteeringHook[]; families: ('ipv4' | 'ipv6')[]; protocols: ('tcp' | 'udp')[]; marks: FlowMarks; size: number }): Command[] {
+  const t: TableId = { family: 'inet', table: o.table };
+  const m = o.marks;
+  const out: Command[] = [];
+  for (const fam of o.families)
+    out.push(cmd.add(set(t, SETTLE_SETS[fam === 'ipv4' ? 4 : 6], [fam === 'ipv4' ? 'ipv4_addr' : 'ipv6_addr', 'inet_proto', 'inet_service'], { flags: ['timeout'], size: o.size })));
+  const protoSet: Expression = o.protocols.length === 1 ? (o.protocols[0] as string) : anonSet(o.protocols);
+  for (const hook of o.hooks) {
+    const chainName = `settle_${hook}`;
+    out.push(cmd.add(chain(t, chainName, { type: 'filter', hook, prio: -1, policy: 'accept' })));
+    for (const fam of o.families) {
+      const key = concat(payload(fam === 'ipv4' ? 'ip' : 'ip6', 'daddr'), meta('l4proto'), payload('th', 'dport'));
+      out.push(
+        cmd.add(
+          rule(
+            t,
+            chainName,
+            [
+              eq(meta('nfproto'), fam),
+              eq(meta('l4proto'), protoSet),
+              match(ct('state'), 'in', 'new'),
+              eq(key, setRef(SETTLE_SETS[fam === 'ipv4' ? 4 : 6])),
+              counter(),
+              mangle(ct('mark'), or(and(ct('mark'), ~m.mask >>> 0), m.benign)),
+            ],
+            { comment: 'netfence dpi: settled service, not queued' },
+          ),
+        ),
+      );
+    }
+  }
+  return out;
 }
 
 /** What both steering forms (xtables text, nft commands) are built from. */
@@ -263,10 +348,18 @@ export function compileSteering(options: SteeringOptions): Result<Plan, Validati
         ? 'the readers receive each packet with its conntrack direction and id: a flow starts at its first payload'
         : 'the readers see no conntrack attributes: the SYN orients a flow and tells a new connection on a reused 5-tuple',
     });
+  plan.decisions.push({
+    subject: 'dpi settled services',
+    chosen: o.settle ? 'on' : 'off',
+    reason: o.settle
+      ? `new connections to a server endpoint whose earlier flow was identified as a known protocol other than BitTorrent pass as benign, until the entry times out (nft sets ${families.map((f) => SETTLE_SETS[f === 'ipv4' ? 4 : 6]).join(', ')} in table inet ${table}, at most ${o.settle.size} per family)`
+      : 'every new connection is inspected',
+  });
+  const settleCmds = o.settle ? settleCommands({ table, hooks, families, protocols, marks, size: o.settle.size }) : [];
   if (o.nftQueue) {
     plan.tables.push({ family: 'inet', name: table });
     const chainNames = new Map<SteeringHook, string>(hooks.map((h) => [h, `dpi_${h}`]));
-    plan.nft.push(...nftExpr({ ...common, table, chainNames, families, skipPayloadless: skip, skipSynAck, skipSyn }));
+    plan.nft.push(...nftExpr({ ...common, table, chainNames, families, skipPayloadless: skip, skipSynAck, skipSyn }), ...settleCmds);
     // `ct packets` needs conntrack accounting (xt connbytes turns it on by itself; nft does not).
     plan.steps.push({
       id: `dpi:${name}:ct-acct`,
@@ -275,6 +368,11 @@ export function compileSteering(options: SteeringOptions): Result<Plan, Validati
       undo: [],
     });
     return Ok(plan);
+  }
+  if (settleCmds.length) {
+    // the xtables form's rules stay in iptables-nft's filter table; the settled services in an nft table of their own
+    plan.tables.push({ family: 'inet', name: table });
+    plan.nft.push(cmd.add({ table: { family: 'inet', name: table } }), ...settleCmds);
   }
   for (const fam of families) {
     const tool = fam === 'ipv4' ? 'iptables-nft' : 'ip6tables-nft';

@@ -23,6 +23,7 @@ import { journalOf } from './crash-state.js';
 import { ifaceWith, topo } from './nfqueue-lab.js';
 import { makeTorrent, sleep, swarm } from './dpi-lab.js';
 import { ordinaryTraffic, SERVERS, startServices } from './dpi-services.js';
+import { timeScale } from '../lab/scale.js';
 
 const CUSTOM = fileURLToPath(new URL('./dpi-custom-classifier.ts', import.meta.url));
 const CRASH_CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
@@ -192,10 +193,12 @@ describe('DpiBlocker: ordinary traffic and fail-open/fail-closed', () => {
     await withLab('dpisyn', async (lab) => {
       const t = await topo(lab);
       const svc = await startServices(lab, t);
-      const blocker = new DpiBlocker({ netns: t.r.netns, queues: [84, 1], failOpen: false });
+      // every connection inspected: what one connection costs (settled services would let most pass unqueued)
+      const blocker = new DpiBlocker({ netns: t.r.netns, queues: [84, 1], failOpen: false, settleServices: false });
       try {
         await started(blocker);
-        const r = await run([process.execPath, SERVERS, 'conn-rate', '198.18.2.2', '8080', '600', '2'], { netns: t.c.netns, timeoutMs: 20_000 });
+        // 600 ms of connections (4x that under emulation, where 600 ms gave 20)
+        const r = await run([process.execPath, SERVERS, 'conn-rate', '198.18.2.2', '8080', String(600 * timeScale), '2'], { netns: t.c.netns, timeoutMs: 20_000 * timeScale });
         const rate = JSON.parse(r.unwrap().stdout.trim()) as { done: number; failed: number };
         expect(rate.failed).toBe(0);
         expect(rate.done).toBeGreaterThan(20);
@@ -213,6 +216,56 @@ describe('DpiBlocker: ordinary traffic and fail-open/fail-closed', () => {
         expect(reader.packets).toBeGreaterThanOrEqual(rate.done * perConn);
         expect(reader.packets).toBeLessThan(rate.done * perConn + Math.max(3, rate.done * 0.05));
         console.log(`[dpi syn] ${readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}: conntrack attributes ${reader.conntrack}, ${rate.done} connections, ${reader.packets} packets queued`);
+      } finally {
+        await blocker.stop();
+        await Promise.all(svc.procs.map((p) => p.kill()));
+        rmSync(svc.certDir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  it('settled service: once an HTTP flow to a server was identified, its new connections pass without the queue until the entry times out', async () => {
+    await withLab('dpisettle', async (lab) => {
+      const t = await topo(lab);
+      const svc = await startServices(lab, t);
+      const ttlMs = 4000;
+      const blocker = new DpiBlocker({ netns: t.r.netns, queues: [85, 1], failOpen: false, settleServices: { ttlMs } });
+      const seen: Detection[] = [];
+      blocker.on('detection', (d) => seen.push(d));
+      // packets of the "settled service" rules, read from the router's nft table
+      const settleHits = async (): Promise<number> => {
+        const r = (await run(['nft', '-j', 'list', 'table', 'inet', 'netfence_dpi'], { netns: t.r.netns })).unwrap();
+        let n = 0;
+        for (const item of JSON.parse(r.stdout).nftables as { rule?: { comment?: string; expr: { counter?: { packets: number } }[] } }[])
+          if (item.rule?.comment === 'netfence dpi: settled service, not queued') for (const e of item.rule.expr) n += e.counter?.packets ?? 0;
+        return n;
+      };
+      try {
+        await started(blocker);
+        expect(blocker.plan?.decisions.find((d) => d.subject === 'dpi settled services')?.chosen).toBe('on');
+        const rate = JSON.parse((await run([process.execPath, SERVERS, 'conn-rate', '198.18.2.2', '8080', String(1500 * timeScale), '2'], { netns: t.c.netns, timeoutMs: 20_000 * timeScale })).unwrap().stdout.trim()) as { done: number; failed: number };
+        expect(rate.failed).toBe(0);
+        expect(rate.done).toBeGreaterThan(50);
+        await sleep(300);
+        const st = (await blocker.stats()).unwrap();
+        const reader = st.queues[0]!.reader!;
+        expect(st.settledServices).toMatchObject({ size: 1, ttlSeconds: ttlMs / 1000, errors: 0 });
+        expect(st.settledServices!.added).toBeGreaterThanOrEqual(1);
+        // the connections before the set had the service: inspected; every later one: its SYN marked benign in the kernel
+        const inspected = st.flowsSeen;
+        expect(inspected).toBeGreaterThanOrEqual(1);
+        expect(inspected).toBeLessThan(rate.done / 4);
+        expect(await settleHits()).toBe(rate.done - inspected);
+        expect(reader.packets).toBeLessThan(inspected * 2 + 5);
+        expect(seen).toHaveLength(0);
+        // after the TTL the service is inspected again: the next connection crosses userspace
+        await sleep(ttlMs + 1500);
+        const before = (await blocker.stats()).unwrap().flowsSeen;
+        const again = JSON.parse((await run([process.execPath, SERVERS, 'send', '198.18.2.2', '8080', 'GET / HTTP/1.0\\r\\n\\r\\n'], { netns: t.c.netns, timeoutMs: 8000 })).unwrap().stdout.trim()) as { reply: string | null };
+        expect(again.reply).toMatch(/^HTTP\/1.1 200/);
+        await sleep(300);
+        expect((await blocker.stats()).unwrap().flowsSeen).toBe(before + 1);
+        console.log(`[dpi settle] ${rate.done} connections, ${inspected} inspected, ${reader.packets} packets queued, ${await settleHits()} SYNs marked benign by the settled-service rule`);
       } finally {
         await blocker.stop();
         await Promise.all(svc.procs.map((p) => p.kill()));

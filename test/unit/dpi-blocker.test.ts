@@ -40,7 +40,7 @@ describe('DpiBlocker options', () => {
     expect(text).toContain('--connbytes 0:24');
     expect(text).toContain('--queue-balance 70:71 --queue-bypass');
     expect(text).toContain('-I FORWARD 1 -j NETFENCE-DPI');
-    expect(c.val.handlerOptions).toEqual({ monitorOnly: false, classifiers: ['bittorrent'], maxPacketsPerDirection: undefined });
+    expect(c.val.handlerOptions).toEqual({ monitorOnly: false, classifiers: ['bittorrent'], maxPacketsPerDirection: undefined, settleServices: { ttlSeconds: 60 } });
   });
 
   it('fail-closed has no bypass; hooks, packets, reset and monitor-only reach plan and workers', () => {
