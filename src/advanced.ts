@@ -37,7 +37,7 @@ export { fromZodIssues } from './errors.js';
 
 // NFQUEUE and DPI steering
 export * as nfqueue from './dpi/nfqueue/index.js';
-export { compileSteering, steeringNames, SteeringSchema, type SteeringOptions, type SteeringHook } from './dpi/steering.js';
+export { compileSteering, settleElements, steeringNames, SteeringSchema, SETTLE_SETS, type SettledService, type SteeringOptions, type SteeringHook } from './dpi/steering.js';
 
 // The DPI engine's parts
 export { DpiEngine, type DpiEngineOptions, type EngineStep } from './dpi/classifiers/engine.js';

@@ -26,7 +26,7 @@ export type { ThrottleCaps, Feature as ThrottleFeature } from './throttle/caps.j
 export { XdpBlocklist, XdpBlocklistOptionsSchema, type XdpBlocklistOptions, type XdpBlocklistBackend, type XdpAttachInfo, type XdpAddOptions, type XdpBlocklistEntry, type XdpBlocklistStats, type XdpCounter, type XdpBlocklistEvents, type XdpProgress, type XdpMode, type XdpCompiled, type XdpFacts } from './xdp/xdp-blocklist.js';
 
 // DpiBlocker and classification
-export { DpiBlocker, dpiHandlerPath, DpiBlockerOptionsSchema, type DpiBlockerOptions, type DpiBlockerStats, type DpiPeerCacheStats, type DpiBlockerEvents, type DpiBlockerCompiled, type DpiHostFacts, type DpiClassifierSpec, type Detection, type DetectionBlocklist } from './dpi/dpi-blocker.js';
+export { DpiBlocker, dpiHandlerPath, DpiBlockerOptionsSchema, type DpiBlockerOptions, type DpiBlockerStats, type DpiPeerCacheStats, type SettledServicesStats, type DpiBlockerEvents, type DpiBlockerCompiled, type DpiHostFacts, type DpiClassifierSpec, type Detection, type DetectionBlocklist } from './dpi/dpi-blocker.js';
 export type { XtablesFilterFact } from './dpi/scaffolding.js';
 export type { ClassifierModuleSpec, DpiHandlerOptions, DpiHandlerCounters, DpiHandlerDetection, DetectionVerdict } from './dpi/blocker-handler.js';
 export { bittorrentClassifier, type BitTorrentClassifierOptions, type BitTorrentFamily } from './dpi/classifiers/bittorrent.js';

@@ -37,6 +37,7 @@ import { SteeringSchema } from './steering.js';
 export type { DetectionBlocklist, DpiBlockerOptions, DpiBlockerSettings, DpiClassifierSpec } from './blocker-options.js';
 export { DpiBlockerOptionsSchema } from './blocker-options.js';
 export type { Detection, DpiBlockerCompiled, DpiBlockerEvents, DpiBlockerStats, DpiHostFacts, DpiPeerCacheStats } from './blocker-types.js';
+export type { SettledServicesStats } from './settled-services.js';
 
 /**
  * The handler module the workers load: `blocker-handler.ts` next to this file
