@@ -214,7 +214,7 @@ export const createPacketHandler: PacketHandlerFactory = async (ctx) => {
           const { server } = flow;
           const key = `${flow.transport} ${server.addr} ${server.port}`;
           const last = settledAt.get(key);
-          if ((last === undefined || now - last >= settleEvery) && !cache?.get(server, now)) {
+          if ((last === undefined || now - last >= settleEvery) && !cache?.has(server, now)) {
             if (settledAt.size >= 65_536) settledAt.clear();
             settledAt.set(key, now);
             ctx.emit({ kind: 'settled', family: flow.family, transport: flow.transport, addr: server.addr, port: server.port } satisfies DpiHandlerSettled);

@@ -341,7 +341,7 @@ export class DpiBlocker extends EventEmitter<DpiBlockerEvents> {
       else if (m?.kind === 'settled') {
         const w = data as DpiHandlerSettled;
         // the main cache holds every worker's peers: one another worker learnt may not have reached this one yet
-        if (!this.peers?.cache.get(w, Date.now() / 1000)) this.settled.offer({ family: w.family, transport: w.transport, addr: w.addr, port: w.port });
+        if (!this.peers?.cache.has(w, Date.now() / 1000)) this.settled.offer({ family: w.family, transport: w.transport, addr: w.addr, port: w.port });
         return;
       }
     }

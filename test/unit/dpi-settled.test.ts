@@ -107,3 +107,18 @@ describe('settled services', () => {
     expect(h.plans.length).toBe(n);
   });
 });
+
+describe('PeerCache.has', () => {
+  it('tells a live entry of either tier without counting a lookup or a hit', async () => {
+    const { PeerCache } = await import('../../src/dpi/classifiers/peer-cache.js');
+    const c = new PeerCache({ ttlSeconds: 10, learntTtlSeconds: 5 });
+    c.add({ addr: '198.18.0.5', port: 6881 }, 'seen', 100);
+    c.add({ addr: '198.18.0.6', port: 51413 }, 'listed', 100, 'learnt');
+    const before = c.snapshot();
+    expect(c.has({ addr: '198.18.0.5', port: 6881 }, 105)).toBe(true);
+    expect(c.has({ addr: '198.18.0.6', port: 51413 }, 104)).toBe(true);
+    expect(c.has({ addr: '198.18.0.6', port: 51413 }, 106)).toBe(false); // learnt TTL over
+    expect(c.has({ addr: '198.18.0.5', port: 6882 }, 105)).toBe(false);
+    expect(c.snapshot()).toEqual(before);
+  });
+});

@@ -164,6 +164,16 @@ export class PeerCache {
     return e;
   }
 
+  /** Whether the endpoint is a live entry at `ts`, without counting a lookup or moving it in the LRU order. */
+  has(ep: Endpoint, ts: number): boolean {
+    const key = `${ep.addr}|${ep.port}`;
+    for (const tier of [this.tiers.detected, this.tiers.learnt]) {
+      const e = tier.map.get(key);
+      if (e && ts - e.ts <= tier.ttl) return true;
+    }
+    return false;
+  }
+
   private find(tier: Lru, key: string, ts: number): PeerCacheEntry | undefined {
     const e = tier.map.get(key);
     if (!e) return undefined;
