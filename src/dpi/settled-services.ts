@@ -41,8 +41,8 @@ export class SettledServices {
   private readonly present = new Map<string, { svc: SettledService; expires: number }>();
   private readonly toAdd = new Map<string, SettledService>();
   private readonly toDelete = new Map<string, SettledService>();
-  /** Endpoints of the transaction in flight. */
-  private readonly committing = new Set<string>();
+  /** Endpoints added by the transaction in flight. */
+  private readonly committing = new Map<string, SettledService>();
   private running: Promise<void> | undefined;
   private closed = false;
   private added = 0;
@@ -83,7 +83,9 @@ export class SettledServices {
         const k = key({ transport, ...ep });
         this.toAdd.delete(k);
         const p = this.present.get(k);
-        if (p && p.expires > Date.now()) this.toDelete.set(k, p.svc);
+        // added, or being added right now: delete it (after the transaction in flight)
+        const svc = p && p.expires > Date.now() ? p.svc : this.committing.get(k);
+        if (svc) this.toDelete.set(k, svc);
         this.present.delete(k);
       }
     if (this.toDelete.size) this.kick();
@@ -110,21 +112,30 @@ export class SettledServices {
   private kick(): void {
     if (this.running || this.closed) return;
     this.running = (async () => {
+      let delsOnly = false;
       while (!this.closed && (this.toAdd.size || this.toDelete.size)) {
-        const adds = [...this.toAdd.values()];
+        const adds = delsOnly ? [] : [...this.toAdd.values()];
         const dels = [...this.toDelete.values()];
-        this.toAdd.clear();
+        if (!delsOnly) this.toAdd.clear();
         this.toDelete.clear();
-        for (const a of adds) this.committing.add(key(a));
+        delsOnly = false;
+        for (const a of adds) this.committing.set(key(a), a);
         const r = await this.commit(adds, dels).finally(() => this.committing.clear());
         if (r.err) {
           this.errors++;
           // the first failure and every 100th: a full set fails every batch
           if (this.errors % 100 === 1) this.o.onError(r.val);
+          // a peer must not stay settled because a batch failed (a full set refuses the additions): its deletion
+          // is tried once more, in a transaction of its own
+          if (dels.length && adds.length) {
+            for (const d of dels) this.toDelete.set(key(d), d);
+            delsOnly = true;
+          }
           continue;
         }
         const expires = Date.now() + this.o.ttlSeconds * 1000;
         for (const s of adds) this.present.set(key(s), { svc: s, expires });
+        for (const s of dels) this.present.delete(key(s));
         this.added += adds.length;
         this.removed += dels.length;
       }

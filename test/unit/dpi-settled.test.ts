@@ -108,6 +108,49 @@ describe('settled services', () => {
   });
 });
 
+describe('settled services: races and failures', () => {
+  it('a peer forgotten while its addition is in flight is deleted right after; a failed batch retries its deletions alone', async () => {
+    const plans: Plan[] = [];
+    let failAdds = false;
+    const s = new SettledServices({
+      name: 'dpi',
+      netns: undefined,
+      owner: 'o',
+      ttlSeconds: 60,
+      maxEntries: 100,
+      onError: () => {},
+      apply: async (p) => {
+        plans.push(p);
+        await new Promise((r) => setTimeout(r, 10));
+        const hasAdd = p.nft.some((c) => 'add' in c && JSON.stringify(c).includes('"timeout":60'));
+        return failAdds && hasAdd ? Err(new NetfenceError('COMMAND_FAILED', 'set full')) : Ok(undefined);
+      },
+    });
+    s.offer(web);
+    await tick(); // the addition is in flight
+    s.forget([{ addr: web.addr, port: web.port }]);
+    await new Promise((r) => setTimeout(r, 40));
+    expect(plans.map((p) => p.nft.map((c) => Object.keys(c)[0]))).toEqual([['add'], ['add', 'delete']]);
+    expect(s.stats()).toMatchObject({ size: 0, added: 1, removed: 1 });
+    // settled again, then a batch of an addition (refused: set full) and the deletion of a peer
+    s.offer(web);
+    await new Promise((r) => setTimeout(r, 30));
+    failAdds = true;
+    s.offer({ ...web, port: 8080 });
+    await tick();
+    s.forget([{ addr: web.addr, port: web.port }]);
+    s.offer({ ...web, port: 8081 });
+    await new Promise((r) => setTimeout(r, 80));
+    const last = plans.slice(-2).map((p) => JSON.stringify(p.nft));
+    // the refused batch held 8081's addition and 80's deletion; the deletion went again on its own
+    expect(last[0]).toContain('8081');
+    expect(last[1]).not.toContain('8081');
+    expect(last[1]).toContain('"delete"');
+    expect(s.stats()).toMatchObject({ removed: 2 });
+    await s.close();
+  });
+});
+
 describe('PeerCache.has', () => {
   it('tells a live entry of either tier without counting a lookup or a hit', async () => {
     const { PeerCache } = await import('../../src/dpi/classifiers/peer-cache.js');
