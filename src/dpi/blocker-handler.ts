@@ -34,6 +34,7 @@ import type { PacketHandlerFactory } from './nfqueue/handler.js';
 import type { Decision } from './nfqueue/reader.js';
 import { decodeFrame, LinkType } from './packet.js';
 import { WorkerPeerSync } from './peer-sync.js';
+import type { SettledService } from './steering.js';
 import type { Classifier, Endpoint, Transport } from './types.js';
 
 /** A classifier module to load in the worker: absolute path or file: URL, with options for its factory. */
@@ -70,12 +71,8 @@ export interface DpiHandlerOptions {
 }
 
 /** A server endpoint the worker saw settled (see {@link DpiHandlerOptions.settleServices}). */
-export interface DpiHandlerSettled {
+export interface DpiHandlerSettled extends SettledService {
   kind: 'settled';
-  family: 4 | 6;
-  transport: Transport;
-  addr: string;
-  port: number;
 }
 
 /** Cumulative counters of one worker's engine. */

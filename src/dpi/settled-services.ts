@@ -17,7 +17,7 @@ import type { NetfenceError } from '../errors.js';
 import { apply as applyPlan } from '../plan/executor.js';
 import { emptyPlan, type Plan } from '../plan/types.js';
 import { Ok, type Result } from '../result.js';
-import { settleElements, steeringNames, type SettledService } from './steering.js';
+import { serviceKey as key, settleElements, steeringNames, type SettledService } from './steering.js';
 
 /** Counters of the settled services (see {@link DpiBlockerStats}). */
 export interface SettledServicesStats {
@@ -32,8 +32,6 @@ export interface SettledServicesStats {
   /** Seconds an endpoint stays settled. */
   ttlSeconds: number;
 }
-
-const key = (s: { transport: string; addr: string; port: number }): string => `${s.transport} ${s.addr} ${s.port}`;
 
 /** The set side of settled services for one blocker instance (see the module comment). */
 export class SettledServices {

@@ -19,7 +19,7 @@
  */
 import { z } from 'zod';
 import { fromZodIssues, type ValidationError } from '../errors.js';
-import { accept, and, anonSet, chain, cmd, concat, counter, ct, drop, eq, mangle, match, meta, or, payload, range, reject, rule, set, setRef, table, type TableId } from '../nft/build.js';
+import { accept, and, anonSet, chain, cmd, concat, counter, ct, drop, elem, elements, eq, mangle, match, meta, or, payload, range, reject, rule, set, setRef, table, type TableId } from '../nft/build.js';
 import type { Command } from '../nft/schema/commands.js';
 import type { Expression } from '../nft/schema/expressions.js';
 import type { QUEUE_FLAGS, QueueStmt, Statement } from '../nft/schema/statements.js';
@@ -140,6 +140,16 @@ export interface SettledService {
   port: number;
 }
 
+/** One string per service (transport, address, port): the key workers and the main process track services by. */
+export function serviceKey(s: { transport: string; addr: string; port: number }): string {
+  return `${s.transport} ${s.addr} ${s.port}`;
+}
+
+/** `ct mark set ct mark & ~mask | value`: the verdict bits of the conntrack mark set to `value`, the others kept. */
+function setCtMark(m: FlowMarks, value: number): Statement {
+  return mangle(ct('mark'), or(and(ct('mark'), ~m.mask >>> 0), value));
+}
+
 /**
  * The nft commands that add (with a timeout, seconds) or delete settled services
  * in a blocker's table `netfence_<name>` (pure). Deleting an absent element is
@@ -149,13 +159,13 @@ export function settleElements(name: string, verb: 'add' | 'delete', services: r
   const t: TableId = { family: 'inet', table: steeringNames(name).table };
   const out: Command[] = [];
   for (const fam of [4, 6] as const) {
-    const elem = services
+    const items = services
       .filter((v) => v.family === fam)
       .map((v) => {
         const key = concat(v.addr, v.transport, v.port);
-        return verb === 'add' && timeoutS ? { elem: { val: key, timeout: timeoutS } } : key;
+        return verb === 'add' && timeoutS ? elem(key, { timeout: timeoutS }) : key;
       });
-    if (elem.length) out.push(cmd[verb]({ element: { family: t.family, table: t.table, name: SETTLE_SETS[fam], elem } }));
+    if (items.length) out.push(cmd[verb](elements(t, SETTLE_SETS[fam], items)));
   }
   return out;
 }
@@ -189,7 +199,7 @@ function settleCommands(o: { table: string; hooks: SteeringHook[]; families: ('i
               match(ct('state'), 'in', 'new'),
               eq(key, setRef(SETTLE_SETS[fam === 'ipv4' ? 4 : 6])),
               counter(),
-              mangle(ct('mark'), or(and(ct('mark'), ~m.mask >>> 0), m.benign)),
+              setCtMark(m, m.benign),
             ],
             { comment: 'netfence dpi: settled service, not queued' },
           ),
@@ -267,7 +277,7 @@ function nftExpr(o: SteeringCommon & {
   const t: TableId = { family: 'inet', table: o.table };
   const notMask = ~m.mask >>> 0;
   const masked = (e: Expression, v: number): Statement => eq(and(e, m.mask), v);
-  const setCt = (v: number): Statement => mangle(ct('mark'), or(and(ct('mark'), notMask), v));
+  const setCt = (v: number): Statement => setCtMark(m, v);
   const clearMeta = mangle(meta('mark'), and(meta('mark'), notMask));
   const famMatch: Statement[] = o.families.length === 2 ? [] : [eq(meta('nfproto'), o.families[0] as string)];
   const [first, count] = o.queues;
